@@ -1,0 +1,349 @@
+//! Typed configuration of docwright (SPEC P2).
+//!
+//! Sources, later ones overriding earlier ones:
+//! 1. built-in defaults (every key has one, see `docwright.example.toml`);
+//! 2. a TOML file (`--config`, or `docwright.toml` in the working directory when present);
+//! 3. environment variables `DOCWRIGHT_<SECTION>__<KEY>` (e.g. `DOCWRIGHT_SERVER__BIND`).
+//!
+//! Secrets may instead be given as files: `<key>_file` (`DOCWRIGHT_AUTH__JWT_SECRET_FILE`).
+//! Unknown keys are rejected, and every error names the key (and the variable or file it came
+//! from), so a typo stops start-up instead of being silently ignored.
+//!
+//! Secrets are held in [`Secret`], which never prints its value.
+
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format as _, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "docwright.toml";
+
+/// Why configuration could not be loaded. The message names the key and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration:\n{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+    pub bootstrap: BootstrapConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+    pub observability: ObservabilityConfig,
+}
+
+/// `[server]`: the HTTP listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Largest accepted request body for JSON endpoints, in bytes.
+    pub body_limit_bytes: u64,
+    /// A request that takes longer is answered with 408/503 and dropped.
+    pub request_timeout_secs: u64,
+    /// After Ctrl-C / SIGTERM, in-flight requests get this long to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            body_limit_bytes: 2 * 1024 * 1024,
+            request_timeout_secs: 300,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// `[storage]`: where local data lives.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Holds the embedded SQLite database and the blob directory.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("./docwright-data") }
+    }
+}
+
+impl StorageConfig {
+    /// The local blob directory (uploaded and generated files).
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://...` or `postgres://...`; empty means SQLite at `<data_dir>/docwright.db`.
+    /// May hold a password, so it is a secret.
+    pub url: Option<Secret>,
+    pub url_file: Option<PathBuf>,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, url_file: None, max_connections: 10 }
+    }
+}
+
+/// `[bootstrap]`: what the first start creates.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BootstrapConfig {
+    /// When set, the bootstrap admin's static login token is this value instead of a
+    /// generated one (for automated deployments).
+    pub admin_token: Option<Secret>,
+    pub admin_token_file: Option<PathBuf>,
+    /// Display name of the bootstrap admin.
+    pub admin_name: String,
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        Self { admin_token: None, admin_token_file: None, admin_name: "Administrator".to_owned() }
+    }
+}
+
+/// `[auth]`: tokens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 key for access tokens (at least 32 bytes). When unset, one is generated at the
+    /// first start and kept in the database, so every replica on that database shares it.
+    pub jwt_secret: Option<Secret>,
+    pub jwt_secret_file: Option<PathBuf>,
+    /// Lifetime of an access token (JWT).
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a refresh token; each use rotates it.
+    pub refresh_token_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_secret_file: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter: `info`, `debug`, `info,docwright_server=debug`, ...
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".to_owned(), format: LogFormat::Pretty }
+    }
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `[observability]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObservabilityConfig {
+    /// When set, `GET /metrics` requires `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<Secret>,
+    pub metrics_token_file: Option<PathBuf>,
+}
+
+/// Which database the URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl Config {
+    /// Loads configuration from `file` (or `docwright.toml` when present) and the environment,
+    /// resolves `_file` secrets and checks every value.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        Self::load_from(file, Env::prefixed("DOCWRIGHT_"))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Self> {
+        let mut figment = Figment::new();
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::Invalid(format!(
+                        "  config file `{}` does not exist",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => {
+                if Path::new(DEFAULT_CONFIG_FILE).is_file() {
+                    figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+                }
+            }
+        }
+        // Only `<SECTION>__<KEY>` variables are configuration; others that share the prefix
+        // (such as `DOCWRIGHT_TEST_POSTGRES_URL`) are not ours to reject.
+        let env = env.filter(|k| k.as_str().contains("__")).split("__");
+        figment = figment.merge(env);
+        let mut config: Config = figment.extract().map_err(describe)?;
+        config.resolve_secret_files()?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn resolve_secret_files(&mut self) -> Result<()> {
+        resolve(&mut self.database.url, &self.database.url_file, "database.url")?;
+        resolve(&mut self.bootstrap.admin_token, &self.bootstrap.admin_token_file, "bootstrap.admin_token")?;
+        resolve(&mut self.auth.jwt_secret, &self.auth.jwt_secret_file, "auth.jwt_secret")?;
+        resolve(
+            &mut self.observability.metrics_token,
+            &self.observability.metrics_token_file,
+            "observability.metrics_token",
+        )?;
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        let mut bad = |key: &str, why: String| problems.push(format!("  `{key}`: {why}"));
+        if self.server.body_limit_bytes < 1024 {
+            bad("server.body_limit_bytes", "must be at least 1024".to_owned());
+        }
+        if self.server.request_timeout_secs == 0 {
+            bad("server.request_timeout_secs", "must be at least 1".to_owned());
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            bad("storage.data_dir", "must not be empty".to_owned());
+        }
+        if let Some(url) = &self.database.url {
+            let u = url.expose();
+            if !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                bad("database.url", "must start with sqlite: or postgres:// (the value is not shown: it may hold a password)".to_owned());
+            }
+        }
+        if !(1..=1000).contains(&self.database.max_connections) {
+            bad("database.max_connections", "must be between 1 and 1000".to_owned());
+        }
+        if let Some(t) = &self.bootstrap.admin_token {
+            if t.expose().trim().len() < 16 {
+                bad("bootstrap.admin_token", "must be at least 16 characters".to_owned());
+            }
+        }
+        if self.bootstrap.admin_name.trim().is_empty() {
+            bad("bootstrap.admin_name", "must not be empty".to_owned());
+        }
+        if let Some(s) = &self.auth.jwt_secret {
+            if s.expose().len() < 32 {
+                bad("auth.jwt_secret", "must be at least 32 bytes".to_owned());
+            }
+        }
+        if !(10..=24 * 3600).contains(&self.auth.access_token_ttl_secs) {
+            bad("auth.access_token_ttl_secs", "must be between 10 and 86400".to_owned());
+        }
+        if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
+            bad("auth.refresh_token_ttl_secs", "must not be shorter than auth.access_token_ttl_secs".to_owned());
+        }
+        if self.log.level.trim().is_empty() {
+            bad("log.level", "must not be empty".to_owned());
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(u) => u.expose().to_owned(),
+            None => format!("sqlite://{}?mode=rwc", self.storage.data_dir.join("docwright.db").display()),
+        }
+    }
+
+    pub fn database_kind(&self) -> DatabaseKind {
+        if self.database_url().starts_with("postgres") { DatabaseKind::Postgres } else { DatabaseKind::Sqlite }
+    }
+}
+
+/// Fills `value` from `file` when the file is given; both at once is an error.
+fn resolve(value: &mut Option<Secret>, file: &Option<PathBuf>, key: &str) -> Result<()> {
+    let Some(path) = file else { return Ok(()) };
+    if value.is_some() {
+        return Err(ConfigError::Invalid(format!("  `{key}`: set either `{key}` or `{key}_file`, not both")));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::Invalid(format!("  `{key}_file`: cannot read `{}`: {e}", path.display()))
+    })?;
+    let text = text.trim_end_matches(['\n', '\r']);
+    if text.is_empty() {
+        return Err(ConfigError::Invalid(format!("  `{key}_file`: `{}` is empty", path.display())));
+    }
+    *value = Some(Secret::new(text.to_owned()));
+    Ok(())
+}
+
+/// One line per problem: the key, what is wrong, and where the value came from.
+fn describe(err: figment::Error) -> ConfigError {
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| {
+                    if m.name.contains("environment") {
+                        format!(" (from environment variable `DOCWRIGHT_{}`)", e.path.join("__").to_uppercase())
+                    } else if let Some(src) = &m.source {
+                        format!(" (from {src})")
+                    } else {
+                        format!(" (from {})", m.name)
+                    }
+                })
+                .unwrap_or_default();
+            let kind = &e.kind;
+            if key.is_empty() { format!("  {kind}{source}") } else { format!("  `{key}`: {kind}{source}") }
+        })
+        .collect();
+    ConfigError::Invalid(lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests;

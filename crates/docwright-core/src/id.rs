@@ -1,0 +1,112 @@
+//! Identifiers: UUIDv7 (time-ordered, so they double as a stable pagination cursor), one
+//! newtype per entity so an id of one kind cannot be passed where another is expected.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ParseError;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            /// A fresh, time-ordered id.
+            pub fn new() -> Self {
+                Self(uuid::Uuid::now_v7())
+            }
+
+            pub fn parse(s: &str) -> Result<Self, ParseError> {
+                uuid::Uuid::parse_str(s.trim())
+                    .map(Self)
+                    .map_err(|_| ParseError::new(format!("`{s}` is not a valid id (expected a UUID)")))
+            }
+
+            pub fn as_uuid(&self) -> uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl From<uuid::Uuid> for $name {
+            fn from(u: uuid::Uuid) -> Self {
+                Self(u)
+            }
+        }
+
+        impl From<$name> for uuid::Uuid {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A tenant (the seeds' *Mandant*).
+    TenantId
+);
+uuid_id!(
+    /// A user; users belong to tenants through memberships.
+    UserId
+);
+uuid_id!(
+    /// A static login token, exchanged for access and refresh tokens.
+    StaticTokenId
+);
+uuid_id!(
+    /// An API key (`dw_...`).
+    ApiKeyId
+);
+uuid_id!(
+    /// A login session: one family of rotated refresh tokens and the access tokens issued from it.
+    SessionId
+);
+uuid_id!(
+    /// One refresh token of a session family.
+    RefreshTokenId
+);
+uuid_id!(
+    /// A stored RBAC rule.
+    RuleId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_reject_garbage() {
+        let id = TenantId::new();
+        assert_eq!(TenantId::parse(&id.to_string()), Ok(id));
+        assert!(TenantId::parse("not-a-uuid").is_err());
+        assert!(UserId::parse("").is_err());
+    }
+
+    #[test]
+    fn ids_are_time_ordered() {
+        let a = UserId::new();
+        let b = UserId::new();
+        assert!(a < b || a.as_uuid().get_timestamp() == b.as_uuid().get_timestamp());
+    }
+}

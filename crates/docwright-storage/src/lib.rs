@@ -1,0 +1,226 @@
+//! Persistence of docwright on SQLite (embedded default) and PostgreSQL.
+//!
+//! One code path serves both: queries go through sqlx's `Any` driver with `$N` placeholders,
+//! which both backends accept, and use only portable types — ids as TEXT (UUIDv7), times as
+//! BIGINT milliseconds, flags as BIGINT 0/1. Each backend has its own migration folder
+//! (`migrations/sqlite`, `migrations/postgres`) holding the same schema in its dialect; both are
+//! embedded in the binary and run at start (on PostgreSQL under an advisory lock, so replicas
+//! starting together do not race).
+//!
+//! Layout: [`Db`] is the handle (a pool); one module per concern adds methods to it —
+//! [`tenants`], [`users`], [`auth`] (static tokens, sessions, refresh tokens, API keys),
+//! [`rbac`], [`instance`]. Every method that touches tenant data takes the tenant id, so a
+//! query cannot forget to scope itself.
+
+pub mod auth;
+pub mod instance;
+pub mod rbac;
+pub mod tenants;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod users;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor as _, Row as _};
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A unique constraint refused the write; the message names what already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A row holds a value the domain types reject (a bug or a hand-edited database).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Database(e)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which SQL dialect the pool speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database handle: cheap to clone (a pool inside).
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`). For SQLite the parent directory
+    /// of the file is created, and each connection gets WAL mode, foreign keys and a busy timeout.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
+        if backend == Backend::Sqlite {
+            if let Some(dir) = sqlite_parent_dir(url) {
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    Error::Database(sqlx::Error::Configuration(
+                        format!("cannot create database directory `{dir}`: {e}").into(),
+                    ))
+                })?;
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Brings the schema up to date (embedded migrations).
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// A round trip to the database, for readiness and health.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Waits for checked-out connections and closes the pool (graceful shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// `sqlite://path/to/db.sqlite?mode=rwc` → `path/to`.
+fn sqlite_parent_dir(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    let parent = std::path::Path::new(path).parent()?;
+    let s = parent.to_string_lossy().into_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+/// SQL assembled from constant fragments only (column lists): never from input, which is
+/// always bound as a parameter. sqlx asks for this assertion on any non-literal query.
+pub(crate) fn trusted(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}
+
+/// Maps a unique-constraint violation to [`Error::Conflict`] naming `what`.
+pub(crate) fn conflict(what: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict(what.to_owned()),
+        _ => Error::Database(e),
+    }
+}
+
+/// Reads a column and parses it into a domain type, reporting bad data as [`Error::Corrupt`].
+pub(crate) fn parse_col<T, E: std::fmt::Display>(
+    row: &AnyRow,
+    col: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T> {
+    let raw: String = row.try_get(col)?;
+    parse(&raw).map_err(|e| Error::Corrupt(format!("column {col}: {e}")))
+}
+
+pub(crate) fn parse_opt_col<T, E: std::fmt::Display>(
+    row: &AnyRow,
+    col: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>> {
+    let raw: Option<String> = row.try_get(col)?;
+    raw.map(|r| parse(&r).map_err(|e| Error::Corrupt(format!("column {col}: {e}")))).transpose()
+}
+
+/// One page of a listing ordered by id: at most `limit` rows with ids after `after`.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest<'a> {
+    pub after: Option<&'a str>,
+    pub limit: u32,
+}
+
+impl PageRequest<'_> {
+    /// Ask for one row more than the page holds: its presence says there is a next page.
+    pub(crate) fn fetch_limit(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+
+    pub(crate) fn after_or_min(&self) -> String {
+        self.after.unwrap_or("").to_owned()
+    }
+}
+
+/// Rows of one page and whether more follow.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    pub(crate) fn from_rows(mut items: Vec<T>, req: PageRequest<'_>) -> Self {
+        let has_more = items.len() > req.limit as usize;
+        items.truncate(req.limit as usize);
+        Self { items, has_more }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_dir_from_url() {
+        assert_eq!(sqlite_parent_dir("sqlite://./data/dw.db?mode=rwc").as_deref(), Some("./data"));
+        assert_eq!(sqlite_parent_dir("sqlite:dw.db").as_deref(), None);
+        assert_eq!(sqlite_parent_dir("sqlite::memory:").as_deref(), None);
+    }
+}

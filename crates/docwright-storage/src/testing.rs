@@ -1,0 +1,109 @@
+//! Fresh databases for tests (feature `testing`): a new SQLite file, or a new PostgreSQL schema
+//! on the server named by `DOCWRIGHT_TEST_POSTGRES_URL`.
+//!
+//! Without that variable the PostgreSQL half of a test is skipped with a printed notice; under
+//! `CI=true` its absence, or an unreachable server, fails the test instead.
+
+use sqlx::Executor as _;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::Backend;
+
+/// The variable naming the PostgreSQL server for tests.
+pub const POSTGRES_URL_VAR: &str = "DOCWRIGHT_TEST_POSTGRES_URL";
+
+/// A database that exists for one test; a PostgreSQL schema is dropped when this is dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    url: String,
+    backend: Backend,
+    dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>, // (server URL, schema)
+}
+
+impl TestDb {
+    /// A fresh database of `backend`, or `None` (after printing why) when PostgreSQL is not
+    /// configured outside CI.
+    pub async fn fresh(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Some(TestDb { url, backend, dir: Some(dir), pg: None })
+            }
+            Backend::Postgres => {
+                let Some(server) = postgres_url() else {
+                    return None;
+                };
+                let schema = format!("dwt_{}", uuid::Uuid::now_v7().simple());
+                let admin = PgPoolOptions::new().max_connections(1).connect(&server).await.unwrap_or_else(|e| {
+                    panic!("{POSTGRES_URL_VAR} is set but PostgreSQL at it is unreachable: {e}")
+                });
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .await
+                    .expect("create test schema");
+                admin.close().await;
+                let sep = if server.contains('?') { '&' } else { '?' };
+                let url = format!("{server}{sep}options=-c%20search_path%3D{schema}");
+                Some(TestDb { url, backend, dir: None, pg: Some((server, schema)) })
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The temporary directory holding a SQLite database (also usable as a data dir).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_ref().map(|d| d.path())
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((server, schema)) = self.pg.take() else { return };
+        // Drop runs inside or outside a runtime; a thread of its own works in both.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let pool = PgPoolOptions::new().max_connections(1).connect(&server).await.ok()?;
+                let _ = pool.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))).await;
+                pool.close().await;
+                Some(())
+            })
+        })
+        .join();
+    }
+}
+
+/// The PostgreSQL URL for tests, or `None` after a notice. Under `CI=true` it is required.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(u) if !u.trim().is_empty() => Some(u),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but {POSTGRES_URL_VAR} is not set: the PostgreSQL half of the tests must run in CI")
+        }
+        _ => {
+            eprintln!("notice: {POSTGRES_URL_VAR} is not set; skipping the PostgreSQL half of this test");
+            None
+        }
+    }
+}
+
+/// Runs `body` once per backend, each with a fresh database. Use from `#[tokio::test]`s via
+/// the `both_databases!` pattern: one test per backend, so a failure names its database.
+pub async fn with_fresh<F, Fut>(backend: Backend, body: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if let Some(db) = TestDb::fresh(backend).await {
+        body(db).await;
+    }
+}
