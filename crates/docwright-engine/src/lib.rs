@@ -1,1 +1,90 @@
-//! placeholder
+//! Use cases of docwright, independent of HTTP.
+//!
+//! [`Engine`] is the one entry point the server (and later the job runner) calls. Layout:
+//! - [`bootstrap`]: what the first start creates (tenant `ROOT`, its admin, a login token).
+//! - [`identity`]: `/auth/*` flows — exchange a static token, rotate refresh tokens, logout —
+//!   and authentication of a bearer credential into a [`Principal`].
+//! - [`access`]: the tenant context of a request and the RBAC decision, which yields a
+//!   [`access::Grant`]. Every use case that touches protected data takes a `Grant`, and only
+//!   [`Engine::authorize`] makes one, so nothing protected is reachable without a decision.
+//! - [`admin`]: tenants, users, roles, static tokens, API keys, RBAC rules.
+
+pub mod access;
+pub mod admin;
+pub mod bootstrap;
+pub mod identity;
+
+use docwright_storage::Db;
+
+pub use access::{Ctx, Grant};
+pub use identity::{Credential, Principal, TokenPair};
+
+/// Errors of the use cases. Each maps to one HTTP status and stable code at the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No valid credential: `code` says which problem (`invalid_token`, `token_expired`, ...).
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: String },
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing does not exist, or is not visible in this tenant (the two are not told apart).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A field of the request is invalid.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Storage(#[from] docwright_storage::Error),
+    /// A broken invariant inside docwright (never the caller's fault).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Invalid { field: field.into(), message: message.to_string() }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Token lifetimes and the access-token signing key.
+#[derive(Clone)]
+pub struct AuthSettings {
+    pub jwt_secret: Vec<u8>,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("jwt_secret", &"[redacted]")
+            .field("access_ttl_secs", &self.access_ttl_secs)
+            .field("refresh_ttl_secs", &self.refresh_ttl_secs)
+            .finish()
+    }
+}
+
+/// The use cases, over one database. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    db: Db,
+    jwt: identity::JwtKeys,
+    auth: AuthSettings,
+}
+
+impl Engine {
+    pub fn new(db: Db, auth: AuthSettings) -> Self {
+        let jwt = identity::JwtKeys::new(&auth.jwt_secret);
+        Self { db, jwt, auth }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}

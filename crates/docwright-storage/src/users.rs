@@ -177,3 +177,11 @@ impl Db {
             .transpose()
     }
 }
+
+impl Db {
+    /// How many memberships carry `sysadmin`, across all tenants.
+    pub async fn count_sysadmin_memberships(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE role = 'sysadmin'").fetch_one(self.pool()).await?;
+        Ok(row.try_get("n")?)
+    }
+}

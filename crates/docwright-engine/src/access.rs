@@ -1,0 +1,110 @@
+//! The tenant context of a request and the RBAC decision (SPEC P3, P5).
+
+use docwright_core::id::{TenantId, UserId};
+use docwright_core::rbac::{AccessLevel, Permission, Policy, Rule};
+use docwright_core::role::Role;
+
+use crate::identity::{Credential, Principal};
+use crate::{Engine, Error, Result};
+
+/// Who acts, in which tenant, with which role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ctx {
+    pub principal: Principal,
+    pub tenant: TenantId,
+    /// `Sysadmin` when the user holds it anywhere (it is platform-wide); else the role in `tenant`.
+    pub role: Role,
+}
+
+impl Ctx {
+    pub fn user(&self) -> UserId {
+        self.principal.user
+    }
+}
+
+/// Proof that `ctx` may do `perm`, and how far (`level`). Only [`Engine::authorize`] creates
+/// one; use cases that touch protected data take it as their first argument.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    ctx: Ctx,
+    perm: Permission,
+    level: AccessLevel,
+}
+
+impl Grant {
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    pub fn level(&self) -> AccessLevel {
+        self.level
+    }
+
+    pub fn permission(&self) -> Permission {
+        self.perm
+    }
+
+    /// Guards a use case against being wired to a route with another permission.
+    pub(crate) fn expect(&self, perm: Permission) -> Result<()> {
+        if self.perm == perm {
+            Ok(())
+        } else {
+            Err(Error::Internal(format!("use case for {perm} called with a grant for {}", self.perm)))
+        }
+    }
+
+    /// Whether the grant reaches every record of the tenant (not only the caller's own).
+    pub(crate) fn tenant_wide(&self) -> bool {
+        self.level >= AccessLevel::Tenant
+    }
+}
+
+impl Engine {
+    /// Resolves the tenant a request acts in: `requested` (header `X-Tenant-Id`) or the
+    /// user's first tenant. API keys act only in their own tenant.
+    pub async fn context(&self, principal: Principal, requested: Option<TenantId>) -> Result<Ctx> {
+        let sysadmin = self.db.is_sysadmin(principal.user).await?;
+        let tenant = match (&principal.credential, requested) {
+            (Credential::ApiKey { tenant, .. }, Some(r)) if r != *tenant => {
+                return Err(Error::Forbidden("this API key belongs to another tenant".to_owned()));
+            }
+            (Credential::ApiKey { tenant, .. }, _) => *tenant,
+            (Credential::Session(_), Some(r)) => r,
+            (Credential::Session(_), None) => match self.db.memberships_of(principal.user).await?.first() {
+                Some((t, _)) => t.id,
+                None => return Err(Error::Forbidden("you are not a member of any tenant".to_owned())),
+            },
+        };
+        let role = match self.db.membership(principal.user, tenant).await? {
+            _ if sysadmin => {
+                if self.db.tenant(tenant).await?.is_none() {
+                    return Err(Error::NotFound("tenant"));
+                }
+                Role::Sysadmin
+            }
+            Some(role) => role,
+            None => return Err(Error::Forbidden("you are not a member of this tenant".to_owned())),
+        };
+        Ok(Ctx { principal, tenant, role })
+    }
+
+    /// The RBAC decision: a [`Grant`] when the context's role holds `perm` in its tenant.
+    pub async fn authorize(&self, ctx: Ctx, perm: Permission) -> Result<Grant> {
+        let level = self.policy(ctx.tenant).await?.grant(ctx.role, perm);
+        if level == AccessLevel::None {
+            return Err(Error::Forbidden(format!(
+                "role {} may not {} {}",
+                ctx.role,
+                perm.action.as_str(),
+                perm.item
+            )));
+        }
+        Ok(Grant { ctx, perm, level })
+    }
+
+    /// The rules in force in `tenant`.
+    pub async fn policy(&self, tenant: TenantId) -> Result<Policy> {
+        let rules: Vec<Rule> = self.db.rules(tenant).await?.into_iter().map(|r| r.rule).collect();
+        Ok(Policy::new(rules))
+    }
+}

@@ -1,0 +1,203 @@
+//! Authentication (SPEC P4).
+//!
+//! - A static token is exchanged for a short-lived access token (an HS256 JWT naming the user
+//!   and the session) and an opaque refresh token (stored hashed).
+//! - A refresh token is used once: each refresh returns a new pair. Presenting a used refresh
+//!   token again means a copy leaked, so the whole session (its "family") is revoked.
+//! - Access tokens stop working at once when their session is revoked (logout, reuse, revoked
+//!   static token): authentication checks the session, not only the signature.
+//! - API keys (`dw_...`) authenticate directly and are bound to one tenant.
+
+use docwright_core::id::{ApiKeyId, SessionId, TenantId, UserId};
+use docwright_core::time::Timestamp;
+use docwright_core::token::{OpaqueToken, TokenHash, TokenKind};
+use docwright_storage::auth::Rotation;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::{Engine, Error, Result};
+
+/// Keys for signing and verifying access tokens.
+#[derive(Clone)]
+pub(crate) struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl JwtKeys {
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
+    }
+}
+
+const ISSUER: &str = "docwright";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    sid: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// What `/auth/exchange` and `/auth/refresh` return.
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: OpaqueToken,
+    pub expires_in: i64,
+}
+
+/// Who is calling, after authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: UserId,
+    pub credential: Credential,
+}
+
+/// The credential a request was authenticated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token of this session.
+    Session(SessionId),
+    /// An API key, which acts only in its own tenant.
+    ApiKey { id: ApiKeyId, tenant: TenantId },
+}
+
+fn unauthenticated(code: &'static str, message: &str) -> Error {
+    Error::Unauthenticated { code, message: message.to_owned() }
+}
+
+impl Engine {
+    /// `POST /auth/exchange`: a static token for a new session.
+    pub async fn exchange(&self, static_token: &str) -> Result<TokenPair> {
+        let presented = OpaqueToken::from_presented(static_token.trim());
+        let record = self
+            .db
+            .static_token_by_hash(&presented.hash())
+            .await?
+            .ok_or_else(|| unauthenticated("invalid_token", "the static token is not valid"))?;
+        if record.revoked_at.is_some() {
+            return Err(unauthenticated("invalid_token", "the static token has been revoked"));
+        }
+        self.ensure_active(record.user_id).await?;
+        let now = Timestamp::now();
+        self.db.touch_static_token(record.id, now).await?;
+        let session = SessionId::new();
+        let refresh = OpaqueToken::generate(TokenKind::Refresh);
+        self.db
+            .create_session(session, record.user_id, Some(record.id), &refresh.hash(), now, now.plus_secs(self.auth.refresh_ttl_secs))
+            .await?;
+        tracing::info!(user = %record.user_id, %session, "session opened");
+        self.pair(record.user_id, session, refresh, now)
+    }
+
+    /// `POST /auth/refresh`: rotate a refresh token.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        let presented = TokenHash::of(refresh_token.trim());
+        let next = OpaqueToken::generate(TokenKind::Refresh);
+        let now = Timestamp::now();
+        let expires = now.plus_secs(self.auth.refresh_ttl_secs);
+        match self.db.rotate_refresh_token(&presented, &next.hash(), now, expires).await? {
+            Rotation::Rotated { session, user } => {
+                self.ensure_active(user).await?;
+                self.pair(user, session, next, now)
+            }
+            Rotation::Reused { session } => {
+                tracing::warn!(%session, "refresh token reused: session revoked");
+                Err(unauthenticated(
+                    "refresh_token_reused",
+                    "this refresh token was already used; the session has been revoked, log in again",
+                ))
+            }
+            Rotation::Expired => Err(unauthenticated("token_expired", "the refresh token has expired")),
+            Rotation::Revoked => Err(unauthenticated("session_revoked", "the session has been revoked")),
+            Rotation::Unknown => Err(unauthenticated("invalid_token", "the refresh token is not valid")),
+        }
+    }
+
+    /// `POST /auth/logout`: revoke the session of a refresh token, or the caller's session.
+    /// Returns whether a session was revoked.
+    pub async fn logout(&self, refresh_token: Option<&str>, principal: Option<&Principal>) -> Result<bool> {
+        let now = Timestamp::now();
+        if let Some(rt) = refresh_token {
+            return Ok(self.db.revoke_session_of_refresh(&TokenHash::of(rt.trim()), now).await?);
+        }
+        match principal.map(|p| &p.credential) {
+            Some(Credential::Session(s)) => Ok(self.db.revoke_session(*s, "logout", now).await?),
+            _ => Err(Error::invalid("refresh_token", "give the refresh token, or call with an access token")),
+        }
+    }
+
+    /// Authenticates `Authorization: Bearer <credential>`: an access token or an API key.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        let bearer = bearer.trim();
+        if bearer.starts_with(TokenKind::ApiKey.prefix()) {
+            return self.authenticate_api_key(bearer).await;
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 5;
+        let data = jsonwebtoken::decode::<Claims>(bearer, &self.jwt.decoding, &validation).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    unauthenticated("token_expired", "the access token has expired; refresh it")
+                }
+                _ => unauthenticated("invalid_token", "the access token is not valid"),
+            }
+        })?;
+        let user = UserId::parse(&data.claims.sub).map_err(|_| unauthenticated("invalid_token", "the access token is not valid"))?;
+        let session = SessionId::parse(&data.claims.sid).map_err(|_| unauthenticated("invalid_token", "the access token is not valid"))?;
+        let stored = self.db.session(session).await?;
+        match stored {
+            Some(s) if s.user_id == user && s.revoked_at.is_none() => {}
+            Some(s) if s.revoked_at.is_some() => return Err(unauthenticated("session_revoked", "the session has been revoked")),
+            _ => return Err(unauthenticated("invalid_token", "the access token is not valid")),
+        }
+        self.ensure_active(user).await?;
+        Ok(Principal { user, credential: Credential::Session(session) })
+    }
+
+    async fn authenticate_api_key(&self, key: &str) -> Result<Principal> {
+        let record = self
+            .db
+            .api_key_by_hash(&TokenHash::of(key))
+            .await?
+            .ok_or_else(|| unauthenticated("invalid_api_key", "the API key is not valid"))?;
+        let now = Timestamp::now();
+        if record.revoked_at.is_some() {
+            return Err(unauthenticated("invalid_api_key", "the API key has been revoked"));
+        }
+        if record.expires_at.is_some_and(|e| e <= now) {
+            return Err(unauthenticated("token_expired", "the API key has expired"));
+        }
+        self.ensure_active(record.user_id).await?;
+        // Record use at most once a minute: a write per request would serialise SQLite.
+        if record.last_used_at.is_none_or(|t| now.millis() - t.millis() > 60_000) {
+            self.db.touch_api_key(record.id, now).await?;
+        }
+        Ok(Principal { user: record.user_id, credential: Credential::ApiKey { id: record.id, tenant: record.tenant_id } })
+    }
+
+    async fn ensure_active(&self, user: UserId) -> Result<()> {
+        match self.db.user(user).await? {
+            Some(u) if !u.disabled => Ok(()),
+            Some(_) => Err(unauthenticated("user_disabled", "this user is disabled")),
+            None => Err(unauthenticated("invalid_token", "the user of this credential no longer exists")),
+        }
+    }
+
+    fn pair(&self, user: UserId, session: SessionId, refresh: OpaqueToken, now: Timestamp) -> Result<TokenPair> {
+        let claims = Claims {
+            iss: ISSUER.to_owned(),
+            sub: user.to_string(),
+            sid: session.to_string(),
+            iat: now.unix_secs(),
+            exp: now.unix_secs() + self.auth.access_ttl_secs,
+        };
+        let access_token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.jwt.encoding)
+            .map_err(|e| Error::Internal(format!("signing an access token: {e}")))?;
+        Ok(TokenPair { access_token, refresh_token: refresh, expires_in: self.auth.access_ttl_secs })
+    }
+}
