@@ -201,3 +201,12 @@ impl Engine {
         Ok(TokenPair { access_token, refresh_token: refresh, expires_in: self.auth.access_ttl_secs })
     }
 }
+
+impl Engine {
+    /// One step of housekeeping: purges refresh tokens that expired more than a day ago (a
+    /// day is kept so that a late reuse is still recognised as reuse). Returns how many.
+    pub async fn housekeeping_step(&self) -> Result<u64> {
+        let cutoff = Timestamp::now().plus_secs(-24 * 3600);
+        Ok(self.db.purge_refresh_tokens_expired_before(cutoff).await?)
+    }
+}

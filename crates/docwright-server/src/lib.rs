@@ -1,1 +1,203 @@
-//! placeholder
+//! The HTTP edge of docwright: the only crate that knows HTTP and JSON.
+//!
+//! [`Application::build`] prepares everything from a [`Config`] — data directories, database
+//! and migrations, bootstrap, the engine, the router, the listener — and
+//! [`Application::run_until_stopped`] serves until the shutdown future resolves, then lets
+//! in-flight requests finish (bounded by `server.shutdown_grace_secs`) and stops background
+//! tasks. Tests bind port 0 and read [`Application::port`].
+//!
+//! Layout: `routes` (handlers, one module per area, and the route table), `guard` (the single
+//! authentication + RBAC enforcement point), `edge` (request id, error envelope, metrics,
+//! request log), `error` (`ApiError` and extractors using it), `pagination`, `metrics`,
+//! `openapi`, `tasks` (owned background work), `state`.
+
+pub mod edge;
+pub mod error;
+pub mod guard;
+mod metrics;
+mod openapi;
+pub mod pagination;
+pub mod routes;
+mod state;
+pub mod tasks;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use docwright_config::Config;
+use docwright_core::token::OpaqueToken;
+use docwright_engine::{AuthSettings, Engine, bootstrap};
+use docwright_storage::Db;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use state::AppState;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create {what} `{path}`: {source}")]
+    Directory { what: &'static str, path: String, source: std::io::Error },
+    #[error("database: {0}")]
+    Database(#[from] docwright_storage::Error),
+    #[error("bootstrap: {0}")]
+    Bootstrap(#[from] docwright_engine::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A built server, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    tasks: tasks::Background,
+    grace: Duration,
+    bootstrap_token: Option<OpaqueToken>,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> Result<Self> {
+        let data_dir = &config.storage.data_dir;
+        let blob_dir = config.storage.blob_dir();
+        for (what, dir) in [("data directory", data_dir.as_path()), ("blob directory", blob_dir.as_path())] {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Directory { what, path: dir.display().to_string(), source })?;
+        }
+        let db = Db::connect(&config.database_url(), config.database.max_connections).await?;
+        db.migrate().await?;
+        tracing::info!(backend = db.backend().as_str(), "database ready");
+
+        let configured = config.bootstrap.admin_token.as_ref().map(|t| t.expose());
+        let bootstrap_token = match bootstrap::run(&db, &config.bootstrap.admin_name, configured).await? {
+            bootstrap::Outcome::Created { admin, generated_token } => {
+                tracing::info!(%admin, token_source = if generated_token.is_some() { "generated" } else { "configuration" },
+                    "bootstrap: created tenant ROOT, its admin and a static login token");
+                generated_token
+            }
+            bootstrap::Outcome::AlreadyBootstrapped => None,
+        };
+        let jwt_secret = bootstrap::jwt_secret(&db, config.auth.jwt_secret.as_ref().map(|s| s.expose())).await?;
+        let engine = Engine::new(
+            db.clone(),
+            AuthSettings {
+                jwt_secret,
+                access_ttl_secs: i64::try_from(config.auth.access_token_ttl_secs).unwrap_or(i64::MAX),
+                refresh_ttl_secs: i64::try_from(config.auth.refresh_token_ttl_secs).unwrap_or(i64::MAX),
+            },
+        );
+        let metrics_token = config.observability.metrics_token.as_ref().map(|t| t.expose().to_owned());
+        let state = AppState::new(engine, blob_dir, metrics_token);
+        let router = router(state.clone(), config);
+        let tasks = tasks::Background::new();
+        tasks.spawn("housekeeping", tasks::housekeeping(state.engine.clone(), tasks.cancelled()));
+
+        let addr = config.server.bind;
+        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+        Ok(Self { listener, router, state, tasks, grace: Duration::from_secs(config.server.shutdown_grace_secs), bootstrap_token })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The bootstrap admin's static token when this start generated it: to be shown once.
+    pub fn bootstrap_token(&self) -> Option<&OpaqueToken> {
+        self.bootstrap_token.as_ref()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves; then in-flight requests get the grace period to
+    /// finish, background tasks are stopped, and the database pool is closed.
+    pub async fn run_until_stopped<F>(self, shutdown: F) -> Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Self { listener, router, state, tasks, grace, .. } = self;
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let draining = state.clone();
+        let signal = async move {
+            shutdown.await;
+            draining.begin_shutdown();
+            tracing::info!(grace_secs = grace.as_secs(), "shutting down: finishing in-flight requests");
+            let _ = signalled_tx.send(());
+        };
+        let serve = axum::serve(listener, router).with_graceful_shutdown(signal);
+        let grace_over = async move {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = serve => result.map_err(Error::Serve)?,
+            () = grace_over => tracing::warn!("grace period over: closing the remaining connections"),
+        }
+        tasks.shutdown(grace).await;
+        state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The router: every declared route behind its guard, the docs, and the edge layers.
+fn router(state: AppState, config: &Config) -> Router {
+    let mut api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi());
+    for (access, mut route) in routes::declarations() {
+        routes::annotate(&mut route, access);
+        let guarded = OpenApiRouter::new()
+            .routes(route)
+            .route_layer(middleware::from_fn_with_state((state.clone(), access), guard::enforce));
+        api = api.merge(guarded);
+    }
+    let (routes, doc) = api.split_for_parts();
+    let limit = usize::try_from(config.server.body_limit_bytes).unwrap_or(usize::MAX);
+    routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .fallback(edge::not_found)
+        .with_state(state.clone())
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(state, edge::edge))
+                .layer(CatchPanicLayer::new())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(config.server.request_timeout_secs),
+                ))
+                .layer(RequestBodyLimitLayer::new(limit))
+                .layer(DefaultBodyLimit::max(limit)),
+        )
+}
+
+/// The OpenAPI document (what `/openapi.json` serves), without starting a server.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut api = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi());
+    for (access, mut route) in routes::declarations() {
+        routes::annotate(&mut route, access);
+        api = api.routes(route);
+    }
+    api.into_openapi()
+}

@@ -367,3 +367,14 @@ async fn insert_refresh(
         .await?;
     Ok(())
 }
+
+impl Db {
+    /// Deletes refresh tokens that expired before `cutoff`. Returns how many.
+    pub async fn purge_refresh_tokens_expired_before(&self, cutoff: Timestamp) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+            .bind(cutoff.millis())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

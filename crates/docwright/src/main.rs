@@ -1,1 +1,153 @@
-fn main() {}
+//! The `docwright` binary: parses arguments and calls the library (CONVENTIONS 5).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use docwright_config::{Config, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(name = "docwright", version, about = "Self-hosted AI document gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the HTTP server (embedded SQLite and local blobs unless configured otherwise).
+    Serve {
+        /// Configuration file (default: ./docwright.toml when present).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Work with configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate configuration (file and DOCWRIGHT_* variables) without starting.
+    Check {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config { command: ConfigCommand::Check { config } } => match Config::load(config.as_deref()) {
+            Ok(c) => {
+                say(&format!(
+                    "configuration OK: listening on {}, data in {}, database {}",
+                    c.server.bind,
+                    c.storage.data_dir.display(),
+                    match c.database_kind() {
+                        docwright_config::DatabaseKind::Sqlite => "SQLite (embedded)",
+                        docwright_config::DatabaseKind::Postgres => "PostgreSQL",
+                    }
+                ));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Serve { config } => {
+            let config = match Config::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Err(e) = init_logging(&config) {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "docwright stopped with an error");
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = docwright_server::Application::build(&config).await?;
+    if let Some(token) = app.bootstrap_token() {
+        print_bootstrap_banner(token.expose(), app.local_addr());
+    }
+    tracing::info!(addr = %app.local_addr(), "docwright listening");
+    app.run_until_stopped(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Shown once, on the first start, on stdout (not in the log): the only time the token exists
+/// in clear outside the operator's hands.
+fn print_bootstrap_banner(token: &str, addr: std::net::SocketAddr) {
+    let line = "=".repeat(78);
+    say(&format!(
+        "{line}\n\
+         docwright: first start. Tenant ROOT and its admin were created.\n\
+         The admin's static login token (shown only now; only its hash is stored):\n\n    {token}\n\n\
+         Exchange it for an access token:\n    \
+         curl -s -X POST http://{addr}/auth/exchange -H 'content-type: application/json' \\\n      \
+         -d '{{\"static_token\": \"{token}\"}}'\n\
+         API docs: http://{addr}/docs\n{line}"
+    ));
+}
+
+#[allow(clippy::print_stdout)] // The CLI's output and the one-time bootstrap banner go to stdout on purpose.
+fn say(text: &str) {
+    println!("{text}");
+}
+
+fn init_logging(config: &Config) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .map_err(|e| format!("invalid configuration:\n  `log.level`: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Pretty => builder.compact().init(),
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

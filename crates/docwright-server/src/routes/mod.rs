@@ -1,0 +1,115 @@
+//! Every route of the API, declared once with its [`Access`].
+//!
+//! [`declarations`] is the single list: the router is built from it (each route behind the
+//! `guard::enforce` layer with its access), the OpenAPI document is built from it (each
+//! operation's description names the permission it needs), and the RBAC matrix test walks it
+//! ([`route_table`]), so a route cannot exist without a declared access.
+
+mod admin;
+mod auth;
+mod keys;
+mod me;
+mod ops;
+mod rbac;
+
+use axum::http::Method;
+use docwright_engine::admin::perms::*;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa_axum::router::UtoipaMethodRouter;
+use utoipa_axum::routes;
+
+use crate::guard::Access;
+use crate::state::AppState;
+
+/// Routes and who may call them.
+pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
+    use Access::{Public, Rbac};
+    vec![
+        (Public, routes!(ops::health)),
+        (Public, routes!(ops::ready)),
+        (Public, routes!(ops::metrics)),
+        (Public, routes!(auth::exchange)),
+        (Public, routes!(auth::refresh)),
+        (Public, routes!(auth::logout)),
+        (Rbac(SETTINGS_READ), routes!(me::me)),
+        (Rbac(SETTINGS_UPDATE), routes!(me::update_settings)),
+        (Rbac(API_KEY_CREATE), routes!(keys::create_key)),
+        (Rbac(API_KEY_READ), routes!(keys::list_keys)),
+        (Rbac(API_KEY_DELETE), routes!(keys::delete_key)),
+        (Rbac(TENANT_CREATE), routes!(admin::create_tenant)),
+        (Rbac(TENANT_READ), routes!(admin::list_tenants)),
+        (Rbac(TENANT_READ), routes!(admin::get_tenant)),
+        (Rbac(USER_CREATE), routes!(admin::create_user)),
+        (Rbac(USER_READ), routes!(admin::list_users)),
+        (Rbac(USER_READ), routes!(admin::get_user)),
+        (Rbac(USER_UPDATE), routes!(admin::set_role)),
+        (Rbac(STATIC_TOKEN_CREATE), routes!(admin::issue_static_token)),
+        (Rbac(STATIC_TOKEN_READ), routes!(admin::list_static_tokens)),
+        (Rbac(STATIC_TOKEN_DELETE), routes!(admin::revoke_static_token)),
+        (Rbac(API_KEY_CREATE), routes!(admin::issue_user_key)),
+        (Rbac(API_KEY_READ), routes!(admin::list_tenant_keys)),
+        (Rbac(RULE_READ), routes!(rbac::list_rules)),
+        (Rbac(RULE_READ), routes!(rbac::list_items)),
+        (Rbac(RULE_UPDATE), routes!(rbac::put_rule)),
+        (Rbac(RULE_DELETE), routes!(rbac::delete_rule)),
+    ]
+}
+
+/// One route: its method, path template and access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub method: Method,
+    pub path: String,
+    pub access: Access,
+}
+
+/// Every declared route (for the RBAC matrix test and for documentation).
+pub fn route_table() -> Vec<RouteInfo> {
+    let mut out = Vec::new();
+    for (access, (_, paths, _)) in declarations() {
+        for (path, item) in paths.paths {
+            for (method, _) in operations(&item) {
+                out.push(RouteInfo { method, path: path.clone(), access });
+            }
+        }
+    }
+    out
+}
+
+fn operations(item: &PathItem) -> Vec<(Method, &Operation)> {
+    [
+        (Method::GET, &item.get),
+        (Method::POST, &item.post),
+        (Method::PUT, &item.put),
+        (Method::PATCH, &item.patch),
+        (Method::DELETE, &item.delete),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.as_ref().map(|op| (m, op)))
+    .collect()
+}
+
+/// Writes the access of each operation into the OpenAPI document: its security requirement
+/// and a sentence naming the permission.
+pub(crate) fn annotate(route: &mut UtoipaMethodRouter<AppState>, access: Access) {
+    use utoipa::openapi::security::SecurityRequirement;
+    for item in route.1.paths.values_mut() {
+        for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+            let note = match access {
+                Access::Public => "Public: no credential needed.".to_owned(),
+                Access::Rbac(p) => {
+                    op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+                    format!(
+                        "Requires permission `{}` ({}) in the tenant selected by `X-Tenant-Id` (default: your first tenant).",
+                        p.item,
+                        p.action.as_str()
+                    )
+                }
+            };
+            op.description = Some(match op.description.take() {
+                Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
+                _ => note,
+            });
+        }
+    }
+}

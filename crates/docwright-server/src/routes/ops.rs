@@ -1,0 +1,140 @@
+//! Operations endpoints (SPEC P7): liveness with component status, readiness, metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// Status of one component.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ComponentStatus {
+    /// `ok`, `error` or `not_configured`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+impl ComponentStatus {
+    fn ok(latency_ms: Option<f64>, detail: Option<String>) -> Self {
+        Self { status: "ok", detail, latency_ms }
+    }
+    fn error(detail: String) -> Self {
+        Self { status: "error", detail: Some(detail), latency_ms: None }
+    }
+    fn not_configured(detail: &str) -> Self {
+        Self { status: "not_configured", detail: Some(detail.to_owned()), latency_ms: None }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct HealthChecks {
+    pub database: ComponentStatus,
+    pub blob_store: ComponentStatus,
+    pub queue: ComponentStatus,
+    /// One entry per configured AI provider (none until providers are configured).
+    pub providers: Vec<ComponentStatus>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Health {
+    /// `ok` when every configured component works, else `degraded`.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_secs: u64,
+    pub checks: HealthChecks,
+}
+
+async fn check_database(state: &AppState) -> ComponentStatus {
+    let started = std::time::Instant::now();
+    match state.db.ping().await {
+        Ok(()) => ComponentStatus::ok(Some(started.elapsed().as_secs_f64() * 1000.0), Some(state.db.backend().as_str().to_owned())),
+        Err(e) => ComponentStatus::error(e.to_string()),
+    }
+}
+
+/// The blob directory must exist and take writes.
+async fn check_blob_store(state: &AppState) -> ComponentStatus {
+    let probe = state.blob_dir().join(format!(".probe-{}", uuid::Uuid::now_v7()));
+    let result = async {
+        tokio::fs::write(&probe, b"ok").await?;
+        tokio::fs::remove_file(&probe).await
+    }
+    .await;
+    match result {
+        Ok(()) => ComponentStatus::ok(None, Some("local".to_owned())),
+        Err(e) => ComponentStatus::error(format!("blob directory is not writable: {e}")),
+    }
+}
+
+/// Liveness and the status of each component.
+#[utoipa::path(get, path = "/api/health", tag = "operations",
+    responses((status = 200, description = "The process is alive; `status` tells whether every component works", body = Health)))]
+pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
+    let database = check_database(&state).await;
+    let blob_store = check_blob_store(&state).await;
+    let degraded = database.status == "error" || blob_store.status == "error";
+    Json(Health {
+        status: if degraded { "degraded" } else { "ok" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: state.uptime_secs(),
+        checks: HealthChecks {
+            database,
+            blob_store,
+            queue: ComponentStatus::not_configured("no background queue in this build"),
+            providers: Vec::new(),
+        },
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Ready {
+    pub status: &'static str,
+}
+
+/// Readiness: 200 when this replica can serve (database and blob store reachable, not
+/// shutting down), else 503 so a load balancer sends traffic elsewhere.
+#[utoipa::path(get, path = "/api/ready", tag = "operations", responses(
+    (status = 200, description = "Ready", body = Ready),
+    (status = 503, description = "Not ready; the message says why", body = ErrorBody)))]
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+    let unavailable = |why: String| ApiError { retry_after: Some(5), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why) };
+    if state.is_shutting_down() {
+        return Err(unavailable("shutting down".to_owned()));
+    }
+    let db = check_database(&state).await;
+    if let Some(d) = db.detail.filter(|_| db.status != "ok") {
+        return Err(unavailable(format!("database: {d}")));
+    }
+    let blobs = check_blob_store(&state).await;
+    if let Some(d) = blobs.detail.filter(|_| blobs.status != "ok") {
+        return Err(unavailable(format!("blob store: {d}")));
+    }
+    Ok(Json(Ready { status: "ready" }))
+}
+
+/// Prometheus metrics (OpenMetrics text). When `observability.metrics_token` is set, it must
+/// be sent as `Authorization: Bearer <token>`.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Metrics in the OpenMetrics text format", content_type = "application/openmetrics-text", body = String),
+    (status = 401, description = "A metrics token is configured and was not sent", body = ErrorBody)))]
+pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(expected) = state.metrics_token() {
+        let sent = crate::guard::bearer(&headers)?;
+        if !sent.is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes())) {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "send the metrics token as a bearer token"));
+        }
+    }
+    let text = state.metrics.render().map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

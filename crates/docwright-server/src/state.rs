@@ -1,0 +1,56 @@
+//! The state shared by every handler: a `Clone` struct of `Arc`s, built only through `new`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use docwright_engine::Engine;
+use docwright_storage::Db;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub db: Db,
+    pub metrics: Arc<Metrics>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    blob_dir: PathBuf,
+    metrics_token: Option<String>,
+    started: Instant,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, blob_dir: PathBuf, metrics_token: Option<String>) -> Self {
+        let db = engine.db().clone();
+        let metrics = Arc::new(Metrics::new(db.backend().as_str()));
+        let inner = Inner { blob_dir, metrics_token, started: Instant::now(), shutting_down: AtomicBool::new(false) };
+        Self { engine, db, metrics, inner: Arc::new(inner) }
+    }
+
+    pub fn blob_dir(&self) -> &std::path::Path {
+        &self.inner.blob_dir
+    }
+
+    pub fn metrics_token(&self) -> Option<&str> {
+        self.inner.metrics_token.as_deref()
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.inner.started.elapsed().as_secs()
+    }
+
+    /// Marks the server as draining: `/api/ready` answers 503 from now on.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+}

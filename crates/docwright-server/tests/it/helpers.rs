@@ -1,0 +1,204 @@
+//! `spawn_app` and request helpers shared by the integration tests.
+
+use std::path::PathBuf;
+
+use docwright_config::{Config, Secret};
+use docwright_server::{AppState, Application};
+use docwright_storage::Backend;
+use docwright_storage::testing::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// One `#[tokio::test]` per backend for each listed `async fn(TestApp)`.
+macro_rules! both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { $crate::helpers::run(docwright_storage::Backend::Sqlite, super::$name).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { $crate::helpers::run(docwright_storage::Backend::Postgres, super::$name).await }
+        }
+    )*};
+}
+
+pub const ADMIN_TOKEN: &str = "test-bootstrap-admin-token-0123456789";
+
+pub async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(app) = TestApp::spawn(backend, |_| {}).await else { return };
+    test(app).await;
+}
+
+/// A running server with its own database and data directory.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub config: Config,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::sync::oneshot::Receiver<()>>,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts a server on a fresh database; `adjust` may change the configuration first.
+    pub async fn spawn(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        let db = TestDb::fresh(backend).await?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.server.bind = "127.0.0.1:0".parse().expect("addr");
+        config.server.shutdown_grace_secs = 5;
+        config.storage.data_dir = PathBuf::from(dir.path());
+        config.database.url = Some(Secret::new(db.url().to_owned()));
+        config.database.max_connections = 5;
+        config.bootstrap.admin_token = Some(Secret::new(ADMIN_TOKEN.to_owned()));
+        adjust(&mut config);
+        Some(Self::start(config, db, dir).await)
+    }
+
+    async fn start(config: Config, db: TestDb, dir: tempfile::TempDir) -> TestApp {
+        let app = Application::build(&config).await.expect("build app");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        #[allow(clippy::disallowed_methods)] // The test harness owns this task and joins it in `stop`.
+        tokio::spawn(async move {
+            app.run_until_stopped(async move {
+                let _ = stop_rx.await;
+            })
+            .await
+            .expect("server ran");
+            let _ = done_tx.send(());
+        });
+        TestApp { base, client: reqwest::Client::new(), state, config, stop: Some(stop_tx), done: Some(done_rx), _db: db, _dir: dir }
+    }
+
+    /// Stops the server gracefully and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(d) = self.done.take() {
+            let _ = d.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request and returns status and JSON body (`Null` when empty or not JSON).
+    pub async fn call(&self, method: Method, path: &str, auth: &Auth, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = &auth.bearer {
+            req = req.bearer_auth(t);
+        }
+        if let Some(t) = &auth.tenant {
+            req = req.header("X-Tenant-Id", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, auth: &Auth) -> (StatusCode, Value) {
+        self.call(Method::GET, path, auth, None).await
+    }
+
+    pub async fn post(&self, path: &str, auth: &Auth, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, auth, Some(body)).await
+    }
+
+    /// Exchanges a static token; returns the token pair.
+    pub async fn exchange(&self, static_token: &str) -> Value {
+        let (status, body) = self.post("/auth/exchange", &Auth::none(), json!({ "static_token": static_token })).await;
+        assert_eq!(status, StatusCode::OK, "exchange: {body}");
+        body
+    }
+
+    /// The bootstrap sysadmin, logged in.
+    pub async fn sysadmin(&self) -> Auth {
+        let pair = self.exchange(ADMIN_TOKEN).await;
+        Auth::bearer(pair["access_token"].as_str().expect("access token"))
+    }
+
+    /// Creates a tenant (as sysadmin) and returns its id.
+    pub async fn create_tenant(&self, name: &str) -> String {
+        let sys = self.sysadmin().await;
+        let (status, body) = self.post("/api/admin/tenants", &sys, json!({ "name": name })).await;
+        assert_eq!(status, StatusCode::CREATED, "create tenant: {body}");
+        body["id"].as_str().expect("tenant id").to_owned()
+    }
+
+    /// Creates a user with `role` in `tenant` (as sysadmin), issues a static token, logs in.
+    pub async fn user_in(&self, tenant: &str, role: &str) -> TestUser {
+        let sys = self.sysadmin().await.in_tenant(tenant);
+        let (status, body) = self.post("/api/admin/users", &sys, json!({ "display_name": format!("{role} user"), "role": role })).await;
+        assert_eq!(status, StatusCode::CREATED, "create user: {body}");
+        let id = body["id"].as_str().expect("user id").to_owned();
+        let (status, body) = self.post(&format!("/api/admin/users/{id}/tokens"), &sys, json!({ "name": "test" })).await;
+        assert_eq!(status, StatusCode::CREATED, "issue token: {body}");
+        let static_token = body["static_token"].as_str().expect("static token").to_owned();
+        let pair = self.exchange(&static_token).await;
+        TestUser {
+            id,
+            static_token,
+            auth: Auth::bearer(pair["access_token"].as_str().expect("access")).in_tenant(tenant),
+            refresh_token: pair["refresh_token"].as_str().expect("refresh").to_owned(),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A user created for a test, logged in.
+pub struct TestUser {
+    pub id: String,
+    pub static_token: String,
+    pub auth: Auth,
+    pub refresh_token: String,
+}
+
+/// Credentials and tenant header of a request.
+#[derive(Clone, Debug, Default)]
+pub struct Auth {
+    pub bearer: Option<String>,
+    pub tenant: Option<String>,
+}
+
+impl Auth {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn bearer(token: &str) -> Self {
+        Self { bearer: Some(token.to_owned()), tenant: None }
+    }
+
+    pub fn in_tenant(&self, tenant: &str) -> Self {
+        Self { tenant: Some(tenant.to_owned()), ..self.clone() }
+    }
+}
+
+/// Asserts the stable error shape and code.
+pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    assert_eq!(body["error"]["code"], want_code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(body["error"]["request_id"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server on port 0, a fresh database per test, HTTP from outside.
+//! Every test runs twice, on SQLite and on PostgreSQL (see `helpers::both_databases!`).
+
+#[macro_use]
+mod helpers;
+mod api_conventions;
+mod auth;
+mod ops;
+mod rbac_matrix;
+mod tenancy;

@@ -1,0 +1,194 @@
+//! The RBAC matrix (SPEC P5): every declared route × every role × the target in the caller's
+//! own tenant, in another tenant, and the caller naming a tenant they do not belong to. Each
+//! case gets fresh target objects, so destructive routes do not disturb later cases.
+//!
+//! The table must list exactly the routes the server declares: a new route without a row here
+//! fails `the_table_covers_every_declared_route`.
+
+use std::collections::BTreeSet;
+
+use docwright_server::guard::Access;
+use docwright_server::routes::route_table;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Auth, TestApp};
+
+/// Which fresh object a route's path needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Target {
+    None,
+    Tenant,
+    User,
+    Key,
+    StaticToken,
+    Rule,
+}
+
+/// Expected statuses for [sysadmin, admin, user, viewer].
+type Row = [u16; 4];
+
+struct Case {
+    method: Method,
+    path: &'static str,
+    target: Target,
+    body: fn() -> Option<Value>,
+    /// Target in the tenant the caller acts in.
+    own: Row,
+    /// Target in another tenant (caller still acting in its own).
+    other: Row,
+}
+
+fn none() -> Option<Value> {
+    None
+}
+
+fn table() -> Vec<Case> {
+    use Target as T;
+    let m = |method: Method, path, target, body, own, other| Case { method, path, target, body, own, other };
+    vec![
+        m(Method::GET, "/me", T::None, none, [200; 4], [200; 4]),
+        m(Method::PATCH, "/me/settings", T::None, || Some(json!({"language": "de"})), [200; 4], [200; 4]),
+        m(Method::POST, "/api/keys", T::None, || Some(json!({"name": "k"})), [201; 4], [201; 4]),
+        m(Method::GET, "/api/keys", T::None, none, [200; 4], [200; 4]),
+        m(Method::DELETE, "/api/keys/{id}", T::Key, none, [204, 204, 404, 404], [404; 4]),
+        m(Method::POST, "/api/admin/tenants", T::None, || Some(json!({"name": uuid::Uuid::now_v7().to_string()})), [201, 403, 403, 403], [201, 403, 403, 403]),
+        m(Method::GET, "/api/admin/tenants", T::None, none, [200; 4], [200; 4]),
+        m(Method::GET, "/api/admin/tenants/{id}", T::Tenant, none, [200; 4], [200, 404, 404, 404]),
+        m(Method::POST, "/api/admin/users", T::None, || Some(json!({"display_name": "n", "role": "user"})), [201, 201, 403, 403], [201, 201, 403, 403]),
+        m(Method::GET, "/api/admin/users", T::None, none, [200; 4], [200; 4]),
+        m(Method::GET, "/api/admin/users/{id}", T::User, none, [200, 200, 404, 404], [404; 4]),
+        m(Method::PUT, "/api/admin/users/{id}/role", T::User, || Some(json!({"role": "viewer"})), [200, 200, 403, 403], [200, 404, 403, 403]),
+        m(Method::POST, "/api/admin/users/{id}/tokens", T::User, || Some(json!({"name": "t"})), [201, 201, 403, 403], [404, 404, 403, 403]),
+        m(Method::GET, "/api/admin/users/{id}/tokens", T::User, none, [200, 200, 403, 403], [404, 404, 403, 403]),
+        m(Method::DELETE, "/api/admin/users/{id}/tokens/{token_id}", T::StaticToken, none, [204, 204, 403, 403], [404, 404, 403, 403]),
+        m(Method::POST, "/api/admin/users/{id}/keys", T::User, || Some(json!({"name": "k"})), [201, 201, 403, 403], [404, 404, 403, 403]),
+        m(Method::GET, "/api/admin/keys", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
+        m(Method::GET, "/api/admin/rbac/rules", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
+        m(Method::GET, "/api/admin/rbac/items", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
+        m(
+            Method::PUT,
+            "/api/admin/rbac/rules",
+            T::None,
+            || Some(json!({"role": "viewer", "item": "resource.aicore.matrix", "view": true, "read": "none", "create": "none", "update": "none", "delete": "none"})),
+            [200, 200, 403, 403],
+            [200, 200, 403, 403],
+        ),
+        m(Method::DELETE, "/api/admin/rbac/rules/{id}", T::Rule, none, [204, 204, 403, 403], [404, 404, 403, 403]),
+    ]
+}
+
+const PUBLIC: &[(&str, &str)] = &[
+    ("GET", "/api/health"),
+    ("GET", "/api/ready"),
+    ("GET", "/metrics"),
+    ("POST", "/auth/exchange"),
+    ("POST", "/auth/refresh"),
+    ("POST", "/auth/logout"),
+];
+
+#[test]
+fn the_table_covers_every_declared_route() {
+    let declared: BTreeSet<(String, String, bool)> = route_table()
+        .into_iter()
+        .map(|r| (r.method.as_str().to_owned(), r.path, matches!(r.access, Access::Rbac(_))))
+        .collect();
+    let mut listed: BTreeSet<(String, String, bool)> =
+        table().iter().map(|c| (c.method.as_str().to_owned(), c.path.to_owned(), true)).collect();
+    listed.extend(PUBLIC.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned(), false)));
+    assert_eq!(declared, listed, "the RBAC matrix must list every route with its access");
+}
+
+both_databases!(rbac_matrix, rbac_routes_need_credentials);
+
+/// Fresh objects in `tenant` for one case, created by the sysadmin.
+struct Fixture {
+    tenant: String,
+    user: String,
+    key: String,
+    static_token: String,
+    rule: String,
+}
+
+async fn fixture(app: &TestApp, sys: &Auth, tenant: &str, n: usize) -> Fixture {
+    let sys = sys.in_tenant(tenant);
+    let (_, u) = app.post("/api/admin/users", &sys, json!({"display_name": format!("target {n}"), "role": "user"})).await;
+    let user = u["id"].as_str().expect("user").to_owned();
+    let (_, k) = app.post(&format!("/api/admin/users/{user}/keys"), &sys, json!({"name": "target"})).await;
+    let (_, t) = app.post(&format!("/api/admin/users/{user}/tokens"), &sys, json!({"name": "target"})).await;
+    let rule = json!({"role": "viewer", "item": format!("resource.aicore.case{n}"), "view": true, "read": "none", "create": "none", "update": "none", "delete": "none"});
+    let (_, r) = app.call(Method::PUT, "/api/admin/rbac/rules", &sys, Some(rule)).await;
+    Fixture {
+        tenant: tenant.to_owned(),
+        user,
+        key: k["id"].as_str().expect("key").to_owned(),
+        static_token: t["id"].as_str().expect("token").to_owned(),
+        rule: r["id"].as_str().expect("rule").to_owned(),
+    }
+}
+
+fn fill(path: &str, target: Target, f: &Fixture) -> String {
+    match target {
+        Target::None => path.to_owned(),
+        Target::Tenant => path.replace("{id}", &f.tenant),
+        Target::User => path.replace("{id}", &f.user),
+        Target::Key => path.replace("{id}", &f.key),
+        Target::StaticToken => path.replace("{id}", &f.user).replace("{token_id}", &f.static_token),
+        Target::Rule => path.replace("{id}", &f.rule),
+    }
+}
+
+async fn rbac_matrix(app: TestApp) {
+    let a = app.create_tenant("Own").await;
+    let b = app.create_tenant("Other").await;
+    let sys = app.sysadmin().await;
+    let callers = [
+        ("sysadmin", sys.in_tenant(&a)),
+        ("admin", app.user_in(&a, "admin").await.auth),
+        ("user", app.user_in(&a, "user").await.auth),
+        ("viewer", app.user_in(&a, "viewer").await.auth),
+    ];
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for case in table() {
+        for (side, expected, tenant) in [("own", case.own, &a), ("other", case.other, &b)] {
+            for (i, (role, auth)) in callers.iter().enumerate() {
+                n += 1;
+                let f = fixture(&app, &sys, tenant, n).await;
+                let path = fill(case.path, case.target, &f);
+                let (status, body) = app.call(case.method.clone(), &path, auth, (case.body)()).await;
+                if status.as_u16() != expected[i] {
+                    failures.push(format!("{} {} as {role}, target in {side} tenant: got {status}, want {} — {body}", case.method, case.path, expected[i]));
+                }
+                if status.is_client_error() && body["error"]["code"].as_str().is_none() {
+                    failures.push(format!("{} {} as {role}: error without the JSON shape: {body}", case.method, case.path));
+                }
+            }
+        }
+        // Naming a tenant one does not belong to: refused for every tenant role, whatever the route.
+        for (role, auth) in callers.iter().skip(1) {
+            let f = fixture(&app, &sys, &b, { n += 1; n }).await;
+            let path = fill(case.path, case.target, &f);
+            let (status, body) = app.call(case.method.clone(), &path, &auth.in_tenant(&b), (case.body)()).await;
+            if status != StatusCode::FORBIDDEN {
+                failures.push(format!("{} {} as {role} with X-Tenant-Id of a foreign tenant: got {status}, want 403 — {body}", case.method, case.path));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of the RBAC matrix cases failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+async fn rbac_routes_need_credentials(app: TestApp) {
+    let sys = app.sysadmin().await;
+    let f = fixture(&app, &sys, app.get("/me", &sys).await.1["current_tenant_id"].as_str().unwrap(), 0).await;
+    for case in table() {
+        let path = fill(case.path, case.target, &f);
+        let (status, body) = app.call(case.method.clone(), &path, &Auth::none(), (case.body)()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{} {path}: {body}", case.method);
+        assert_eq!(body["error"]["code"], "missing_credentials");
+    }
+    for (method, path) in PUBLIC {
+        let (status, body) = app.call(method.parse().unwrap(), path, &Auth::none(), Some(json!({}))).await;
+        assert!(status != StatusCode::UNAUTHORIZED || *path == "/auth/logout", "{method} {path} is public: {body}");
+    }
+}
