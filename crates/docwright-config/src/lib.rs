@@ -208,10 +208,7 @@ impl Config {
         match file {
             Some(path) => {
                 if !path.is_file() {
-                    return Err(ConfigError::Invalid(format!(
-                        "  config file `{}` does not exist",
-                        path.display()
-                    )));
+                    return Err(ConfigError::Invalid(format!("  config file `{}` does not exist", path.display())));
                 }
                 figment = figment.merge(Toml::file_exact(path));
             }
@@ -258,24 +255,24 @@ impl Config {
         if let Some(url) = &self.database.url {
             let u = url.expose();
             if !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://")) {
-                bad("database.url", "must start with sqlite: or postgres:// (the value is not shown: it may hold a password)".to_owned());
+                bad(
+                    "database.url",
+                    "must start with sqlite: or postgres:// (the value is not shown: it may hold a password)"
+                        .to_owned(),
+                );
             }
         }
         if !(1..=1000).contains(&self.database.max_connections) {
             bad("database.max_connections", "must be between 1 and 1000".to_owned());
         }
-        if let Some(t) = &self.bootstrap.admin_token {
-            if t.expose().trim().len() < 16 {
-                bad("bootstrap.admin_token", "must be at least 16 characters".to_owned());
-            }
+        if self.bootstrap.admin_token.as_ref().is_some_and(|t| t.expose().trim().len() < 16) {
+            bad("bootstrap.admin_token", "must be at least 16 characters".to_owned());
         }
         if self.bootstrap.admin_name.trim().is_empty() {
             bad("bootstrap.admin_name", "must not be empty".to_owned());
         }
-        if let Some(s) = &self.auth.jwt_secret {
-            if s.expose().len() < 32 {
-                bad("auth.jwt_secret", "must be at least 32 bytes".to_owned());
-            }
+        if self.auth.jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+            bad("auth.jwt_secret", "must be at least 32 bytes".to_owned());
         }
         if !(10..=24 * 3600).contains(&self.auth.access_token_ttl_secs) {
             bad("auth.access_token_ttl_secs", "must be between 10 and 86400".to_owned());
@@ -308,9 +305,8 @@ fn resolve(value: &mut Option<Secret>, file: &Option<PathBuf>, key: &str) -> Res
     if value.is_some() {
         return Err(ConfigError::Invalid(format!("  `{key}`: set either `{key}` or `{key}_file`, not both")));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::Invalid(format!("  `{key}_file`: cannot read `{}`: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Invalid(format!("  `{key}_file`: cannot read `{}`: {e}", path.display())))?;
     let text = text.trim_end_matches(['\n', '\r']);
     if text.is_empty() {
         return Err(ConfigError::Invalid(format!("  `{key}_file`: `{}` is empty", path.display())));

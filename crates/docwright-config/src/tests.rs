@@ -1,6 +1,9 @@
 //! Configuration tests. `figment::Jail` gives each test its own environment and working
 //! directory (and serialises the tests that use it).
 
+// `figment::Jail` closures return `figment::Error`, which is large; that is figment's API.
+#![allow(clippy::result_large_err)]
+
 use std::path::PathBuf;
 
 use figment::Jail;
@@ -129,8 +132,7 @@ fn example_file_documents_every_key() {
         .collect::<Vec<_>>()
         .join("\n");
     // `_file` and value forms of one secret exclude each other; drop the `_file` lines.
-    let loadable: String =
-        uncommented.lines().filter(|l| !l.contains("_file =")).collect::<Vec<_>>().join("\n");
+    let loadable: String = uncommented.lines().filter(|l| !l.contains("_file =")).collect::<Vec<_>>().join("\n");
     load(&[], Some(&loadable)).expect("the example loads");
 
     let defaults = serde_json::to_value(Config::default()).unwrap();

@@ -47,9 +47,7 @@ impl AccessLevel {
             "my" => Ok(AccessLevel::My),
             "tenant" => Ok(AccessLevel::Tenant),
             "all" => Ok(AccessLevel::All),
-            other => Err(ParseError::new(format!(
-                "unknown access level `{other}` (expected none, my, tenant or all)"
-            ))),
+            other => Err(ParseError::new(format!("unknown access level `{other}` (expected none, my, tenant or all)"))),
         }
     }
 }
@@ -85,9 +83,7 @@ impl Context {
             "data" => Ok(Context::Data),
             "resource" => Ok(Context::Resource),
             "ui" => Ok(Context::Ui),
-            other => Err(ParseError::new(format!(
-                "unknown context `{other}` (expected data, resource or ui)"
-            ))),
+            other => Err(ParseError::new(format!("unknown context `{other}` (expected data, resource or ui)"))),
         }
     }
 }
@@ -136,9 +132,7 @@ impl ItemPattern {
                 }
                 continue;
             }
-            if seg.is_empty()
-                || !seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
+            if seg.is_empty() || !seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
                 return Err(bad("segments are letters, digits, `_` or `-`, separated by dots"));
             }
         }

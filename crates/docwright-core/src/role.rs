@@ -36,9 +36,7 @@ impl Role {
             "admin" => Ok(Role::Admin),
             "user" => Ok(Role::User),
             "viewer" => Ok(Role::Viewer),
-            other => Err(ParseError::new(format!(
-                "unknown role `{other}` (expected sysadmin, admin, user or viewer)"
-            ))),
+            other => Err(ParseError::new(format!("unknown role `{other}` (expected sysadmin, admin, user or viewer)"))),
         }
     }
 }

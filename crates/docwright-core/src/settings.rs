@@ -22,9 +22,7 @@ impl ModelProfile {
         match s {
             "simple" => Ok(ModelProfile::Simple),
             "complex" => Ok(ModelProfile::Complex),
-            other => Err(ParseError::new(format!(
-                "unknown model_profile `{other}` (expected simple or complex)"
-            ))),
+            other => Err(ParseError::new(format!("unknown model_profile `{other}` (expected simple or complex)"))),
         }
     }
 }
@@ -58,9 +56,7 @@ impl Language {
             "fr" => Ok(Language::Fr),
             "it" => Ok(Language::It),
             "ru" => Ok(Language::Ru),
-            other => Err(ParseError::new(format!(
-                "unknown language `{other}` (expected en, de, fr, it or ru)"
-            ))),
+            other => Err(ParseError::new(format!("unknown language `{other}` (expected en, de, fr, it or ru)"))),
         }
     }
 }

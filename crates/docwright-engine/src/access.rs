@@ -92,12 +92,7 @@ impl Engine {
     pub async fn authorize(&self, ctx: Ctx, perm: Permission) -> Result<Grant> {
         let level = self.policy(ctx.tenant).await?.grant(ctx.role, perm);
         if level == AccessLevel::None {
-            return Err(Error::Forbidden(format!(
-                "role {} may not {} {}",
-                ctx.role,
-                perm.action.as_str(),
-                perm.item
-            )));
+            return Err(Error::Forbidden(format!("role {} may not {} {}", ctx.role, perm.action.as_str(), perm.item)));
         }
         Ok(Grant { ctx, perm, level })
     }

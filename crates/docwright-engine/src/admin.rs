@@ -6,7 +6,9 @@
 
 use docwright_core::id::{ApiKeyId, RuleId, StaticTokenId, TenantId, UserId};
 use docwright_core::name::{DisplayName, Email, KeyName, TenantName};
-use docwright_core::rbac::{AccessLevel, Action, ItemPattern, Permission, Policy, Rule, bootstrap_rules, is_known_item, items};
+use docwright_core::rbac::{
+    AccessLevel, Action, ItemPattern, Permission, Policy, Rule, bootstrap_rules, is_known_item, items,
+};
 use docwright_core::role::Role;
 use docwright_core::settings::UserSettings;
 use docwright_core::time::Timestamp;
@@ -106,10 +108,8 @@ impl Engine {
             s.model_profile = parse("model_profile", docwright_core::settings::ModelProfile::parse(&p))?;
         }
         if let Some(r) = patch.selected_role_prompt_id {
-            if let Some(id) = &r {
-                if id.trim().is_empty() || id.len() > 200 {
-                    return Err(Error::invalid("selected_role_prompt_id", "must be 1 to 200 characters, or null"));
-                }
+            if r.as_ref().is_some_and(|id| id.trim().is_empty() || id.len() > 200) {
+                return Err(Error::invalid("selected_role_prompt_id", "must be 1 to 200 characters, or null"));
             }
             s.selected_role_prompt_id = r;
         }
@@ -127,9 +127,12 @@ impl Engine {
         if grant.level() < AccessLevel::All {
             return Err(Error::Forbidden("only a sysadmin creates tenants".to_owned()));
         }
-        let tenant = Tenant { id: TenantId::new(), name: parse("name", TenantName::parse(name))?, created_at: Timestamp::now() };
+        let tenant =
+            Tenant { id: TenantId::new(), name: parse("name", TenantName::parse(name))?, created_at: Timestamp::now() };
         self.db.create_tenant(&tenant, &bootstrap_rules()).await.map_err(|e| match e {
-            docwright_storage::Error::Conflict(_) => Error::Conflict(format!("a tenant named `{}` exists", tenant.name.as_str())),
+            docwright_storage::Error::Conflict(_) => {
+                Error::Conflict(format!("a tenant named `{}` exists", tenant.name.as_str()))
+            }
             e => e.into(),
         })?;
         Ok(tenant)
@@ -207,7 +210,9 @@ impl Engine {
                     return Err(Error::Forbidden("only a sysadmin changes a sysadmin's role".to_owned()));
                 }
                 if m.role == Role::Sysadmin && role != Role::Sysadmin && self.is_last_sysadmin(id).await? {
-                    return Err(Error::Conflict("this is the last sysadmin membership; appoint another sysadmin first".to_owned()));
+                    return Err(Error::Conflict(
+                        "this is the last sysadmin membership; appoint another sysadmin first".to_owned(),
+                    ));
                 }
                 m.user
             }
@@ -297,7 +302,8 @@ impl Engine {
             _ => ctx.user(),
         };
         let now = Timestamp::now();
-        let expires_at = expires_at.map(Timestamp::parse_rfc3339).transpose().map_err(|e| Error::invalid("expires_at", e))?;
+        let expires_at =
+            expires_at.map(Timestamp::parse_rfc3339).transpose().map_err(|e| Error::invalid("expires_at", e))?;
         if expires_at.is_some_and(|e| e <= now) {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
@@ -360,12 +366,18 @@ impl Engine {
         }
         let item = parse("item", ItemPattern::parse(&input.item))?;
         if !is_known_item(&item) {
-            return Err(Error::invalid("item", format!("`{item}` is not an item docwright knows (see GET /api/admin/rbac/items)")));
+            return Err(Error::invalid(
+                "item",
+                format!("`{item}` is not an item docwright knows (see GET /api/admin/rbac/items)"),
+            ));
         }
         let level = |field: &str, v: &str| -> Result<AccessLevel> {
             let l = parse(field, AccessLevel::parse(v))?;
             if l == AccessLevel::All {
-                return Err(Error::invalid(field, "`all` reaches other tenants and is reserved to sysadmins; use `tenant`"));
+                return Err(Error::invalid(
+                    field,
+                    "`all` reaches other tenants and is reserved to sysadmins; use `tenant`",
+                ));
             }
             Ok(l)
         };
@@ -379,8 +391,14 @@ impl Engine {
             delete: level("delete", &input.delete)?,
         };
         let tenant = grant.ctx().tenant;
-        let mut after: Vec<Rule> =
-            self.db.rules(tenant).await?.into_iter().map(|r| r.rule).filter(|r| !(r.role == rule.role && r.item == rule.item)).collect();
+        let mut after: Vec<Rule> = self
+            .db
+            .rules(tenant)
+            .await?
+            .into_iter()
+            .map(|r| r.rule)
+            .filter(|r| !(r.role == rule.role && r.item == rule.item))
+            .collect();
         after.push(rule.clone());
         ensure_admins_keep_rules(&Policy::new(after))?;
         Ok(self.db.upsert_rule(tenant, &rule).await?)

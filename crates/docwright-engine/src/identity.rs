@@ -86,7 +86,14 @@ impl Engine {
         let session = SessionId::new();
         let refresh = OpaqueToken::generate(TokenKind::Refresh);
         self.db
-            .create_session(session, record.user_id, Some(record.id), &refresh.hash(), now, now.plus_secs(self.auth.refresh_ttl_secs))
+            .create_session(
+                session,
+                record.user_id,
+                Some(record.id),
+                &refresh.hash(),
+                now,
+                now.plus_secs(self.auth.refresh_ttl_secs),
+            )
             .await?;
         tracing::info!(user = %record.user_id, %session, "session opened");
         self.pair(record.user_id, session, refresh, now)
@@ -139,20 +146,23 @@ impl Engine {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 5;
-        let data = jsonwebtoken::decode::<Claims>(bearer, &self.jwt.decoding, &validation).map_err(|e| {
-            match e.kind() {
+        let data =
+            jsonwebtoken::decode::<Claims>(bearer, &self.jwt.decoding, &validation).map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                     unauthenticated("token_expired", "the access token has expired; refresh it")
                 }
                 _ => unauthenticated("invalid_token", "the access token is not valid"),
-            }
-        })?;
-        let user = UserId::parse(&data.claims.sub).map_err(|_| unauthenticated("invalid_token", "the access token is not valid"))?;
-        let session = SessionId::parse(&data.claims.sid).map_err(|_| unauthenticated("invalid_token", "the access token is not valid"))?;
+            })?;
+        let user = UserId::parse(&data.claims.sub)
+            .map_err(|_| unauthenticated("invalid_token", "the access token is not valid"))?;
+        let session = SessionId::parse(&data.claims.sid)
+            .map_err(|_| unauthenticated("invalid_token", "the access token is not valid"))?;
         let stored = self.db.session(session).await?;
         match stored {
             Some(s) if s.user_id == user && s.revoked_at.is_none() => {}
-            Some(s) if s.revoked_at.is_some() => return Err(unauthenticated("session_revoked", "the session has been revoked")),
+            Some(s) if s.revoked_at.is_some() => {
+                return Err(unauthenticated("session_revoked", "the session has been revoked"));
+            }
             _ => return Err(unauthenticated("invalid_token", "the access token is not valid")),
         }
         self.ensure_active(user).await?;
@@ -177,7 +187,10 @@ impl Engine {
         if record.last_used_at.is_none_or(|t| now.millis() - t.millis() > 60_000) {
             self.db.touch_api_key(record.id, now).await?;
         }
-        Ok(Principal { user: record.user_id, credential: Credential::ApiKey { id: record.id, tenant: record.tenant_id } })
+        Ok(Principal {
+            user: record.user_id,
+            credential: Credential::ApiKey { id: record.id, tenant: record.tenant_id },
+        })
     }
 
     async fn ensure_active(&self, user: UserId) -> Result<()> {

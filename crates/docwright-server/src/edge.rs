@@ -38,7 +38,11 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     let status = response.status();
-    state.metrics.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status: status.as_u16() }).inc();
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status: status.as_u16() })
+        .inc();
     state.metrics.latency.get_or_create(&RouteLabels { method, route }).observe(elapsed.as_secs_f64());
     if let Some(code) = response.extensions().get::<ErrorCode>() {
         state.metrics.errors.get_or_create(&ErrorLabels { code: code.0.to_owned() }).inc();
@@ -68,7 +72,8 @@ fn envelope(response: Response, request_id: &str) -> Response {
     let err = match parts.extensions.remove::<ApiError>() {
         Some(e) => e,
         None => {
-            let is_json = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+            let is_json =
+                parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
             if is_json && status != StatusCode::INTERNAL_SERVER_ERROR {
                 // Already in some JSON shape of ours (e.g. a handler's own body): leave it.
                 return Response::from_parts(parts, body);
@@ -85,7 +90,8 @@ fn envelope(response: Response, request_id: &str) -> Response {
 /// A client-supplied `X-Request-Id` is kept when it is short and plain; otherwise we make one.
 fn incoming_request_id(req: &Request) -> Option<String> {
     let v = req.headers().get(REQUEST_ID_HEADER)?.to_str().ok()?;
-    let ok = !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let ok =
+        !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     ok.then(|| v.to_owned())
 }
 

@@ -44,7 +44,11 @@ impl ApiError {
     /// A 500 whose detail goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the request id identifies it in the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the request id identifies it in the server log",
+        )
     }
 
     /// The error for a status produced outside a handler, by status alone.
@@ -52,7 +56,9 @@ impl ApiError {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => ("not_found", "no such route"),
             StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this route does not accept this method"),
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is larger than the configured limit"),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "the request body is larger than the configured limit")
+            }
             StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took longer than the configured timeout"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as application/json"),
             StatusCode::UNAUTHORIZED => ("unauthenticated", "authentication required"),
@@ -89,9 +95,7 @@ impl IntoResponse for ApiError {
         // The body is written by the edge middleware, which knows the request id.
         let mut resp = self.status.into_response();
         if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -105,7 +109,12 @@ impl ApiError {
     /// The final response for this error and request id.
     pub(crate) fn render(self, request_id: &str, mut parts: axum::http::response::Parts) -> Response {
         let body = ErrorBody {
-            error: ErrorDetail { code: self.code.to_owned(), message: self.message, request_id: request_id.to_owned(), field: self.field },
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                request_id: request_id.to_owned(),
+                field: self.field,
+            },
         };
         parts.headers.remove(header::CONTENT_LENGTH);
         let mut resp = (parts.status, Json(body)).into_response();
@@ -164,7 +173,10 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(e) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
-            format!("the body is not valid JSON: {}", std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default()),
+            format!(
+                "the body is not valid JSON: {}",
+                std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default()
+            ),
         ),
         JsonRejection::MissingJsonContentType(_) => ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {

@@ -50,7 +50,11 @@ pub(crate) async fn enforce(
 /// Authenticates `Authorization: Bearer ...`.
 pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let token = bearer(headers)?.ok_or_else(|| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "missing_credentials", "send `Authorization: Bearer <access token or API key>`")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_credentials",
+            "send `Authorization: Bearer <access token or API key>`",
+        )
     })?;
     Ok(state.engine.authenticate(token).await?)
 }
@@ -65,7 +69,11 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .filter(|t| !t.is_empty());
     match token {
         Some(t) => Ok(Some(t)),
-        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the Authorization header must be `Bearer <token>`")),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the Authorization header must be `Bearer <token>`",
+        )),
     }
 }
 

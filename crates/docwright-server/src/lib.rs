@@ -76,7 +76,11 @@ impl Application {
         let data_dir = &config.storage.data_dir;
         let blob_dir = config.storage.blob_dir();
         for (what, dir) in [("data directory", data_dir.as_path()), ("blob directory", blob_dir.as_path())] {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Directory { what, path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| Error::Directory {
+                what,
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
         let db = Db::connect(&config.database_url(), config.database.max_connections).await?;
         db.migrate().await?;
@@ -108,7 +112,14 @@ impl Application {
 
         let addr = config.server.bind;
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
-        Ok(Self { listener, router, state, tasks, grace: Duration::from_secs(config.server.shutdown_grace_secs), bootstrap_token })
+        Ok(Self {
+            listener,
+            router,
+            state,
+            tasks,
+            grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            bootstrap_token,
+        })
     }
 
     /// The port actually bound (useful with port 0).

@@ -1,7 +1,6 @@
 //! Prometheus metrics (SPEC P7), one registry per application instance so that tests running
 //! several servers in one process do not share counters.
 
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -58,7 +57,10 @@ impl Metrics {
         registry.register("http_requests_in_flight", "Requests being served now", in_flight.clone());
         let build = Family::<BuildLabels, Gauge<i64, std::sync::atomic::AtomicI64>>::default();
         build
-            .get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").to_owned(), database: database.to_owned() })
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                database: database.to_owned(),
+            })
             .set(1);
         registry.register("build_info", "Version and database backend of this server", build);
         Self { registry, requests, latency, errors, in_flight }

@@ -64,7 +64,8 @@ pub struct PageOf<T> {
 impl<T> PageOf<T> {
     /// Builds a page from storage rows; `id_of` gives the id the next page starts after.
     pub fn from_page<R>(page: docwright_storage::Page<R>, id_of: impl Fn(&R) -> String, map: impl Fn(R) -> T) -> Self {
-        let next_cursor = if page.has_more { page.items.last().map(|r| URL_SAFE_NO_PAD.encode(id_of(r))) } else { None };
+        let next_cursor =
+            if page.has_more { page.items.last().map(|r| URL_SAFE_NO_PAD.encode(id_of(r))) } else { None };
         Self { items: page.items.into_iter().map(map).collect(), next_cursor }
     }
 }

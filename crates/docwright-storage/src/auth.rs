@@ -8,7 +8,7 @@ use docwright_core::token::TokenHash;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use crate::{Db, trusted, Page, PageRequest, Result, conflict, parse_col, parse_opt_col};
+use crate::{Db, Page, PageRequest, Result, conflict, parse_col, parse_opt_col, trusted};
 
 /// A static login token (exchanged at `/auth/exchange`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,12 +136,14 @@ impl Db {
     /// Revokes a user's static token and every session opened with it.
     pub async fn revoke_static_token(&self, user: UserId, id: StaticTokenId, now: Timestamp) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
-        let done = sqlx::query("UPDATE static_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
-            .bind(now.millis())
-            .bind(id.to_string())
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE static_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now.millis())
+        .bind(id.to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE sessions SET revoked_at = $1, revoked_reason = 'static token revoked' WHERE static_token_id = $2 AND revoked_at IS NULL",
         )
@@ -195,12 +197,14 @@ impl Db {
     }
 
     pub async fn revoke_session(&self, id: SessionId, reason: &str, now: Timestamp) -> Result<bool> {
-        let done = sqlx::query("UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
-            .bind(now.millis())
-            .bind(reason.to_owned())
-            .bind(id.to_string())
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now.millis())
+        .bind(reason.to_owned())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -306,16 +310,18 @@ impl Db {
 
     pub async fn api_key(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<ApiKey>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 AND id = $2");
-        let row = sqlx::query(trusted(sql))
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(self.pool()).await?;
         row.as_ref().map(key_from_row).transpose()
     }
 
     /// Keys of a tenant, or of one user in it, a page at a time.
-    pub async fn list_api_keys(&self, tenant: TenantId, owner: Option<UserId>, page: PageRequest<'_>) -> Result<Page<ApiKey>> {
+    pub async fn list_api_keys(
+        &self,
+        tenant: TenantId,
+        owner: Option<UserId>,
+        page: PageRequest<'_>,
+    ) -> Result<Page<ApiKey>> {
         let sql = format!(
             "SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 AND ($2 = '' OR user_id = $2) AND id > $3 ORDER BY id LIMIT $4"
         );
@@ -331,12 +337,13 @@ impl Db {
     }
 
     pub async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId, now: Timestamp) -> Result<bool> {
-        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL")
-            .bind(now.millis())
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(self.pool())
-            .await?;
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL")
+                .bind(now.millis())
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .execute(self.pool())
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -357,14 +364,16 @@ async fn insert_refresh(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(RefreshTokenId::new().to_string())
-        .bind(session.to_string())
-        .bind(hash.as_str().to_owned())
-        .bind(now.millis())
-        .bind(expires_at.millis())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(RefreshTokenId::new().to_string())
+    .bind(session.to_string())
+    .bind(hash.as_str().to_owned())
+    .bind(now.millis())
+    .bind(expires_at.millis())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

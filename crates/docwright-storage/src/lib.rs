@@ -80,14 +80,14 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
-        if backend == Backend::Sqlite {
-            if let Some(dir) = sqlite_parent_dir(url) {
-                std::fs::create_dir_all(&dir).map_err(|e| {
-                    Error::Database(sqlx::Error::Configuration(
-                        format!("cannot create database directory `{dir}`: {e}").into(),
-                    ))
-                })?;
-            }
+        if backend == Backend::Sqlite
+            && let Some(dir) = sqlite_parent_dir(url)
+        {
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                Error::Database(sqlx::Error::Configuration(
+                    format!("cannot create database directory `{dir}`: {e}").into(),
+                ))
+            })?;
         }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)

@@ -8,7 +8,7 @@ use docwright_core::time::Timestamp;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use crate::{Db, trusted, Result, parse_col};
+use crate::{Db, Result, parse_col, trusted};
 
 /// A rule as stored, with its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +36,7 @@ fn rule_from_row(row: &AnyRow) -> Result<StoredRule> {
     })
 }
 
-pub(crate) async fn upsert_rule_in(
-    conn: &mut sqlx::AnyConnection,
-    tenant: TenantId,
-    rule: &Rule,
-) -> Result<()> {
+pub(crate) async fn upsert_rule_in(conn: &mut sqlx::AnyConnection, tenant: TenantId, rule: &Rule) -> Result<()> {
     sqlx::query(
         "INSERT INTO rbac_rules (id, tenant_id, role, item, can_view, read_level, create_level, update_level, delete_level, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -87,7 +83,8 @@ impl Db {
 
     pub async fn rule(&self, tenant: TenantId, id: RuleId) -> Result<Option<StoredRule>> {
         let sql = format!("SELECT {RULE_COLS} FROM rbac_rules WHERE tenant_id = $1 AND id = $2");
-        let row = sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(self.pool()).await?;
+        let row =
+            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(self.pool()).await?;
         row.as_ref().map(rule_from_row).transpose()
     }
 

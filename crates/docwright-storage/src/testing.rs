@@ -4,6 +4,9 @@
 //! Without that variable the PostgreSQL half of a test is skipped with a printed notice; under
 //! `CI=true` its absence, or an unreachable server, fails the test instead.
 
+// Test support: a database that cannot be prepared must fail the test loudly, right here.
+#![allow(clippy::expect_used)]
+
 use sqlx::Executor as _;
 use sqlx::postgres::PgPoolOptions;
 
@@ -32,13 +35,12 @@ impl TestDb {
                 Some(TestDb { url, backend, dir: Some(dir), pg: None })
             }
             Backend::Postgres => {
-                let Some(server) = postgres_url() else {
-                    return None;
-                };
+                let server = postgres_url()?;
                 let schema = format!("dwt_{}", uuid::Uuid::now_v7().simple());
-                let admin = PgPoolOptions::new().max_connections(1).connect(&server).await.unwrap_or_else(|e| {
-                    panic!("{POSTGRES_URL_VAR} is set but PostgreSQL at it is unreachable: {e}")
-                });
+                let admin =
+                    PgPoolOptions::new().max_connections(1).connect(&server).await.unwrap_or_else(|e| {
+                        panic!("{POSTGRES_URL_VAR} is set but PostgreSQL at it is unreachable: {e}")
+                    });
                 admin
                     .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                     .await

@@ -9,7 +9,7 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use crate::tenants::{Tenant, tenant_from_row};
-use crate::{Db, trusted, Page, PageRequest, Result, conflict, parse_col, parse_opt_col};
+use crate::{Db, Page, PageRequest, Result, conflict, parse_col, parse_opt_col, trusted};
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +181,8 @@ impl Db {
 impl Db {
     /// How many memberships carry `sysadmin`, across all tenants.
     pub async fn count_sysadmin_memberships(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE role = 'sysadmin'").fetch_one(self.pool()).await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE role = 'sysadmin'").fetch_one(self.pool()).await?;
         Ok(row.try_get("n")?)
     }
 }

@@ -114,7 +114,10 @@ pub(crate) async fn create_user(
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
     let m = state
         .engine
-        .create_user(&grant, docwright_engine::admin::NewUser { display_name: req.display_name, email: req.email, role: req.role })
+        .create_user(
+            &grant,
+            docwright_engine::admin::NewUser { display_name: req.display_name, email: req.email, role: req.role },
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(m.into())))
 }
@@ -211,7 +214,10 @@ pub(crate) async fn issue_static_token(
     ApiJson(req): ApiJson<IssueTokenRequest>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     let issued = state.engine.issue_static_token(&grant, UserId::from(id), &req.name).await?;
-    Ok((StatusCode::CREATED, Json(IssuedToken { static_token: issued.secret.expose().to_owned(), details: issued.record.into() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedToken { static_token: issued.secret.expose().to_owned(), details: issued.record.into() }),
+    ))
 }
 
 /// A user's static tokens (never the tokens themselves).
@@ -249,7 +255,8 @@ pub(crate) async fn issue_user_key(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<CreateKeyRequest>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let issued = state.engine.issue_api_key(&grant, Some(UserId::from(id)), &req.name, req.expires_at.as_deref()).await?;
+    let issued =
+        state.engine.issue_api_key(&grant, Some(UserId::from(id)), &req.name, req.expires_at.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(issued.into())))
 }
 

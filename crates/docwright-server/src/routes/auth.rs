@@ -63,7 +63,10 @@ impl From<docwright_engine::TokenPair> for TokenResponse {
 #[utoipa::path(post, path = "/auth/exchange", tag = "auth", request_body = ExchangeRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, description = "`invalid_token`, `user_disabled`", body = ErrorBody)))]
-pub(crate) async fn exchange(State(state): State<AppState>, ApiJson(req): ApiJson<ExchangeRequest>) -> Result<Json<TokenResponse>, ApiError> {
+pub(crate) async fn exchange(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ExchangeRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
     if req.static_token.trim().is_empty() {
         return Err(ApiError::validation("static_token", "static_token must not be empty"));
     }
@@ -75,7 +78,10 @@ pub(crate) async fn exchange(State(state): State<AppState>, ApiJson(req): ApiJso
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, description = "`invalid_token`, `token_expired`, `refresh_token_reused`, `session_revoked`", body = ErrorBody)))]
-pub(crate) async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> Result<Json<TokenResponse>, ApiError> {
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
     Ok(Json(state.engine.refresh(&req.refresh_token).await?.into()))
 }
 

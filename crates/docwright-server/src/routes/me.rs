@@ -21,7 +21,11 @@ pub(super) struct SettingsOut {
 
 impl From<&docwright_core::settings::UserSettings> for SettingsOut {
     fn from(s: &docwright_core::settings::UserSettings) -> Self {
-        Self { model_profile: s.model_profile.as_str(), selected_role_prompt_id: s.selected_role_prompt_id.clone(), language: s.language.as_str() }
+        Self {
+            model_profile: s.model_profile.as_str(),
+            selected_role_prompt_id: s.selected_role_prompt_id.clone(),
+            language: s.language.as_str(),
+        }
     }
 }
 
@@ -48,7 +52,10 @@ pub(super) struct MeResponse {
 
 /// Who you are: user, tenants with roles, settings.
 #[utoipa::path(get, path = "/me", tag = "me", responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
-pub(crate) async fn me(State(state): State<AppState>, Authorized(grant): Authorized) -> Result<Json<MeResponse>, ApiError> {
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+) -> Result<Json<MeResponse>, ApiError> {
     let p = state.engine.profile(&grant).await?;
     Ok(Json(MeResponse {
         id: p.user.id.as_uuid(),
@@ -59,7 +66,11 @@ pub(crate) async fn me(State(state): State<AppState>, Authorized(grant): Authori
         tenants: p
             .memberships
             .iter()
-            .map(|(t, r)| MembershipOut { tenant_id: t.id.as_uuid(), tenant_name: t.name.as_str().to_owned(), role: r.as_str() })
+            .map(|(t, r)| MembershipOut {
+                tenant_id: t.id.as_uuid(),
+                tenant_name: t.name.as_str().to_owned(),
+                role: r.as_str(),
+            })
             .collect(),
         settings: (&p.user.settings).into(),
         created_at: p.user.created_at.to_rfc3339(),

@@ -94,7 +94,9 @@ fn operations(item: &PathItem) -> Vec<(Method, &Operation)> {
 pub(crate) fn annotate(route: &mut UtoipaMethodRouter<AppState>, access: Access) {
     use utoipa::openapi::security::SecurityRequirement;
     for item in route.1.paths.values_mut() {
-        for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+        for op in
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+        {
             let note = match access {
                 Access::Public => "Public: no credential needed.".to_owned(),
                 Access::Rbac(p) => {

@@ -54,7 +54,10 @@ pub(super) struct Health {
 async fn check_database(state: &AppState) -> ComponentStatus {
     let started = std::time::Instant::now();
     match state.db.ping().await {
-        Ok(()) => ComponentStatus::ok(Some(started.elapsed().as_secs_f64() * 1000.0), Some(state.db.backend().as_str().to_owned())),
+        Ok(()) => ComponentStatus::ok(
+            Some(started.elapsed().as_secs_f64() * 1000.0),
+            Some(state.db.backend().as_str().to_owned()),
+        ),
         Err(e) => ComponentStatus::error(e.to_string()),
     }
 }
@@ -104,7 +107,10 @@ pub(super) struct Ready {
     (status = 200, description = "Ready", body = Ready),
     (status = 503, description = "Not ready; the message says why", body = ErrorBody)))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
-    let unavailable = |why: String| ApiError { retry_after: Some(5), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why) };
+    let unavailable = |why: String| ApiError {
+        retry_after: Some(5),
+        ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why)
+    };
     if state.is_shutting_down() {
         return Err(unavailable("shutting down".to_owned()));
     }
@@ -128,7 +134,11 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
     if let Some(expected) = state.metrics_token() {
         let sent = crate::guard::bearer(&headers)?;
         if !sent.is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes())) {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "send the metrics token as a bearer token"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "send the metrics token as a bearer token",
+            ));
         }
     }
     let text = state.metrics.render().map_err(ApiError::internal)?;

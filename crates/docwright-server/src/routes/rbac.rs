@@ -59,7 +59,10 @@ impl From<StoredRule> for RuleOut {
 
 /// The current tenant's rules.
 #[utoipa::path(get, path = "/api/admin/rbac/rules", tag = "rbac", responses((status = 200, body = Vec<RuleOut>), (status = 403, body = ErrorBody)))]
-pub(crate) async fn list_rules(State(state): State<AppState>, Authorized(grant): Authorized) -> Result<Json<Vec<RuleOut>>, ApiError> {
+pub(crate) async fn list_rules(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+) -> Result<Json<Vec<RuleOut>>, ApiError> {
     Ok(Json(state.engine.list_rules(&grant).await?.into_iter().map(Into::into).collect()))
 }
 

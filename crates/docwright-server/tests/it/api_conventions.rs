@@ -22,7 +22,14 @@ async fn every_error_path_has_the_json_shape(app: TestApp) {
     assert_error(status, &body, 404, "not_found");
     let (status, body) = app.call(Method::DELETE, "/me", &sys, None).await;
     assert_error(status, &body, 405, "method_not_allowed");
-    let resp = app.client.post(app.url("/auth/exchange")).header("content-type", "application/json").body("{\"static_token\": ").send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/auth/exchange"))
+        .header("content-type", "application/json")
+        .body("{\"static_token\": ")
+        .send()
+        .await
+        .unwrap();
     let (status, body) = (resp.status(), resp.json::<Value>().await.unwrap());
     assert_error(status, &body, 400, "malformed_json");
     let resp = app.client.post(app.url("/auth/exchange")).body("{}").send().await.unwrap();
@@ -46,14 +53,22 @@ async fn request_ids_are_set_and_propagated(app: TestApp) {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["request_id"], "client-abc-123");
     // An unusable incoming id is replaced.
-    let resp = app.client.get(app.url("/api/health")).header("x-request-id", "bad id with spaces").send().await.unwrap();
+    let resp =
+        app.client.get(app.url("/api/health")).header("x-request-id", "bad id with spaces").send().await.unwrap();
     assert_ne!(resp.headers()["x-request-id"], "bad id with spaces");
 }
 
 async fn oversized_bodies_get_413(app: TestApp) {
     let limit = app.config.server.body_limit_bytes as usize;
     let big = format!("{{\"static_token\": \"{}\"}}", "a".repeat(limit + 10));
-    let resp = app.client.post(app.url("/auth/exchange")).header("content-type", "application/json").body(big.clone()).send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/auth/exchange"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
     let (status, body) = (resp.status(), resp.json::<Value>().await.unwrap());
     assert_error(status, &body, 413, "payload_too_large");
     // Also when the length is not announced up front (chunked).
@@ -79,7 +94,8 @@ async fn pagination_walks_with_cursors(app: TestApp) {
     let t = app.create_tenant("Paged").await;
     let sys = app.sysadmin().await.in_tenant(&t);
     for i in 0..5 {
-        let (status, _) = app.post("/api/admin/users", &sys, json!({"display_name": format!("u{i}"), "role": "user"})).await;
+        let (status, _) =
+            app.post("/api/admin/users", &sys, json!({"display_name": format!("u{i}"), "role": "user"})).await;
         assert_eq!(status, StatusCode::CREATED);
     }
     let mut seen = Vec::new();
@@ -142,7 +158,8 @@ async fn docs_work_offline(app: TestApp) {
         for part in html.split(attr).skip(1) {
             let url = part.split('"').next().unwrap();
             assert!(!url.starts_with("http"), "external asset {url}");
-            let path = if url.starts_with('/') { url.to_owned() } else { format!("/docs/{}", url.trim_start_matches("./")) };
+            let path =
+                if url.starts_with('/') { url.to_owned() } else { format!("/docs/{}", url.trim_start_matches("./")) };
             let r = app.client.get(app.url(&path)).send().await.unwrap();
             assert_eq!(r.status(), StatusCode::OK, "asset {path}");
         }

@@ -29,11 +29,19 @@ async fn exchange_and_me(app: TestApp) {
     assert_eq!(me["settings"]["model_profile"], "simple");
 
     let (status, s) = app
-        .call(Method::PATCH, "/me/settings", &auth, Some(json!({"model_profile": "complex", "language": "de", "selected_role_prompt_id": "engineer"})))
+        .call(
+            Method::PATCH,
+            "/me/settings",
+            &auth,
+            Some(json!({"model_profile": "complex", "language": "de", "selected_role_prompt_id": "engineer"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{s}");
     let (_, me) = app.get("/me", &auth).await;
-    assert_eq!(me["settings"], json!({"model_profile": "complex", "language": "de", "selected_role_prompt_id": "engineer"}));
+    assert_eq!(
+        me["settings"],
+        json!({"model_profile": "complex", "language": "de", "selected_role_prompt_id": "engineer"})
+    );
     // Absent fields stay; null clears.
     let (_, s) = app.call(Method::PATCH, "/me/settings", &auth, Some(json!({"selected_role_prompt_id": null}))).await;
     assert_eq!(s, json!({"model_profile": "complex", "language": "de", "selected_role_prompt_id": null}));
@@ -90,7 +98,8 @@ async fn logout_ends_the_session(app: TestApp) {
     assert_eq!((status, &body["revoked"]), (StatusCode::OK, &json!(true)));
     let (status, body) = app.get("/me", &auth).await;
     assert_error(status, &body, 401, "session_revoked");
-    let (status, body) = app.post("/auth/refresh", &Auth::none(), json!({"refresh_token": pair["refresh_token"]})).await;
+    let (status, body) =
+        app.post("/auth/refresh", &Auth::none(), json!({"refresh_token": pair["refresh_token"]})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     // Logout with the access token alone, and an empty body.
@@ -149,12 +158,14 @@ async fn api_keys_authenticate_and_are_shown_once(app: TestApp) {
 
 async fn api_key_expiry_is_validated(app: TestApp) {
     let sys = app.sysadmin().await;
-    let (status, body) = app.post("/api/keys", &sys, json!({"name": "old", "expires_at": "2020-01-01T00:00:00Z"})).await;
+    let (status, body) =
+        app.post("/api/keys", &sys, json!({"name": "old", "expires_at": "2020-01-01T00:00:00Z"})).await;
     assert_error(status, &body, 400, "validation_failed");
     assert_eq!(body["error"]["field"], "expires_at");
     let (status, body) = app.post("/api/keys", &sys, json!({"name": "x", "expires_at": "tomorrow"})).await;
     assert_error(status, &body, 400, "validation_failed");
-    let (status, body) = app.post("/api/keys", &sys, json!({"name": "soon", "expires_at": "2999-01-01T00:00:00Z"})).await;
+    let (status, body) =
+        app.post("/api/keys", &sys, json!({"name": "soon", "expires_at": "2999-01-01T00:00:00Z"})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["expires_at"], "2999-01-01T00:00:00Z");
 }

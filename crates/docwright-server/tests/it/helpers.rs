@@ -75,7 +75,16 @@ impl TestApp {
             .expect("server ran");
             let _ = done_tx.send(());
         });
-        TestApp { base, client: reqwest::Client::new(), state, config, stop: Some(stop_tx), done: Some(done_rx), _db: db, _dir: dir }
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            state,
+            config,
+            stop: Some(stop_tx),
+            done: Some(done_rx),
+            _db: db,
+            _dir: dir,
+        }
     }
 
     /// Stops the server gracefully and waits until it has.
@@ -142,7 +151,8 @@ impl TestApp {
     /// Creates a user with `role` in `tenant` (as sysadmin), issues a static token, logs in.
     pub async fn user_in(&self, tenant: &str, role: &str) -> TestUser {
         let sys = self.sysadmin().await.in_tenant(tenant);
-        let (status, body) = self.post("/api/admin/users", &sys, json!({ "display_name": format!("{role} user"), "role": role })).await;
+        let (status, body) =
+            self.post("/api/admin/users", &sys, json!({ "display_name": format!("{role} user"), "role": role })).await;
         assert_eq!(status, StatusCode::CREATED, "create user: {body}");
         let id = body["id"].as_str().expect("user id").to_owned();
         let (status, body) = self.post(&format!("/api/admin/users/{id}/tokens"), &sys, json!({ "name": "test" })).await;
@@ -153,7 +163,6 @@ impl TestApp {
             id,
             static_token,
             auth: Auth::bearer(pair["access_token"].as_str().expect("access")).in_tenant(tenant),
-            refresh_token: pair["refresh_token"].as_str().expect("refresh").to_owned(),
         }
     }
 }
@@ -171,7 +180,6 @@ pub struct TestUser {
     pub id: String,
     pub static_token: String,
     pub auth: Auth,
-    pub refresh_token: String,
 }
 
 /// Credentials and tenant header of a request.

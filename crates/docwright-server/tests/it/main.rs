@@ -1,6 +1,9 @@
 //! Integration tests: the real server on port 0, a fresh database per test, HTTP from outside.
 //! Every test runs twice, on SQLite and on PostgreSQL (see `helpers::both_databases!`).
 
+// Test code fails loudly on purpose; helpers are shared between the modules of one test binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 #[macro_use]
 mod helpers;
 mod api_conventions;

@@ -5,7 +5,12 @@ use serde_json::Value;
 
 use crate::helpers::{Auth, TestApp, assert_error};
 
-both_databases!(health_reports_components, ready_turns_503_when_draining, metrics_count_requests_by_route);
+both_databases!(
+    health_reports_components,
+    ready_turns_503_when_draining,
+    metrics_count_requests_by_route,
+    stop_closes_the_listener_and_the_pool,
+);
 
 async fn health_reports_components(app: TestApp) {
     let (status, h) = app.get("/api/health", &Auth::none()).await;
@@ -72,4 +77,11 @@ async fn metrics_token_is_enforced_when_configured() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = app.get("/metrics", &Auth::bearer("scrape-me-please")).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+async fn stop_closes_the_listener_and_the_pool(mut app: TestApp) {
+    assert_eq!(app.get("/api/health", &Auth::none()).await.0, StatusCode::OK);
+    app.stop().await;
+    assert!(app.client.get(app.url("/api/health")).send().await.is_err(), "nothing listens after stop");
+    assert!(app.state.db.ping().await.is_err(), "the database pool is closed");
 }

@@ -52,17 +52,59 @@ fn table() -> Vec<Case> {
         m(Method::POST, "/api/keys", T::None, || Some(json!({"name": "k"})), [201; 4], [201; 4]),
         m(Method::GET, "/api/keys", T::None, none, [200; 4], [200; 4]),
         m(Method::DELETE, "/api/keys/{id}", T::Key, none, [204, 204, 404, 404], [404; 4]),
-        m(Method::POST, "/api/admin/tenants", T::None, || Some(json!({"name": uuid::Uuid::now_v7().to_string()})), [201, 403, 403, 403], [201, 403, 403, 403]),
+        m(
+            Method::POST,
+            "/api/admin/tenants",
+            T::None,
+            || Some(json!({"name": uuid::Uuid::now_v7().to_string()})),
+            [201, 403, 403, 403],
+            [201, 403, 403, 403],
+        ),
         m(Method::GET, "/api/admin/tenants", T::None, none, [200; 4], [200; 4]),
         m(Method::GET, "/api/admin/tenants/{id}", T::Tenant, none, [200; 4], [200, 404, 404, 404]),
-        m(Method::POST, "/api/admin/users", T::None, || Some(json!({"display_name": "n", "role": "user"})), [201, 201, 403, 403], [201, 201, 403, 403]),
+        m(
+            Method::POST,
+            "/api/admin/users",
+            T::None,
+            || Some(json!({"display_name": "n", "role": "user"})),
+            [201, 201, 403, 403],
+            [201, 201, 403, 403],
+        ),
         m(Method::GET, "/api/admin/users", T::None, none, [200; 4], [200; 4]),
         m(Method::GET, "/api/admin/users/{id}", T::User, none, [200, 200, 404, 404], [404; 4]),
-        m(Method::PUT, "/api/admin/users/{id}/role", T::User, || Some(json!({"role": "viewer"})), [200, 200, 403, 403], [200, 404, 403, 403]),
-        m(Method::POST, "/api/admin/users/{id}/tokens", T::User, || Some(json!({"name": "t"})), [201, 201, 403, 403], [404, 404, 403, 403]),
+        m(
+            Method::PUT,
+            "/api/admin/users/{id}/role",
+            T::User,
+            || Some(json!({"role": "viewer"})),
+            [200, 200, 403, 403],
+            [200, 404, 403, 403],
+        ),
+        m(
+            Method::POST,
+            "/api/admin/users/{id}/tokens",
+            T::User,
+            || Some(json!({"name": "t"})),
+            [201, 201, 403, 403],
+            [404, 404, 403, 403],
+        ),
         m(Method::GET, "/api/admin/users/{id}/tokens", T::User, none, [200, 200, 403, 403], [404, 404, 403, 403]),
-        m(Method::DELETE, "/api/admin/users/{id}/tokens/{token_id}", T::StaticToken, none, [204, 204, 403, 403], [404, 404, 403, 403]),
-        m(Method::POST, "/api/admin/users/{id}/keys", T::User, || Some(json!({"name": "k"})), [201, 201, 403, 403], [404, 404, 403, 403]),
+        m(
+            Method::DELETE,
+            "/api/admin/users/{id}/tokens/{token_id}",
+            T::StaticToken,
+            none,
+            [204, 204, 403, 403],
+            [404, 404, 403, 403],
+        ),
+        m(
+            Method::POST,
+            "/api/admin/users/{id}/keys",
+            T::User,
+            || Some(json!({"name": "k"})),
+            [201, 201, 403, 403],
+            [404, 404, 403, 403],
+        ),
         m(Method::GET, "/api/admin/keys", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
         m(Method::GET, "/api/admin/rbac/rules", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
         m(Method::GET, "/api/admin/rbac/items", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
@@ -70,7 +112,11 @@ fn table() -> Vec<Case> {
             Method::PUT,
             "/api/admin/rbac/rules",
             T::None,
-            || Some(json!({"role": "viewer", "item": "resource.aicore.matrix", "view": true, "read": "none", "create": "none", "update": "none", "delete": "none"})),
+            || {
+                Some(
+                    json!({"role": "viewer", "item": "resource.aicore.matrix", "view": true, "read": "none", "create": "none", "update": "none", "delete": "none"}),
+                )
+            },
             [200, 200, 403, 403],
             [200, 200, 403, 403],
         ),
@@ -112,7 +158,8 @@ struct Fixture {
 
 async fn fixture(app: &TestApp, sys: &Auth, tenant: &str, n: usize) -> Fixture {
     let sys = sys.in_tenant(tenant);
-    let (_, u) = app.post("/api/admin/users", &sys, json!({"display_name": format!("target {n}"), "role": "user"})).await;
+    let (_, u) =
+        app.post("/api/admin/users", &sys, json!({"display_name": format!("target {n}"), "role": "user"})).await;
     let user = u["id"].as_str().expect("user").to_owned();
     let (_, k) = app.post(&format!("/api/admin/users/{user}/keys"), &sys, json!({"name": "target"})).await;
     let (_, t) = app.post(&format!("/api/admin/users/{user}/tokens"), &sys, json!({"name": "target"})).await;
@@ -158,20 +205,31 @@ async fn rbac_matrix(app: TestApp) {
                 let path = fill(case.path, case.target, &f);
                 let (status, body) = app.call(case.method.clone(), &path, auth, (case.body)()).await;
                 if status.as_u16() != expected[i] {
-                    failures.push(format!("{} {} as {role}, target in {side} tenant: got {status}, want {} — {body}", case.method, case.path, expected[i]));
+                    failures.push(format!(
+                        "{} {} as {role}, target in {side} tenant: got {status}, want {} — {body}",
+                        case.method, case.path, expected[i]
+                    ));
                 }
                 if status.is_client_error() && body["error"]["code"].as_str().is_none() {
-                    failures.push(format!("{} {} as {role}: error without the JSON shape: {body}", case.method, case.path));
+                    failures
+                        .push(format!("{} {} as {role}: error without the JSON shape: {body}", case.method, case.path));
                 }
             }
         }
         // Naming a tenant one does not belong to: refused for every tenant role, whatever the route.
         for (role, auth) in callers.iter().skip(1) {
-            let f = fixture(&app, &sys, &b, { n += 1; n }).await;
+            let f = fixture(&app, &sys, &b, {
+                n += 1;
+                n
+            })
+            .await;
             let path = fill(case.path, case.target, &f);
             let (status, body) = app.call(case.method.clone(), &path, &auth.in_tenant(&b), (case.body)()).await;
             if status != StatusCode::FORBIDDEN {
-                failures.push(format!("{} {} as {role} with X-Tenant-Id of a foreign tenant: got {status}, want 403 — {body}", case.method, case.path));
+                failures.push(format!(
+                    "{} {} as {role} with X-Tenant-Id of a foreign tenant: got {status}, want 403 — {body}",
+                    case.method, case.path
+                ));
             }
         }
     }

@@ -26,7 +26,8 @@ async fn tenant_header_selects_the_context(app: TestApp) {
     assert_error(status, &body, 403, "forbidden");
     // Added to B as viewer: the header now switches context and role.
     let sys = app.sysadmin().await.in_tenant(&b);
-    let (status, body) = app.call(Method::PUT, &format!("/api/admin/users/{}/role", u.id), &sys, Some(json!({"role": "viewer"}))).await;
+    let (status, body) =
+        app.call(Method::PUT, &format!("/api/admin/users/{}/role", u.id), &sys, Some(json!({"role": "viewer"}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, me) = app.get("/me", &u.auth.in_tenant(&b)).await;
     assert_eq!((me["current_tenant_id"].as_str(), me["current_role"].as_str()), (Some(b.as_str()), Some("viewer")));
@@ -87,31 +88,55 @@ async fn roles_are_assigned_with_guards(app: TestApp) {
     let admin = app.user_in(&t, "admin").await;
     let plain = app.user_in(&t, "user").await;
     // An admin cannot make anyone sysadmin, nor create one.
-    let (status, body) = app.call(Method::PUT, &format!("/api/admin/users/{}/role", plain.id), &admin.auth, Some(json!({"role": "sysadmin"}))).await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/admin/users/{}/role", plain.id),
+            &admin.auth,
+            Some(json!({"role": "sysadmin"})),
+        )
+        .await;
     assert_error(status, &body, 403, "forbidden");
-    let (status, body) = app.post("/api/admin/users", &admin.auth, json!({"display_name": "x", "role": "sysadmin"})).await;
+    let (status, body) =
+        app.post("/api/admin/users", &admin.auth, json!({"display_name": "x", "role": "sysadmin"})).await;
     assert_error(status, &body, 403, "forbidden");
     let (status, body) = app.post("/api/admin/users", &admin.auth, json!({"display_name": "x", "role": "boss"})).await;
     assert_error(status, &body, 400, "validation_failed");
     assert_eq!(body["error"]["field"], "role");
-    let (status, body) = app.post("/api/admin/users", &admin.auth, json!({"display_name": "x", "role": "user", "email": "nope"})).await;
+    let (status, body) =
+        app.post("/api/admin/users", &admin.auth, json!({"display_name": "x", "role": "user", "email": "nope"})).await;
     assert_error(status, &body, 400, "validation_failed");
     assert_eq!(body["error"]["field"], "email");
-    let (status, _) = app.post("/api/admin/users", &admin.auth, json!({"display_name": "e", "role": "user", "email": "e@x.org"})).await;
+    let (status, _) = app
+        .post("/api/admin/users", &admin.auth, json!({"display_name": "e", "role": "user", "email": "e@x.org"}))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, body) = app.post("/api/admin/users", &admin.auth, json!({"display_name": "f", "role": "user", "email": "E@X.org"})).await;
+    let (status, body) = app
+        .post("/api/admin/users", &admin.auth, json!({"display_name": "f", "role": "user", "email": "E@X.org"}))
+        .await;
     assert_error(status, &body, 409, "conflict");
     // Demote and promote within the tenant; the demoted user loses admin powers at once.
-    let (status, body) = app.call(Method::PUT, &format!("/api/admin/users/{}/role", plain.id), &admin.auth, Some(json!({"role": "admin"}))).await;
+    let (status, body) = app
+        .call(Method::PUT, &format!("/api/admin/users/{}/role", plain.id), &admin.auth, Some(json!({"role": "admin"})))
+        .await;
     assert_eq!((status, body["role"].as_str()), (StatusCode::OK, Some("admin")));
-    let (status, _) = app.call(Method::PUT, &format!("/api/admin/users/{}/role", admin.id), &plain.auth, Some(json!({"role": "viewer"}))).await;
+    let (status, _) = app
+        .call(Method::PUT, &format!("/api/admin/users/{}/role", admin.id), &plain.auth, Some(json!({"role": "viewer"})))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = app.get("/api/admin/keys", &admin.auth).await;
     assert_error(status, &body, 403, "forbidden");
     // The last sysadmin cannot demote themselves.
     let sys = app.sysadmin().await;
     let me = app.get("/me", &sys).await.1;
-    let (status, body) = app.call(Method::PUT, &format!("/api/admin/users/{}/role", me["id"].as_str().unwrap()), &sys, Some(json!({"role": "admin"}))).await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/admin/users/{}/role", me["id"].as_str().unwrap()),
+            &sys,
+            Some(json!({"role": "admin"})),
+        )
+        .await;
     assert_error(status, &body, 409, "conflict");
 }
 
@@ -131,7 +156,10 @@ async fn rules_are_edited_per_tenant(app: TestApp) {
     assert_eq!(status, StatusCode::CREATED, "tenant B keeps its own rules");
     // Deleting the rule falls back to the prefix rule `data.system.*` (none for viewers).
     let id = stored["id"].as_str().unwrap();
-    assert_eq!(app.call(Method::DELETE, &format!("/api/admin/rbac/rules/{id}"), &admin_a.auth, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.call(Method::DELETE, &format!("/api/admin/rbac/rules/{id}"), &admin_a.auth, None).await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(app.get("/api/keys", &viewer_a.auth).await.0, StatusCode::FORBIDDEN);
 
     // Validation names the field.
@@ -155,10 +183,16 @@ async fn rules_are_edited_per_tenant(app: TestApp) {
     let (_, rules) = app.get("/api/admin/rbac/rules", &admin_a.auth).await;
     // Removing `data.system.*` for admins is harmless (`data.*` still covers the rules)...
     let rule_id = |rules: &serde_json::Value, item: &str| {
-        rules.as_array().unwrap().iter().find(|r| r["role"] == "admin" && r["item"] == item).unwrap()["id"].as_str().unwrap().to_owned()
+        rules.as_array().unwrap().iter().find(|r| r["role"] == "admin" && r["item"] == item).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     let system = rule_id(&rules, "data.system.*");
-    assert_eq!(app.call(Method::DELETE, &format!("/api/admin/rbac/rules/{system}"), &admin_a.auth, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.call(Method::DELETE, &format!("/api/admin/rbac/rules/{system}"), &admin_a.auth, None).await.0,
+        StatusCode::NO_CONTENT
+    );
     // ...but removing the last rule that covers them would lock the admins out.
     let data = rule_id(&rules, "data.*");
     let (status, body) = app.call(Method::DELETE, &format!("/api/admin/rbac/rules/{data}"), &admin_a.auth, None).await;

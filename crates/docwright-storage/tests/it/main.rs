@@ -1,5 +1,8 @@
 //! Storage tests: every test runs on SQLite and on PostgreSQL, each with a fresh database.
 
+// Test code fails loudly on purpose; helpers are shared between the modules of one test binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 use docwright_core::id::{ApiKeyId, SessionId, StaticTokenId, TenantId, UserId};
 use docwright_core::name::{DisplayName, KeyName, TenantName};
 use docwright_core::rbac::{AccessLevel, ItemPattern, Rule, bootstrap_rules};
@@ -86,9 +89,16 @@ async fn tenants_and_members(db: Db) {
     db.set_membership(u.id, other.id, Role::Viewer).await.unwrap();
     db.set_membership(u.id, other.id, Role::User).await.unwrap();
     let ms = db.memberships_of(u.id).await.unwrap();
-    assert_eq!(ms.iter().map(|(t, r)| (t.id, *r)).collect::<Vec<_>>(), vec![(t.id, Role::Admin), (other.id, Role::User)]);
+    assert_eq!(
+        ms.iter().map(|(t, r)| (t.id, *r)).collect::<Vec<_>>(),
+        vec![(t.id, Role::Admin), (other.id, Role::User)]
+    );
 
-    let s = UserSettings { model_profile: ModelProfile::Complex, selected_role_prompt_id: Some("engineer".into()), language: Language::De };
+    let s = UserSettings {
+        model_profile: ModelProfile::Complex,
+        selected_role_prompt_id: Some("engineer".into()),
+        language: Language::De,
+    };
     assert!(db.update_user_settings(u.id, &s).await.unwrap());
     assert_eq!(db.user(u.id).await.unwrap().unwrap().settings, s);
 
@@ -130,16 +140,25 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(db: Db) {
     let r2 = TokenHash::of("r2");
     assert_eq!(db.rotate_refresh_token(&r1, &r2, now, later).await.unwrap(), Rotation::Rotated { session, user: u.id });
     // The old one again: reuse. The family is revoked, so the new one is dead too.
-    assert_eq!(db.rotate_refresh_token(&r1, &TokenHash::of("r3"), now, later).await.unwrap(), Rotation::Reused { session });
+    assert_eq!(
+        db.rotate_refresh_token(&r1, &TokenHash::of("r3"), now, later).await.unwrap(),
+        Rotation::Reused { session }
+    );
     assert!(db.session(session).await.unwrap().unwrap().revoked_at.is_some());
     assert_eq!(db.rotate_refresh_token(&r2, &TokenHash::of("r4"), now, later).await.unwrap(), Rotation::Revoked);
-    assert_eq!(db.rotate_refresh_token(&TokenHash::of("nope"), &TokenHash::of("r5"), now, later).await.unwrap(), Rotation::Unknown);
+    assert_eq!(
+        db.rotate_refresh_token(&TokenHash::of("nope"), &TokenHash::of("r5"), now, later).await.unwrap(),
+        Rotation::Unknown
+    );
 
     // Expiry.
     let s2 = SessionId::new();
     let e1 = TokenHash::of("e1");
     db.create_session(s2, u.id, None, &e1, now, now.plus_secs(1)).await.unwrap();
-    assert_eq!(db.rotate_refresh_token(&e1, &TokenHash::of("e2"), now.plus_secs(2), later).await.unwrap(), Rotation::Expired);
+    assert_eq!(
+        db.rotate_refresh_token(&e1, &TokenHash::of("e2"), now.plus_secs(2), later).await.unwrap(),
+        Rotation::Expired
+    );
 
     // Revoking the static token ends the sessions opened with it.
     let s3 = SessionId::new();

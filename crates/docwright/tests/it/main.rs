@@ -1,0 +1,306 @@
+//! Tests of the `docwright` binary as a user runs it: a real process, its stdout and stderr,
+//! signals.
+
+// Test code fails loudly on purpose; helpers are shared between the modules of one test binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_docwright");
+
+/// A `docwright serve` process with JSON logs, its output collected.
+struct Server {
+    child: Child,
+    addr: String,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DOCWRIGHT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("DOCWRIGHT_SERVER__BIND", "127.0.0.1:0").env("DOCWRIGHT_LOG__FORMAT", "json");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buf = Arc::new(Mutex::new(String::new()));
+    let sink = buf.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut b = sink.lock().unwrap();
+            b.push_str(&line);
+            b.push('\n');
+        }
+    });
+    buf
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut child = command(dir, env)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn docwright");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let addr =
+                stderr.lock().unwrap().lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find_map(|v| {
+                    (v["message"] == "docwright listening").then(|| v["addr"].as_str().unwrap_or_default().to_owned())
+                });
+            if let Some(addr) = addr {
+                return Server { child, addr, stdout, stderr };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("docwright exited early ({status}): {}", stderr.lock().unwrap());
+            }
+            assert!(Instant::now() < deadline, "docwright did not start: {}", stderr.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok =
+            Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap().success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Sends `sig` and waits for the exit; returns status, stdout, stderr.
+    fn stop(mut self, sig: &str) -> (ExitStatus, String, String) {
+        self.signal(sig);
+        let status = wait(&mut self.child, Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(100)); // let the reader threads drain
+        let out = self.stdout.lock().unwrap().clone();
+        let err = self.stderr.lock().unwrap().clone();
+        (status, out, err)
+    }
+}
+
+fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("docwright did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn post(client: &reqwest::Client, url: String, bearer: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = client.post(url).json(&body);
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+fn tokens_in(text: &str, prefix: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|w| w.starts_with(prefix) && w.len() > prefix.len() + 20)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn first_start_prints_the_token_once_and_a_second_start_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    // The default data directory is created under the working directory.
+    assert!(dir.path().join("docwright-data/docwright.db").is_file());
+    assert!(dir.path().join("docwright-data/blobs").is_dir());
+    let out = server.stdout.lock().unwrap().clone();
+    let printed = tokens_in(&out, "dwst_");
+    assert_eq!(printed.len(), 2, "the token and the curl example: {out}");
+    let token = printed[0].clone();
+    let (status, _) = post(&client, server.url("/auth/exchange"), None, json!({"static_token": token})).await;
+    assert_eq!(status, 200);
+    let (status, out, err) = server.stop("INT");
+    assert!(status.success(), "{err}");
+    assert!(!err.contains(&token), "the token is printed to stdout, never logged");
+    assert_eq!(tokens_in(&out, "dwst_").len(), 2);
+
+    let again = Server::start(dir.path(), &[]);
+    let (status, _) = post(&client, again.url("/auth/exchange"), None, json!({"static_token": token})).await;
+    assert_eq!(status, 200, "the first start's token still works");
+    let (status, out, _) = again.stop("TERM");
+    assert!(status.success());
+    assert!(tokens_in(&out, "dwst_").is_empty(), "a second start prints no token: {out}");
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin_token = "configured-admin-token-7f3a9c2e5b";
+    let jwt_secret = "jwt-secret-that-must-stay-hidden-0123456789";
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("DOCWRIGHT_BOOTSTRAP__ADMIN_TOKEN", admin_token),
+            ("DOCWRIGHT_AUTH__JWT_SECRET", jwt_secret),
+            ("DOCWRIGHT_LOG__LEVEL", "debug"),
+        ],
+    );
+    let c = reqwest::Client::new();
+    let mut secrets = vec![admin_token.to_owned(), jwt_secret.to_owned()];
+
+    let (_, pair) = post(&c, server.url("/auth/exchange"), None, json!({"static_token": admin_token})).await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+    let (_, pair2) = post(&c, server.url("/auth/refresh"), None, json!({"refresh_token": refresh})).await;
+    let access2 = pair2["access_token"].as_str().unwrap().to_owned();
+    let (_, key) = post(&c, server.url("/api/keys"), Some(&access2), json!({"name": "k"})).await;
+    let api_key = key["key"].as_str().unwrap().to_owned();
+    let me = c.get(server.url("/me")).bearer_auth(&api_key).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().await.unwrap();
+    let (_, user) =
+        post(&c, server.url("/api/admin/users"), Some(&api_key), json!({"display_name": "u", "role": "user"})).await;
+    let (_, issued) = post(
+        &c,
+        server.url(&format!("/api/admin/users/{}/tokens", user["id"].as_str().unwrap())),
+        Some(&api_key),
+        json!({"name": "t"}),
+    )
+    .await;
+    let static_token = issued["static_token"].as_str().unwrap().to_owned();
+    // Failures log too: a wrong token, a reused refresh token.
+    post(&c, server.url("/auth/exchange"), None, json!({"static_token": format!("{admin_token}x")})).await;
+    post(&c, server.url("/auth/refresh"), None, json!({"refresh_token": refresh})).await;
+    post(&c, server.url("/auth/logout"), None, json!({"refresh_token": pair2["refresh_token"]})).await;
+    assert!(me["id"].is_string());
+    secrets.extend([
+        access,
+        refresh,
+        access2,
+        pair2["refresh_token"].as_str().unwrap().to_owned(),
+        api_key,
+        static_token,
+    ]);
+
+    let (status, out, err) = server.stop("TERM");
+    assert!(status.success());
+    assert!(err.lines().count() > 10, "debug logging was on: {err}");
+    assert!(err.contains("request finished"));
+    for s in &secrets {
+        assert!(!err.contains(s.as_str()), "a secret appeared in the log: {}…", &s[..8]);
+        assert!(!out.contains(s.as_str()), "a secret appeared on stdout: {}…", &s[..8]);
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "in-flight-admin-token-0123456789";
+    let server = Server::start(dir.path(), &[("DOCWRIGHT_BOOTSTRAP__ADMIN_TOKEN", token)]);
+    let body = json!({"static_token": token}).to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut conn = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        conn,
+        "POST /auth/exchange HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal("INT");
+    std::thread::sleep(Duration::from_millis(300));
+    // The server is draining: the request already under way is still served.
+    conn.write_all(tail.as_bytes()).unwrap();
+    let mut response = String::new();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = conn.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("access_token"), "{response}");
+    let (status, _, err) = server.stop_after_signal();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("shutting down"), "{err}");
+}
+
+impl Server {
+    fn stop_after_signal(mut self) -> (ExitStatus, String, String) {
+        let status = wait(&mut self.child, Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(100));
+        let out = self.stdout.lock().unwrap().clone();
+        let err = self.stderr.lock().unwrap().clone();
+        (status, out, err)
+    }
+}
+
+#[test]
+fn config_check_names_the_key_and_serve_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path(), &[]).args(["config", "check"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+
+    let bad = [("DOCWRIGHT_SERVER__BIND", "not-an-address")];
+    for args in [&["config", "check"][..], &["serve"][..]] {
+        let out = command(dir.path(), &bad).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("`server.bind`") && err.contains("DOCWRIGHT_SERVER__BIND"), "{err}");
+    }
+    std::fs::write(dir.path().join("custom.toml"), "[server]\nbind = \"127.0.0.1:0\"\n[logs]\nlevel = \"x\"\n")
+        .unwrap();
+    let out = command(dir.path(), &[]).args(["config", "check", "--config", "custom.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("logs"), "unknown section named");
+    assert!(!dir.path().join("docwright-data").exists(), "checking starts nothing");
+
+    // The shipped example is valid as it is.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docwright.example.toml");
+    let out = command(dir.path(), &[]).args(["config", "check", "--config", example]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn serve_runs_on_postgresql_when_configured() {
+    let Some(db) = docwright_storage::testing::TestDb::fresh(docwright_storage::Backend::Postgres).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = "postgres-admin-token-0123456789";
+    let server = Server::start(
+        dir.path(),
+        &[("DOCWRIGHT_DATABASE__URL", db.url()), ("DOCWRIGHT_BOOTSTRAP__ADMIN_TOKEN", token)],
+    );
+    let health: Value = reqwest::get(server.url("/api/health")).await.unwrap().json().await.unwrap();
+    assert_eq!(health["checks"]["database"]["detail"], "postgres", "{health}");
+    let (status, _) =
+        post(&reqwest::Client::new(), server.url("/auth/exchange"), None, json!({"static_token": token})).await;
+    assert_eq!(status, 200);
+    assert!(!dir.path().join("docwright-data/docwright.db").exists(), "no SQLite file when PostgreSQL is used");
+    let (status, _, err) = server.stop("TERM");
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("postgres://"), "the database URL (it may hold a password) is not logged");
+}
