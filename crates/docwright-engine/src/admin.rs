@@ -30,6 +30,7 @@ pub mod perms {
     pub const USER_CREATE: Permission = Permission::new(items::USER, Action::Create);
     pub const USER_READ: Permission = Permission::new(items::USER, Action::Read);
     pub const USER_UPDATE: Permission = Permission::new(items::USER, Action::Update);
+    pub const USER_DELETE: Permission = Permission::new(items::USER, Action::Delete);
     pub const STATIC_TOKEN_CREATE: Permission = Permission::new(items::STATIC_TOKEN, Action::Create);
     pub const STATIC_TOKEN_READ: Permission = Permission::new(items::STATIC_TOKEN, Action::Read);
     pub const STATIC_TOKEN_DELETE: Permission = Permission::new(items::STATIC_TOKEN, Action::Delete);
@@ -221,6 +222,26 @@ impl Engine {
         };
         self.db.set_membership(id, ctx.tenant, role).await?;
         Ok(Member { user, role })
+    }
+
+    /// Removes `id` from the context tenant; their API keys there are revoked. The user and
+    /// their other memberships remain.
+    pub async fn remove_user(&self, grant: &Grant, id: UserId) -> Result<()> {
+        grant.expect(USER_DELETE)?;
+        require_tenant_wide(grant, "remove users")?;
+        let member = self.visible_member(grant, id).await?;
+        if member.role == Role::Sysadmin {
+            if grant.ctx().role != Role::Sysadmin {
+                return Err(Error::Forbidden("only a sysadmin removes a sysadmin".to_owned()));
+            }
+            if self.is_last_sysadmin(id).await? {
+                return Err(Error::Conflict(
+                    "this is the last sysadmin membership; appoint another sysadmin first".to_owned(),
+                ));
+            }
+        }
+        self.db.remove_membership(grant.ctx().tenant, id, Timestamp::now()).await?;
+        Ok(())
     }
 
     async fn is_last_sysadmin(&self, id: UserId) -> Result<bool> {

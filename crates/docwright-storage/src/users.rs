@@ -186,3 +186,24 @@ impl Db {
         Ok(row.try_get("n")?)
     }
 }
+
+impl Db {
+    /// Removes `user` from `tenant` and revokes the user's API keys there (they act only in that
+    /// tenant). Returns whether a membership was removed.
+    pub async fn remove_membership(&self, tenant: TenantId, user: UserId, now: Timestamp) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND revoked_at IS NULL")
+            .bind(now.millis())
+            .bind(tenant.to_string())
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -152,6 +152,19 @@ pub(super) struct SetRoleRequest {
     pub role: String,
 }
 
+/// Remove a user from the current tenant. Their API keys in this tenant are revoked; the user
+/// and their memberships elsewhere remain.
+#[utoipa::path(delete, path = "/api/admin/users/{id}", tag = "admin", params(("id" = Uuid, Path, description = "User id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn remove_user(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.engine.remove_user(&grant, UserId::from(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Set a user's role in the current tenant. A sysadmin may add a user of another tenant.
 #[utoipa::path(put, path = "/api/admin/users/{id}/role", tag = "admin", request_body = SetRoleRequest,
     params(("id" = Uuid, Path, description = "User id")),

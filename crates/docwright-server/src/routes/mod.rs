@@ -43,6 +43,7 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(USER_READ), routes!(admin::list_users)),
         (Rbac(USER_READ), routes!(admin::get_user)),
         (Rbac(USER_UPDATE), routes!(admin::set_role)),
+        (Rbac(USER_DELETE), routes!(admin::remove_user)),
         (Rbac(STATIC_TOKEN_CREATE), routes!(admin::issue_static_token)),
         (Rbac(STATIC_TOKEN_READ), routes!(admin::list_static_tokens)),
         (Rbac(STATIC_TOKEN_DELETE), routes!(admin::revoke_static_token)),

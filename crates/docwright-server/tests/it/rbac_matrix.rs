@@ -72,6 +72,7 @@ fn table() -> Vec<Case> {
         ),
         m(Method::GET, "/api/admin/users", T::None, none, [200; 4], [200; 4]),
         m(Method::GET, "/api/admin/users/{id}", T::User, none, [200, 200, 404, 404], [404; 4]),
+        m(Method::DELETE, "/api/admin/users/{id}", T::User, none, [204, 204, 403, 403], [404, 404, 403, 403]),
         m(
             Method::PUT,
             "/api/admin/users/{id}/role",

@@ -11,6 +11,7 @@ both_databases!(
     api_keys_act_only_in_their_tenant,
     second_start_creates_nothing,
     roles_are_assigned_with_guards,
+    removing_a_user_ends_their_access_to_the_tenant,
     rules_are_edited_per_tenant,
 );
 
@@ -206,4 +207,46 @@ async fn rules_are_edited_per_tenant(app: TestApp) {
     // The catalogue of items.
     let (_, items) = app.get("/api/admin/rbac/items", &admin_a.auth).await;
     assert!(items.as_array().unwrap().iter().any(|i| i["item"] == "resource.aicore."));
+}
+
+async fn removing_a_user_ends_their_access_to_the_tenant(app: TestApp) {
+    let a = app.create_tenant("A").await;
+    let b = app.create_tenant("B").await;
+    let admin = app.user_in(&a, "admin").await;
+    let u = app.user_in(&a, "user").await;
+    let sys_b = app.sysadmin().await.in_tenant(&b);
+    app.call(Method::PUT, &format!("/api/admin/users/{}/role", u.id), &sys_b, Some(json!({"role": "user"}))).await;
+    let (_, key) = app.post("/api/keys", &u.auth, json!({"name": "k"})).await;
+    let key = Auth::bearer(key["key"].as_str().unwrap());
+    assert_eq!(app.get("/me", &key).await.0, StatusCode::OK);
+
+    let (status, _) = app.call(Method::DELETE, &format!("/api/admin/users/{}", u.id), &admin.auth, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.get(&format!("/api/admin/users/{}", u.id), &admin.auth).await;
+    assert_error(status, &body, 404, "not_found");
+    // Their key for A is revoked; their session no longer reaches A, but still reaches B.
+    let (status, body) = app.get("/me", &key).await;
+    assert_error(status, &body, 401, "invalid_api_key");
+    let (status, body) = app.get("/me", &u.auth).await;
+    assert_error(status, &body, 403, "forbidden");
+    assert_eq!(app.get("/me", &u.auth.in_tenant(&b)).await.0, StatusCode::OK);
+    // Twice: not found. A sysadmin cannot be removed by an admin, nor the last sysadmin at all.
+    let (status, _) = app.call(Method::DELETE, &format!("/api/admin/users/{}", u.id), &admin.auth, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let sys = app.sysadmin().await;
+    let root = app.get("/me", &sys).await.1;
+    let sys_id = root["id"].as_str().unwrap();
+    let (status, body) = app.call(Method::DELETE, &format!("/api/admin/users/{sys_id}"), &sys, None).await;
+    assert_error(status, &body, 409, "conflict");
+    let (_, second) = app.post("/api/admin/users", &sys, json!({"display_name": "s2", "role": "sysadmin"})).await;
+    let root_id = root["current_tenant_id"].as_str().unwrap();
+    let s2 = second["id"].as_str().unwrap();
+    let (status, body) =
+        app.call(Method::DELETE, &format!("/api/admin/users/{s2}"), &admin.auth.in_tenant(&a), None).await;
+    assert_error(status, &body, 404, "not_found");
+    let admin_root = app.user_in(root_id, "admin").await;
+    let (status, body) = app.call(Method::DELETE, &format!("/api/admin/users/{s2}"), &admin_root.auth, None).await;
+    assert_error(status, &body, 403, "forbidden");
+    let (status, _) = app.call(Method::DELETE, &format!("/api/admin/users/{s2}"), &sys, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "with another sysadmin around, one can go");
 }
