@@ -64,13 +64,19 @@ impl Engine {
     /// user's first tenant. API keys act only in their own tenant.
     pub async fn context(&self, principal: Principal, requested: Option<TenantId>) -> Result<Ctx> {
         let sysadmin = self.db.is_sysadmin(principal.user).await?;
-        let tenant = match (&principal.credential, requested) {
-            (Credential::ApiKey { tenant, .. }, Some(r)) if r != *tenant => {
-                return Err(Error::Forbidden("this API key belongs to another tenant".to_owned()));
+        // A credential bound to one tenant (API key; session from a tenant admin's token) acts
+        // only there.
+        let bound = match &principal.credential {
+            Credential::ApiKey { tenant, .. } => Some(*tenant),
+            Credential::Session { tenant, .. } => *tenant,
+        };
+        let tenant = match (bound, requested) {
+            (Some(b), Some(r)) if r != b => {
+                return Err(Error::Forbidden("this credential is bound to another tenant".to_owned()));
             }
-            (Credential::ApiKey { tenant, .. }, _) => *tenant,
-            (Credential::Session(_), Some(r)) => r,
-            (Credential::Session(_), None) => match self.db.memberships_of(principal.user).await?.first() {
+            (Some(b), _) => b,
+            (None, Some(r)) => r,
+            (None, None) => match self.db.memberships_of(principal.user).await?.first() {
                 Some((t, _)) => t.id,
                 None => return Err(Error::Forbidden("you are not a member of any tenant".to_owned())),
             },

@@ -278,6 +278,10 @@ impl Engine {
         let record = StaticToken {
             id: StaticTokenId::new(),
             user_id: user,
+            // A tenant admin's token logs in to this tenant only; a sysadmin's to all of the
+            // user's tenants. Otherwise an admin could log in as a member who also administers
+            // another tenant, and act there.
+            tenant_id: (grant.level() < AccessLevel::All).then_some(grant.ctx().tenant),
             name: parse("name", KeyName::parse(name))?,
             created_by: Some(grant.ctx().user()),
             created_at: Timestamp::now(),
@@ -288,15 +292,21 @@ impl Engine {
         Ok(Issued { record, secret })
     }
 
+    /// A user's static tokens: those bound to the current tenant (every one, for a sysadmin).
     pub async fn list_static_tokens(&self, grant: &Grant, user: UserId) -> Result<Vec<StaticToken>> {
         grant.expect(STATIC_TOKEN_READ)?;
         self.visible_member(grant, user).await?;
-        Ok(self.db.static_tokens_of(user).await?)
+        let all = self.db.static_tokens_of(user).await?;
+        Ok(all.into_iter().filter(|t| reaches_token(grant, t)).collect())
     }
 
     pub async fn revoke_static_token(&self, grant: &Grant, user: UserId, token: StaticTokenId) -> Result<()> {
         grant.expect(STATIC_TOKEN_DELETE)?;
         self.visible_member(grant, user).await?;
+        let found = self.db.static_tokens_of(user).await?.into_iter().find(|t| t.id == token);
+        if !found.is_some_and(|t| reaches_token(grant, &t)) {
+            return Err(Error::NotFound("token"));
+        }
         if !self.db.revoke_static_token(user, token, Timestamp::now()).await? {
             return Err(Error::NotFound("token"));
         }
@@ -318,7 +328,11 @@ impl Engine {
         let owner = match owner {
             Some(o) if o != ctx.user() => {
                 require_tenant_wide(grant, "issue keys for other users")?;
-                self.visible_member(grant, o).await?.user.id
+                let member = self.visible_member(grant, o).await?;
+                if member.role == Role::Sysadmin && ctx.role != Role::Sysadmin {
+                    return Err(Error::Forbidden("only a sysadmin issues keys for a sysadmin".to_owned()));
+                }
+                member.user.id
             }
             _ => ctx.user(),
         };
@@ -437,6 +451,11 @@ impl Engine {
         self.db.delete_rule(tenant, id).await?;
         Ok(())
     }
+}
+
+/// Tenant admins reach the tokens bound to their tenant; sysadmins reach every token.
+fn reaches_token(grant: &Grant, token: &StaticToken) -> bool {
+    grant.level() == AccessLevel::All || token.tenant_id == Some(grant.ctx().tenant)
 }
 
 fn require_tenant_wide(grant: &Grant, what: &str) -> Result<()> {

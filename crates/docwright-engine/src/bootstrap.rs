@@ -62,6 +62,7 @@ pub async fn run(db: &Db, admin_name: &str, configured_token: Option<&str>) -> R
     let record = StaticToken {
         id: StaticTokenId::new(),
         user_id: admin.id,
+        tenant_id: None,
         name: KeyName::parse("bootstrap").map_err(|e| Error::Internal(e.to_string()))?,
         created_by: None,
         created_at: now,

@@ -11,7 +11,7 @@
 use docwright_core::id::{ApiKeyId, SessionId, TenantId, UserId};
 use docwright_core::time::Timestamp;
 use docwright_core::token::{OpaqueToken, TokenHash, TokenKind};
-use docwright_storage::auth::Rotation;
+use docwright_storage::auth::{NewSession, Rotation};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -58,8 +58,9 @@ pub struct Principal {
 /// The credential a request was authenticated with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    /// An access token of this session.
-    Session(SessionId),
+    /// An access token of this session; `tenant` binds it to one tenant when the static token
+    /// that opened it was issued by a tenant admin.
+    Session { id: SessionId, tenant: Option<TenantId> },
     /// An API key, which acts only in its own tenant.
     ApiKey { id: ApiKeyId, tenant: TenantId },
 }
@@ -85,16 +86,14 @@ impl Engine {
         self.db.touch_static_token(record.id, now).await?;
         let session = SessionId::new();
         let refresh = OpaqueToken::generate(TokenKind::Refresh);
-        self.db
-            .create_session(
-                session,
-                record.user_id,
-                Some(record.id),
-                &refresh.hash(),
-                now,
-                now.plus_secs(self.auth.refresh_ttl_secs),
-            )
-            .await?;
+        let open = NewSession {
+            id: session,
+            user: record.user_id,
+            static_token: Some(record.id),
+            tenant: record.tenant_id,
+            created_at: now,
+        };
+        self.db.create_session(&open, &refresh.hash(), now.plus_secs(self.auth.refresh_ttl_secs)).await?;
         tracing::info!(user = %record.user_id, %session, "session opened");
         self.pair(record.user_id, session, refresh, now)
     }
@@ -131,7 +130,7 @@ impl Engine {
             return Ok(self.db.revoke_session_of_refresh(&TokenHash::of(rt.trim()), now).await?);
         }
         match principal.map(|p| &p.credential) {
-            Some(Credential::Session(s)) => Ok(self.db.revoke_session(*s, "logout", now).await?),
+            Some(Credential::Session { id, .. }) => Ok(self.db.revoke_session(*id, "logout", now).await?),
             _ => Err(Error::invalid("refresh_token", "give the refresh token, or call with an access token")),
         }
     }
@@ -158,15 +157,15 @@ impl Engine {
         let session = SessionId::parse(&data.claims.sid)
             .map_err(|_| unauthenticated("invalid_token", "the access token is not valid"))?;
         let stored = self.db.session(session).await?;
-        match stored {
-            Some(s) if s.user_id == user && s.revoked_at.is_none() => {}
+        let tenant = match stored {
+            Some(s) if s.user_id == user && s.revoked_at.is_none() => s.tenant_id,
             Some(s) if s.revoked_at.is_some() => {
                 return Err(unauthenticated("session_revoked", "the session has been revoked"));
             }
             _ => return Err(unauthenticated("invalid_token", "the access token is not valid")),
-        }
+        };
         self.ensure_active(user).await?;
-        Ok(Principal { user, credential: Credential::Session(session) })
+        Ok(Principal { user, credential: Credential::Session { id: session, tenant } })
     }
 
     async fn authenticate_api_key(&self, key: &str) -> Result<Principal> {

@@ -15,6 +15,8 @@ use crate::{Db, Page, PageRequest, Result, conflict, parse_col, parse_opt_col, t
 pub struct StaticToken {
     pub id: StaticTokenId,
     pub user_id: UserId,
+    /// The tenant the token (and its sessions) may act in; `None`: any of the user's tenants.
+    pub tenant_id: Option<TenantId>,
     pub name: KeyName,
     pub created_by: Option<UserId>,
     pub created_at: Timestamp,
@@ -22,12 +24,13 @@ pub struct StaticToken {
     pub revoked_at: Option<Timestamp>,
 }
 
-const STATIC_COLS: &str = "id, user_id, name, created_by, created_at, last_used_at, revoked_at";
+const STATIC_COLS: &str = "id, user_id, tenant_id, name, created_by, created_at, last_used_at, revoked_at";
 
 fn static_from_row(row: &AnyRow) -> Result<StaticToken> {
     Ok(StaticToken {
         id: parse_col(row, "id", StaticTokenId::parse)?,
         user_id: parse_col(row, "user_id", UserId::parse)?,
+        tenant_id: parse_opt_col(row, "tenant_id", TenantId::parse)?,
         name: parse_col(row, "name", KeyName::parse)?,
         created_by: parse_opt_col(row, "created_by", UserId::parse)?,
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
@@ -41,7 +44,19 @@ fn static_from_row(row: &AnyRow) -> Result<StaticToken> {
 pub struct Session {
     pub id: SessionId,
     pub user_id: UserId,
+    /// Copied from the static token that opened the session.
+    pub tenant_id: Option<TenantId>,
     pub revoked_at: Option<Timestamp>,
+}
+
+/// A session to open.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: SessionId,
+    pub user: UserId,
+    pub static_token: Option<StaticTokenId>,
+    pub tenant: Option<TenantId>,
+    pub created_at: Timestamp,
 }
 
 /// What happened to a presented refresh token.
@@ -98,10 +113,11 @@ impl Db {
 
     pub async fn insert_static_token(&self, token: &StaticToken, hash: &TokenHash) -> Result<()> {
         sqlx::query(
-            "INSERT INTO static_tokens (id, user_id, name, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO static_tokens (id, user_id, tenant_id, name, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(token.id.to_string())
         .bind(token.user_id.to_string())
+        .bind(token.tenant_id.map(|t| t.to_string()))
         .bind(token.name.as_str().to_owned())
         .bind(hash.as_str().to_owned())
         .bind(token.created_by.map(|u| u.to_string()))
@@ -160,28 +176,28 @@ impl Db {
     /// Opens a session with its first refresh token.
     pub async fn create_session(
         &self,
-        session: SessionId,
-        user: UserId,
-        static_token: Option<StaticTokenId>,
+        session: &NewSession,
         refresh: &TokenHash,
-        now: Timestamp,
         refresh_expires_at: Timestamp,
     ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("INSERT INTO sessions (id, user_id, static_token_id, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(session.to_string())
-            .bind(user.to_string())
-            .bind(static_token.map(|t| t.to_string()))
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
-        insert_refresh(&mut tx, session, refresh, now, refresh_expires_at).await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, static_token_id, tenant_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(session.id.to_string())
+        .bind(session.user.to_string())
+        .bind(session.static_token.map(|t| t.to_string()))
+        .bind(session.tenant.map(|t| t.to_string()))
+        .bind(session.created_at.millis())
+        .execute(&mut *tx)
+        .await?;
+        insert_refresh(&mut tx, session.id, refresh, session.created_at, refresh_expires_at).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn session(&self, id: SessionId) -> Result<Option<Session>> {
-        let row = sqlx::query("SELECT id, user_id, revoked_at FROM sessions WHERE id = $1")
+        let row = sqlx::query("SELECT id, user_id, tenant_id, revoked_at FROM sessions WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(self.pool())
             .await?;
@@ -190,6 +206,7 @@ impl Db {
                 Ok(Session {
                     id: parse_col(r, "id", SessionId::parse)?,
                     user_id: parse_col(r, "user_id", UserId::parse)?,
+                    tenant_id: parse_opt_col(r, "tenant_id", TenantId::parse)?,
                     revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_millis),
                 })
             })

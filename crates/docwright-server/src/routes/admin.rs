@@ -189,6 +189,8 @@ pub(super) struct IssueTokenRequest {
 pub(super) struct StaticTokenOut {
     pub id: Uuid,
     pub user_id: Uuid,
+    /// The tenant this token logs in to; absent when issued by a sysadmin (any of the user's tenants).
+    pub tenant_id: Option<Uuid>,
     pub name: String,
     pub created_at: String,
     pub last_used_at: Option<String>,
@@ -200,6 +202,7 @@ impl From<StaticToken> for StaticTokenOut {
         Self {
             id: t.id.as_uuid(),
             user_id: t.user_id.as_uuid(),
+            tenant_id: t.tenant_id.map(|x| x.as_uuid()),
             name: t.name.as_str().to_owned(),
             created_at: t.created_at.to_rfc3339(),
             last_used_at: t.last_used_at.map(|x| x.to_rfc3339()),

@@ -148,7 +148,8 @@ fn the_table_covers_every_declared_route() {
 
 both_databases!(rbac_matrix, rbac_routes_need_credentials);
 
-/// Fresh objects in `tenant` for one case, created by the sysadmin.
+/// Fresh objects in `tenant` for one case, created by the sysadmin; the static token by the
+/// tenant's admin, so that it is bound to the tenant like every token a tenant admin manages.
 struct Fixture {
     tenant: String,
     user: String,
@@ -157,13 +158,13 @@ struct Fixture {
     rule: String,
 }
 
-async fn fixture(app: &TestApp, sys: &Auth, tenant: &str, n: usize) -> Fixture {
+async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n: usize) -> Fixture {
     let sys = sys.in_tenant(tenant);
     let (_, u) =
         app.post("/api/admin/users", &sys, json!({"display_name": format!("target {n}"), "role": "user"})).await;
     let user = u["id"].as_str().expect("user").to_owned();
     let (_, k) = app.post(&format!("/api/admin/users/{user}/keys"), &sys, json!({"name": "target"})).await;
-    let (_, t) = app.post(&format!("/api/admin/users/{user}/tokens"), &sys, json!({"name": "target"})).await;
+    let (_, t) = app.post(&format!("/api/admin/users/{user}/tokens"), tenant_admin, json!({"name": "target"})).await;
     let rule = json!({"role": "viewer", "item": format!("resource.aicore.case{n}"), "view": true, "read": "none", "create": "none", "update": "none", "delete": "none"});
     let (_, r) = app.call(Method::PUT, "/api/admin/rbac/rules", &sys, Some(rule)).await;
     Fixture {
@@ -190,19 +191,23 @@ async fn rbac_matrix(app: TestApp) {
     let a = app.create_tenant("Own").await;
     let b = app.create_tenant("Other").await;
     let sys = app.sysadmin().await;
+    let admin_a = app.user_in(&a, "admin").await.auth;
+    let admin_b = app.user_in(&b, "admin").await.auth;
     let callers = [
         ("sysadmin", sys.in_tenant(&a)),
-        ("admin", app.user_in(&a, "admin").await.auth),
+        ("admin", admin_a.clone()),
         ("user", app.user_in(&a, "user").await.auth),
         ("viewer", app.user_in(&a, "viewer").await.auth),
     ];
     let mut failures = Vec::new();
     let mut n = 0;
     for case in table() {
-        for (side, expected, tenant) in [("own", case.own, &a), ("other", case.other, &b)] {
+        for (side, expected, tenant, tenant_admin) in
+            [("own", case.own, &a, &admin_a), ("other", case.other, &b, &admin_b)]
+        {
             for (i, (role, auth)) in callers.iter().enumerate() {
                 n += 1;
-                let f = fixture(&app, &sys, tenant, n).await;
+                let f = fixture(&app, &sys, tenant_admin, tenant, n).await;
                 let path = fill(case.path, case.target, &f);
                 let (status, body) = app.call(case.method.clone(), &path, auth, (case.body)()).await;
                 if status.as_u16() != expected[i] {
@@ -219,7 +224,7 @@ async fn rbac_matrix(app: TestApp) {
         }
         // Naming a tenant one does not belong to: refused for every tenant role, whatever the route.
         for (role, auth) in callers.iter().skip(1) {
-            let f = fixture(&app, &sys, &b, {
+            let f = fixture(&app, &sys, &admin_b, &b, {
                 n += 1;
                 n
             })
@@ -239,7 +244,8 @@ async fn rbac_matrix(app: TestApp) {
 
 async fn rbac_routes_need_credentials(app: TestApp) {
     let sys = app.sysadmin().await;
-    let f = fixture(&app, &sys, app.get("/me", &sys).await.1["current_tenant_id"].as_str().unwrap(), 0).await;
+    let root = app.get("/me", &sys).await.1["current_tenant_id"].as_str().unwrap().to_owned();
+    let f = fixture(&app, &sys, &sys, &root, 0).await;
     for case in table() {
         let path = fill(case.path, case.target, &f);
         let (status, body) = app.call(case.method.clone(), &path, &Auth::none(), (case.body)()).await;

@@ -12,6 +12,7 @@ both_databases!(
     second_start_creates_nothing,
     roles_are_assigned_with_guards,
     removing_a_user_ends_their_access_to_the_tenant,
+    tenant_admin_credentials_stay_in_their_tenant,
     rules_are_edited_per_tenant,
 );
 
@@ -249,4 +250,48 @@ async fn removing_a_user_ends_their_access_to_the_tenant(app: TestApp) {
     assert_error(status, &body, 403, "forbidden");
     let (status, _) = app.call(Method::DELETE, &format!("/api/admin/users/{s2}"), &sys, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "with another sysadmin around, one can go");
+}
+
+/// An admin of A must not become an admin of B by issuing credentials for a member of A who
+/// administers B, nor a sysadmin by issuing credentials for a sysadmin member of A.
+async fn tenant_admin_credentials_stay_in_their_tenant(app: TestApp) {
+    let a = app.create_tenant("A").await;
+    let b = app.create_tenant("B").await;
+    let admin_a = app.user_in(&a, "admin").await;
+    let x = app.user_in(&b, "admin").await;
+    let sys_a = app.sysadmin().await.in_tenant(&a);
+    app.call(Method::PUT, &format!("/api/admin/users/{}/role", x.id), &sys_a, Some(json!({"role": "user"}))).await;
+
+    let (status, issued) =
+        app.post(&format!("/api/admin/users/{}/tokens", x.id), &admin_a.auth, json!({"name": "t"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    assert_eq!(issued["tenant_id"], a.as_str(), "a tenant admin's token is bound to the tenant");
+    let pair = app.exchange(issued["static_token"].as_str().unwrap()).await;
+    let as_x = Auth::bearer(pair["access_token"].as_str().unwrap());
+    let (_, me) = app.get("/me", &as_x).await;
+    assert_eq!((me["current_tenant_id"].as_str(), me["current_role"].as_str()), (Some(a.as_str()), Some("user")));
+    let (status, body) = app.get("/api/admin/users", &as_x.in_tenant(&b)).await;
+    assert_error(status, &body, 403, "forbidden");
+    // The binding survives refresh.
+    let (_, pair2) = app.post("/auth/refresh", &Auth::none(), json!({"refresh_token": pair["refresh_token"]})).await;
+    let (status, _) = app.get("/me", &Auth::bearer(pair2["access_token"].as_str().unwrap()).in_tenant(&b)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // B's admin view of X's tokens shows only B's; A's token cannot be revoked from B.
+    let (_, x_tokens_from_b) = app.get(&format!("/api/admin/users/{}/tokens", x.id), &x.auth).await;
+    assert!(x_tokens_from_b.as_array().unwrap().iter().all(|t| t["tenant_id"] != a.as_str()), "{x_tokens_from_b}");
+    let tid = issued["id"].as_str().unwrap();
+    let (status, _) = app.call(Method::DELETE, &format!("/api/admin/users/{}/tokens/{tid}", x.id), &x.auth, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The sysadmin sees every token, bound or not.
+    let (_, all) = app.get(&format!("/api/admin/users/{}/tokens", x.id), &sys_a).await;
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+
+    // No credentials for a sysadmin from a tenant admin.
+    let (_, s) = app.post("/api/admin/users", &sys_a, json!({"display_name": "s", "role": "sysadmin"})).await;
+    let sid = s["id"].as_str().unwrap();
+    let (status, body) = app.post(&format!("/api/admin/users/{sid}/keys"), &admin_a.auth, json!({"name": "k"})).await;
+    assert_error(status, &body, 403, "forbidden");
+    let (status, body) = app.post(&format!("/api/admin/users/{sid}/tokens"), &admin_a.auth, json!({"name": "t"})).await;
+    assert_error(status, &body, 403, "forbidden");
 }

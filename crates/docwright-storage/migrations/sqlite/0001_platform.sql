@@ -30,9 +30,12 @@ CREATE TABLE memberships (
 );
 CREATE INDEX memberships_tenant ON memberships (tenant_id, user_id);
 
+-- A token issued by a tenant admin is bound to that tenant (tenant_id), and so are the sessions
+-- opened with it; tokens issued by a sysadmin (or at bootstrap) are unbound (NULL).
 CREATE TABLE static_tokens (
     id            TEXT PRIMARY KEY,
     user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tenant_id     TEXT REFERENCES tenants(id) ON DELETE CASCADE,
     name          TEXT NOT NULL,
     token_hash    TEXT NOT NULL UNIQUE,
     created_by    TEXT,
@@ -47,6 +50,7 @@ CREATE TABLE sessions (
     id               TEXT PRIMARY KEY,
     user_id          TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     static_token_id  TEXT REFERENCES static_tokens(id) ON DELETE CASCADE,
+    tenant_id        TEXT REFERENCES tenants(id) ON DELETE CASCADE,
     created_at       BIGINT NOT NULL,
     revoked_at       BIGINT,
     revoked_reason   TEXT

@@ -10,7 +10,7 @@ use docwright_core::role::Role;
 use docwright_core::settings::{Language, ModelProfile, UserSettings};
 use docwright_core::time::Timestamp;
 use docwright_core::token::{OpaqueToken, TokenHash, TokenKind};
-use docwright_storage::auth::{ApiKey, Rotation, StaticToken};
+use docwright_storage::auth::{ApiKey, NewSession, Rotation, StaticToken};
 use docwright_storage::tenants::Tenant;
 use docwright_storage::testing::TestDb;
 use docwright_storage::users::User;
@@ -122,6 +122,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(db: Db) {
     let st = StaticToken {
         id: StaticTokenId::new(),
         user_id: u.id,
+        tenant_id: Some(t.id),
         name: KeyName::parse("login").unwrap(),
         created_by: None,
         created_at: Timestamp::now(),
@@ -136,7 +137,9 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(db: Db) {
     let later = now.plus_secs(3600);
     let session = SessionId::new();
     let r1 = TokenHash::of("r1");
-    db.create_session(session, u.id, Some(st.id), &r1, now, later).await.unwrap();
+    let open = |id, token| NewSession { id, user: u.id, static_token: token, tenant: Some(t.id), created_at: now };
+    db.create_session(&open(session, Some(st.id)), &r1, later).await.unwrap();
+    assert_eq!(db.session(session).await.unwrap().unwrap().tenant_id, Some(t.id));
     let r2 = TokenHash::of("r2");
     assert_eq!(db.rotate_refresh_token(&r1, &r2, now, later).await.unwrap(), Rotation::Rotated { session, user: u.id });
     // The old one again: reuse. The family is revoked, so the new one is dead too.
@@ -154,7 +157,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(db: Db) {
     // Expiry.
     let s2 = SessionId::new();
     let e1 = TokenHash::of("e1");
-    db.create_session(s2, u.id, None, &e1, now, now.plus_secs(1)).await.unwrap();
+    db.create_session(&open(s2, None), &e1, now.plus_secs(1)).await.unwrap();
     assert_eq!(
         db.rotate_refresh_token(&e1, &TokenHash::of("e2"), now.plus_secs(2), later).await.unwrap(),
         Rotation::Expired
@@ -162,7 +165,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(db: Db) {
 
     // Revoking the static token ends the sessions opened with it.
     let s3 = SessionId::new();
-    db.create_session(s3, u.id, Some(st.id), &TokenHash::of("x1"), now, later).await.unwrap();
+    db.create_session(&open(s3, Some(st.id)), &TokenHash::of("x1"), later).await.unwrap();
     assert!(db.revoke_static_token(u.id, st.id, now).await.unwrap());
     assert!(db.session(s3).await.unwrap().unwrap().revoked_at.is_some());
     assert!(!db.revoke_static_token(u.id, st.id, now).await.unwrap(), "already revoked");
