@@ -220,7 +220,14 @@ impl Engine {
             None if grant.level() == AccessLevel::All => self.db.user(id).await?.ok_or(Error::NotFound("user"))?,
             None => return Err(Error::NotFound("user")),
         };
+        let promoted = role == Role::Sysadmin && !self.db.is_sysadmin(id).await?;
         self.db.set_membership(id, ctx.tenant, role).await?;
+        if promoted {
+            // Tenant admins may have issued (and so know) credentials for this user; they must
+            // not become sysadmin credentials.
+            let n = self.db.revoke_delegated_credentials(id, Timestamp::now()).await?;
+            tracing::info!(user = %id, revoked = n, "promoted to sysadmin: credentials issued by others revoked");
+        }
         Ok(Member { user, role })
     }
 

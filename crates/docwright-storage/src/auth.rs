@@ -404,3 +404,36 @@ impl Db {
         Ok(done.rows_affected())
     }
 }
+
+impl Db {
+    /// Revokes the credentials of `user` that someone else could know: static tokens bound to a
+    /// tenant (issued by a tenant admin) with their sessions, and API keys created by another
+    /// user. Used when the user becomes sysadmin. Returns how many tokens and keys were revoked.
+    pub async fn revoke_delegated_credentials(&self, user: UserId, now: Timestamp) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1, revoked_reason = 'promoted to sysadmin' \
+             WHERE revoked_at IS NULL AND user_id = $2 AND tenant_id IS NOT NULL",
+        )
+        .bind(now.millis())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let tokens = sqlx::query(
+            "UPDATE static_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND user_id = $2 AND tenant_id IS NOT NULL",
+        )
+        .bind(now.millis())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let keys = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE revoked_at IS NULL AND user_id = $2 AND created_by <> $2",
+        )
+        .bind(now.millis())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(tokens.rows_affected() + keys.rows_affected())
+    }
+}

@@ -13,6 +13,7 @@ both_databases!(
     roles_are_assigned_with_guards,
     removing_a_user_ends_their_access_to_the_tenant,
     tenant_admin_credentials_stay_in_their_tenant,
+    promotion_to_sysadmin_revokes_credentials_others_issued,
     rules_are_edited_per_tenant,
 );
 
@@ -294,4 +295,34 @@ async fn tenant_admin_credentials_stay_in_their_tenant(app: TestApp) {
     assert_error(status, &body, 403, "forbidden");
     let (status, body) = app.post(&format!("/api/admin/users/{sid}/tokens"), &admin_a.auth, json!({"name": "t"})).await;
     assert_error(status, &body, 403, "forbidden");
+}
+
+async fn promotion_to_sysadmin_revokes_credentials_others_issued(app: TestApp) {
+    let a = app.create_tenant("A").await;
+    let admin_a = app.user_in(&a, "admin").await;
+    let x = app.user_in(&a, "user").await; // logged in with a sysadmin-issued (unbound) token
+    let (_, issued) = app.post(&format!("/api/admin/users/{}/tokens", x.id), &admin_a.auth, json!({"name": "t"})).await;
+    let bound = issued["static_token"].as_str().unwrap().to_owned();
+    let bound_session = Auth::bearer(app.exchange(&bound).await["access_token"].as_str().unwrap());
+    let (_, key_by_admin) =
+        app.post(&format!("/api/admin/users/{}/keys", x.id), &admin_a.auth, json!({"name": "k"})).await;
+    let key_by_admin = Auth::bearer(key_by_admin["key"].as_str().unwrap());
+    let (_, own_key) = app.post("/api/keys", &x.auth, json!({"name": "mine"})).await;
+    let own_key = Auth::bearer(own_key["key"].as_str().unwrap());
+
+    let sys = app.sysadmin().await.in_tenant(&a);
+    let (status, _) = app
+        .call(Method::PUT, &format!("/api/admin/users/{}/role", x.id), &sys, Some(json!({"role": "sysadmin"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // What the tenant admin issued (and so knows) is dead...
+    let (status, body) = app.post("/auth/exchange", &Auth::none(), json!({"static_token": bound})).await;
+    assert_error(status, &body, 401, "invalid_token");
+    assert_eq!(app.get("/me", &bound_session).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/me", &key_by_admin).await.0, StatusCode::UNAUTHORIZED);
+    // ...while the user's own credentials carry the new role.
+    let (_, me) = app.get("/me", &own_key).await;
+    assert_eq!(me["current_role"], "sysadmin", "{me}");
+    assert_eq!(app.get("/me", &x.auth).await.1["current_role"], "sysadmin");
 }
