@@ -14,6 +14,9 @@ use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Routes polled by machines; their successful calls are logged at debug level.
+const PROBE_ROUTES: &[&str] = &["/api/health", "/api/ready", "/metrics"];
+
 /// The id of the request being served, in its extensions.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -43,6 +46,7 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         .requests
         .get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status: status.as_u16() })
         .inc();
+    let route_label = route.clone();
     state.metrics.latency.get_or_create(&RouteLabels { method, route }).observe(elapsed.as_secs_f64());
     if let Some(code) = response.extensions().get::<ErrorCode>() {
         state.metrics.errors.get_or_create(&ErrorLabels { code: code.0.to_owned() }).inc();
@@ -51,6 +55,9 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         let ms = elapsed.as_secs_f64() * 1000.0;
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), latency_ms = ms, "request failed");
+        } else if status.is_success() && PROBE_ROUTES.contains(&route_label.as_str()) {
+            // Load balancers and Prometheus call these every few seconds.
+            tracing::debug!(status = status.as_u16(), latency_ms = ms, "request finished");
         } else {
             tracing::info!(status = status.as_u16(), latency_ms = ms, "request finished");
         }
