@@ -1,0 +1,233 @@
+//! AI providers on their real wire protocols, behind one trait (SPEC A1).
+//!
+//! This crate knows how to talk to a provider and nothing else: no routing, no fallback, no
+//! prices, no database (those belong to the gateway in `docwright-engine`). It never logs
+//! prompts, answers or keys.
+//!
+//! - [`Provider`]: blocking and streaming chat calls. [`AnyProvider`] is the closed set of
+//!   implementations, one module each: [`openai`] (OpenAI-compatible chat completions: OpenAI,
+//!   xAI, Mistral, Perplexity, vLLM, Ollama, llama.cpp) and [`dryrun`] (no network,
+//!   deterministic, output of the requested shape).
+//! - [`ChatRequest`] / [`ChatResponse`] / [`StreamEvent`]: the provider-neutral call.
+//! - [`Error`]: what went wrong, with [`Error::is_retryable`] for the gateway's fallback.
+//! - [`schema`]: the small JSON Schema subset used to check structured output.
+
+pub mod dryrun;
+pub mod openai;
+pub mod schema;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::Stream;
+
+/// Who speaks a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+/// A piece of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    /// An image for vision-capable models.
+    Image {
+        mime_type: String,
+        data: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub role: Role,
+    pub parts: Vec<Part>,
+}
+
+impl Message {
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self { role, parts: vec![Part::Text(text.into())] }
+    }
+}
+
+/// The shape the answer must have.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    /// A JSON value; with a schema, one that satisfies it (checked on return).
+    Json { schema: Option<serde_json::Value> },
+}
+
+/// A provider-neutral chat call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChatRequest {
+    /// The provider's own model id.
+    pub model: String,
+    pub messages: Vec<Message>,
+    pub max_output_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    pub output: OutputFormat,
+}
+
+/// Tokens the provider counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// True when the provider did not report usage and it was estimated from the text.
+    pub estimated: bool,
+}
+
+/// A finished call.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChatResponse {
+    pub content: String,
+    /// The model that answered, as the provider names it.
+    pub model: String,
+    pub usage: Usage,
+    pub finish_reason: Option<String>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+/// One event of a streamed call: text as it arrives, then the whole response once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    Delta(String),
+    Done(ChatResponse),
+}
+
+pub type ChatStream = Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send>>;
+
+/// A provider API key. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey([redacted])")
+    }
+}
+
+/// What went wrong in a call. Messages name the provider and never contain keys or prompts.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error("no API key configured for provider {provider}")]
+    NoKey { provider: String },
+    #[error("{provider}: no answer within {after:?}")]
+    Timeout { provider: String, after: Duration },
+    #[error("{provider}: rate limited{}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited { provider: String, retry_after: Option<Duration> },
+    #[error("{provider}: upstream answered {status}: {message}")]
+    Upstream { provider: String, status: u16, message: String },
+    #[error("{provider}: malformed response: {detail}")]
+    Malformed { provider: String, detail: String },
+    #[error("{provider}: the stream ended before the answer was complete")]
+    Truncated { provider: String },
+    #[error("{provider}: output does not have the requested shape: {detail}")]
+    InvalidOutput { provider: String, detail: String },
+    #[error("{provider}: connection failed: {detail}")]
+    Transport { provider: String, detail: String },
+}
+
+impl Error {
+    /// Whether another attempt (this model later, or the next candidate) may succeed
+    /// (SPEC A3: timeouts, 429, 5xx, malformed output).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::NoKey { .. } => false,
+            Error::Upstream { status, .. } => *status >= 500 || *status == 408,
+            Error::Timeout { .. }
+            | Error::RateLimited { .. }
+            | Error::Malformed { .. }
+            | Error::Truncated { .. }
+            | Error::InvalidOutput { .. }
+            | Error::Transport { .. } => true,
+        }
+    }
+
+    /// How long the provider asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One wire protocol.
+pub trait Provider {
+    /// The configured name (`openai`, `local-vllm`, ...), used in errors and permissions.
+    fn name(&self) -> &str;
+
+    /// A complete answer.
+    fn chat(&self, req: &ChatRequest, key: Option<&ApiKey>) -> impl Future<Output = Result<ChatResponse>> + Send;
+
+    /// The answer as it is produced, ending with [`StreamEvent::Done`].
+    fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> impl Future<Output = Result<ChatStream>> + Send;
+}
+
+/// Every provider docwright speaks (a closed set, selected by `type` in configuration).
+#[derive(Debug, Clone)]
+pub enum AnyProvider {
+    OpenAi(openai::OpenAiCompatible),
+    DryRun(dryrun::DryRun),
+}
+
+impl Provider for AnyProvider {
+    fn name(&self) -> &str {
+        match self {
+            AnyProvider::OpenAi(p) => p.name(),
+            AnyProvider::DryRun(p) => p.name(),
+        }
+    }
+
+    async fn chat(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatResponse> {
+        match self {
+            AnyProvider::OpenAi(p) => p.chat(req, key).await,
+            AnyProvider::DryRun(p) => p.chat(req, key).await,
+        }
+    }
+
+    async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
+        match self {
+            AnyProvider::OpenAi(p) => p.chat_stream(req, key).await,
+            AnyProvider::DryRun(p) => p.chat_stream(req, key).await,
+        }
+    }
+}
+
+/// A rough token count for text whose usage the provider did not report: one token per four
+/// bytes of UTF-8, the usual rule of thumb for BPE tokenizers on mixed text.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+/// Checks structured output: it must be JSON and, with a schema, satisfy it.
+pub(crate) fn check_output(provider: &str, format: &OutputFormat, content: &str) -> Result<()> {
+    let OutputFormat::Json { schema } = format else { return Ok(()) };
+    let value: serde_json::Value = serde_json::from_str(content.trim())
+        .map_err(|e| Error::InvalidOutput { provider: provider.to_owned(), detail: format!("not JSON: {e}") })?;
+    if let Some(schema) = schema {
+        schema::check(schema, &value)
+            .map_err(|detail| Error::InvalidOutput { provider: provider.to_owned(), detail })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! A fake OpenAI chat-completions server. Shapes follow the public API reference
+//! (platform.openai.com/docs/api-reference/chat: "The chat completion object", "The chat
+//! completion chunk object", SSE `data:` lines ending with `data: [DONE]`). Each test scripts
+//! its answers and reads back the requests the server received.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// What the fake answers to the next request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// A chat completion with this content and usage (prompt, completion tokens).
+    Ok { content: String, usage: Option<(u64, u64)> },
+    /// An SSE stream of these deltas; `usage` as a final chunk; `done` sends `[DONE]`.
+    Stream { deltas: Vec<String>, usage: Option<(u64, u64)>, done: bool },
+    /// An error status with an OpenAI error body, and optionally `Retry-After` seconds.
+    Status { status: u16, retry_after: Option<u64> },
+    /// Answers only after this delay (then a normal completion).
+    Slow(Duration),
+    /// 200 with a body that is not JSON.
+    Garbage,
+}
+
+/// A request the fake received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub body: Value,
+    pub authorization: Option<String>,
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    replies: Arc<Mutex<VecDeque<Reply>>>,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+pub struct FakeOpenAi {
+    pub base_url: String,
+    shared: Shared,
+}
+
+impl FakeOpenAi {
+    pub async fn start() -> Self {
+        let shared = Shared::default();
+        let app = Router::new().route("/v1/chat/completions", post(handle)).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        #[allow(clippy::disallowed_methods)] // The fake lives as long as the test's runtime.
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { base_url: format!("http://{addr}/v1"), shared }
+    }
+
+    pub fn reply(&self, r: Reply) {
+        self.shared.replies.lock().unwrap().push_back(r);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.received.lock().unwrap().clone()
+    }
+}
+
+fn completion(model: &str, content: &str, usage: Option<(u64, u64)>) -> Value {
+    let mut v = json!({
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+    });
+    if let Some((p, c)) = usage {
+        v["usage"] = json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
+    }
+    v
+}
+
+async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    shared.received.lock().unwrap().push(Received { body: body.clone(), authorization });
+    let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    let reply =
+        shared.replies.lock().unwrap().pop_front().unwrap_or(Reply::Ok { content: "ok".into(), usage: Some((1, 1)) });
+    match reply {
+        Reply::Ok { content, usage } => axum::Json(completion(&model, &content, usage)).into_response(),
+        Reply::Slow(d) => {
+            tokio::time::sleep(d).await;
+            axum::Json(completion(&model, "late", Some((1, 1)))).into_response()
+        }
+        Reply::Garbage => (StatusCode::OK, [("content-type", "application/json")], "{\"choices\": [").into_response(),
+        Reply::Status { status, retry_after } => {
+            let mut resp = (
+                StatusCode::from_u16(status).unwrap(),
+                axum::Json(
+                    json!({"error": {"message": format!("fake error {status}"), "type": "server_error", "code": null}}),
+                ),
+            )
+                .into_response();
+            if let Some(s) = retry_after {
+                resp.headers_mut().insert("retry-after", s.to_string().parse().unwrap());
+            }
+            resp
+        }
+        Reply::Stream { deltas, usage, done } => {
+            let mut out = String::new();
+            let chunk = |delta: Value, finish: Value| {
+                json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            };
+            out.push_str(&format!("data: {}\n\n", chunk(json!({"role": "assistant", "content": ""}), Value::Null)));
+            for d in &deltas {
+                out.push_str(&format!("data: {}\n\n", chunk(json!({"content": d}), Value::Null)));
+            }
+            out.push_str(&format!("data: {}\n\n", chunk(json!({}), json!("stop"))));
+            if let Some((p, c)) = usage {
+                let u = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                               "model": model, "choices": [],
+                               "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}});
+                out.push_str(&format!("data: {u}\n\n"));
+            }
+            if done {
+                out.push_str("data: [DONE]\n\n");
+            }
+            Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).unwrap()
+        }
+    }
+}
