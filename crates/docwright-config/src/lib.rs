@@ -45,6 +45,89 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub observability: ObservabilityConfig,
+    /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
+    pub providers: Vec<ProviderConfig>,
+    /// Models (`[[models]]`). None configured: the built-in dryrun models.
+    pub models: Vec<ModelConfig>,
+}
+
+/// `[[providers]]`: one AI provider endpoint (SPEC A1, A7).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Referred to by models and by permissions (`resource.aicore.<name>`).
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ProviderKind,
+    /// For `openai_compatible`: the URL up to the version, e.g. `https://api.openai.com/v1`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    /// Bound on waiting for an answer, or for the next streamed chunk.
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_provider_timeout() -> u64 {
+    120
+}
+
+/// The wire protocol of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    OpenaiCompatible,
+    Anthropic,
+    Gemini,
+    Gigachat,
+    Dryrun,
+}
+
+/// `[[models]]`: one model a provider serves (SPEC A2).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The name clients ask for.
+    pub name: String,
+    pub provider: String,
+    /// The provider's own model id, when it differs from `name`.
+    #[serde(default)]
+    pub upstream_name: Option<String>,
+    pub context_tokens: u32,
+    pub max_output_tokens: u32,
+    /// `text`, `vision`, `json`, `web_search`, `image_generate`, `embedding`.
+    pub capabilities: Vec<Capability>,
+    /// Decimal strings in the tenant currency, parsed exactly.
+    pub price_input_per_mtok: String,
+    pub price_output_per_mtok: String,
+    /// 1 (lowest) to 10, for the `quality` and `balanced` priorities.
+    #[serde(default = "default_rank")]
+    pub quality: u8,
+    /// 1 (slowest) to 10, for the `speed` priority.
+    #[serde(default = "default_rank")]
+    pub speed: u8,
+    /// Models to try, in order, when a request names this one and it fails.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}
+
+fn default_rank() -> u8 {
+    5
+}
+
+/// What a model can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    Text,
+    Vision,
+    Json,
+    WebSearch,
+    ImageGenerate,
+    Embedding,
 }
 
 /// `[server]`: the HTTP listener.
@@ -232,6 +315,9 @@ impl Config {
         resolve(&mut self.database.url, &self.database.url_file, "database.url")?;
         resolve(&mut self.bootstrap.admin_token, &self.bootstrap.admin_token_file, "bootstrap.admin_token")?;
         resolve(&mut self.auth.jwt_secret, &self.auth.jwt_secret_file, "auth.jwt_secret")?;
+        for (i, p) in self.providers.iter_mut().enumerate() {
+            resolve(&mut p.api_key, &p.api_key_file, &format!("providers[{i}].api_key"))?;
+        }
         resolve(
             &mut self.observability.metrics_token,
             &self.observability.metrics_token_file,
@@ -283,7 +369,81 @@ impl Config {
         if self.log.level.trim().is_empty() {
             bad("log.level", "must not be empty".to_owned());
         }
+        self.check_registry(&mut bad);
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
+    }
+
+    fn check_registry(&self, bad: &mut impl FnMut(&str, String)) {
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            let key = |k: &str| format!("providers[{i}].{k}");
+            if p.name.trim().is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                bad(&key("name"), "must be letters, digits, `-` or `_` (it becomes resource.aicore.<name>)".to_owned());
+            }
+            if !names.insert(p.name.as_str()) {
+                bad(&key("name"), format!("`{}` is configured twice", p.name));
+            }
+            match p.kind {
+                ProviderKind::OpenaiCompatible => {
+                    let ok =
+                        p.base_url.as_deref().is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"));
+                    if !ok {
+                        bad(&key("base_url"), "an openai_compatible provider needs an http(s) base_url".to_owned());
+                    }
+                }
+                ProviderKind::Dryrun => {}
+                ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Gigachat => bad(
+                    &key("type"),
+                    "this wire protocol is not available in this build yet (use openai_compatible or dryrun)"
+                        .to_owned(),
+                ),
+            }
+            if !(1..=3600).contains(&p.timeout_secs) {
+                bad(&key("timeout_secs"), "must be between 1 and 3600".to_owned());
+            }
+        }
+        let models: std::collections::HashSet<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for (i, m) in self.models.iter().enumerate() {
+            let key = |k: &str| format!("models[{i}].{k}");
+            if m.name.trim().is_empty() {
+                bad(&key("name"), "must not be empty".to_owned());
+            }
+            if !seen.insert(m.name.as_str()) {
+                bad(&key("name"), format!("`{}` is configured twice", m.name));
+            }
+            if !names.contains(m.provider.as_str()) {
+                bad(&key("provider"), format!("no provider named `{}` is configured", m.provider));
+            }
+            if m.context_tokens == 0 || m.max_output_tokens == 0 || m.max_output_tokens > m.context_tokens {
+                bad(
+                    &key("max_output_tokens"),
+                    "context_tokens and max_output_tokens must be positive, max_output_tokens ≤ context_tokens"
+                        .to_owned(),
+                );
+            }
+            for (field, price) in
+                [("price_input_per_mtok", &m.price_input_per_mtok), ("price_output_per_mtok", &m.price_output_per_mtok)]
+            {
+                let parsed = docwright_core::money::Money::parse(price)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| docwright_core::money::PricePerMtok::new(p).map_err(|e| e.to_string()));
+                if let Err(e) = parsed {
+                    bad(&key(field), e);
+                }
+            }
+            if !(1..=10).contains(&m.quality) || !(1..=10).contains(&m.speed) {
+                bad(&key("quality"), "quality and speed are ranks from 1 to 10".to_owned());
+            }
+            for f in &m.fallbacks {
+                if !models.contains(f.as_str()) || f == &m.name {
+                    bad(&key("fallbacks"), format!("`{f}` is not another configured model"));
+                }
+            }
+        }
+        if !self.models.is_empty() && self.providers.is_empty() {
+            bad("models", "models are configured but no [[providers]]".to_owned());
+        }
     }
 
     /// The database URL in force: the configured one, or SQLite in the data directory.

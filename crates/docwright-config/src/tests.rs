@@ -126,24 +126,67 @@ fn example_file_documents_every_key() {
     let uncommented: String = text
         .lines()
         .map(|l| match l.strip_prefix("# ") {
-            Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+            Some(rest) if (rest.contains(" = ") && !rest.starts_with(' ')) || rest.starts_with("[[") => rest,
             _ => l,
         })
         .collect::<Vec<_>>()
         .join("\n");
     // `_file` and value forms of one secret exclude each other; drop the `_file` lines.
     let loadable: String = uncommented.lines().filter(|l| !l.contains("_file =")).collect::<Vec<_>>().join("\n");
-    load(&[], Some(&loadable)).expect("the example loads");
+    let loaded = load(&[], Some(&loadable)).expect("the example loads");
+    assert_eq!((loaded.providers.len(), loaded.models.len()), (1, 1), "the example shows one provider and one model");
 
+    let has_key = |key: &str| uncommented.lines().any(|l| l.starts_with(&format!("{key} = ")));
     let defaults = serde_json::to_value(Config::default()).unwrap();
     let mut missing = Vec::new();
     for (section, table) in defaults.as_object().unwrap() {
-        assert!(text.contains(&format!("[{section}]")), "section [{section}] missing");
-        for key in table.as_object().unwrap().keys() {
-            if !uncommented.lines().any(|l| l.starts_with(&format!("{key} = "))) {
-                missing.push(format!("{section}.{key}"));
+        match table {
+            serde_json::Value::Object(keys) => {
+                assert!(text.contains(&format!("[{section}]")), "section [{section}] missing");
+                missing.extend(keys.keys().filter(|k| !has_key(k)).map(|k| format!("{section}.{k}")));
+            }
+            // Arrays of tables: every key of a loaded entry is documented.
+            _ => {
+                assert!(text.contains(&format!("[[{section}]]")), "[[{section}]] missing");
+                let entry = match section.as_str() {
+                    "providers" => serde_json::to_value(&loaded.providers[0]).unwrap(),
+                    _ => serde_json::to_value(&loaded.models[0]).unwrap(),
+                };
+                missing.extend(
+                    entry.as_object().unwrap().keys().filter(|k| !has_key(k)).map(|k| format!("{section}.{k}")),
+                );
             }
         }
     }
     assert!(missing.is_empty(), "keys missing from docwright.example.toml: {missing:?}");
+}
+
+#[test]
+fn registry_is_checked() {
+    let provider =
+        "[[providers]]\nname = \"openai\"\ntype = \"openai_compatible\"\nbase_url = \"https://api.openai.com/v1\"\n";
+    let model = |extra: &str| {
+        format!(
+            "[[models]]\nname = \"m\"\nprovider = \"openai\"\ncontext_tokens = 1000\nmax_output_tokens = 100\n\
+             capabilities = [\"text\"]\nprice_input_per_mtok = \"0.15\"\nprice_output_per_mtok = \"0.60\"\n{extra}"
+        )
+    };
+    let ok = load(&[], Some(&format!("{provider}{}", model("")))).unwrap();
+    assert_eq!(ok.models[0].quality, 5);
+    for (toml, want) in [
+        (format!("{provider}{}", model("fallbacks = [\"nope\"]\n")), "`models[0].fallbacks`"),
+        (model(""), "`models[0].provider`"),
+        (format!("{provider}{}", model("").replace("\"0.15\"", "\"0.1234567\"")), "`models[0].price_input_per_mtok`"),
+        (format!("{provider}{}", model("").replace("\"0.60\"", "\"-1\"")), "`models[0].price_output_per_mtok`"),
+        (provider.replace("openai_compatible", "anthropic"), "`providers[0].type`"),
+        (provider.replace("https://api.openai.com/v1", "ftp://x"), "`providers[0].base_url`"),
+        (format!("{provider}{provider}"), "configured twice"),
+        (
+            format!("{provider}{}", model("").replace("capabilities = [\"text\"]", "capabilities = [\"telepathy\"]")),
+            "telepathy",
+        ),
+    ] {
+        let e = err(&[], Some(&toml));
+        assert!(e.contains(want), "{want} in {e}");
+    }
 }

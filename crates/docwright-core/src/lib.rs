@@ -9,10 +9,12 @@
 //! - [`rbac`]: permission rules and the policy that evaluates them (SPEC P5).
 //! - [`token`]: opaque secrets (static tokens, refresh tokens, API keys) and their hashes.
 //! - [`settings`]: per-user settings (`model_profile`, `language`).
+//! - [`money`]: exact amounts in integer micro-units, and prices per million tokens.
 //! - [`name`]: human-entered names and e-mail addresses.
 //! - [`time`]: the millisecond timestamp stored in the database.
 
 pub mod id;
+pub mod money;
 pub mod name;
 pub mod rbac;
 pub mod role;

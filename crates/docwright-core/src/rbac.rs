@@ -238,6 +238,11 @@ impl Policy {
 
     /// The level `role` holds for `perm`.
     pub fn grant(&self, role: Role, perm: Permission) -> AccessLevel {
+        self.grant_item(role, perm.item, perm.action)
+    }
+
+    /// As [`Policy::grant`] for an item named at run time (e.g. `resource.aicore.<provider>`).
+    pub fn grant_item(&self, role: Role, item: &str, action: Action) -> AccessLevel {
         if role == Role::Sysadmin {
             return AccessLevel::All;
         }
@@ -245,10 +250,10 @@ impl Policy {
             .rules
             .iter()
             .filter(|r| r.role == role)
-            .filter_map(|r| r.item.specificity(perm.item).map(|s| (s, r)))
+            .filter_map(|r| r.item.specificity(item).map(|s| (s, r)))
             .max_by_key(|(s, _)| *s);
         match best {
-            Some((_, rule)) => rule.level(perm.action).min(AccessLevel::Tenant),
+            Some((_, rule)) => rule.level(action).min(AccessLevel::Tenant),
             None => AccessLevel::None,
         }
     }

@@ -8,10 +8,12 @@
 //!   [`access::Grant`]. Every use case that touches protected data takes a `Grant`, and only
 //!   [`Engine::authorize`] makes one, so nothing protected is reachable without a decision.
 //! - [`admin`]: tenants, users, roles, static tokens, API keys, RBAC rules.
+//! - [`gateway`]: the AI gateway — model registry, candidate selection, fallback, stats.
 
 pub mod access;
 pub mod admin;
 pub mod bootstrap;
+pub mod gateway;
 pub mod identity;
 
 use docwright_storage::Db;
@@ -76,12 +78,13 @@ pub struct Engine {
     db: Db,
     jwt: identity::JwtKeys,
     auth: AuthSettings,
+    registry: std::sync::Arc<gateway::Registry>,
 }
 
 impl Engine {
-    pub fn new(db: Db, auth: AuthSettings) -> Self {
+    pub fn new(db: Db, auth: AuthSettings, registry: gateway::Registry) -> Self {
         let jwt = identity::JwtKeys::new(&auth.jwt_secret);
-        Self { db, jwt, auth }
+        Self { db, jwt, auth, registry: std::sync::Arc::new(registry) }
     }
 
     pub fn db(&self) -> &Db {

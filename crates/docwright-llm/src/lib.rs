@@ -15,6 +15,8 @@
 pub mod dryrun;
 pub mod openai;
 pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::fmt;
 use std::future::Future;

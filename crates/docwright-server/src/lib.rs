@@ -66,7 +66,6 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
-    tasks: tasks::Background,
     grace: Duration,
     bootstrap_token: Option<OpaqueToken>,
 }
@@ -96,6 +95,7 @@ impl Application {
             bootstrap::Outcome::AlreadyBootstrapped => None,
         };
         let jwt_secret = bootstrap::jwt_secret(&db, config.auth.jwt_secret.as_ref().map(|s| s.expose())).await?;
+        let registry = docwright_engine::gateway::Registry::from_config(config)?;
         let engine = Engine::new(
             db.clone(),
             AuthSettings {
@@ -103,12 +103,12 @@ impl Application {
                 access_ttl_secs: i64::try_from(config.auth.access_token_ttl_secs).unwrap_or(i64::MAX),
                 refresh_ttl_secs: i64::try_from(config.auth.refresh_token_ttl_secs).unwrap_or(i64::MAX),
             },
+            registry,
         );
         let metrics_token = config.observability.metrics_token.as_ref().map(|t| t.expose().to_owned());
         let state = AppState::new(engine, blob_dir, metrics_token);
         let router = router(state.clone(), config);
-        let tasks = tasks::Background::new();
-        tasks.spawn("housekeeping", tasks::housekeeping(state.engine.clone(), tasks.cancelled()));
+        state.tasks.spawn("housekeeping", tasks::housekeeping(state.engine.clone(), state.tasks.cancelled()));
 
         let addr = config.server.bind;
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
@@ -116,7 +116,6 @@ impl Application {
             listener,
             router,
             state,
-            tasks,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
             bootstrap_token,
         })
@@ -146,7 +145,7 @@ impl Application {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let Self { listener, router, state, tasks, grace, .. } = self;
+        let Self { listener, router, state, grace, .. } = self;
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let draining = state.clone();
         let signal = async move {
@@ -167,7 +166,7 @@ impl Application {
             result = serve => result.map_err(Error::Serve)?,
             () = grace_over => tracing::warn!("grace period over: closing the remaining connections"),
         }
-        tasks.shutdown(grace).await;
+        state.tasks.shutdown(grace).await;
         state.db.close().await;
         tracing::info!("stopped");
         Ok(())

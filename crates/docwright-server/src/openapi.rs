@@ -19,6 +19,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "admin", description = "Tenants, users, roles, tokens"),
         (name = "rbac", description = "Permission rules of a tenant"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "openai", description = "OpenAI-compatible front door of the AI gateway"),
     ),
     components(schemas(crate::error::ErrorBody))
 )]

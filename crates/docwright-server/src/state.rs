@@ -9,12 +9,15 @@ use docwright_engine::Engine;
 use docwright_storage::Db;
 
 use crate::metrics::Metrics;
+use crate::tasks::Background;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
     pub db: Db,
     pub metrics: Arc<Metrics>,
+    /// Owned background work (streams being forwarded, housekeeping), stopped at shutdown.
+    pub tasks: Arc<Background>,
     inner: Arc<Inner>,
 }
 
@@ -30,7 +33,7 @@ impl AppState {
         let db = engine.db().clone();
         let metrics = Arc::new(Metrics::new(db.backend().as_str()));
         let inner = Inner { blob_dir, metrics_token, started: Instant::now(), shutting_down: AtomicBool::new(false) };
-        Self { engine, db, metrics, inner: Arc::new(inner) }
+        Self { engine, db, metrics, tasks: Arc::new(Background::new()), inner: Arc::new(inner) }
     }
 
     pub fn blob_dir(&self) -> &std::path::Path {

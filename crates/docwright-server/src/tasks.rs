@@ -42,7 +42,7 @@ impl Background {
     }
 
     /// Cancels every task and waits up to `grace` for them to finish.
-    pub async fn shutdown(self, grace: Duration) {
+    pub async fn shutdown(&self, grace: Duration) {
         self.cancel.cancel();
         self.tracker.close();
         if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {

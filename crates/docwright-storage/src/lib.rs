@@ -9,12 +9,13 @@
 //!
 //! Layout: [`Db`] is the handle (a pool); one module per concern adds methods to it —
 //! [`tenants`], [`users`], [`auth`] (static tokens, sessions, refresh tokens, API keys),
-//! [`rbac`], [`instance`]. Every method that touches tenant data takes the tenant id, so a
+//! [`rbac`], [`instance`], [`stats`] (AI call records). Every method that touches tenant data takes the tenant id, so a
 //! query cannot forget to scope itself.
 
 pub mod auth;
 pub mod instance;
 pub mod rbac;
+pub mod stats;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -4,5 +4,4 @@
 // Test code fails loudly on purpose; helpers are shared between the modules of one test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
-mod fake_openai;
 mod openai;

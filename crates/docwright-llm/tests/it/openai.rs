@@ -9,7 +9,7 @@ use docwright_llm::{
 use futures_util::StreamExt as _;
 use serde_json::json;
 
-use crate::fake_openai::{FakeOpenAi, Reply};
+use docwright_llm::testing::{FakeOpenAi, Reply};
 
 async fn setup(timeout: Duration) -> (FakeOpenAi, AnyProvider) {
     let fake = FakeOpenAi::start().await;

@@ -9,11 +9,13 @@ mod admin;
 mod auth;
 mod keys;
 mod me;
+mod openai;
 mod ops;
 mod rbac;
 
 use axum::http::Method;
 use docwright_engine::admin::perms::*;
+use docwright_engine::gateway::AI_USE;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
@@ -53,6 +55,8 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(RULE_READ), routes!(rbac::list_items)),
         (Rbac(RULE_UPDATE), routes!(rbac::put_rule)),
         (Rbac(RULE_DELETE), routes!(rbac::delete_rule)),
+        (Rbac(AI_USE), routes!(openai::list_models)),
+        (Rbac(AI_USE), routes!(openai::chat_completions)),
     ]
 }
 

@@ -8,6 +8,7 @@
 mod helpers;
 mod api_conventions;
 mod auth;
+mod gateway;
 mod ops;
 mod rbac_matrix;
 mod tenancy;

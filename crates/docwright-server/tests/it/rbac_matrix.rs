@@ -122,6 +122,15 @@ fn table() -> Vec<Case> {
             [200, 200, 403, 403],
         ),
         m(Method::DELETE, "/api/admin/rbac/rules/{id}", T::Rule, none, [204, 204, 403, 403], [404, 404, 403, 403]),
+        m(Method::GET, "/v1/models", T::None, none, [200, 200, 200, 403], [200, 200, 200, 403]),
+        m(
+            Method::POST,
+            "/v1/chat/completions",
+            T::None,
+            || Some(json!({"model": "dryrun-simple", "messages": [{"role": "user", "content": "hi"}]})),
+            [200, 200, 200, 403],
+            [200, 200, 200, 403],
+        ),
     ]
 }
 

@@ -1,7 +1,12 @@
+//! Test support (feature `testing`): a fake OpenAI chat-completions server on 127.0.0.1.
+//!
 //! A fake OpenAI chat-completions server. Shapes follow the public API reference
 //! (platform.openai.com/docs/api-reference/chat: "The chat completion object", "The chat
 //! completion chunk object", SSE `data:` lines ending with `data: [DONE]`). Each test scripts
 //! its answers and reads back the requests the server received.
+
+// Test support: a fake that cannot start must fail the test loudly, right here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

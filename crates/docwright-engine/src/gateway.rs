@@ -1,0 +1,501 @@
+//! The AI gateway (SPEC A2, A3, A5, B5): every AI call of every feature goes through
+//! [`Engine::ai_call`] or [`Engine::ai_stream`].
+//!
+//! For each call the gateway picks candidates — the named model and its `fallbacks`, or for
+//! `auto` every model that can do the operation, ordered by priority and the user's model
+//! profile — keeps only models whose provider the caller may use (`resource.aicore.<provider>`,
+//! and the request's `allowed_providers`) and whose context fits the input, then tries them in
+//! order: a retryable failure moves on to the next candidate. Every attempt, failed or not,
+//! appends a stat record with its exact price (integer micro-units, rounded up per call).
+//!
+//! Not here yet (issue 4): per-model retries with backoff, the circuit breaker, chunking,
+//! per-tenant/user keys (BYOK), rate limits, Anthropic/Gemini/GigaChat protocols.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use docwright_config::{Capability, Config, ProviderKind};
+use docwright_core::id::UserId;
+use docwright_core::money::{Money, PricePerMtok};
+use docwright_core::rbac::{AccessLevel, Action, Permission};
+use docwright_core::role::Role;
+use docwright_core::settings::ModelProfile;
+use docwright_core::time::Timestamp;
+use docwright_llm::{AnyProvider, ApiKey, ChatRequest, ChatResponse, ChatStream, Message, OutputFormat, Provider as _};
+use docwright_storage::stats::AiStat;
+
+use crate::access::Grant;
+use crate::identity::Credential;
+use crate::{Engine, Error, Result};
+
+/// A model the gateway can route to.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub provider: String,
+    pub upstream_name: String,
+    pub context_tokens: u32,
+    pub max_output_tokens: u32,
+    pub capabilities: Vec<Capability>,
+    pub price_input: PricePerMtok,
+    pub price_output: PricePerMtok,
+    pub quality: u8,
+    pub speed: u8,
+    pub fallbacks: Vec<String>,
+}
+
+impl Model {
+    /// The price of a call with this usage.
+    pub fn price(&self, input_tokens: u64, output_tokens: u64) -> Money {
+        let total =
+            self.price_input.cost(input_tokens).micros().saturating_add(self.price_output.cost(output_tokens).micros());
+        Money::from_micros(total)
+    }
+
+    fn can(&self, op: Operation) -> bool {
+        let need = match op {
+            Operation::DataGenerate | Operation::DataExtract | Operation::DataAnalyse | Operation::Planning => {
+                Capability::Text
+            }
+            Operation::ImageGenerate => Capability::ImageGenerate,
+            Operation::WebSearch | Operation::WebCrawl => Capability::WebSearch,
+            Operation::Embedding => Capability::Embedding,
+        };
+        self.capabilities.contains(&need)
+    }
+}
+
+/// What a call is for (SPEC A2 operation types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    DataGenerate,
+    DataExtract,
+    DataAnalyse,
+    Planning,
+    ImageGenerate,
+    WebSearch,
+    WebCrawl,
+    Embedding,
+}
+
+/// How `auto` orders candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    Quality,
+    #[default]
+    Balanced,
+    Cost,
+    Speed,
+}
+
+/// The models and providers of this installation.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    models: Vec<Model>,
+    providers: HashMap<String, (AnyProvider, Option<ApiKey>)>,
+}
+
+/// The model name that asks the gateway to choose.
+pub const AUTO: &str = "auto";
+
+impl Registry {
+    /// From configuration; with no providers configured, the built-in dryrun registry.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        if config.providers.is_empty() {
+            return Ok(Self::builtin());
+        }
+        let mut providers = HashMap::new();
+        for p in &config.providers {
+            let timeout = Duration::from_secs(p.timeout_secs);
+            let provider = match p.kind {
+                ProviderKind::OpenaiCompatible => AnyProvider::OpenAi(
+                    docwright_llm::openai::OpenAiCompatible::new(
+                        &p.name,
+                        p.base_url.as_deref().unwrap_or_default(),
+                        timeout,
+                    )
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+                ),
+                ProviderKind::Dryrun => AnyProvider::DryRun(docwright_llm::dryrun::DryRun::new(&p.name)),
+                other => {
+                    return Err(Error::invalid("providers.type", format!("{other:?} is not available in this build")));
+                }
+            };
+            providers.insert(p.name.clone(), (provider, p.api_key.as_ref().map(|k| ApiKey::new(k.expose()))));
+        }
+        let mut models = Vec::new();
+        for m in &config.models {
+            let price = |s: &str, field: &str| {
+                Money::parse(s).and_then(PricePerMtok::new).map_err(|e| Error::invalid(format!("models.{field}"), e))
+            };
+            models.push(Model {
+                name: m.name.clone(),
+                provider: m.provider.clone(),
+                upstream_name: m.upstream_name.clone().unwrap_or_else(|| m.name.clone()),
+                context_tokens: m.context_tokens,
+                max_output_tokens: m.max_output_tokens,
+                capabilities: m.capabilities.clone(),
+                price_input: price(&m.price_input_per_mtok, "price_input_per_mtok")?,
+                price_output: price(&m.price_output_per_mtok, "price_output_per_mtok")?,
+                quality: m.quality,
+                speed: m.speed,
+                fallbacks: m.fallbacks.clone(),
+            });
+        }
+        Ok(Self { models, providers })
+    }
+
+    /// `dryrun` with two models: prices are nominal, so billing can be exercised offline.
+    pub fn builtin() -> Self {
+        let provider = AnyProvider::DryRun(docwright_llm::dryrun::DryRun::new("dryrun"));
+        let model = |name: &str, quality, speed, input: i64, output: i64| Model {
+            name: name.to_owned(),
+            provider: "dryrun".to_owned(),
+            upstream_name: name.to_owned(),
+            context_tokens: 128_000,
+            max_output_tokens: 8_192,
+            capabilities: vec![Capability::Text, Capability::Json, Capability::Vision],
+            price_input: PricePerMtok::new(Money::from_micros(input)).unwrap_or_default(),
+            price_output: PricePerMtok::new(Money::from_micros(output)).unwrap_or_default(),
+            quality,
+            speed,
+            fallbacks: Vec::new(),
+        };
+        Self {
+            models: vec![
+                model("dryrun-simple", 4, 9, 100_000, 400_000),
+                model("dryrun-complex", 9, 4, 2_500_000, 10_000_000),
+            ],
+            providers: HashMap::from([("dryrun".to_owned(), (provider, None))]),
+        }
+    }
+
+    pub fn models(&self) -> &[Model] {
+        &self.models
+    }
+
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    pub fn provider_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+/// A call through the gateway.
+#[derive(Debug, Clone)]
+pub struct AiRequest {
+    /// A registry model name, or [`AUTO`].
+    pub model: String,
+    pub operation: Operation,
+    pub priority: Option<Priority>,
+    pub messages: Vec<Message>,
+    pub max_output_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    pub output: OutputFormat,
+    /// Narrows the providers further than the caller's permissions (workflows, requests).
+    pub allowed_providers: Option<Vec<String>>,
+    /// What asked, for the stat record, e.g. `api.chat.completions`.
+    pub process: String,
+}
+
+/// One try of one model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub model: String,
+    pub provider: String,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// A completed call (SPEC A5).
+#[derive(Debug, Clone)]
+pub struct AiResponse {
+    pub content: String,
+    pub model: String,
+    pub provider: String,
+    pub price: Money,
+    pub processing_time_ms: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub finish_reason: Option<String>,
+    pub error_count: u32,
+    pub attempts: Vec<Attempt>,
+}
+
+/// Why a call failed, with every attempt.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("unknown model `{0}`")]
+    UnknownModel(String),
+    #[error("{0}")]
+    NoCandidate(String),
+    #[error("every candidate failed: {}", attempts.iter().map(|a| format!("{} ({}): {}", a.model, a.provider, a.error.as_deref().unwrap_or("?"))).collect::<Vec<_>>().join("; "))]
+    AllFailed { attempts: Vec<Attempt>, retry_after: Option<Duration> },
+    #[error(transparent)]
+    Engine(#[from] Box<Error>),
+}
+
+impl From<Error> for GatewayError {
+    fn from(e: Error) -> Self {
+        GatewayError::Engine(Box::new(e))
+    }
+}
+
+/// The permission to use a provider (SPEC B5), checked per candidate.
+fn provider_item(provider: &str) -> String {
+    format!("resource.aicore.{provider}")
+}
+
+impl Engine {
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Models the caller may use (their provider is permitted), for `/v1/models`.
+    pub async fn usable_models(&self, grant: &Grant) -> Result<Vec<Model>> {
+        let allowed = self.allowed_providers(grant).await?;
+        Ok(self.registry.models.iter().filter(|m| allowed.contains(&m.provider)).cloned().collect())
+    }
+
+    async fn allowed_providers(&self, grant: &Grant) -> Result<Vec<String>> {
+        let ctx = grant.ctx();
+        let policy = self.policy(ctx.tenant).await?;
+        Ok(self
+            .registry
+            .providers
+            .keys()
+            .filter(|p| {
+                ctx.role == Role::Sysadmin
+                    || policy.grant_item(ctx.role, &provider_item(p), Action::View) >= AccessLevel::Tenant
+            })
+            .cloned()
+            .collect())
+    }
+
+    /// The candidates for `req`, in the order they will be tried.
+    async fn candidates(&self, grant: &Grant, req: &AiRequest) -> Result<Vec<Model>, GatewayError> {
+        let mut allowed = self.allowed_providers(grant).await?;
+        if let Some(only) = &req.allowed_providers {
+            allowed.retain(|p| only.contains(p));
+        }
+        let input_tokens = estimate_input(&req.messages);
+        let max_out =
+            |m: &Model| req.max_output_tokens.unwrap_or(m.max_output_tokens.min(4096)).min(m.max_output_tokens);
+        let fits = |m: &Model| input_tokens + u64::from(max_out(m)) <= u64::from(m.context_tokens);
+        let needs_json = matches!(req.output, OutputFormat::Json { .. });
+        let mut ordered: Vec<&Model> = if req.model == AUTO {
+            let profile =
+                self.db.user(grant.ctx().user()).await.map_err(Error::from)?.map(|u| u.settings.model_profile);
+            let mut all: Vec<&Model> = self.registry.models.iter().filter(|m| m.can(req.operation)).collect();
+            let priority = req.priority.unwrap_or(match profile {
+                Some(ModelProfile::Complex) => Priority::Quality,
+                _ => Priority::Balanced,
+            });
+            all.sort_by_key(|m| match priority {
+                Priority::Quality => (std::cmp::Reverse(m.quality), m.price_output.per_million().micros()),
+                Priority::Speed => (std::cmp::Reverse(m.speed), m.price_output.per_million().micros()),
+                Priority::Cost => (std::cmp::Reverse(0), m.price_output.per_million().micros()),
+                Priority::Balanced => (std::cmp::Reverse(m.quality + m.speed), m.price_output.per_million().micros()),
+            });
+            all
+        } else {
+            let named = self.registry.model(&req.model).ok_or_else(|| GatewayError::UnknownModel(req.model.clone()))?;
+            let mut chain = vec![named];
+            chain.extend(named.fallbacks.iter().filter_map(|f| self.registry.model(f)));
+            chain
+        };
+        let considered = ordered.len();
+        ordered.retain(|m| allowed.contains(&m.provider));
+        if ordered.is_empty() && considered > 0 {
+            return Err(GatewayError::Engine(Box::new(Error::Forbidden(format!(
+                "you may not use the provider of `{}` (resource.aicore.<provider>, allowed_providers)",
+                req.model
+            )))));
+        }
+        ordered.retain(|m| fits(m) && (!needs_json || m.capabilities.contains(&Capability::Json)));
+        if ordered.is_empty() {
+            return Err(GatewayError::NoCandidate(format!(
+                "no model can take this request (about {input_tokens} input tokens{})",
+                if needs_json { ", JSON output" } else { "" }
+            )));
+        }
+        Ok(ordered.into_iter().cloned().collect())
+    }
+
+    fn chat_request(&self, model: &Model, req: &AiRequest) -> ChatRequest {
+        ChatRequest {
+            model: model.upstream_name.clone(),
+            messages: req.messages.clone(),
+            max_output_tokens: Some(
+                req.max_output_tokens.unwrap_or(model.max_output_tokens).min(model.max_output_tokens),
+            ),
+            temperature: req.temperature,
+            output: req.output.clone(),
+        }
+    }
+
+    /// A complete answer, with fallback along the candidates.
+    pub async fn ai_call(&self, grant: &Grant, req: &AiRequest) -> Result<AiResponse, GatewayError> {
+        let candidates = self.candidates(grant, req).await?;
+        let started = Instant::now();
+        let mut attempts = Vec::new();
+        let mut retry_after = None;
+        for model in candidates {
+            let Some((provider, key)) = self.registry.providers.get(&model.provider) else { continue };
+            let t = Instant::now();
+            let result = provider.chat(&self.chat_request(&model, req), key.as_ref()).await;
+            let duration_ms = t.elapsed().as_millis() as u64;
+            match result {
+                Ok(r) => {
+                    let price = model.price(r.usage.input_tokens, r.usage.output_tokens);
+                    self.record(grant, req, &model, Some(&r), price, duration_ms, None).await?;
+                    attempts.push(Attempt {
+                        model: model.name.clone(),
+                        provider: model.provider.clone(),
+                        error: None,
+                        duration_ms,
+                    });
+                    return Ok(AiResponse {
+                        content: r.content,
+                        model: model.name.clone(),
+                        provider: model.provider.clone(),
+                        price,
+                        processing_time_ms: started.elapsed().as_millis() as u64,
+                        bytes_sent: r.bytes_sent,
+                        bytes_received: r.bytes_received,
+                        input_tokens: r.usage.input_tokens,
+                        output_tokens: r.usage.output_tokens,
+                        finish_reason: r.finish_reason,
+                        error_count: (attempts.len() - 1) as u32,
+                        attempts,
+                    });
+                }
+                Err(e) => {
+                    self.record(grant, req, &model, None, Money::ZERO, duration_ms, Some(&e.to_string())).await?;
+                    retry_after = retry_after.or(e.retry_after());
+                    attempts.push(Attempt {
+                        model: model.name.clone(),
+                        provider: model.provider.clone(),
+                        error: Some(e.to_string()),
+                        duration_ms,
+                    });
+                    if !e.is_retryable() && !matches!(e, docwright_llm::Error::NoKey { .. }) {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(GatewayError::AllFailed { attempts, retry_after })
+    }
+
+    /// A streamed answer. Fallback happens only before the stream opens; once text flows, a
+    /// failure ends the stream. Call [`Engine::ai_stream_finished`] with the outcome to record it.
+    pub async fn ai_stream(&self, grant: &Grant, req: &AiRequest) -> Result<(Model, ChatStream), GatewayError> {
+        let candidates = self.candidates(grant, req).await?;
+        let mut attempts = Vec::new();
+        let mut retry_after = None;
+        for model in candidates {
+            let Some((provider, key)) = self.registry.providers.get(&model.provider) else { continue };
+            let t = Instant::now();
+            match provider.chat_stream(&self.chat_request(&model, req), key.as_ref()).await {
+                Ok(s) => return Ok((model, s)),
+                Err(e) => {
+                    let duration_ms = t.elapsed().as_millis() as u64;
+                    self.record(grant, req, &model, None, Money::ZERO, duration_ms, Some(&e.to_string())).await?;
+                    retry_after = retry_after.or(e.retry_after());
+                    attempts.push(Attempt {
+                        model: model.name.clone(),
+                        provider: model.provider.clone(),
+                        error: Some(e.to_string()),
+                        duration_ms,
+                    });
+                    if !e.is_retryable() {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(GatewayError::AllFailed { attempts, retry_after })
+    }
+
+    /// Records the end of a stream opened by [`Engine::ai_stream`]; returns its price.
+    pub async fn ai_stream_finished(
+        &self,
+        grant: &Grant,
+        req: &AiRequest,
+        model: &Model,
+        outcome: std::result::Result<&ChatResponse, &str>,
+        duration_ms: u64,
+    ) -> Result<Money> {
+        match outcome {
+            Ok(r) => {
+                let price = model.price(r.usage.input_tokens, r.usage.output_tokens);
+                self.record(grant, req, model, Some(r), price, duration_ms, None).await?;
+                Ok(price)
+            }
+            Err(e) => {
+                self.record(grant, req, model, None, Money::ZERO, duration_ms, Some(e)).await?;
+                Ok(Money::ZERO)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // One stat row has this many facts; a struct would only rename them.
+    async fn record(
+        &self,
+        grant: &Grant,
+        req: &AiRequest,
+        model: &Model,
+        r: Option<&ChatResponse>,
+        price: Money,
+        duration_ms: u64,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let ctx = grant.ctx();
+        let api_key_id = match &ctx.principal.credential {
+            Credential::ApiKey { id, .. } => Some(*id),
+            Credential::Session { .. } => None,
+        };
+        let stat = AiStat {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: ctx.tenant,
+            user_id: UserId::from(ctx.user().as_uuid()),
+            api_key_id,
+            process: req.process.clone(),
+            engine: format!("ai.{}.{}", model.provider, model.name),
+            provider: model.provider.clone(),
+            model: model.name.clone(),
+            price,
+            processing_time_ms: duration_ms as i64,
+            bytes_sent: r.map_or(0, |r| r.bytes_sent as i64),
+            bytes_received: r.map_or(0, |r| r.bytes_received as i64),
+            input_tokens: r.map_or(0, |r| r.usage.input_tokens as i64),
+            output_tokens: r.map_or(0, |r| r.usage.output_tokens as i64),
+            error_count: i64::from(error.is_some()),
+            error: error.map(str::to_owned),
+            created_at: Timestamp::now(),
+        };
+        self.db.insert_ai_stat(&stat).await?;
+        Ok(())
+    }
+}
+
+fn estimate_input(messages: &[Message]) -> u64 {
+    messages
+        .iter()
+        .flat_map(|m| &m.parts)
+        .map(|p| match p {
+            docwright_llm::Part::Text(t) => docwright_llm::estimate_tokens(t),
+            docwright_llm::Part::Image { .. } => 765,
+        })
+        .sum()
+}
+
+/// The permission of the front door route: using the AI at all.
+pub const AI_USE: Permission = Permission::new("resource.action.ai.process", Action::View);

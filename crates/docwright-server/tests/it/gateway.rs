@@ -1,0 +1,247 @@
+//! The AI gateway through its OpenAI-compatible front door (SPEC A3, A5, A8, B5).
+
+use docwright_config::{Capability, ModelConfig, ProviderConfig, ProviderKind, Secret};
+use docwright_llm::testing::{FakeOpenAi, Reply};
+use docwright_storage::Backend;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Auth, TestApp, assert_error};
+
+both_databases!(
+    dryrun_answers_by_default_and_every_call_is_priced,
+    streams_follow_the_openai_chunk_format,
+    json_output_follows_the_schema,
+    disallowed_providers_are_never_called
+);
+
+fn chat(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": text}]})
+}
+
+async fn tenant_of(app: &TestApp, auth: &Auth) -> String {
+    app.get("/me", auth).await.1["current_tenant_id"].as_str().unwrap().to_owned()
+}
+
+async fn stats(app: &TestApp, tenant: &str) -> Vec<docwright_storage::stats::AiStat> {
+    app.state.db.ai_stats(docwright_core::id::TenantId::parse(tenant).unwrap()).await.unwrap()
+}
+
+async fn dryrun_answers_by_default_and_every_call_is_priced(app: TestApp) {
+    let sys = app.sysadmin().await;
+    let (status, models) = app.get("/v1/models", &sys).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["dryrun-simple", "dryrun-complex", "auto"]);
+
+    let (status, r) =
+        app.post("/v1/chat/completions", &sys, chat("dryrun-simple", "Summarise the quarterly memo")).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["object"], "chat.completion");
+    assert!(r["choices"][0]["message"]["content"].as_str().unwrap().contains("Summarise the quarterly memo"));
+    let (input, output) =
+        (r["usage"]["prompt_tokens"].as_u64().unwrap(), r["usage"]["completion_tokens"].as_u64().unwrap());
+    // dryrun-simple: 0.10 in / 0.40 out per million tokens, each rounded up to the micro-unit.
+    let micros = (input * 100_000).div_ceil(1_000_000) + (output * 400_000).div_ceil(1_000_000);
+    assert_eq!(r["docwright"]["price"], docwright_core::money::Money::from_micros(micros as i64).to_string());
+    assert_eq!(r["docwright"]["provider"], "dryrun");
+
+    let tenant = tenant_of(&app, &sys).await;
+    let s = stats(&app, &tenant).await;
+    assert_eq!(s.len(), 1);
+    assert_eq!((s[0].process.as_str(), s[0].engine.as_str()), ("api.chat.completions", "ai.dryrun.dryrun-simple"));
+    assert_eq!(s[0].price.micros(), micros as i64);
+    assert_eq!((s[0].input_tokens as u64, s[0].output_tokens as u64, s[0].error_count), (input, output, 0));
+
+    // `auto` picks by the user's profile: complex → the higher-quality model.
+    app.call(Method::PATCH, "/me/settings", &sys, Some(json!({"model_profile": "complex"}))).await;
+    let (_, r) = app.post("/v1/chat/completions", &sys, chat("auto", "x")).await;
+    assert_eq!(r["model"], "dryrun-complex");
+    // An API key works as the OpenAI SDKs send it; the stat names the key.
+    let (_, key) = app.post("/api/keys", &sys, json!({"name": "sdk"})).await;
+    let (status, _) =
+        app.post("/v1/chat/completions", &Auth::bearer(key["key"].as_str().unwrap()), chat("dryrun-simple", "y")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(stats(&app, &tenant).await.last().unwrap().api_key_id.is_some());
+
+    let (status, body) = app.post("/v1/chat/completions", &sys, chat("gpt-99", "x")).await;
+    assert_error(status, &body, 404, "model_not_found");
+    let (status, body) =
+        app.post("/v1/chat/completions", &sys, json!({"model": "dryrun-simple", "messages": []})).await;
+    assert_error(status, &body, 400, "validation_failed");
+    let (status, body) = app
+        .post(
+            "/v1/chat/completions",
+            &sys,
+            json!({"model": "dryrun-simple", "messages": [{"role": "robot", "content": "x"}]}),
+        )
+        .await;
+    assert_error(status, &body, 400, "validation_failed");
+    assert_eq!(body["error"]["field"], "messages[0]");
+}
+
+/// Splits an SSE body into its `data:` payloads.
+fn sse_data(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn streams_follow_the_openai_chunk_format(app: TestApp) {
+    let sys = app.sysadmin().await;
+    let (_, whole) = app.post("/v1/chat/completions", &sys, chat("dryrun-simple", "stream me")).await;
+    let mut body = chat("dryrun-simple", "stream me");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let resp = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(sys.bearer.clone().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let data = sse_data(&resp.text().await.unwrap());
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(text, whole["choices"][0]["message"]["content"].as_str().unwrap());
+    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
+    let usage = chunks.iter().find(|c| c["usage"].is_object()).expect("a usage chunk");
+    assert_eq!(usage["usage"], whole["usage"]);
+    assert_eq!(usage["docwright"]["price"], whole["docwright"]["price"]);
+    let tenant = tenant_of(&app, &sys).await;
+    assert_eq!(stats(&app, &tenant).await.len(), 2, "the streamed call is recorded like the other");
+}
+
+async fn json_output_follows_the_schema(app: TestApp) {
+    let sys = app.sysadmin().await;
+    let schema = json!({"type": "object", "required": ["rows"], "properties": {"rows": {"type": "array", "items": {"type": "object",
+        "properties": {"date": {"type": "string"}, "shop": {"type": "string"}, "chf": {"type": "number"}}}}}});
+    let mut body = chat("dryrun-simple", "extract the receipts");
+    body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "receipts", "schema": schema}});
+    let (status, r) = app.post("/v1/chat/completions", &sys, body).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let content: Value = serde_json::from_str(r["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    assert!(content["rows"][0]["chf"].is_number(), "{content}");
+}
+
+async fn disallowed_providers_are_never_called(app: TestApp) {
+    let t = app.create_tenant("NoAI").await;
+    let admin = app.user_in(&t, "admin").await;
+    let user = app.user_in(&t, "user").await;
+    let deny = json!({"role": "user", "item": "resource.aicore.dryrun", "view": false, "read": "none", "create": "none", "update": "none", "delete": "none"});
+    assert_eq!(app.call(Method::PUT, "/api/admin/rbac/rules", &admin.auth, Some(deny)).await.0, StatusCode::OK);
+    let (_, models) = app.get("/v1/models", &user.auth).await;
+    assert_eq!(models["data"], json!([]), "no usable model is listed");
+    let (status, body) = app.post("/v1/chat/completions", &user.auth, chat("dryrun-simple", "x")).await;
+    assert_error(status, &body, 403, "forbidden");
+    // The request's own allowed_providers narrows further.
+    let mut narrowed = chat("dryrun-simple", "x");
+    narrowed["allowed_providers"] = json!(["openai"]);
+    let (status, _) = app.post("/v1/chat/completions", &admin.auth, narrowed).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(stats(&app, &t).await.is_empty(), "nothing was called, nothing recorded");
+    assert_eq!(app.post("/v1/chat/completions", &admin.auth, chat("dryrun-simple", "x")).await.0, StatusCode::OK);
+}
+
+/// A fake OpenAI upstream first, then a dryrun model as its fallback.
+async fn with_upstream(backend: Backend, fake: &FakeOpenAi) -> Option<TestApp> {
+    let base = fake.base_url.clone();
+    TestApp::spawn(backend, move |c| {
+        c.providers = vec![
+            ProviderConfig {
+                name: "upstream".into(),
+                kind: ProviderKind::OpenaiCompatible,
+                base_url: Some(base),
+                api_key: Some(Secret::new("sk-upstream-key".into())),
+                api_key_file: None,
+                timeout_secs: 5,
+            },
+            ProviderConfig {
+                name: "local".into(),
+                kind: ProviderKind::Dryrun,
+                base_url: None,
+                api_key: None,
+                api_key_file: None,
+                timeout_secs: 5,
+            },
+        ];
+        let model = |name: &str, provider: &str, fallbacks: Vec<String>| ModelConfig {
+            name: name.into(),
+            provider: provider.into(),
+            upstream_name: Some(format!("{name}-upstream")),
+            context_tokens: 8000,
+            max_output_tokens: 1000,
+            capabilities: vec![Capability::Text, Capability::Json],
+            price_input_per_mtok: "0.15".into(),
+            price_output_per_mtok: "0.60".into(),
+            quality: 8,
+            speed: 5,
+            fallbacks,
+        };
+        c.models = vec![model("gpt-x", "upstream", vec!["backup".into()]), model("backup", "local", vec![])];
+    })
+    .await
+}
+
+async fn fallback_and_attempts(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let Some(app) = with_upstream(backend, &fake).await else { return };
+    let sys = app.sysadmin().await;
+    let tenant = tenant_of(&app, &sys).await;
+
+    fake.reply(Reply::Ok { content: "from upstream".into(), usage: Some((1000, 2000)) });
+    let (status, r) = app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["choices"][0]["message"]["content"], "from upstream");
+    assert_eq!(r["docwright"]["price"], "0.00135", "1000 × 0.15 + 2000 × 0.60 per million");
+    let sent = &fake.received()[0];
+    assert_eq!(sent.body["model"], "gpt-x-upstream", "the provider's own model id is sent");
+    assert_eq!(sent.authorization.as_deref(), Some("Bearer sk-upstream-key"));
+
+    // The upstream fails: the fallback answers, and both attempts are reported and recorded.
+    fake.reply(Reply::Status { status: 500, retry_after: None });
+    let (status, r) = app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!((r["model"].as_str(), r["docwright"]["provider"].as_str()), (Some("backup"), Some("local")));
+    assert_eq!(r["docwright"]["error_count"], 1);
+    assert_eq!(r["docwright"]["attempts"].as_array().unwrap().len(), 2);
+    let s = stats(&app, &tenant).await;
+    assert_eq!(s.len(), 3);
+    assert_eq!((s[1].engine.as_str(), s[1].error_count, s[1].price.micros()), ("ai.upstream.gpt-x", 1, 0));
+    assert!(s[1].error.as_deref().unwrap().contains("500"));
+
+    // Only the upstream allowed, and it is rate limited: 503 with Retry-After, every attempt named.
+    fake.reply(Reply::Status { status: 429, retry_after: Some(7) });
+    let mut only = chat("gpt-x", "hi");
+    only["allowed_providers"] = json!(["upstream"]);
+    let resp = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(sys.bearer.clone().unwrap())
+        .json(&only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "7");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "provider_unavailable");
+    assert!(body["error"]["message"].as_str().unwrap().contains("gpt-x (upstream)"), "{body}");
+    assert!(!body.to_string().contains("sk-upstream-key"), "keys never reach the client");
+}
+
+mod fallback_to_the_next_candidate {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::fallback_and_attempts(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::fallback_and_attempts(docwright_storage::Backend::Postgres).await
+    }
+}

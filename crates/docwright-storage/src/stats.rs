@@ -1,0 +1,97 @@
+//! AI call statistics (SPEC A5): one append-only row per attempt.
+
+use docwright_core::id::{ApiKeyId, TenantId, UserId};
+use docwright_core::money::Money;
+use docwright_core::time::Timestamp;
+use sqlx::Row as _;
+
+use crate::{Db, Result, parse_col};
+
+/// One AI call attempt as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AiStat {
+    pub id: uuid::Uuid,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub api_key_id: Option<ApiKeyId>,
+    /// What asked, e.g. `api.chat.completions`, `ai.process.document`.
+    pub process: String,
+    /// `ai.<provider>.<model>`.
+    pub engine: String,
+    pub provider: String,
+    pub model: String,
+    pub price: Money,
+    pub processing_time_ms: i64,
+    pub bytes_sent: i64,
+    pub bytes_received: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub error_count: i64,
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl Db {
+    pub async fn insert_ai_stat(&self, s: &AiStat) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO ai_stats (id, tenant_id, user_id, api_key_id, process, engine, provider, model, price_micros, \
+             processing_time_ms, bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(s.id.to_string())
+        .bind(s.tenant_id.to_string())
+        .bind(s.user_id.to_string())
+        .bind(s.api_key_id.map(|k| k.to_string()))
+        .bind(s.process.clone())
+        .bind(s.engine.clone())
+        .bind(s.provider.clone())
+        .bind(s.model.clone())
+        .bind(s.price.micros())
+        .bind(s.processing_time_ms)
+        .bind(s.bytes_sent)
+        .bind(s.bytes_received)
+        .bind(s.input_tokens)
+        .bind(s.output_tokens)
+        .bind(s.error_count)
+        .bind(s.error.clone())
+        .bind(s.created_at.millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A tenant's stats, newest last (for tests and reports).
+    pub async fn ai_stats(&self, tenant: TenantId) -> Result<Vec<AiStat>> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, user_id, api_key_id, process, engine, provider, model, price_micros, processing_time_ms, \
+             bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, created_at \
+             FROM ai_stats WHERE tenant_id = $1 ORDER BY id",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AiStat {
+                    id: parse_col(r, "id", uuid::Uuid::parse_str)?,
+                    tenant_id: parse_col(r, "tenant_id", TenantId::parse)?,
+                    user_id: parse_col(r, "user_id", UserId::parse)?,
+                    api_key_id: crate::parse_opt_col(r, "api_key_id", ApiKeyId::parse)?,
+                    process: r.try_get("process")?,
+                    engine: r.try_get("engine")?,
+                    provider: r.try_get("provider")?,
+                    model: r.try_get("model")?,
+                    price: Money::from_micros(r.try_get("price_micros")?),
+                    processing_time_ms: r.try_get("processing_time_ms")?,
+                    bytes_sent: r.try_get("bytes_sent")?,
+                    bytes_received: r.try_get("bytes_received")?,
+                    input_tokens: r.try_get("input_tokens")?,
+                    output_tokens: r.try_get("output_tokens")?,
+                    error_count: r.try_get("error_count")?,
+                    error: r.try_get("error")?,
+                    created_at: Timestamp::from_millis(r.try_get("created_at")?),
+                })
+            })
+            .collect()
+    }
+}
