@@ -228,6 +228,13 @@ pub struct AiResponse {
     pub attempts: Vec<Attempt>,
 }
 
+/// The failed attempts of one call so far.
+#[derive(Debug, Default)]
+struct Failures {
+    attempts: Vec<Attempt>,
+    retry_after: Option<Duration>,
+}
+
 /// Why a call failed, with every attempt.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -344,8 +351,7 @@ impl Engine {
     pub async fn ai_call(&self, grant: &Grant, req: &AiRequest) -> Result<AiResponse, GatewayError> {
         let candidates = self.candidates(grant, req).await?;
         let started = Instant::now();
-        let mut attempts = Vec::new();
-        let mut retry_after = None;
+        let mut failures = Failures::default();
         for model in candidates {
             let Some((provider, key)) = self.registry.providers.get(&model.provider) else { continue };
             let t = Instant::now();
@@ -355,6 +361,7 @@ impl Engine {
                 Ok(r) => {
                     let price = model.price(r.usage.input_tokens, r.usage.output_tokens);
                     self.record(grant, req, &model, Some(&r), price, duration_ms, None).await?;
+                    let mut attempts = std::mem::take(&mut failures.attempts);
                     attempts.push(Attempt {
                         model: model.name.clone(),
                         provider: model.provider.clone(),
@@ -377,29 +384,20 @@ impl Engine {
                     });
                 }
                 Err(e) => {
-                    self.record(grant, req, &model, None, Money::ZERO, duration_ms, Some(&e.to_string())).await?;
-                    retry_after = retry_after.or(e.retry_after());
-                    attempts.push(Attempt {
-                        model: model.name.clone(),
-                        provider: model.provider.clone(),
-                        error: Some(e.to_string()),
-                        duration_ms,
-                    });
-                    if !e.is_retryable() && !matches!(e, docwright_llm::Error::NoKey { .. }) {
+                    if !self.failed(grant, req, &model, &e, duration_ms, &mut failures).await? {
                         break;
                     }
                 }
             }
         }
-        Err(GatewayError::AllFailed { attempts, retry_after })
+        Err(GatewayError::AllFailed { attempts: failures.attempts, retry_after: failures.retry_after })
     }
 
     /// A streamed answer. Fallback happens only before the stream opens; once text flows, a
     /// failure ends the stream. Call [`Engine::ai_stream_finished`] with the outcome to record it.
     pub async fn ai_stream(&self, grant: &Grant, req: &AiRequest) -> Result<(Model, ChatStream), GatewayError> {
         let candidates = self.candidates(grant, req).await?;
-        let mut attempts = Vec::new();
-        let mut retry_after = None;
+        let mut failures = Failures::default();
         for model in candidates {
             let Some((provider, key)) = self.registry.providers.get(&model.provider) else { continue };
             let t = Instant::now();
@@ -407,21 +405,36 @@ impl Engine {
                 Ok(s) => return Ok((model, s)),
                 Err(e) => {
                     let duration_ms = t.elapsed().as_millis() as u64;
-                    self.record(grant, req, &model, None, Money::ZERO, duration_ms, Some(&e.to_string())).await?;
-                    retry_after = retry_after.or(e.retry_after());
-                    attempts.push(Attempt {
-                        model: model.name.clone(),
-                        provider: model.provider.clone(),
-                        error: Some(e.to_string()),
-                        duration_ms,
-                    });
-                    if !e.is_retryable() {
+                    if !self.failed(grant, req, &model, &e, duration_ms, &mut failures).await? {
                         break;
                     }
                 }
             }
         }
-        Err(GatewayError::AllFailed { attempts, retry_after })
+        Err(GatewayError::AllFailed { attempts: failures.attempts, retry_after: failures.retry_after })
+    }
+
+    /// Records a failed attempt; answers whether to try the next candidate: after a retryable
+    /// error, or a missing key (this provider cannot serve; another may).
+    async fn failed(
+        &self,
+        grant: &Grant,
+        req: &AiRequest,
+        model: &Model,
+        e: &docwright_llm::Error,
+        duration_ms: u64,
+        failures: &mut Failures,
+    ) -> Result<bool> {
+        let message = e.to_string();
+        self.record(grant, req, model, None, Money::ZERO, duration_ms, Some(&message)).await?;
+        failures.retry_after = failures.retry_after.or(e.retry_after());
+        failures.attempts.push(Attempt {
+            model: model.name.clone(),
+            provider: model.provider.clone(),
+            error: Some(message),
+            duration_ms,
+        });
+        Ok(e.is_retryable() || matches!(e, docwright_llm::Error::NoKey { .. }))
     }
 
     /// Records the end of a stream opened by [`Engine::ai_stream`]; returns its price.
