@@ -45,10 +45,39 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub observability: ObservabilityConfig,
+    pub gateway: GatewayConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
     pub providers: Vec<ProviderConfig>,
     /// Models (`[[models]]`). None configured: the built-in dryrun models.
     pub models: Vec<ModelConfig>,
+}
+
+/// `[gateway]`: how the AI gateway retries and rests failing models (SPEC A3).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Extra tries of the same model after a retryable failure, before the next candidate.
+    pub retries_per_model: u32,
+    /// First backoff before a retry; it doubles each time, plus up to 50% random jitter.
+    pub backoff_base_ms: u64,
+    /// A `Retry-After` up to this long is waited for; a longer one moves on to the next model.
+    pub max_retry_after_secs: u64,
+    /// After this many consecutive failed calls, a model rests (circuit breaker)...
+    pub breaker_failures: u32,
+    /// ...for this long; then it is tried again.
+    pub breaker_rest_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            retries_per_model: 1,
+            backoff_base_ms: 200,
+            max_retry_after_secs: 2,
+            breaker_failures: 5,
+            breaker_rest_secs: 30,
+        }
+    }
 }
 
 /// `[[providers]]`: one AI provider endpoint (SPEC A1, A7).
@@ -370,6 +399,15 @@ impl Config {
             bad("log.level", "must not be empty".to_owned());
         }
         self.check_registry(&mut bad);
+        if self.gateway.retries_per_model > 5 {
+            bad("gateway.retries_per_model", "must be at most 5".to_owned());
+        }
+        if self.gateway.backoff_base_ms > 60_000 {
+            bad("gateway.backoff_base_ms", "must be at most 60000".to_owned());
+        }
+        if self.gateway.breaker_failures == 0 {
+            bad("gateway.breaker_failures", "must be at least 1".to_owned());
+        }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }
 

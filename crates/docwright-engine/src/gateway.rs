@@ -8,8 +8,11 @@
 //! order: a retryable failure moves on to the next candidate. Every attempt, failed or not,
 //! appends a stat record with its exact price (integer micro-units, rounded up per call).
 //!
-//! Not here yet (issue 4): per-model retries with backoff, the circuit breaker, chunking,
-//! per-tenant/user keys (BYOK), rate limits, Anthropic/Gemini/GigaChat protocols.
+//! A model is retried (backoff with jitter, or a short `Retry-After`) before the next candidate,
+//! and a per-model circuit breaker rests a model that keeps failing.
+//!
+//! Not here yet (issue 4): chunking, per-tenant/user keys (BYOK), rate limits,
+//! Anthropic/Gemini/GigaChat protocols.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -88,11 +91,14 @@ pub enum Priority {
     Speed,
 }
 
-/// The models and providers of this installation.
-#[derive(Debug, Clone)]
+/// The models and providers of this installation, with the gateway's retry settings and the
+/// breaker state.
+#[derive(Debug)]
 pub struct Registry {
     models: Vec<Model>,
     providers: HashMap<String, (AnyProvider, Option<ApiKey>)>,
+    settings: GatewaySettings,
+    breaker: Breaker,
 }
 
 /// The model name that asks the gateway to choose.
@@ -101,8 +107,9 @@ pub const AUTO: &str = "auto";
 impl Registry {
     /// From configuration; with no providers configured, the built-in dryrun registry.
     pub fn from_config(config: &Config) -> Result<Self> {
+        let settings = GatewaySettings::from(&config.gateway);
         if config.providers.is_empty() {
-            return Ok(Self::builtin());
+            return Ok(Self { settings, ..Self::builtin() });
         }
         let mut providers = HashMap::new();
         for p in &config.providers {
@@ -142,7 +149,7 @@ impl Registry {
                 fallbacks: m.fallbacks.clone(),
             });
         }
-        Ok(Self { models, providers })
+        Ok(Self { models, providers, settings, breaker: Breaker::default() })
     }
 
     /// `dryrun` with two models: prices are nominal, so billing can be exercised offline.
@@ -167,6 +174,8 @@ impl Registry {
                 model("dryrun-complex", 9, 4, 2_500_000, 10_000_000),
             ],
             providers: HashMap::from([("dryrun".to_owned(), (provider, None))]),
+            settings: GatewaySettings::from(&docwright_config::GatewayConfig::default()),
+            breaker: Breaker::default(),
         }
     }
 
@@ -226,6 +235,93 @@ pub struct AiResponse {
     pub finish_reason: Option<String>,
     pub error_count: u32,
     pub attempts: Vec<Attempt>,
+}
+
+/// Whether a call wants the whole answer or a stream.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Call,
+    Stream,
+}
+
+/// What a successful attempt produced.
+enum Outcome {
+    /// The answer and its price.
+    Called(ChatResponse, Money),
+    Streaming(ChatStream),
+}
+
+/// Retry and breaker settings (`[gateway]`).
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub retries_per_model: u32,
+    pub backoff_base: Duration,
+    pub max_retry_after: Duration,
+    pub breaker_failures: u32,
+    pub breaker_rest: Duration,
+}
+
+impl From<&docwright_config::GatewayConfig> for GatewaySettings {
+    fn from(c: &docwright_config::GatewayConfig) -> Self {
+        Self {
+            retries_per_model: c.retries_per_model,
+            backoff_base: Duration::from_millis(c.backoff_base_ms),
+            max_retry_after: Duration::from_secs(c.max_retry_after_secs),
+            breaker_failures: c.breaker_failures,
+            breaker_rest: Duration::from_secs(c.breaker_rest_secs),
+        }
+    }
+}
+
+impl GatewaySettings {
+    /// How long to wait before retrying the same model after `e` on try `tries` (0-based), or
+    /// `None` to move on to the next candidate.
+    fn retry_delay(&self, e: &docwright_llm::Error, tries: u32) -> Option<Duration> {
+        if tries >= self.retries_per_model || !e.is_retryable() {
+            return None;
+        }
+        if let Some(wait) = e.retry_after() {
+            return (wait <= self.max_retry_after).then_some(wait);
+        }
+        let base = self.backoff_base.saturating_mul(2u32.saturating_pow(tries));
+        let jitter = base.mul_f64(rand::random::<f64>() * 0.5);
+        Some(base + jitter)
+    }
+}
+
+/// Per-model circuit breaker (in this replica's memory): after `breaker_failures` consecutive
+/// failures a model rests for `breaker_rest`, and candidates skip it meanwhile.
+#[derive(Debug, Default)]
+pub struct Breaker {
+    models: std::sync::Mutex<HashMap<String, (u32, Option<Instant>)>>,
+}
+
+impl Breaker {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (u32, Option<Instant>)>) -> T) -> T {
+        // A poisoned lock only means another thread panicked mid-update; the counts stay usable.
+        let mut guard = self.models.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    pub fn resting(&self, model: &str) -> bool {
+        self.with(|m| m.get(model).and_then(|(_, until)| *until).is_some_and(|until| Instant::now() < until))
+    }
+
+    fn success(&self, model: &str) {
+        self.with(|m| m.remove(model));
+    }
+
+    fn failure(&self, model: &str, settings: &GatewaySettings) {
+        self.with(|m| {
+            let entry = m.entry(model.to_owned()).or_insert((0, None));
+            entry.0 += 1;
+            if entry.0 >= settings.breaker_failures {
+                entry.0 = 0;
+                entry.1 = Some(Instant::now() + settings.breaker_rest);
+                tracing::warn!(model, rest_secs = settings.breaker_rest.as_secs(), "model failing: resting it");
+            }
+        });
+    }
 }
 
 /// The failed attempts of one call so far.
@@ -347,66 +443,102 @@ impl Engine {
         }
     }
 
-    /// A complete answer, with fallback along the candidates.
+    /// A complete answer, with retries and fallback along the candidates.
     pub async fn ai_call(&self, grant: &Grant, req: &AiRequest) -> Result<AiResponse, GatewayError> {
-        let candidates = self.candidates(grant, req).await?;
         let started = Instant::now();
-        let mut failures = Failures::default();
-        for model in candidates {
-            let Some((provider, key)) = self.registry.providers.get(&model.provider) else { continue };
-            let t = Instant::now();
-            let result = provider.chat(&self.chat_request(&model, req), key.as_ref()).await;
-            let duration_ms = t.elapsed().as_millis() as u64;
-            match result {
-                Ok(r) => {
-                    let price = model.price(r.usage.input_tokens, r.usage.output_tokens);
-                    self.record(grant, req, &model, Some(&r), price, duration_ms, None).await?;
-                    let mut attempts = std::mem::take(&mut failures.attempts);
-                    attempts.push(Attempt {
-                        model: model.name.clone(),
-                        provider: model.provider.clone(),
-                        error: None,
-                        duration_ms,
-                    });
-                    return Ok(AiResponse {
-                        content: r.content,
-                        model: model.name.clone(),
-                        provider: model.provider.clone(),
-                        price,
-                        processing_time_ms: started.elapsed().as_millis() as u64,
-                        bytes_sent: r.bytes_sent,
-                        bytes_received: r.bytes_received,
-                        input_tokens: r.usage.input_tokens,
-                        output_tokens: r.usage.output_tokens,
-                        finish_reason: r.finish_reason,
-                        error_count: (attempts.len() - 1) as u32,
-                        attempts,
-                    });
-                }
-                Err(e) => {
-                    if !self.failed(grant, req, &model, &e, duration_ms, &mut failures).await? {
-                        break;
-                    }
-                }
-            }
-        }
-        Err(GatewayError::AllFailed { attempts: failures.attempts, retry_after: failures.retry_after })
+        let (model, outcome, attempts) = self.run_candidates(grant, req, Mode::Call).await?;
+        let Outcome::Called(r, price) = outcome else {
+            return Err(Error::Internal("a call produced a stream".to_owned()).into());
+        };
+        Ok(AiResponse {
+            content: r.content,
+            model: model.name.clone(),
+            provider: model.provider.clone(),
+            price,
+            processing_time_ms: started.elapsed().as_millis() as u64,
+            bytes_sent: r.bytes_sent,
+            bytes_received: r.bytes_received,
+            input_tokens: r.usage.input_tokens,
+            output_tokens: r.usage.output_tokens,
+            finish_reason: r.finish_reason,
+            error_count: attempts.iter().filter(|a| a.error.is_some()).count() as u32,
+            attempts,
+        })
     }
 
-    /// A streamed answer. Fallback happens only before the stream opens; once text flows, a
-    /// failure ends the stream. Call [`Engine::ai_stream_finished`] with the outcome to record it.
+    /// A streamed answer. Retries and fallback happen only until the stream opens; once text
+    /// flows, a failure ends the stream. Call [`Engine::ai_stream_finished`] with the outcome.
     pub async fn ai_stream(&self, grant: &Grant, req: &AiRequest) -> Result<(Model, ChatStream), GatewayError> {
+        match self.run_candidates(grant, req, Mode::Stream).await? {
+            (model, Outcome::Streaming(s), _) => Ok((model, s)),
+            _ => Err(Error::Internal("a stream produced a call".to_owned()).into()),
+        }
+    }
+
+    /// Tries the candidates in order: each with up to `retries_per_model` retries (backoff with
+    /// jitter, or a short `Retry-After`), skipping models whose breaker rests them (unless all
+    /// rest), moving on after retryable failures and missing keys, stopping at any other.
+    async fn run_candidates(
+        &self,
+        grant: &Grant,
+        req: &AiRequest,
+        mode: Mode,
+    ) -> Result<(Model, Outcome, Vec<Attempt>), GatewayError> {
         let candidates = self.candidates(grant, req).await?;
+        let breaker = &self.registry.breaker;
+        let all_resting = candidates.iter().all(|m| breaker.resting(&m.name));
         let mut failures = Failures::default();
         for model in candidates {
+            if !all_resting && breaker.resting(&model.name) {
+                continue;
+            }
             let Some((provider, key)) = self.registry.providers.get(&model.provider) else { continue };
-            let t = Instant::now();
-            match provider.chat_stream(&self.chat_request(&model, req), key.as_ref()).await {
-                Ok(s) => return Ok((model, s)),
-                Err(e) => {
-                    let duration_ms = t.elapsed().as_millis() as u64;
-                    if !self.failed(grant, req, &model, &e, duration_ms, &mut failures).await? {
-                        break;
+            let chat = self.chat_request(&model, req);
+            let mut tries = 0;
+            loop {
+                let t = Instant::now();
+                let result = match mode {
+                    Mode::Call => provider.chat(&chat, key.as_ref()).await.map(|r| Outcome::Called(r, Money::ZERO)),
+                    Mode::Stream => provider.chat_stream(&chat, key.as_ref()).await.map(Outcome::Streaming),
+                };
+                let duration_ms = t.elapsed().as_millis() as u64;
+                match result {
+                    Ok(outcome) => {
+                        breaker.success(&model.name);
+                        let outcome = match outcome {
+                            Outcome::Called(r, _) => {
+                                let price = model.price(r.usage.input_tokens, r.usage.output_tokens);
+                                self.record(grant, req, &model, Some(&r), price, duration_ms, None).await?;
+                                Outcome::Called(r, price)
+                            }
+                            streaming => streaming,
+                        };
+                        let mut attempts = failures.attempts;
+                        attempts.push(Attempt {
+                            model: model.name.clone(),
+                            provider: model.provider.clone(),
+                            error: None,
+                            duration_ms,
+                        });
+                        return Ok((model, outcome, attempts));
+                    }
+                    Err(e) => {
+                        if e.is_retryable() {
+                            breaker.failure(&model.name, &self.registry.settings);
+                        }
+                        if !self.failed(grant, req, &model, &e, duration_ms, &mut failures).await? {
+                            return Err(GatewayError::AllFailed {
+                                attempts: failures.attempts,
+                                retry_after: failures.retry_after,
+                            });
+                        }
+                        match self.registry.settings.retry_delay(&e, tries) {
+                            Some(delay) => {
+                                tokio::time::sleep(delay).await;
+                                tries += 1;
+                            }
+                            None => break,
+                        }
                     }
                 }
             }
@@ -414,8 +546,8 @@ impl Engine {
         Err(GatewayError::AllFailed { attempts: failures.attempts, retry_after: failures.retry_after })
     }
 
-    /// Records a failed attempt; answers whether to try the next candidate: after a retryable
-    /// error, or a missing key (this provider cannot serve; another may).
+    /// Records a failed attempt; answers whether to go on: after a retryable error, or a missing
+    /// key (this provider cannot serve; another may).
     async fn failed(
         &self,
         grant: &Grant,

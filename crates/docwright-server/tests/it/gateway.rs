@@ -148,10 +148,15 @@ async fn disallowed_providers_are_never_called(app: TestApp) {
     assert_eq!(app.post("/v1/chat/completions", &admin.auth, chat("dryrun-simple", "x")).await.0, StatusCode::OK);
 }
 
-/// A fake OpenAI upstream first, then a dryrun model as its fallback.
-async fn with_upstream(backend: Backend, fake: &FakeOpenAi) -> Option<TestApp> {
+/// A fake OpenAI upstream first, then a dryrun model as its fallback; quick backoff.
+async fn with_upstream(
+    backend: Backend,
+    fake: &FakeOpenAi,
+    adjust: impl FnOnce(&mut docwright_config::Config),
+) -> Option<TestApp> {
     let base = fake.base_url.clone();
     TestApp::spawn(backend, move |c| {
+        c.gateway.backoff_base_ms = 10;
         c.providers = vec![
             ProviderConfig {
                 name: "upstream".into(),
@@ -184,13 +189,14 @@ async fn with_upstream(backend: Backend, fake: &FakeOpenAi) -> Option<TestApp> {
             fallbacks,
         };
         c.models = vec![model("gpt-x", "upstream", vec!["backup".into()]), model("backup", "local", vec![])];
+        adjust(c);
     })
     .await
 }
 
 async fn fallback_and_attempts(backend: Backend) {
     let fake = FakeOpenAi::start().await;
-    let Some(app) = with_upstream(backend, &fake).await else { return };
+    let Some(app) = with_upstream(backend, &fake, |c| c.gateway.retries_per_model = 1).await else { return };
     let sys = app.sysadmin().await;
     let tenant = tenant_of(&app, &sys).await;
 
@@ -203,19 +209,28 @@ async fn fallback_and_attempts(backend: Backend) {
     assert_eq!(sent.body["model"], "gpt-x-upstream", "the provider's own model id is sent");
     assert_eq!(sent.authorization.as_deref(), Some("Bearer sk-upstream-key"));
 
-    // The upstream fails: the fallback answers, and both attempts are reported and recorded.
+    // The upstream fails once: it is retried and answers.
+    fake.reply(Reply::Status { status: 502, retry_after: None });
+    fake.reply(Reply::Ok { content: "second try".into(), usage: Some((1, 1)) });
+    let (status, r) = app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!((status, r["choices"][0]["message"]["content"].as_str()), (StatusCode::OK, Some("second try")));
+    assert_eq!(r["docwright"]["attempts"].as_array().unwrap().len(), 2);
+
+    // It keeps failing: after the retry, the fallback answers; every attempt is reported and recorded.
+    fake.reply(Reply::Status { status: 500, retry_after: None });
     fake.reply(Reply::Status { status: 500, retry_after: None });
     let (status, r) = app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!((r["model"].as_str(), r["docwright"]["provider"].as_str()), (Some("backup"), Some("local")));
-    assert_eq!(r["docwright"]["error_count"], 1);
-    assert_eq!(r["docwright"]["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(r["docwright"]["error_count"], 2);
+    assert_eq!(r["docwright"]["attempts"].as_array().unwrap().len(), 3);
     let s = stats(&app, &tenant).await;
-    assert_eq!(s.len(), 3);
-    assert_eq!((s[1].engine.as_str(), s[1].error_count, s[1].price.micros()), ("ai.upstream.gpt-x", 1, 0));
-    assert!(s[1].error.as_deref().unwrap().contains("500"));
+    assert_eq!(s.len(), 6, "1 + (failed, ok) + (failed, failed, fallback)");
+    assert_eq!((s[3].engine.as_str(), s[3].error_count, s[3].price.micros()), ("ai.upstream.gpt-x", 1, 0));
+    assert!(s[3].error.as_deref().unwrap().contains("500"));
 
-    // Only the upstream allowed, and it is rate limited: 503 with Retry-After, every attempt named.
+    // Only the upstream allowed, and it is rate limited for longer than we wait: no retry,
+    // 503 with Retry-After, every attempt named.
     fake.reply(Reply::Status { status: 429, retry_after: Some(7) });
     let mut only = chat("gpt-x", "hi");
     only["allowed_providers"] = json!(["upstream"]);
@@ -243,5 +258,54 @@ mod fallback_to_the_next_candidate {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         super::fallback_and_attempts(docwright_storage::Backend::Postgres).await
+    }
+}
+
+async fn breaker_rests_a_failing_model(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let Some(app) = with_upstream(backend, &fake, |c| {
+        c.gateway.retries_per_model = 0;
+        c.gateway.breaker_failures = 2;
+        c.gateway.breaker_rest_secs = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let sys = app.sysadmin().await;
+    for _ in 0..2 {
+        fake.reply(Reply::Status { status: 503, retry_after: None });
+        let (_, r) = app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+        assert_eq!(r["model"], "backup");
+    }
+    assert_eq!(fake.received().len(), 2);
+    // Resting: the upstream is not even asked.
+    let (_, r) = app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!((r["model"].as_str(), r["docwright"]["attempts"].as_array().unwrap().len()), (Some("backup"), 1));
+    assert_eq!(fake.received().len(), 2, "a resting model is skipped");
+    // After the rest it is tried again, and a success closes the breaker.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, r) = app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!(r["model"], "gpt-x");
+    assert_eq!(fake.received().len(), 3);
+    // When every candidate rests, they are tried anyway rather than refusing.
+    let mut only = chat("gpt-x", "hi");
+    only["allowed_providers"] = json!(["upstream"]);
+    for _ in 0..2 {
+        fake.reply(Reply::Status { status: 503, retry_after: None });
+        app.post("/v1/chat/completions", &sys, only.clone()).await;
+    }
+    let (status, _) = app.post("/v1/chat/completions", &sys, only).await;
+    assert_eq!(status, StatusCode::OK, "the resting model was probed and answered");
+}
+
+mod breaker {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::breaker_rests_a_failing_model(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::breaker_rests_a_failing_model(docwright_storage::Backend::Postgres).await
     }
 }
