@@ -88,7 +88,8 @@ pub struct ProviderConfig {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: ProviderKind,
-    /// For `openai_compatible`: the URL up to the version, e.g. `https://api.openai.com/v1`.
+    /// For `openai_compatible`: the URL up to the version, e.g. `https://api.openai.com/v1`
+    /// (required). For `anthropic`: default `https://api.anthropic.com`.
     #[serde(default)]
     pub base_url: Option<String>,
     #[serde(default)]
@@ -429,10 +430,15 @@ impl Config {
                         bad(&key("base_url"), "an openai_compatible provider needs an http(s) base_url".to_owned());
                     }
                 }
+                ProviderKind::Anthropic => {
+                    if p.base_url.as_deref().is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+                        bad(&key("base_url"), "must be an http(s) URL (default https://api.anthropic.com)".to_owned());
+                    }
+                }
                 ProviderKind::Dryrun => {}
-                ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Gigachat => bad(
+                ProviderKind::Gemini | ProviderKind::Gigachat => bad(
                     &key("type"),
-                    "this wire protocol is not available in this build yet (use openai_compatible or dryrun)"
+                    "this wire protocol is not available in this build yet (use openai_compatible, anthropic or dryrun)"
                         .to_owned(),
                 ),
             }

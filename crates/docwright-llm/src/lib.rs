@@ -6,17 +6,20 @@
 //!
 //! - [`Provider`]: blocking and streaming chat calls. [`AnyProvider`] is the closed set of
 //!   implementations, one module each: [`openai`] (OpenAI-compatible chat completions: OpenAI,
-//!   xAI, Mistral, Perplexity, vLLM, Ollama, llama.cpp) and [`dryrun`] (no network,
-//!   deterministic, output of the requested shape).
+//!   xAI, Mistral, Perplexity, vLLM, Ollama, llama.cpp), [`anthropic`] (Messages API) and
+//!   [`dryrun`] (no network, deterministic, output of the requested shape). `wire` holds the
+//!   HTTP and server-sent-event plumbing they share.
 //! - [`ChatRequest`] / [`ChatResponse`] / [`StreamEvent`]: the provider-neutral call.
 //! - [`Error`]: what went wrong, with [`Error::is_retryable`] for the gateway's fallback.
 //! - [`schema`]: the small JSON Schema subset used to check structured output.
 
+pub mod anthropic;
 pub mod dryrun;
 pub mod openai;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod wire;
 
 use std::fmt;
 use std::future::Future;
@@ -190,6 +193,7 @@ pub trait Provider {
 #[derive(Debug, Clone)]
 pub enum AnyProvider {
     OpenAi(openai::OpenAiCompatible),
+    Anthropic(anthropic::Anthropic),
     DryRun(dryrun::DryRun),
 }
 
@@ -197,6 +201,7 @@ impl Provider for AnyProvider {
     fn name(&self) -> &str {
         match self {
             AnyProvider::OpenAi(p) => p.name(),
+            AnyProvider::Anthropic(p) => p.name(),
             AnyProvider::DryRun(p) => p.name(),
         }
     }
@@ -204,6 +209,7 @@ impl Provider for AnyProvider {
     async fn chat(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatResponse> {
         match self {
             AnyProvider::OpenAi(p) => p.chat(req, key).await,
+            AnyProvider::Anthropic(p) => p.chat(req, key).await,
             AnyProvider::DryRun(p) => p.chat(req, key).await,
         }
     }
@@ -211,6 +217,7 @@ impl Provider for AnyProvider {
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
         match self {
             AnyProvider::OpenAi(p) => p.chat_stream(req, key).await,
+            AnyProvider::Anthropic(p) => p.chat_stream(req, key).await,
             AnyProvider::DryRun(p) => p.chat_stream(req, key).await,
         }
     }

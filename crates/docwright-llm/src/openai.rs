@@ -6,19 +6,16 @@
 //! (platform.openai.com/docs/api-reference/chat). Usage in streams comes from
 //! `stream_options.include_usage`, a final chunk with empty `choices` and a `usage` object.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use eventsource_stream::Eventsource as _;
-use futures_util::{StreamExt as _, stream};
+use futures_util::stream;
 use serde_json::{Value, json};
 
 use crate::{
     ApiKey, ChatRequest, ChatResponse, ChatStream, Error, OutputFormat, Part, Provider, Result, Role, StreamEvent,
-    Usage, check_output, estimate_tokens,
+    Usage, check_output, estimate_tokens, wire,
 };
 
 /// A provider speaking the OpenAI chat completions protocol.
@@ -42,44 +39,11 @@ impl OpenAiCompatible {
         Ok(Self { name, base_url: base_url.trim_end_matches('/').to_owned(), client, timeout })
     }
 
-    fn err_transport(&self, e: &reqwest::Error) -> Error {
-        if e.is_timeout() {
-            Error::Timeout { provider: self.name.clone(), after: self.timeout }
-        } else {
-            // reqwest's message names the URL, never headers (the key travels in a header).
-            Error::Transport { provider: self.name.clone(), detail: e.to_string() }
-        }
-    }
-
-    /// Sends the request; answers the response if the status is a success.
     async fn send(&self, req: &ChatRequest, key: Option<&ApiKey>, stream: bool) -> Result<(reqwest::Response, u64)> {
-        let body = serde_json::to_vec(&request_body(req, stream))
-            .map_err(|e| Error::Malformed { provider: self.name.clone(), detail: e.to_string() })?;
-        let sent = body.len() as u64;
-        let mut http = self
-            .client
-            .post(format!("{}/chat/completions", self.base_url))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        if let Some(k) = key {
-            http = http.bearer_auth(k.expose());
-        }
-        let response = match tokio::time::timeout(self.timeout, http.send()).await {
-            Err(_) => return Err(Error::Timeout { provider: self.name.clone(), after: self.timeout }),
-            Ok(Err(e)) => return Err(self.err_transport(&e)),
-            Ok(Ok(r)) => r,
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Ok((response, sent));
-        }
-        let retry_after = retry_after(response.headers());
-        let text =
-            tokio::time::timeout(self.timeout, response.text()).await.ok().and_then(|r| r.ok()).unwrap_or_default();
-        if status.as_u16() == 429 {
-            return Err(Error::RateLimited { provider: self.name.clone(), retry_after });
-        }
-        Err(Error::Upstream { provider: self.name.clone(), status: status.as_u16(), message: error_message(&text) })
+        let auth = key.map(|k| format!("Bearer {}", k.expose()));
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let url = format!("{}/chat/completions", self.base_url);
+        wire::post_json(&self.client, &self.name, &url, &headers, &request_body(req, stream), self.timeout).await
     }
 }
 
@@ -90,13 +54,8 @@ impl Provider for OpenAiCompatible {
 
     async fn chat(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatResponse> {
         let (response, sent) = self.send(req, key, false).await?;
-        let bytes = match tokio::time::timeout(self.timeout, response.bytes()).await {
-            Err(_) => return Err(Error::Timeout { provider: self.name.clone(), after: self.timeout }),
-            Ok(Err(e)) => return Err(self.err_transport(&e)),
-            Ok(Ok(b)) => b,
-        };
+        let (v, received) = wire::read_json(&self.name, response, self.timeout).await?;
         let malformed = |detail: String| Error::Malformed { provider: self.name.clone(), detail };
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
         let choice = v["choices"].get(0).ok_or_else(|| malformed("no choices".to_owned()))?;
         let content =
             choice["message"]["content"].as_str().ok_or_else(|| malformed("no message content".to_owned()))?;
@@ -107,33 +66,21 @@ impl Provider for OpenAiCompatible {
             usage: usage(&v["usage"]).unwrap_or_else(|| estimated(req, content)),
             finish_reason: choice["finish_reason"].as_str().map(str::to_owned),
             bytes_sent: sent,
-            bytes_received: bytes.len() as u64,
+            bytes_received: received,
         })
     }
 
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
         let (response, sent) = self.send(req, key, true).await?;
-        let received = Arc::new(AtomicU64::new(0));
-        let counter = received.clone();
-        let events = response
-            .bytes_stream()
-            .inspect(move |chunk| {
-                if let Ok(c) = chunk {
-                    counter.fetch_add(c.len() as u64, Ordering::Relaxed);
-                }
-            })
-            .eventsource();
         let state = StreamState {
-            events: Box::pin(events),
+            sse: wire::SseReader::new(&self.name, response, self.timeout),
             provider: self.name.clone(),
-            timeout: self.timeout,
             request: req.clone(),
             content: String::new(),
             model: None,
             usage: None,
             finish_reason: None,
             sent,
-            received,
             finished: false,
         };
         Ok(Box::pin(stream::unfold(state, |mut s| async move {
@@ -143,28 +90,15 @@ impl Provider for OpenAiCompatible {
     }
 }
 
-type SseStream = std::pin::Pin<
-    Box<
-        dyn futures_util::Stream<
-                Item = std::result::Result<
-                    eventsource_stream::Event,
-                    eventsource_stream::EventStreamError<reqwest::Error>,
-                >,
-            > + Send,
-    >,
->;
-
 struct StreamState {
-    events: SseStream,
+    sse: wire::SseReader,
     provider: String,
-    timeout: Duration,
     request: ChatRequest,
     content: String,
     model: Option<String>,
     usage: Option<Usage>,
     finish_reason: Option<String>,
     sent: u64,
-    received: Arc<AtomicU64>,
     finished: bool,
 }
 
@@ -175,18 +109,11 @@ impl StreamState {
             return None;
         }
         loop {
-            let next = match tokio::time::timeout(self.timeout, self.events.next()).await {
-                Err(_) => return self.fail(Error::Timeout { provider: self.provider.clone(), after: self.timeout }),
-                Ok(n) => n,
+            let data = match self.sse.next().await {
+                Ok((_, data)) => data,
+                Err(e) => return self.fail(e),
             };
-            let event = match next {
-                None => return self.fail(Error::Truncated { provider: self.provider.clone() }),
-                Some(Err(e)) => {
-                    return self.fail(Error::Transport { provider: self.provider.clone(), detail: e.to_string() });
-                }
-                Some(Ok(ev)) => ev,
-            };
-            let data = event.data.trim();
+            let data = data.trim();
             if data.is_empty() {
                 continue;
             }
@@ -201,7 +128,7 @@ impl StreamState {
                 }
             };
             if chunk.get("error").is_some() {
-                let message = error_message(data);
+                let message = wire::error_message(data);
                 return self.fail(Error::Upstream { provider: self.provider.clone(), status: 500, message });
             }
             if let Some(m) = chunk["model"].as_str() {
@@ -235,7 +162,7 @@ impl StreamState {
             model: self.model.take().unwrap_or_else(|| self.request.model.clone()),
             finish_reason: self.finish_reason.take(),
             bytes_sent: self.sent,
-            bytes_received: self.received.load(Ordering::Relaxed),
+            bytes_received: self.sse.received(),
             content,
         }))
     }
@@ -309,23 +236,6 @@ fn estimated(req: &ChatRequest, content: &str) -> Usage {
     Usage { input_tokens: input, output_tokens: estimate_tokens(content), estimated: true }
 }
 
-/// `Retry-After` in seconds (or `retry-after-ms`), as providers send it on 429.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
-    }
-    get("retry-after").and_then(|v| v.parse::<f64>().ok()).map(|s| Duration::from_secs_f64(s.max(0.0)))
-}
-
-/// The provider's error message (`{"error": {"message": ...}}`), or the start of the body.
-fn error_message(body: &str) -> String {
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()).map(str::to_owned))
-        .unwrap_or_else(|| body.chars().take(200).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,16 +265,5 @@ mod tests {
         assert_eq!(b["max_tokens"], 100);
         assert_eq!(b["response_format"]["type"], "json_object");
         assert_eq!(b["stream_options"]["include_usage"], true);
-    }
-
-    #[test]
-    fn retry_after_and_error_messages() {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert("retry-after", "7".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert("retry-after-ms", "1500".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
-        assert_eq!(error_message(r#"{"error": {"message": "quota", "type": "x"}}"#), "quota");
-        assert_eq!(error_message("Bad Gateway"), "Bad Gateway");
     }
 }

@@ -40,6 +40,14 @@ pub enum Reply {
 pub struct Received {
     pub body: Value,
     pub authorization: Option<String>,
+    /// Every header, lower-cased names.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Clone, Default)]
@@ -48,20 +56,27 @@ struct Shared {
     received: Arc<Mutex<Vec<Received>>>,
 }
 
+/// One fake server speaking two protocols from one script: OpenAI chat completions at
+/// `{base_url}/chat/completions` and the Anthropic Messages API at `{anthropic_url}/v1/messages`
+/// (docs.anthropic.com/en/api/messages, "Streaming Messages").
 pub struct FakeOpenAi {
     pub base_url: String,
+    pub anthropic_url: String,
     shared: Shared,
 }
 
 impl FakeOpenAi {
     pub async fn start() -> Self {
         let shared = Shared::default();
-        let app = Router::new().route("/v1/chat/completions", post(handle)).with_state(shared.clone());
+        let app = Router::new()
+            .route("/v1/chat/completions", post(handle))
+            .route("/v1/messages", post(handle_anthropic))
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         #[allow(clippy::disallowed_methods)] // The fake lives as long as the test's runtime.
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { base_url: format!("http://{addr}/v1"), shared }
+        Self { base_url: format!("http://{addr}/v1"), anthropic_url: format!("http://{addr}"), shared }
     }
 
     pub fn reply(&self, r: Reply) {
@@ -84,13 +99,20 @@ fn completion(model: &str, content: &str, usage: Option<(u64, u64)>) -> Value {
     v
 }
 
-async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+/// Records the request and takes the next scripted reply.
+fn receive(shared: &Shared, headers: &HeaderMap, body: &str) -> (Value, Reply) {
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    shared.received.lock().unwrap().push(Received { body: body.clone(), authorization });
-    let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    let all = headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
+    shared.received.lock().unwrap().push(Received { body: body.clone(), authorization, headers: all });
     let reply =
         shared.replies.lock().unwrap().pop_front().unwrap_or(Reply::Ok { content: "ok".into(), usage: Some((1, 1)) });
+    (body, reply)
+}
+
+async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let (body, reply) = receive(&shared, &headers, &body);
+    let model = body["model"].as_str().unwrap_or("unknown").to_owned();
     match reply {
         Reply::Ok { content, usage } => axum::Json(completion(&model, &content, usage)).into_response(),
         Reply::Slow(d) => {
@@ -130,6 +152,71 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: String) 
             }
             if done {
                 out.push_str("data: [DONE]\n\n");
+            }
+            Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).unwrap()
+        }
+    }
+}
+
+fn anthropic_message(model: &str, content: &str, usage: Option<(u64, u64)>) -> Value {
+    let (i, o) = usage.unwrap_or((0, 0));
+    json!({"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+           "content": [{"type": "text", "text": content}], "stop_reason": "end_turn", "stop_sequence": null,
+           "usage": {"input_tokens": i, "output_tokens": o}})
+}
+
+async fn handle_anthropic(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let (body, reply) = receive(&shared, &headers, &body);
+    let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    let sse = |event: &str, data: Value| format!("event: {event}\ndata: {data}\n\n");
+    match reply {
+        Reply::Ok { content, usage } => axum::Json(anthropic_message(&model, &content, usage)).into_response(),
+        Reply::Slow(d) => {
+            tokio::time::sleep(d).await;
+            axum::Json(anthropic_message(&model, "late", Some((1, 1)))).into_response()
+        }
+        Reply::Garbage => (StatusCode::OK, [("content-type", "application/json")], "{\"content\": [").into_response(),
+        Reply::Status { status, retry_after } => {
+            let kind = match status {
+                429 => "rate_limit_error",
+                529 => "overloaded_error",
+                401 => "authentication_error",
+                _ => "api_error",
+            };
+            let mut resp = (
+                StatusCode::from_u16(status).unwrap(),
+                axum::Json(
+                    json!({"type": "error", "error": {"type": kind, "message": format!("fake error {status}")}}),
+                ),
+            )
+                .into_response();
+            if let Some(s) = retry_after {
+                resp.headers_mut().insert("retry-after", s.to_string().parse().unwrap());
+            }
+            resp
+        }
+        Reply::Stream { deltas, usage, done } => {
+            let (i, o) = usage.unwrap_or((0, 0));
+            let mut out = sse(
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "msg_fake", "type": "message",
+                "role": "assistant", "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": i, "output_tokens": 1}}}),
+            );
+            out.push_str(&sse(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ));
+            out.push_str(&sse("ping", json!({"type": "ping"})));
+            for d in &deltas {
+                out.push_str(&sse(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": d}}),
+                ));
+            }
+            out.push_str(&sse("content_block_stop", json!({"type": "content_block_stop", "index": 0})));
+            out.push_str(&sse("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": o}})));
+            if done {
+                out.push_str(&sse("message_stop", json!({"type": "message_stop"})));
             }
             Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).unwrap()
         }

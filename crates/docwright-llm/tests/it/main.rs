@@ -4,4 +4,5 @@
 // Test code fails loudly on purpose; helpers are shared between the modules of one test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod anthropic;
 mod openai;

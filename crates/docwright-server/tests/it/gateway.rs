@@ -309,3 +309,71 @@ mod breaker {
         super::breaker_rests_a_failing_model(docwright_storage::Backend::Postgres).await
     }
 }
+
+/// Anthropic first (its protocol, its headers), OpenAI-compatible as the fallback.
+async fn across_protocols(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let (openai, anthropic) = (fake.base_url.clone(), fake.anthropic_url.clone());
+    let Some(app) = TestApp::spawn(backend, move |c| {
+        c.gateway.retries_per_model = 0;
+        let provider = |name: &str, kind, base: String, key: &str| ProviderConfig {
+            name: name.into(),
+            kind,
+            base_url: Some(base),
+            api_key: Some(Secret::new(key.into())),
+            api_key_file: None,
+            timeout_secs: 5,
+        };
+        c.providers = vec![
+            provider("claude", ProviderKind::Anthropic, anthropic, "sk-ant-key"),
+            provider("openai", ProviderKind::OpenaiCompatible, openai, "sk-oai-key"),
+        ];
+        let model = |name: &str, provider: &str, fallbacks: Vec<String>| ModelConfig {
+            name: name.into(),
+            provider: provider.into(),
+            upstream_name: None,
+            context_tokens: 200_000,
+            max_output_tokens: 4096,
+            capabilities: vec![Capability::Text],
+            price_input_per_mtok: "3".into(),
+            price_output_per_mtok: "15".into(),
+            quality: 9,
+            speed: 5,
+            fallbacks,
+        };
+        c.models =
+            vec![model("claude-sonnet", "claude", vec!["gpt-4o-mini".into()]), model("gpt-4o-mini", "openai", vec![])];
+    })
+    .await
+    else {
+        return;
+    };
+    let sys = app.sysadmin().await;
+    fake.reply(Reply::Ok { content: "from claude".into(), usage: Some((100, 10)) });
+    let (status, r) = app.post("/v1/chat/completions", &sys, chat("claude-sonnet", "hi")).await;
+    assert_eq!((status, r["choices"][0]["message"]["content"].as_str()), (StatusCode::OK, Some("from claude")));
+    assert_eq!(r["docwright"]["price"], "0.00045", "100 × 3 + 10 × 15 per million");
+    let got = fake.received();
+    assert_eq!(got[0].header("x-api-key"), Some("sk-ant-key"));
+    assert_eq!(got[0].body["system"], "be brief");
+
+    fake.reply(Reply::Status { status: 529, retry_after: None });
+    fake.reply(Reply::Ok { content: "from openai".into(), usage: Some((5, 5)) });
+    let (_, r) = app.post("/v1/chat/completions", &sys, chat("claude-sonnet", "hi")).await;
+    assert_eq!(
+        (r["model"].as_str(), r["choices"][0]["message"]["content"].as_str()),
+        (Some("gpt-4o-mini"), Some("from openai"))
+    );
+    assert_eq!(fake.received()[2].authorization.as_deref(), Some("Bearer sk-oai-key"));
+}
+
+mod anthropic_then_openai {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::across_protocols(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::across_protocols(docwright_storage::Backend::Postgres).await
+    }
+}

@@ -1,0 +1,155 @@
+//! HTTP plumbing shared by the wire protocols: sending a JSON request under a time bound,
+//! mapping error statuses, reading `Retry-After`, pulling the provider's error message.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// Posts `body` as JSON to `url` with `headers`; answers the response when its status is a
+/// success, with the number of bytes sent. 429 becomes [`Error::RateLimited`], other failures
+/// [`Error::Upstream`] with the provider's own message.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    provider: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+    timeout: Duration,
+) -> Result<(reqwest::Response, u64)> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| Error::Malformed { provider: provider.to_owned(), detail: e.to_string() })?;
+    let sent = bytes.len() as u64;
+    let mut req = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let response = match tokio::time::timeout(timeout, req.send()).await {
+        Err(_) => return Err(Error::Timeout { provider: provider.to_owned(), after: timeout }),
+        Ok(Err(e)) => return Err(transport(provider, &e, timeout)),
+        Ok(Ok(r)) => r,
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Ok((response, sent));
+    }
+    let retry_after = retry_after(response.headers());
+    let text = tokio::time::timeout(timeout, response.text()).await.ok().and_then(|r| r.ok()).unwrap_or_default();
+    if status.as_u16() == 429 {
+        return Err(Error::RateLimited { provider: provider.to_owned(), retry_after });
+    }
+    Err(Error::Upstream { provider: provider.to_owned(), status: status.as_u16(), message: error_message(&text) })
+}
+
+/// Reads a whole response body under the time bound and parses it as JSON.
+pub(crate) async fn read_json(provider: &str, response: reqwest::Response, timeout: Duration) -> Result<(Value, u64)> {
+    let bytes = match tokio::time::timeout(timeout, response.bytes()).await {
+        Err(_) => return Err(Error::Timeout { provider: provider.to_owned(), after: timeout }),
+        Ok(Err(e)) => return Err(transport(provider, &e, timeout)),
+        Ok(Ok(b)) => b,
+    };
+    let v = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Malformed { provider: provider.to_owned(), detail: format!("not JSON: {e}") })?;
+    Ok((v, bytes.len() as u64))
+}
+
+pub(crate) fn transport(provider: &str, e: &reqwest::Error, timeout: Duration) -> Error {
+    if e.is_timeout() {
+        Error::Timeout { provider: provider.to_owned(), after: timeout }
+    } else {
+        // reqwest's message names the URL, never headers (keys travel in headers).
+        Error::Transport { provider: provider.to_owned(), detail: e.to_string() }
+    }
+}
+
+/// `Retry-After` in seconds (or `retry-after-ms`), as providers send it on 429.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    }
+    get("retry-after").and_then(|v| v.parse::<f64>().ok()).map(|s| Duration::from_secs_f64(s.max(0.0)))
+}
+
+/// The provider's error message (`{"error": {"message": ...}}`), or the start of the body.
+pub(crate) fn error_message(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()).map(str::to_owned))
+        .unwrap_or_else(|| body.chars().take(200).collect())
+}
+
+type SseStream = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<
+                Item = std::result::Result<
+                    eventsource_stream::Event,
+                    eventsource_stream::EventStreamError<reqwest::Error>,
+                >,
+            > + Send,
+    >,
+>;
+
+/// Reads server-sent events from a streaming response: each event under the idle time bound,
+/// counting the bytes received.
+pub(crate) struct SseReader {
+    events: SseStream,
+    provider: String,
+    timeout: Duration,
+    received: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SseReader {
+    pub(crate) fn new(provider: &str, response: reqwest::Response, timeout: Duration) -> Self {
+        use eventsource_stream::Eventsource as _;
+        use futures_util::StreamExt as _;
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = received.clone();
+        let events = response
+            .bytes_stream()
+            .inspect(move |chunk| {
+                if let Ok(c) = chunk {
+                    counter.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+            .eventsource();
+        Self { events: Box::pin(events), provider: provider.to_owned(), timeout, received }
+    }
+
+    /// The next event's name and data; [`Error::Truncated`] when the stream ends (the protocol
+    /// decides which event is the last one and stops reading before that).
+    pub(crate) async fn next(&mut self) -> Result<(String, String)> {
+        use futures_util::StreamExt as _;
+        match tokio::time::timeout(self.timeout, self.events.next()).await {
+            Err(_) => Err(Error::Timeout { provider: self.provider.clone(), after: self.timeout }),
+            Ok(None) => Err(Error::Truncated { provider: self.provider.clone() }),
+            Ok(Some(Err(e))) => Err(Error::Transport { provider: self.provider.clone(), detail: e.to_string() }),
+            Ok(Some(Ok(ev))) => Ok((ev.event, ev.data)),
+        }
+    }
+
+    pub(crate) fn received(&self) -> u64 {
+        self.received.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_and_error_messages() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert("retry-after-ms", "1500".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        assert_eq!(error_message(r#"{"error": {"message": "quota", "type": "x"}}"#), "quota");
+        assert_eq!(
+            error_message(r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#),
+            "Overloaded"
+        );
+        assert_eq!(error_message("Bad Gateway"), "Bad Gateway");
+    }
+}
