@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use futures_util::stream;
 use serde_json::{Value, json};
 
 use crate::{
@@ -41,10 +40,7 @@ impl Anthropic {
     /// `base_url` without the version path, e.g. `https://api.anthropic.com`.
     pub fn new(name: impl Into<String>, base_url: &str, timeout: Duration) -> Result<Self> {
         let name = name.into();
-        let client = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| Error::Transport { provider: name.clone(), detail: e.to_string() })?;
+        let client = wire::client(&name, timeout)?;
         Ok(Self { name, base_url: base_url.trim_end_matches('/').to_owned(), client, timeout })
     }
 
@@ -85,47 +81,32 @@ impl Provider for Anthropic {
 
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
         let (response, sent) = self.send(req, key, true).await?;
-        let state = StreamState {
+        Ok(wire::chat_stream(StreamState {
             sse: wire::SseReader::new(&self.name, response, self.timeout),
-            provider: self.name.clone(),
-            request: req.clone(),
-            content: String::new(),
-            model: None,
+            answer: wire::Assembly::new(&self.name, req, sent),
             input_tokens: None,
             output_tokens: None,
-            stop_reason: None,
-            sent,
-            finished: false,
-        };
-        Ok(Box::pin(stream::unfold(state, |mut s| async move {
-            let item = s.next_event().await?;
-            Some((item, s))
-        })))
+        }))
     }
 }
 
 struct StreamState {
     sse: wire::SseReader,
-    provider: String,
-    request: ChatRequest,
-    content: String,
-    model: Option<String>,
+    answer: wire::Assembly,
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
-    stop_reason: Option<String>,
-    sent: u64,
-    finished: bool,
 }
 
-impl StreamState {
+impl wire::NextEvent for StreamState {
     async fn next_event(&mut self) -> Option<Result<StreamEvent>> {
-        if self.finished {
+        if self.answer.finished() {
             return None;
         }
+        let provider = self.answer.provider.clone();
         loop {
             let data = match self.sse.next().await {
                 Ok((_, data)) => data,
-                Err(e) => return self.fail(e),
+                Err(e) => return self.answer.fail(e),
             };
             if data.trim().is_empty() {
                 continue;
@@ -134,56 +115,40 @@ impl StreamState {
                 Ok(v) => v,
                 Err(e) => {
                     let detail = format!("stream event is not JSON: {e}");
-                    return self.fail(Error::Malformed { provider: self.provider.clone(), detail });
+                    return self.answer.fail(Error::Malformed { provider, detail });
                 }
             };
             match ev["type"].as_str().unwrap_or_default() {
                 "message_start" => {
-                    self.model = ev["message"]["model"].as_str().map(str::to_owned);
+                    self.answer.model = ev["message"]["model"].as_str().map(str::to_owned);
                     self.input_tokens = ev["message"]["usage"]["input_tokens"].as_u64();
                 }
                 "content_block_delta" => {
                     if let Some(text) = ev["delta"]["text"].as_str().filter(|t| !t.is_empty()) {
-                        self.content.push_str(text);
-                        return Some(Ok(StreamEvent::Delta(text.to_owned())));
+                        return self.answer.delta(text);
                     }
                 }
                 "message_delta" => {
-                    self.stop_reason = ev["delta"]["stop_reason"].as_str().map(str::to_owned);
+                    self.answer.finish_reason = ev["delta"]["stop_reason"].as_str().map(str::to_owned);
                     self.output_tokens = ev["usage"]["output_tokens"].as_u64();
                 }
-                "message_stop" => return Some(self.done()),
+                "message_stop" => {
+                    let (Some(input), Some(output)) = (self.input_tokens, self.output_tokens) else {
+                        let detail = "the stream carried no usage".to_owned();
+                        return self.answer.fail(Error::Malformed { provider, detail });
+                    };
+                    let usage = Usage { input_tokens: input, output_tokens: output, estimated: false };
+                    return self.answer.done(usage, self.sse.received());
+                }
                 "error" => {
                     let message = ev["error"]["message"].as_str().unwrap_or("stream error").to_owned();
                     // `overloaded_error` mid-stream is Anthropic's 529.
                     let status = if ev["error"]["type"] == "overloaded_error" { 529 } else { 500 };
-                    return self.fail(Error::Upstream { provider: self.provider.clone(), status, message });
+                    return self.answer.fail(Error::Upstream { provider, status, message });
                 }
                 _ => {} // ping, content_block_start, content_block_stop
             }
         }
-    }
-
-    fn fail(&mut self, e: Error) -> Option<Result<StreamEvent>> {
-        self.finished = true;
-        Some(Err(e))
-    }
-
-    fn done(&mut self) -> Result<StreamEvent> {
-        self.finished = true;
-        check_output(&self.provider, &self.request.output, &self.content)?;
-        let (Some(input), Some(output)) = (self.input_tokens, self.output_tokens) else {
-            let detail = "the stream carried no usage".to_owned();
-            return Err(Error::Malformed { provider: self.provider.clone(), detail });
-        };
-        Ok(StreamEvent::Done(ChatResponse {
-            content: std::mem::take(&mut self.content),
-            model: self.model.take().unwrap_or_else(|| self.request.model.clone()),
-            usage: Usage { input_tokens: input, output_tokens: output, estimated: false },
-            finish_reason: self.stop_reason.take(),
-            bytes_sent: self.sent,
-            bytes_received: self.sse.received(),
-        }))
     }
 }
 

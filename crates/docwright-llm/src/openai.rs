@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use futures_util::stream;
 use serde_json::{Value, json};
 
 use crate::{
@@ -32,10 +31,7 @@ impl OpenAiCompatible {
     /// `base_url` up to and including the version, e.g. `https://api.openai.com/v1`.
     pub fn new(name: impl Into<String>, base_url: &str, timeout: Duration) -> Result<Self> {
         let name = name.into();
-        let client = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| Error::Transport { provider: name.clone(), detail: e.to_string() })?;
+        let client = wire::client(&name, timeout)?;
         Ok(Self { name, base_url: base_url.trim_end_matches('/').to_owned(), client, timeout })
     }
 
@@ -72,99 +68,64 @@ impl Provider for OpenAiCompatible {
 
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
         let (response, sent) = self.send(req, key, true).await?;
-        let state = StreamState {
+        Ok(wire::chat_stream(StreamState {
             sse: wire::SseReader::new(&self.name, response, self.timeout),
-            provider: self.name.clone(),
-            request: req.clone(),
-            content: String::new(),
-            model: None,
+            answer: wire::Assembly::new(&self.name, req, sent),
             usage: None,
-            finish_reason: None,
-            sent,
-            finished: false,
-        };
-        Ok(Box::pin(stream::unfold(state, |mut s| async move {
-            let item = s.next_event().await?;
-            Some((item, s))
-        })))
+        }))
     }
 }
 
 struct StreamState {
     sse: wire::SseReader,
-    provider: String,
-    request: ChatRequest,
-    content: String,
-    model: Option<String>,
+    answer: wire::Assembly,
     usage: Option<Usage>,
-    finish_reason: Option<String>,
-    sent: u64,
-    finished: bool,
 }
 
-impl StreamState {
-    /// The next event for the caller, or `None` after `Done` or an error.
+impl wire::NextEvent for StreamState {
     async fn next_event(&mut self) -> Option<Result<StreamEvent>> {
-        if self.finished {
+        if self.answer.finished() {
             return None;
         }
+        let provider = self.answer.provider.clone();
         loop {
             let data = match self.sse.next().await {
                 Ok((_, data)) => data,
-                Err(e) => return self.fail(e),
+                Err(e) => return self.answer.fail(e),
             };
             let data = data.trim();
             if data.is_empty() {
                 continue;
             }
             if data == "[DONE]" {
-                return Some(self.done());
+                let usage = self.usage.unwrap_or_else(|| estimated(&self.answer.request, &self.answer.content));
+                return self.answer.done(usage, self.sse.received());
             }
             let chunk: Value = match serde_json::from_str(data) {
                 Ok(v) => v,
                 Err(e) => {
                     let detail = format!("stream chunk is not JSON: {e}");
-                    return self.fail(Error::Malformed { provider: self.provider.clone(), detail });
+                    return self.answer.fail(Error::Malformed { provider, detail });
                 }
             };
             if chunk.get("error").is_some() {
                 let message = wire::error_message(data);
-                return self.fail(Error::Upstream { provider: self.provider.clone(), status: 500, message });
+                return self.answer.fail(Error::Upstream { provider, status: 500, message });
             }
             if let Some(m) = chunk["model"].as_str() {
-                self.model.get_or_insert_with(|| m.to_owned());
+                self.answer.model.get_or_insert_with(|| m.to_owned());
             }
             if let Some(u) = usage(&chunk["usage"]) {
                 self.usage = Some(u);
             }
             let choice = &chunk["choices"][0];
             if let Some(f) = choice["finish_reason"].as_str() {
-                self.finish_reason = Some(f.to_owned());
+                self.answer.finish_reason = Some(f.to_owned());
             }
             if let Some(text) = choice["delta"]["content"].as_str().filter(|t| !t.is_empty()) {
-                self.content.push_str(text);
-                return Some(Ok(StreamEvent::Delta(text.to_owned())));
+                return self.answer.delta(text);
             }
         }
-    }
-
-    fn fail(&mut self, e: Error) -> Option<Result<StreamEvent>> {
-        self.finished = true;
-        Some(Err(e))
-    }
-
-    fn done(&mut self) -> Result<StreamEvent> {
-        self.finished = true;
-        check_output(&self.provider, &self.request.output, &self.content)?;
-        let content = std::mem::take(&mut self.content);
-        Ok(StreamEvent::Done(ChatResponse {
-            usage: self.usage.unwrap_or_else(|| estimated(&self.request, &content)),
-            model: self.model.take().unwrap_or_else(|| self.request.model.clone()),
-            finish_reason: self.finish_reason.take(),
-            bytes_sent: self.sent,
-            bytes_received: self.sse.received(),
-            content,
-        }))
     }
 }
 

@@ -134,6 +134,83 @@ impl SseReader {
     }
 }
 
+/// An HTTP client for one provider: connection attempts bounded too.
+pub(crate) fn client(provider: &str, timeout: Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(30)))
+        .build()
+        .map_err(|e| Error::Transport { provider: provider.to_owned(), detail: e.to_string() })
+}
+
+/// The answer being assembled from a stream: text so far, model, finish reason, and whether
+/// the stream has ended (after `Done` or an error nothing more is yielded).
+pub(crate) struct Assembly {
+    pub(crate) provider: String,
+    pub(crate) request: crate::ChatRequest,
+    pub(crate) content: String,
+    pub(crate) model: Option<String>,
+    pub(crate) finish_reason: Option<String>,
+    sent: u64,
+    finished: bool,
+}
+
+impl Assembly {
+    pub(crate) fn new(provider: &str, request: &crate::ChatRequest, sent: u64) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            request: request.clone(),
+            content: String::new(),
+            model: None,
+            finish_reason: None,
+            sent,
+            finished: false,
+        }
+    }
+
+    pub(crate) fn finished(&self) -> bool {
+        self.finished
+    }
+
+    pub(crate) fn delta(&mut self, text: &str) -> Option<Result<crate::StreamEvent>> {
+        self.content.push_str(text);
+        Some(Ok(crate::StreamEvent::Delta(text.to_owned())))
+    }
+
+    pub(crate) fn fail(&mut self, e: Error) -> Option<Result<crate::StreamEvent>> {
+        self.finished = true;
+        Some(Err(e))
+    }
+
+    /// Ends the stream: checks the output's shape and yields the whole response.
+    pub(crate) fn done(&mut self, usage: crate::Usage, received: u64) -> Option<Result<crate::StreamEvent>> {
+        self.finished = true;
+        if let Err(e) = crate::check_output(&self.provider, &self.request.output, &self.content) {
+            return Some(Err(e));
+        }
+        Some(Ok(crate::StreamEvent::Done(crate::ChatResponse {
+            content: std::mem::take(&mut self.content),
+            model: self.model.take().unwrap_or_else(|| self.request.model.clone()),
+            usage,
+            finish_reason: self.finish_reason.take(),
+            bytes_sent: self.sent,
+            bytes_received: received,
+        })))
+    }
+}
+
+/// A protocol's stream reader: yields the next event, `None` once finished.
+pub(crate) trait NextEvent: Send + 'static {
+    fn next_event(&mut self) -> impl std::future::Future<Output = Option<Result<crate::StreamEvent>>> + Send;
+}
+
+/// The [`crate::ChatStream`] of a protocol's stream reader.
+pub(crate) fn chat_stream<S: NextEvent>(state: S) -> crate::ChatStream {
+    Box::pin(futures_util::stream::unfold(state, |mut s| async move {
+        let item = s.next_event().await?;
+        Some((item, s))
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

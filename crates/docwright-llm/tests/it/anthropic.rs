@@ -4,10 +4,7 @@ use std::time::Duration;
 
 use docwright_llm::anthropic::{API_VERSION, Anthropic};
 use docwright_llm::testing::{FakeOpenAi, Reply};
-use docwright_llm::{
-    AnyProvider, ApiKey, ChatRequest, Error, Message, OutputFormat, Provider, Role, StreamEvent, Usage,
-};
-use futures_util::StreamExt as _;
+use docwright_llm::{AnyProvider, ApiKey, ChatRequest, Error, Message, OutputFormat, Provider, Role, Usage};
 use serde_json::json;
 
 async fn setup(timeout: Duration) -> (FakeOpenAi, AnyProvider) {
@@ -26,22 +23,6 @@ fn req(text: &str) -> ChatRequest {
 
 fn key() -> ApiKey {
     ApiKey::new("sk-ant-test")
-}
-
-async fn collect(p: &AnyProvider, r: &ChatRequest) -> (String, Result<docwright_llm::ChatResponse, Error>) {
-    let mut s = match p.chat_stream(r, Some(&key())).await {
-        Ok(s) => s,
-        Err(e) => return (String::new(), Err(e)),
-    };
-    let mut text = String::new();
-    while let Some(ev) = s.next().await {
-        match ev {
-            Ok(StreamEvent::Delta(t)) => text.push_str(&t),
-            Ok(StreamEvent::Done(r)) => return (text, Ok(r)),
-            Err(e) => return (text, Err(e)),
-        }
-    }
-    panic!("stream ended without Done or an error");
 }
 
 #[tokio::test]
@@ -73,7 +54,7 @@ async fn a_missing_key_is_named() {
 async fn streaming_events_are_assembled() {
     let (fake, p) = setup(Duration::from_secs(5)).await;
     fake.reply(Reply::Stream { deltas: vec!["Hel".into(), "lo".into()], usage: Some((30, 2)), done: true });
-    let (text, done) = collect(&p, &req("hi")).await;
+    let (text, done) = crate::collect(&p, &req("hi"), key()).await;
     let done = done.unwrap();
     assert_eq!((text.as_str(), done.content.as_str()), ("Hello", "Hello"));
     assert_eq!(done.usage, Usage { input_tokens: 30, output_tokens: 2, estimated: false });
@@ -84,7 +65,7 @@ async fn streaming_events_are_assembled() {
 async fn a_stream_without_message_stop_is_truncated() {
     let (fake, p) = setup(Duration::from_secs(5)).await;
     fake.reply(Reply::Stream { deltas: vec!["part".into()], usage: Some((1, 1)), done: false });
-    let (text, done) = collect(&p, &req("hi")).await;
+    let (text, done) = crate::collect(&p, &req("hi"), key()).await;
     assert_eq!(text, "part");
     assert!(matches!(done.unwrap_err(), Error::Truncated { .. }));
 }

@@ -6,3 +6,23 @@
 
 mod anthropic;
 mod openai;
+
+use docwright_llm::{AnyProvider, ApiKey, ChatRequest, ChatResponse, Error, Provider as _, StreamEvent};
+use futures_util::StreamExt as _;
+
+/// Reads a stream to its end: the text of the deltas, and `Done`'s response or the error.
+async fn collect(p: &AnyProvider, r: &ChatRequest, key: ApiKey) -> (String, Result<ChatResponse, Error>) {
+    let mut s = match p.chat_stream(r, Some(&key)).await {
+        Ok(s) => s,
+        Err(e) => return (String::new(), Err(e)),
+    };
+    let mut text = String::new();
+    while let Some(ev) = s.next().await {
+        match ev {
+            Ok(StreamEvent::Delta(t)) => text.push_str(&t),
+            Ok(StreamEvent::Done(r)) => return (text, Ok(r)),
+            Err(e) => return (text, Err(e)),
+        }
+    }
+    panic!("stream ended without Done or an error");
+}

@@ -3,10 +3,7 @@
 use std::time::Duration;
 
 use docwright_llm::openai::OpenAiCompatible;
-use docwright_llm::{
-    AnyProvider, ApiKey, ChatRequest, Error, Message, OutputFormat, Part, Provider, Role, StreamEvent, Usage,
-};
-use futures_util::StreamExt as _;
+use docwright_llm::{AnyProvider, ApiKey, ChatRequest, Error, Message, OutputFormat, Part, Provider, Role, Usage};
 use serde_json::json;
 
 use docwright_llm::testing::{FakeOpenAi, Reply};
@@ -19,22 +16,6 @@ async fn setup(timeout: Duration) -> (FakeOpenAi, AnyProvider) {
 
 fn req(text: &str) -> ChatRequest {
     ChatRequest { model: "gpt-4o-mini".into(), messages: vec![Message::text(Role::User, text)], ..Default::default() }
-}
-
-async fn collect(p: &AnyProvider, r: &ChatRequest) -> (String, Result<docwright_llm::ChatResponse, Error>) {
-    let mut s = match p.chat_stream(r, Some(&ApiKey::new("sk-test"))).await {
-        Ok(s) => s,
-        Err(e) => return (String::new(), Err(e)),
-    };
-    let mut text = String::new();
-    while let Some(ev) = s.next().await {
-        match ev {
-            Ok(StreamEvent::Delta(t)) => text.push_str(&t),
-            Ok(StreamEvent::Done(r)) => return (text, Ok(r)),
-            Err(e) => return (text, Err(e)),
-        }
-    }
-    panic!("stream ended without Done or an error");
 }
 
 #[tokio::test]
@@ -76,7 +57,7 @@ async fn streaming_passes_deltas_and_reports_usage() {
         usage: Some((9, 4)),
         done: true,
     });
-    let (text, done) = collect(&p, &req("hi")).await;
+    let (text, done) = crate::collect(&p, &req("hi"), ApiKey::new("sk-test")).await;
     let done = done.unwrap();
     assert_eq!(text, "Hello world");
     assert_eq!(done.content, "Hello world");
@@ -92,7 +73,7 @@ async fn streaming_passes_deltas_and_reports_usage() {
 async fn truncated_stream_is_an_error_after_the_text_so_far() {
     let (fake, p) = setup(Duration::from_secs(5)).await;
     fake.reply(Reply::Stream { deltas: vec!["partial".into()], usage: None, done: false });
-    let (text, done) = collect(&p, &req("hi")).await;
+    let (text, done) = crate::collect(&p, &req("hi"), ApiKey::new("sk-test")).await;
     assert_eq!(text, "partial");
     let err = done.unwrap_err();
     assert!(matches!(err, Error::Truncated { .. }), "{err}");
@@ -108,7 +89,7 @@ async fn rate_limits_carry_retry_after() {
     assert!(err.is_retryable());
     // Streaming requests fail the same way before any event.
     fake.reply(Reply::Status { status: 429, retry_after: None });
-    let (_, done) = collect(&p, &req("hi")).await;
+    let (_, done) = crate::collect(&p, &req("hi"), ApiKey::new("sk-test")).await;
     assert!(matches!(done.unwrap_err(), Error::RateLimited { retry_after: None, .. }));
 }
 
@@ -156,7 +137,7 @@ async fn json_output_is_requested_and_validated() {
     let err = p.chat(&r, None).await.unwrap_err();
     assert!(matches!(&err, Error::InvalidOutput { detail, .. } if detail.contains("total")), "{err}");
     fake.reply(Reply::Stream { deltas: vec!["not ".into(), "json".into()], usage: None, done: true });
-    let (_, done) = collect(&p, &r).await;
+    let (_, done) = crate::collect(&p, &r, ApiKey::new("sk-test")).await;
     assert!(matches!(done.unwrap_err(), Error::InvalidOutput { .. }));
 }
 
