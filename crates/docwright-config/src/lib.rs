@@ -89,7 +89,8 @@ pub struct ProviderConfig {
     #[serde(rename = "type")]
     pub kind: ProviderKind,
     /// For `openai_compatible`: the URL up to the version, e.g. `https://api.openai.com/v1`
-    /// (required). For `anthropic`: default `https://api.anthropic.com`.
+    /// (required). For `anthropic`: default `https://api.anthropic.com`; for `gemini`: default
+    /// `https://generativelanguage.googleapis.com`.
     #[serde(default)]
     pub base_url: Option<String>,
     #[serde(default)]
@@ -430,15 +431,15 @@ impl Config {
                         bad(&key("base_url"), "an openai_compatible provider needs an http(s) base_url".to_owned());
                     }
                 }
-                ProviderKind::Anthropic => {
+                ProviderKind::Anthropic | ProviderKind::Gemini => {
                     if p.base_url.as_deref().is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
-                        bad(&key("base_url"), "must be an http(s) URL (default https://api.anthropic.com)".to_owned());
+                        bad(&key("base_url"), "must be an http(s) URL (or left out for the provider's own)".to_owned());
                     }
                 }
                 ProviderKind::Dryrun => {}
-                ProviderKind::Gemini | ProviderKind::Gigachat => bad(
+                ProviderKind::Gigachat => bad(
                     &key("type"),
-                    "this wire protocol is not available in this build yet (use openai_compatible, anthropic or dryrun)"
+                    "this wire protocol is not available in this build yet (use openai_compatible, anthropic, gemini or dryrun)"
                         .to_owned(),
                 ),
             }

@@ -178,7 +178,7 @@ fn registry_is_checked() {
         (model(""), "`models[0].provider`"),
         (format!("{provider}{}", model("").replace("\"0.15\"", "\"0.1234567\"")), "`models[0].price_input_per_mtok`"),
         (format!("{provider}{}", model("").replace("\"0.60\"", "\"-1\"")), "`models[0].price_output_per_mtok`"),
-        (provider.replace("openai_compatible", "gemini"), "`providers[0].type`"),
+        (provider.replace("openai_compatible", "gigachat"), "`providers[0].type`"),
         (provider.replace("https://api.openai.com/v1", "ftp://x"), "`providers[0].base_url`"),
         (format!("{provider}{provider}"), "configured twice"),
         (

@@ -11,8 +11,8 @@
 //! A model is retried (backoff with jitter, or a short `Retry-After`) before the next candidate,
 //! and a per-model circuit breaker rests a model that keeps failing.
 //!
-//! Not here yet (issue 4): chunking, per-tenant/user keys (BYOK), rate limits, the Gemini
-//! and GigaChat protocols.
+//! Not here yet (issue 4): chunking, per-tenant/user keys (BYOK), rate limits, the GigaChat
+//! protocol.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -127,6 +127,14 @@ impl Registry {
                     docwright_llm::anthropic::Anthropic::new(
                         &p.name,
                         p.base_url.as_deref().unwrap_or("https://api.anthropic.com"),
+                        timeout,
+                    )
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+                ),
+                ProviderKind::Gemini => AnyProvider::Gemini(
+                    docwright_llm::gemini::Gemini::new(
+                        &p.name,
+                        p.base_url.as_deref().unwrap_or("https://generativelanguage.googleapis.com"),
                         timeout,
                     )
                     .map_err(|e| Error::Internal(e.to_string()))?,

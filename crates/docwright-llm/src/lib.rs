@@ -6,8 +6,8 @@
 //!
 //! - [`Provider`]: blocking and streaming chat calls. [`AnyProvider`] is the closed set of
 //!   implementations, one module each: [`openai`] (OpenAI-compatible chat completions: OpenAI,
-//!   xAI, Mistral, Perplexity, vLLM, Ollama, llama.cpp), [`anthropic`] (Messages API) and
-//!   [`dryrun`] (no network, deterministic, output of the requested shape). `wire` holds the
+//!   xAI, Mistral, Perplexity, vLLM, Ollama, llama.cpp), [`anthropic`] (Messages API),
+//!   [`gemini`] (Generative Language API) and [`dryrun`] (no network, deterministic, output of the requested shape). `wire` holds the
 //!   HTTP and server-sent-event plumbing they share.
 //! - [`ChatRequest`] / [`ChatResponse`] / [`StreamEvent`]: the provider-neutral call.
 //! - [`Error`]: what went wrong, with [`Error::is_retryable`] for the gateway's fallback.
@@ -15,6 +15,7 @@
 
 pub mod anthropic;
 pub mod dryrun;
+pub mod gemini;
 pub mod openai;
 pub mod schema;
 #[cfg(feature = "testing")]
@@ -194,6 +195,7 @@ pub trait Provider {
 pub enum AnyProvider {
     OpenAi(openai::OpenAiCompatible),
     Anthropic(anthropic::Anthropic),
+    Gemini(gemini::Gemini),
     DryRun(dryrun::DryRun),
 }
 
@@ -202,6 +204,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::OpenAi(p) => p.name(),
             AnyProvider::Anthropic(p) => p.name(),
+            AnyProvider::Gemini(p) => p.name(),
             AnyProvider::DryRun(p) => p.name(),
         }
     }
@@ -210,6 +213,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::OpenAi(p) => p.chat(req, key).await,
             AnyProvider::Anthropic(p) => p.chat(req, key).await,
+            AnyProvider::Gemini(p) => p.chat(req, key).await,
             AnyProvider::DryRun(p) => p.chat(req, key).await,
         }
     }
@@ -218,6 +222,7 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::OpenAi(p) => p.chat_stream(req, key).await,
             AnyProvider::Anthropic(p) => p.chat_stream(req, key).await,
+            AnyProvider::Gemini(p) => p.chat_stream(req, key).await,
             AnyProvider::DryRun(p) => p.chat_stream(req, key).await,
         }
     }

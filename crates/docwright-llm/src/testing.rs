@@ -42,6 +42,8 @@ pub struct Received {
     pub authorization: Option<String>,
     /// Every header, lower-cased names.
     pub headers: Vec<(String, String)>,
+    /// Path and query, e.g. `/v1beta/models/gemini-x:streamGenerateContent?alt=sse`.
+    pub path: String,
 }
 
 impl Received {
@@ -56,9 +58,11 @@ struct Shared {
     received: Arc<Mutex<Vec<Received>>>,
 }
 
-/// One fake server speaking two protocols from one script: OpenAI chat completions at
-/// `{base_url}/chat/completions` and the Anthropic Messages API at `{anthropic_url}/v1/messages`
-/// (docs.anthropic.com/en/api/messages, "Streaming Messages").
+/// One fake server speaking three protocols from one script: OpenAI chat completions at
+/// `{base_url}/chat/completions`, the Anthropic Messages API at `{anthropic_url}/v1/messages`
+/// (docs.anthropic.com/en/api/messages, "Streaming Messages") and Gemini at
+/// `{anthropic_url}/v1beta/models/{model}:generateContent` (ai.google.dev/api/generate-content;
+/// `:streamGenerateContent?alt=sse`). `anthropic_url` is the server's root.
 pub struct FakeOpenAi {
     pub base_url: String,
     pub anthropic_url: String,
@@ -71,6 +75,7 @@ impl FakeOpenAi {
         let app = Router::new()
             .route("/v1/chat/completions", post(handle))
             .route("/v1/messages", post(handle_anthropic))
+            .route("/v1beta/models/{*action}", post(handle_gemini))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -100,18 +105,19 @@ fn completion(model: &str, content: &str, usage: Option<(u64, u64)>) -> Value {
 }
 
 /// Records the request and takes the next scripted reply.
-fn receive(shared: &Shared, headers: &HeaderMap, body: &str) -> (Value, Reply) {
+fn receive(shared: &Shared, uri: &axum::http::Uri, headers: &HeaderMap, body: &str) -> (Value, Reply) {
     let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let all = headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
-    shared.received.lock().unwrap().push(Received { body: body.clone(), authorization, headers: all });
+    let path = uri.path_and_query().map(ToString::to_string).unwrap_or_default();
+    shared.received.lock().unwrap().push(Received { body: body.clone(), authorization, headers: all, path });
     let reply =
         shared.replies.lock().unwrap().pop_front().unwrap_or(Reply::Ok { content: "ok".into(), usage: Some((1, 1)) });
     (body, reply)
 }
 
-async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let (body, reply) = receive(&shared, &headers, &body);
+async fn handle(State(shared): State<Shared>, uri: axum::http::Uri, headers: HeaderMap, body: String) -> Response {
+    let (body, reply) = receive(&shared, &uri, &headers, &body);
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
     match reply {
         Reply::Ok { content, usage } => axum::Json(completion(&model, &content, usage)).into_response(),
@@ -165,8 +171,13 @@ fn anthropic_message(model: &str, content: &str, usage: Option<(u64, u64)>) -> V
            "usage": {"input_tokens": i, "output_tokens": o}})
 }
 
-async fn handle_anthropic(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let (body, reply) = receive(&shared, &headers, &body);
+async fn handle_anthropic(
+    State(shared): State<Shared>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let (body, reply) = receive(&shared, &uri, &headers, &body);
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
     let sse = |event: &str, data: Value| format!("event: {event}\ndata: {data}\n\n");
     match reply {
@@ -217,6 +228,64 @@ async fn handle_anthropic(State(shared): State<Shared>, headers: HeaderMap, body
             out.push_str(&sse("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": o}})));
             if done {
                 out.push_str(&sse("message_stop", json!({"type": "message_stop"})));
+            }
+            Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).unwrap()
+        }
+    }
+}
+
+fn gemini_chunk(model: &str, text: &str, finish: Option<&str>, usage: Option<(u64, u64)>) -> Value {
+    let mut candidate = json!({"content": {"role": "model", "parts": [{"text": text}]}, "index": 0});
+    if let Some(f) = finish {
+        candidate["finishReason"] = json!(f);
+    }
+    let mut v = json!({"candidates": [candidate], "modelVersion": model});
+    if let Some((p, c)) = usage {
+        v["usageMetadata"] = json!({"promptTokenCount": p, "candidatesTokenCount": c, "totalTokenCount": p + c});
+    }
+    v
+}
+
+async fn handle_gemini(
+    State(shared): State<Shared>,
+    axum::extract::Path(action): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let (_, reply) = receive(&shared, &uri, &headers, &body);
+    let model = action.split(':').next().unwrap_or("unknown").to_owned();
+    match reply {
+        Reply::Ok { content, usage } => axum::Json(gemini_chunk(&model, &content, Some("STOP"), usage)).into_response(),
+        Reply::Slow(d) => {
+            tokio::time::sleep(d).await;
+            axum::Json(gemini_chunk(&model, "late", Some("STOP"), Some((1, 1)))).into_response()
+        }
+        Reply::Garbage => {
+            (StatusCode::OK, [("content-type", "application/json")], "{\"candidates\": [").into_response()
+        }
+        Reply::Status { status, retry_after } => {
+            let kind = if status == 429 { "RESOURCE_EXHAUSTED" } else { "INTERNAL" };
+            let mut resp = (
+                StatusCode::from_u16(status).unwrap(),
+                axum::Json(
+                    json!({"error": {"code": status, "message": format!("fake error {status}"), "status": kind}}),
+                ),
+            )
+                .into_response();
+            if let Some(s) = retry_after {
+                resp.headers_mut().insert("retry-after", s.to_string().parse().unwrap());
+            }
+            resp
+        }
+        Reply::Stream { deltas, usage, done } => {
+            let (p, c) = usage.unwrap_or((0, 0));
+            let mut out = String::new();
+            for d in &deltas {
+                out.push_str(&format!("data: {}\r\n\r\n", gemini_chunk(&model, d, None, Some((p, 0)))));
+            }
+            if done {
+                out.push_str(&format!("data: {}\r\n\r\n", gemini_chunk(&model, "", Some("STOP"), Some((p, c)))));
             }
             Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).unwrap()
         }

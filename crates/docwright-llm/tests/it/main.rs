@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod anthropic;
+mod gemini;
 mod openai;
 
 use docwright_llm::{AnyProvider, ApiKey, ChatRequest, ChatResponse, Error, Provider as _, StreamEvent};

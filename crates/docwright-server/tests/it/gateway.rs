@@ -325,8 +325,9 @@ async fn across_protocols(backend: Backend) {
             timeout_secs: 5,
         };
         c.providers = vec![
-            provider("claude", ProviderKind::Anthropic, anthropic, "sk-ant-key"),
+            provider("claude", ProviderKind::Anthropic, anthropic.clone(), "sk-ant-key"),
             provider("openai", ProviderKind::OpenaiCompatible, openai, "sk-oai-key"),
+            provider("google", ProviderKind::Gemini, anthropic, "gm-key"),
         ];
         let model = |name: &str, provider: &str, fallbacks: Vec<String>| ModelConfig {
             name: name.into(),
@@ -341,8 +342,11 @@ async fn across_protocols(backend: Backend) {
             speed: 5,
             fallbacks,
         };
-        c.models =
-            vec![model("claude-sonnet", "claude", vec!["gpt-4o-mini".into()]), model("gpt-4o-mini", "openai", vec![])];
+        c.models = vec![
+            model("claude-sonnet", "claude", vec!["gpt-4o-mini".into(), "gemini-flash".into()]),
+            model("gpt-4o-mini", "openai", vec![]),
+            model("gemini-flash", "google", vec![]),
+        ];
     })
     .await
     else {
@@ -365,6 +369,18 @@ async fn across_protocols(backend: Backend) {
         (Some("gpt-4o-mini"), Some("from openai"))
     );
     assert_eq!(fake.received()[2].authorization.as_deref(), Some("Bearer sk-oai-key"));
+
+    // Both fail: the third protocol answers.
+    fake.reply(Reply::Status { status: 529, retry_after: None });
+    fake.reply(Reply::Status { status: 500, retry_after: None });
+    fake.reply(Reply::Ok { content: "from gemini".into(), usage: Some((5, 5)) });
+    let (_, r) = app.post("/v1/chat/completions", &sys, chat("claude-sonnet", "hi")).await;
+    assert_eq!(
+        (r["model"].as_str(), r["choices"][0]["message"]["content"].as_str()),
+        (Some("gemini-flash"), Some("from gemini"))
+    );
+    assert_eq!(r["docwright"]["attempts"].as_array().unwrap().len(), 3);
+    assert_eq!(fake.received()[5].path, "/v1beta/models/gemini-flash:generateContent");
 }
 
 mod anthropic_then_openai {

@@ -1,0 +1,220 @@
+//! Google Gemini (the Generative Language API).
+//!
+//! Follows the public API reference (ai.google.dev/api/generate-content):
+//! `POST {base}/v1beta/models/{model}:generateContent` with the key in `x-goog-api-key`;
+//! `contents` with roles `user` and `model`, the system prompt as `systemInstruction`, images as
+//! `inline_data`; JSON through `generationConfig.responseMimeType` (and `responseSchema`).
+//! Streaming is `:streamGenerateContent?alt=sse`: server-sent events whose data are whole
+//! response chunks; there is no end marker, so a stream is complete only when a chunk carried a
+//! `finishReason`, and the last `usageMetadata` counts the whole answer.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::{
+    ApiKey, ChatRequest, ChatResponse, ChatStream, Error, OutputFormat, Part, Provider, Result, Role, StreamEvent,
+    Usage, check_output, wire,
+};
+
+/// A provider speaking the Gemini API.
+#[derive(Debug, Clone)]
+pub struct Gemini {
+    name: String,
+    base_url: String,
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Gemini {
+    /// `base_url` without the version path, e.g. `https://generativelanguage.googleapis.com`.
+    pub fn new(name: impl Into<String>, base_url: &str, timeout: Duration) -> Result<Self> {
+        let name = name.into();
+        let client = wire::client(&name, timeout)?;
+        Ok(Self { name, base_url: base_url.trim_end_matches('/').to_owned(), client, timeout })
+    }
+
+    async fn send(&self, req: &ChatRequest, key: Option<&ApiKey>, stream: bool) -> Result<(reqwest::Response, u64)> {
+        let key = key.ok_or_else(|| Error::NoKey { provider: self.name.clone() })?;
+        let action = if stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
+        let url = format!("{}/v1beta/models/{}:{action}", self.base_url, req.model);
+        let headers = [("x-goog-api-key", key.expose())];
+        wire::post_json(&self.client, &self.name, &url, &headers, &request_body(req), self.timeout).await
+    }
+}
+
+impl Provider for Gemini {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn chat(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatResponse> {
+        let (response, sent) = self.send(req, key, false).await?;
+        let (v, received) = wire::read_json(&self.name, response, self.timeout).await?;
+        let candidate = v["candidates"].get(0).ok_or_else(|| Error::Malformed {
+            provider: self.name.clone(),
+            detail: "no candidates (the prompt may have been blocked)".to_owned(),
+        })?;
+        let content = text_of(candidate);
+        check_output(&self.name, &req.output, &content)?;
+        Ok(ChatResponse {
+            usage: usage(&v["usageMetadata"]).ok_or_else(|| Error::Malformed {
+                provider: self.name.clone(),
+                detail: "no usageMetadata".to_owned(),
+            })?,
+            model: v["modelVersion"].as_str().unwrap_or(&req.model).to_owned(),
+            finish_reason: candidate["finishReason"].as_str().map(str::to_owned),
+            bytes_sent: sent,
+            bytes_received: received,
+            content,
+        })
+    }
+
+    async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
+        let (response, sent) = self.send(req, key, true).await?;
+        Ok(wire::chat_stream(StreamState {
+            sse: wire::SseReader::new(&self.name, response, self.timeout),
+            answer: wire::Assembly::new(&self.name, req, sent),
+            usage: None,
+        }))
+    }
+}
+
+struct StreamState {
+    sse: wire::SseReader,
+    answer: wire::Assembly,
+    usage: Option<Usage>,
+}
+
+impl wire::NextEvent for StreamState {
+    async fn next_event(&mut self) -> Option<Result<StreamEvent>> {
+        if self.answer.finished() {
+            return None;
+        }
+        let provider = self.answer.provider.clone();
+        loop {
+            let data = match self.sse.next().await {
+                Ok((_, data)) => data,
+                // No end marker: the end of the stream is the end of the answer, if it finished.
+                Err(Error::Truncated { .. }) if self.answer.finish_reason.is_some() => {
+                    let Some(usage) = self.usage else {
+                        let detail = "the stream carried no usageMetadata".to_owned();
+                        return self.answer.fail(Error::Malformed { provider, detail });
+                    };
+                    return self.answer.done(usage, self.sse.received());
+                }
+                Err(e) => return self.answer.fail(e),
+            };
+            if data.trim().is_empty() {
+                continue;
+            }
+            let chunk: Value = match serde_json::from_str(&data) {
+                Ok(v) => v,
+                Err(e) => {
+                    let detail = format!("stream chunk is not JSON: {e}");
+                    return self.answer.fail(Error::Malformed { provider, detail });
+                }
+            };
+            if chunk.get("error").is_some() {
+                let message = wire::error_message(&data);
+                return self.answer.fail(Error::Upstream { provider, status: 500, message });
+            }
+            if let Some(m) = chunk["modelVersion"].as_str() {
+                self.answer.model.get_or_insert_with(|| m.to_owned());
+            }
+            if let Some(u) = usage(&chunk["usageMetadata"]) {
+                self.usage = Some(u);
+            }
+            let candidate = &chunk["candidates"][0];
+            if let Some(f) = candidate["finishReason"].as_str() {
+                self.answer.finish_reason = Some(f.to_owned());
+            }
+            let text = text_of(candidate);
+            if !text.is_empty() {
+                return self.answer.delta(&text);
+            }
+        }
+    }
+}
+
+fn text_of(candidate: &Value) -> String {
+    candidate["content"]["parts"].as_array().into_iter().flatten().filter_map(|p| p["text"].as_str()).collect()
+}
+
+fn usage(v: &Value) -> Option<Usage> {
+    let input = v["promptTokenCount"].as_u64()?;
+    // Gemini omits the count when the answer is empty.
+    let output = v["candidatesTokenCount"].as_u64().unwrap_or(0);
+    Some(Usage { input_tokens: input, output_tokens: output, estimated: false })
+}
+
+/// The JSON body of a generateContent request.
+fn request_body(req: &ChatRequest) -> Value {
+    let part = |p: &Part| match p {
+        Part::Text(t) => json!({"text": t}),
+        Part::Image { mime_type, data } => {
+            json!({"inline_data": {"mime_type": mime_type, "data": STANDARD.encode(data)}})
+        }
+    };
+    let system: Vec<Value> =
+        req.messages.iter().filter(|m| m.role == Role::System).flat_map(|m| &m.parts).map(part).collect();
+    let contents: Vec<Value> = req
+        .messages
+        .iter()
+        .filter(|m| m.role != Role::System)
+        .map(|m| json!({"role": if m.role == Role::Assistant { "model" } else { "user" }, "parts": m.parts.iter().map(part).collect::<Vec<_>>()}))
+        .collect();
+    let mut config = json!({});
+    if let Some(n) = req.max_output_tokens {
+        config["maxOutputTokens"] = json!(n);
+    }
+    if let Some(t) = req.temperature {
+        config["temperature"] = json!(t);
+    }
+    if let OutputFormat::Json { schema } = &req.output {
+        config["responseMimeType"] = json!("application/json");
+        if let Some(s) = schema {
+            config["responseSchema"] = s.clone();
+        }
+    }
+    let mut body = json!({"contents": contents, "generationConfig": config});
+    if !system.is_empty() {
+        body["systemInstruction"] = json!({"parts": system});
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Message;
+
+    #[test]
+    fn request_body_follows_the_reference() {
+        let req = ChatRequest {
+            model: "gemini-2.0-flash".into(),
+            messages: vec![
+                Message::text(Role::System, "be brief"),
+                Message::text(Role::User, "hi"),
+                Message::text(Role::Assistant, "hello"),
+                Message {
+                    role: Role::User,
+                    parts: vec![Part::Image { mime_type: "image/png".into(), data: vec![1, 2, 3] }],
+                },
+            ],
+            max_output_tokens: Some(50),
+            temperature: None,
+            output: OutputFormat::Json { schema: Some(json!({"type": "object"})) },
+        };
+        let b = request_body(&req);
+        assert_eq!(b["systemInstruction"], json!({"parts": [{"text": "be brief"}]}));
+        assert_eq!(b["contents"][1]["role"], "model");
+        assert_eq!(b["contents"][2]["parts"][0]["inline_data"], json!({"mime_type": "image/png", "data": "AQID"}));
+        assert_eq!(
+            b["generationConfig"],
+            json!({"maxOutputTokens": 50, "responseMimeType": "application/json", "responseSchema": {"type": "object"}})
+        );
+    }
+}
