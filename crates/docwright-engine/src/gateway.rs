@@ -24,6 +24,9 @@ use docwright_core::rbac::{AccessLevel, Action, Permission};
 use docwright_core::role::Role;
 use docwright_core::settings::ModelProfile;
 use docwright_core::time::Timestamp;
+use docwright_llm::anthropic::Anthropic;
+use docwright_llm::gemini::Gemini;
+use docwright_llm::openai::OpenAiCompatible;
 use docwright_llm::{AnyProvider, ApiKey, ChatRequest, ChatResponse, ChatStream, Message, OutputFormat, Provider as _};
 use docwright_storage::stats::AiStat;
 
@@ -114,30 +117,18 @@ impl Registry {
         let mut providers = HashMap::new();
         for p in &config.providers {
             let timeout = Duration::from_secs(p.timeout_secs);
+            // The provider's own endpoint unless the configuration names another.
+            let base = |default: &'static str| p.base_url.as_deref().unwrap_or(default);
+            let built = |e: docwright_llm::Error| Error::Internal(e.to_string());
             let provider = match p.kind {
-                ProviderKind::OpenaiCompatible => AnyProvider::OpenAi(
-                    docwright_llm::openai::OpenAiCompatible::new(
-                        &p.name,
-                        p.base_url.as_deref().unwrap_or_default(),
-                        timeout,
-                    )
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-                ),
+                ProviderKind::OpenaiCompatible => {
+                    AnyProvider::OpenAi(OpenAiCompatible::new(&p.name, base(""), timeout).map_err(built)?)
+                }
                 ProviderKind::Anthropic => AnyProvider::Anthropic(
-                    docwright_llm::anthropic::Anthropic::new(
-                        &p.name,
-                        p.base_url.as_deref().unwrap_or("https://api.anthropic.com"),
-                        timeout,
-                    )
-                    .map_err(|e| Error::Internal(e.to_string()))?,
+                    Anthropic::new(&p.name, base("https://api.anthropic.com"), timeout).map_err(built)?,
                 ),
                 ProviderKind::Gemini => AnyProvider::Gemini(
-                    docwright_llm::gemini::Gemini::new(
-                        &p.name,
-                        p.base_url.as_deref().unwrap_or("https://generativelanguage.googleapis.com"),
-                        timeout,
-                    )
-                    .map_err(|e| Error::Internal(e.to_string()))?,
+                    Gemini::new(&p.name, base("https://generativelanguage.googleapis.com"), timeout).map_err(built)?,
                 ),
                 ProviderKind::Dryrun => AnyProvider::DryRun(docwright_llm::dryrun::DryRun::new(&p.name)),
                 other => {
