@@ -270,6 +270,7 @@ pub mod items {
     pub const API_KEY: &str = "data.system.ApiKey";
     pub const RBAC_RULE: &str = "data.system.RbacRule";
     pub const USER_SETTINGS: &str = "data.system.UserSettings";
+    pub const AI_PROVIDER: &str = "data.system.AiProvider";
 
     /// Exact items with a description, for the admin API and validation.
     pub const CATALOG: &[(&str, &str)] = &[
@@ -279,6 +280,7 @@ pub mod items {
         (API_KEY, "API keys (`dw_...`) for machine clients."),
         (RBAC_RULE, "The permission rules of the tenant."),
         (USER_SETTINGS, "A user's own settings (model profile, role prompt, language)."),
+        (AI_PROVIDER, "The AI models and providers of the installation: list, health, key test."),
     ];
 
     /// Families whose members are named at run time (e.g. providers from configuration).

@@ -310,6 +310,11 @@ impl Breaker {
         f(&mut guard)
     }
 
+    /// Consecutive failures, and until when the model rests (if it does).
+    pub fn status(&self, model: &str) -> (u32, Option<Instant>) {
+        self.with(|m| m.get(model).copied().unwrap_or((0, None)))
+    }
+
     pub fn resting(&self, model: &str) -> bool {
         self.with(|m| m.get(model).and_then(|(_, until)| *until).is_some_and(|until| Instant::now() < until))
     }
@@ -454,6 +459,16 @@ impl Engine {
     pub async fn ai_call(&self, grant: &Grant, req: &AiRequest) -> Result<AiResponse, GatewayError> {
         let started = Instant::now();
         let (model, outcome, attempts) = self.run_candidates(grant, req, Mode::Call).await?;
+        self.response(model, outcome, attempts, started)
+    }
+
+    fn response(
+        &self,
+        model: Model,
+        outcome: Outcome,
+        attempts: Vec<Attempt>,
+        started: Instant,
+    ) -> Result<AiResponse, GatewayError> {
         let Outcome::Called(r, price) = outcome else {
             return Err(Error::Internal("a call produced a stream".to_owned()).into());
         };
@@ -492,6 +507,34 @@ impl Engine {
         mode: Mode,
     ) -> Result<(Model, Outcome, Vec<Attempt>), GatewayError> {
         let candidates = self.candidates(grant, req).await?;
+        self.run_these(grant, req, mode, candidates).await
+    }
+
+    /// A call on exactly these candidates (after the same permission check).
+    async fn ai_call_models(
+        &self,
+        grant: &Grant,
+        req: &AiRequest,
+        models: Vec<Model>,
+    ) -> Result<AiResponse, GatewayError> {
+        let allowed = self.allowed_providers(grant).await?;
+        if models.iter().any(|m| !allowed.contains(&m.provider)) {
+            return Err(
+                Error::Forbidden("you may not use this provider (resource.aicore.<provider>)".to_owned()).into()
+            );
+        }
+        let started = Instant::now();
+        let (model, outcome, attempts) = self.run_these(grant, req, Mode::Call, models).await?;
+        self.response(model, outcome, attempts, started)
+    }
+
+    async fn run_these(
+        &self,
+        grant: &Grant,
+        req: &AiRequest,
+        mode: Mode,
+        candidates: Vec<Model>,
+    ) -> Result<(Model, Outcome, Vec<Attempt>), GatewayError> {
         let breaker = &self.registry.breaker;
         let all_resting = candidates.iter().all(|m| breaker.resting(&m.name));
         let mut failures = Failures::default();
@@ -647,6 +690,94 @@ fn estimate_input(messages: &[Message]) -> u64 {
             docwright_llm::Part::Image { .. } => 765,
         })
         .sum()
+}
+
+/// A provider as administrators see it (never its key).
+#[derive(Debug, Clone)]
+pub struct ProviderInfo {
+    pub name: String,
+    pub kind: &'static str,
+    pub key_configured: bool,
+    pub models: Vec<ModelHealth>,
+}
+
+/// A model's breaker state.
+#[derive(Debug, Clone)]
+pub struct ModelHealth {
+    pub model: String,
+    pub consecutive_failures: u32,
+    /// Seconds the model still rests, when it does.
+    pub resting_secs: Option<u64>,
+}
+
+/// The permissions of the AI administration.
+pub const AI_PROVIDER_READ: Permission = Permission::new(docwright_core::rbac::items::AI_PROVIDER, Action::Read);
+pub const AI_PROVIDER_UPDATE: Permission = Permission::new(docwright_core::rbac::items::AI_PROVIDER, Action::Update);
+
+impl Engine {
+    /// Every model of the registry (administration).
+    pub fn admin_models(&self, grant: &Grant) -> Result<Vec<Model>> {
+        grant.expect(AI_PROVIDER_READ)?;
+        Ok(self.registry.models.clone())
+    }
+
+    /// Every provider with its models' health (administration).
+    pub fn admin_providers(&self, grant: &Grant) -> Result<Vec<ProviderInfo>> {
+        grant.expect(AI_PROVIDER_READ)?;
+        let now = Instant::now();
+        let mut out: Vec<ProviderInfo> = self
+            .registry
+            .providers
+            .iter()
+            .map(|(name, (provider, key))| ProviderInfo {
+                name: name.clone(),
+                kind: provider.kind(),
+                key_configured: key.is_some(),
+                models: self
+                    .registry
+                    .models
+                    .iter()
+                    .filter(|m| &m.provider == name)
+                    .map(|m| {
+                        let (failures, until) = self.registry.breaker.status(&m.name);
+                        ModelHealth {
+                            model: m.name.clone(),
+                            consecutive_failures: failures,
+                            resting_secs: until.filter(|u| *u > now).map(|u| (u - now).as_secs().max(1)),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Tests a provider and its key with a tiny call to its first model, recorded like any call.
+    pub async fn test_provider(&self, grant: &Grant, name: &str) -> Result<Result<AiResponse, GatewayError>> {
+        grant.expect(AI_PROVIDER_UPDATE)?;
+        let Some(model) = self.registry.models.iter().find(|m| m.provider == name) else {
+            return Err(if self.registry.providers.contains_key(name) {
+                Error::Conflict(format!("provider `{name}` has no model to test with"))
+            } else {
+                Error::NotFound("provider")
+            });
+        };
+        let req = AiRequest {
+            model: model.name.clone(),
+            operation: Operation::DataGenerate,
+            priority: None,
+            messages: vec![Message::text(docwright_llm::Role::User, "Reply with the single word OK.")],
+            max_output_tokens: Some(5),
+            temperature: Some(0.0),
+            output: OutputFormat::Text,
+            allowed_providers: Some(vec![name.to_owned()]),
+            process: "admin.provider_test".to_owned(),
+        };
+        // Only this model: its fallbacks would test other providers.
+        let single = Model { fallbacks: Vec::new(), ..model.clone() };
+        Ok(self.ai_call_models(grant, &req, vec![single]).await)
+    }
 }
 
 /// The permission of the front door route: using the AI at all.

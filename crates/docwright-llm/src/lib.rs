@@ -199,6 +199,18 @@ pub enum AnyProvider {
     DryRun(dryrun::DryRun),
 }
 
+impl AnyProvider {
+    /// The protocol, as configuration names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnyProvider::OpenAi(_) => "openai_compatible",
+            AnyProvider::Anthropic(_) => "anthropic",
+            AnyProvider::Gemini(_) => "gemini",
+            AnyProvider::DryRun(_) => "dryrun",
+        }
+    }
+}
+
 impl Provider for AnyProvider {
     fn name(&self) -> &str {
         match self {

@@ -6,6 +6,7 @@
 //! ([`route_table`]), so a route cannot exist without a declared access.
 
 mod admin;
+mod ai_admin;
 mod auth;
 mod keys;
 mod me;
@@ -15,7 +16,7 @@ mod rbac;
 
 use axum::http::Method;
 use docwright_engine::admin::perms::*;
-use docwright_engine::gateway::AI_USE;
+use docwright_engine::gateway::{AI_PROVIDER_READ, AI_PROVIDER_UPDATE, AI_USE};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
@@ -55,6 +56,9 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(RULE_READ), routes!(rbac::list_items)),
         (Rbac(RULE_UPDATE), routes!(rbac::put_rule)),
         (Rbac(RULE_DELETE), routes!(rbac::delete_rule)),
+        (Rbac(AI_PROVIDER_READ), routes!(ai_admin::list_models)),
+        (Rbac(AI_PROVIDER_READ), routes!(ai_admin::list_providers)),
+        (Rbac(AI_PROVIDER_UPDATE), routes!(ai_admin::test_provider)),
         (Rbac(AI_USE), routes!(openai::list_models)),
         (Rbac(AI_USE), routes!(openai::chat_completions)),
     ]

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Auth, TestApp, assert_error};
 
 both_databases!(
+    ai_administration_shows_models_providers_and_tests_keys,
     dryrun_answers_by_default_and_every_call_is_priced,
     streams_follow_the_openai_chunk_format,
     json_output_follows_the_schema,
@@ -391,5 +392,66 @@ mod anthropic_then_openai {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         super::across_protocols(docwright_storage::Backend::Postgres).await
+    }
+}
+
+async fn ai_administration_shows_models_providers_and_tests_keys(app: TestApp) {
+    let sys = app.sysadmin().await;
+    let (status, models) = app.get("/api/admin/ai/models", &sys).await;
+    assert_eq!(status, StatusCode::OK);
+    let simple = models.as_array().unwrap().iter().find(|m| m["name"] == "dryrun-simple").unwrap();
+    assert_eq!(
+        (simple["price_input_per_mtok"].as_str(), simple["price_output_per_mtok"].as_str()),
+        (Some("0.10"), Some("0.40"))
+    );
+    assert_eq!(simple["capabilities"], json!(["text", "json", "vision"]));
+    let (_, providers) = app.get("/api/admin/ai/providers", &sys).await;
+    assert_eq!(providers[0]["name"], "dryrun");
+    assert_eq!(providers[0]["type"], "dryrun");
+    assert_eq!((providers[0]["key_configured"].as_bool(), providers[0]["status"].as_str()), (Some(false), Some("ok")));
+    let (status, test) = app.post("/api/admin/ai/providers/dryrun/test", &sys, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{test}");
+    assert_eq!((test["ok"].as_bool(), test["model"].as_str()), (Some(true), Some("dryrun-simple")));
+    let tenant = tenant_of(&app, &sys).await;
+    assert_eq!(stats(&app, &tenant).await.last().unwrap().process, "admin.provider_test");
+    let (status, body) = app.post("/api/admin/ai/providers/nope/test", &sys, json!({})).await;
+    assert_error(status, &body, 404, "not_found");
+}
+
+async fn failing_provider_shows_in_health(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let Some(app) = with_upstream(backend, &fake, |c| {
+        c.gateway.retries_per_model = 0;
+        c.gateway.breaker_failures = 1;
+        c.gateway.breaker_rest_secs = 60;
+    })
+    .await
+    else {
+        return;
+    };
+    let sys = app.sysadmin().await;
+    fake.reply(Reply::Status { status: 401, retry_after: None });
+    let (status, test) = app.post("/api/admin/ai/providers/upstream/test", &sys, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(test["ok"], false);
+    assert!(test["error"].as_str().unwrap().contains("401"), "{test}");
+    assert!(!test.to_string().contains("sk-upstream-key"));
+    fake.reply(Reply::Status { status: 503, retry_after: None });
+    app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    let (_, providers) = app.get("/api/admin/ai/providers", &sys).await;
+    let upstream = providers.as_array().unwrap().iter().find(|p| p["name"] == "upstream").unwrap();
+    assert_eq!((upstream["status"].as_str(), upstream["key_configured"].as_bool()), (Some("degraded"), Some(true)));
+    assert!(upstream["models"][0]["resting_secs"].as_u64().unwrap() > 0, "{upstream}");
+    assert!(!providers.to_string().contains("sk-upstream-key"));
+}
+
+mod provider_health {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::failing_provider_shows_in_health(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::failing_provider_shows_in_health(docwright_storage::Backend::Postgres).await
     }
 }

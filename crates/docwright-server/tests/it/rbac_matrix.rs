@@ -23,6 +23,8 @@ enum Target {
     Key,
     StaticToken,
     Rule,
+    /// The built-in provider (installation-wide, the same in every tenant).
+    Provider,
 }
 
 /// Expected statuses for [sysadmin, admin, user, viewer].
@@ -122,6 +124,16 @@ fn table() -> Vec<Case> {
             [200, 200, 403, 403],
         ),
         m(Method::DELETE, "/api/admin/rbac/rules/{id}", T::Rule, none, [204, 204, 403, 403], [404, 404, 403, 403]),
+        m(Method::GET, "/api/admin/ai/models", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
+        m(Method::GET, "/api/admin/ai/providers", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
+        m(
+            Method::POST,
+            "/api/admin/ai/providers/{name}/test",
+            T::Provider,
+            none,
+            [200, 200, 403, 403],
+            [200, 200, 403, 403],
+        ),
         m(Method::GET, "/v1/models", T::None, none, [200, 200, 200, 403], [200, 200, 200, 403]),
         m(
             Method::POST,
@@ -193,6 +205,7 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::Key => path.replace("{id}", &f.key),
         Target::StaticToken => path.replace("{id}", &f.user).replace("{token_id}", &f.static_token),
         Target::Rule => path.replace("{id}", &f.rule),
+        Target::Provider => path.replace("{name}", "dryrun"),
     }
 }
 
