@@ -46,6 +46,7 @@ pub struct Config {
     pub log: LogConfig,
     pub observability: ObservabilityConfig,
     pub gateway: GatewayConfig,
+    pub limits: LimitsConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
     pub providers: Vec<ProviderConfig>,
     /// Models (`[[models]]`). None configured: the built-in dryrun models.
@@ -80,6 +81,16 @@ impl Default for GatewayConfig {
     }
 }
 
+/// `[limits]`: AI requests per minute per caller (SPEC A9); 0 means no limit. Excess requests
+/// get 429 with `Retry-After`. Counted per replica.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub ai_requests_per_minute_per_tenant: u32,
+    pub ai_requests_per_minute_per_user: u32,
+    pub ai_requests_per_minute_per_api_key: u32,
+}
+
 /// `[[providers]]`: one AI provider endpoint (SPEC A1, A7).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +111,10 @@ pub struct ProviderConfig {
     /// Bound on waiting for an answer, or for the next streamed chunk.
     #[serde(default = "default_provider_timeout")]
     pub timeout_secs: u64,
+    /// The provider's own request quota (e.g. GigaChat: 20). Calls beyond it wait up to
+    /// `gateway.max_retry_after_secs`, else go to the next candidate. Absent: no limit.
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
 }
 
 fn default_provider_timeout() -> u64 {
@@ -442,6 +457,9 @@ impl Config {
                     "this wire protocol is not available in this build yet (use openai_compatible, anthropic, gemini or dryrun)"
                         .to_owned(),
                 ),
+            }
+            if p.requests_per_minute == Some(0) {
+                bad(&key("requests_per_minute"), "must be at least 1 (leave it out for no limit)".to_owned());
             }
             if !(1..=3600).contains(&p.timeout_secs) {
                 bad(&key("timeout_secs"), "must be between 1 and 3600".to_owned());

@@ -11,8 +11,11 @@
 //! A model is retried (backoff with jitter, or a short `Retry-After`) before the next candidate,
 //! and a per-model circuit breaker rests a model that keeps failing.
 //!
-//! Not here yet (issue 4): chunking, per-tenant/user keys (BYOK), rate limits, the GigaChat
-//! protocol.
+//! Rate limits (SPEC A9, per replica): a provider's own quota (`requests_per_minute`) is taken
+//! before each call — a call waits briefly for a slot or goes to the next candidate — and
+//! `[limits]` caps requests per tenant, user and API key (429 with `Retry-After`).
+//!
+//! Not here yet (issue 4): chunking, per-tenant/user keys (BYOK), the GigaChat protocol.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -102,6 +105,49 @@ pub struct Registry {
     providers: HashMap<String, (AnyProvider, Option<ApiKey>)>,
     settings: GatewaySettings,
     breaker: Breaker,
+    /// Each provider's own request quota (`requests_per_minute`).
+    provider_limits: HashMap<String, governor::DefaultDirectRateLimiter>,
+    /// Requests per minute per tenant, user, API key (`[limits]`).
+    caller_limits: Vec<(Scope, governor::DefaultKeyedRateLimiter<String>)>,
+}
+
+/// Whose request quota a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Tenant,
+    User,
+    ApiKey,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::Tenant => "tenant",
+            Scope::User => "user",
+            Scope::ApiKey => "API key",
+        }
+    }
+}
+
+fn per_minute(n: u32) -> Option<governor::Quota> {
+    std::num::NonZeroU32::new(n).map(governor::Quota::per_minute)
+}
+
+/// How long until a limiter has room again.
+fn wait_of(not_until: &governor::NotUntil<governor::clock::QuantaInstant>) -> Duration {
+    use governor::clock::Clock as _;
+    not_until.wait_time_from(governor::clock::DefaultClock::default().now())
+}
+
+fn caller_limits(c: &docwright_config::LimitsConfig) -> Vec<(Scope, governor::DefaultKeyedRateLimiter<String>)> {
+    [
+        (Scope::Tenant, c.ai_requests_per_minute_per_tenant),
+        (Scope::User, c.ai_requests_per_minute_per_user),
+        (Scope::ApiKey, c.ai_requests_per_minute_per_api_key),
+    ]
+    .into_iter()
+    .filter_map(|(scope, n)| per_minute(n).map(|q| (scope, governor::RateLimiter::keyed(q))))
+    .collect()
 }
 
 /// The model name that asks the gateway to choose.
@@ -112,8 +158,13 @@ impl Registry {
     pub fn from_config(config: &Config) -> Result<Self> {
         let settings = GatewaySettings::from(&config.gateway);
         if config.providers.is_empty() {
-            return Ok(Self { settings, ..Self::builtin() });
+            return Ok(Self { settings, caller_limits: caller_limits(&config.limits), ..Self::builtin() });
         }
+        let provider_limits = config
+            .providers
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), governor::RateLimiter::direct(per_minute(p.requests_per_minute?)?))))
+            .collect();
         let mut providers = HashMap::new();
         for p in &config.providers {
             let timeout = Duration::from_secs(p.timeout_secs);
@@ -156,7 +207,14 @@ impl Registry {
                 fallbacks: m.fallbacks.clone(),
             });
         }
-        Ok(Self { models, providers, settings, breaker: Breaker::default() })
+        Ok(Self {
+            models,
+            providers,
+            settings,
+            breaker: Breaker::default(),
+            provider_limits,
+            caller_limits: caller_limits(&config.limits),
+        })
     }
 
     /// `dryrun` with two models: prices are nominal, so billing can be exercised offline.
@@ -183,6 +241,8 @@ impl Registry {
             providers: HashMap::from([("dryrun".to_owned(), (provider, None))]),
             settings: GatewaySettings::from(&docwright_config::GatewayConfig::default()),
             breaker: Breaker::default(),
+            provider_limits: HashMap::new(),
+            caller_limits: Vec::new(),
         }
     }
 
@@ -350,6 +410,8 @@ pub enum GatewayError {
     UnknownModel(String),
     #[error("{0}")]
     NoCandidate(String),
+    #[error("the {} has used its AI requests for this minute", scope.as_str())]
+    RateLimited { scope: Scope, retry_after: Duration },
     #[error("every candidate failed: {}", attempts.iter().map(|a| format!("{} ({}): {}", a.model, a.provider, a.error.as_deref().unwrap_or("?"))).collect::<Vec<_>>().join("; "))]
     AllFailed { attempts: Vec<Attempt>, retry_after: Option<Duration> },
     #[error(transparent)]
@@ -507,7 +569,25 @@ impl Engine {
         mode: Mode,
     ) -> Result<(Model, Outcome, Vec<Attempt>), GatewayError> {
         let candidates = self.candidates(grant, req).await?;
+        self.check_caller_limits(grant)?;
         self.run_these(grant, req, mode, candidates).await
+    }
+
+    /// One request against the tenant's, the user's and the API key's quotas.
+    fn check_caller_limits(&self, grant: &Grant) -> Result<(), GatewayError> {
+        let ctx = grant.ctx();
+        for (scope, limiter) in &self.registry.caller_limits {
+            let key = match (scope, &ctx.principal.credential) {
+                (Scope::Tenant, _) => ctx.tenant.to_string(),
+                (Scope::User, _) => ctx.user().to_string(),
+                (Scope::ApiKey, Credential::ApiKey { id, .. }) => id.to_string(),
+                (Scope::ApiKey, Credential::Session { .. }) => continue,
+            };
+            if let Err(not_until) = limiter.check_key(&key) {
+                return Err(GatewayError::RateLimited { scope: *scope, retry_after: wait_of(&not_until) });
+            }
+        }
+        Ok(())
     }
 
     /// A call on exactly these candidates (after the same permission check).
@@ -546,6 +626,9 @@ impl Engine {
             let chat = self.chat_request(&model, req);
             let mut tries = 0;
             loop {
+                if !self.provider_slot(&model, &mut failures).await {
+                    break;
+                }
                 let t = Instant::now();
                 let result = match mode {
                     Mode::Call => provider.chat(&chat, key.as_ref()).await.map(|r| Outcome::Called(r, Money::ZERO)),
@@ -594,6 +677,31 @@ impl Engine {
             }
         }
         Err(GatewayError::AllFailed { attempts: failures.attempts, retry_after: failures.retry_after })
+    }
+
+    /// Takes a slot of the provider's own quota, waiting up to `max_retry_after` for one; when
+    /// none comes that soon, notes the attempt (nothing is sent, so nothing is recorded as a
+    /// call) and answers false so that the next candidate is tried.
+    async fn provider_slot(&self, model: &Model, failures: &mut Failures) -> bool {
+        let Some(limiter) = self.registry.provider_limits.get(&model.provider) else { return true };
+        let Err(not_until) = limiter.check() else { return true };
+        let wait = wait_of(&not_until);
+        if wait <= self.registry.settings.max_retry_after {
+            limiter.until_ready().await;
+            return true;
+        }
+        failures.retry_after = failures.retry_after.or(Some(wait));
+        failures.attempts.push(Attempt {
+            model: model.name.clone(),
+            provider: model.provider.clone(),
+            error: Some(format!(
+                "provider {} is at its own request limit for {}s",
+                model.provider,
+                wait.as_secs().max(1)
+            )),
+            duration_ms: 0,
+        });
+        false
     }
 
     /// Records a failed attempt; answers whether to go on: after a retryable error, or a missing

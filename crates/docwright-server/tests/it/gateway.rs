@@ -166,6 +166,7 @@ async fn with_upstream(
                 api_key: Some(Secret::new("sk-upstream-key".into())),
                 api_key_file: None,
                 timeout_secs: 5,
+                requests_per_minute: None,
             },
             ProviderConfig {
                 name: "local".into(),
@@ -174,6 +175,7 @@ async fn with_upstream(
                 api_key: None,
                 api_key_file: None,
                 timeout_secs: 5,
+                requests_per_minute: None,
             },
         ];
         let model = |name: &str, provider: &str, fallbacks: Vec<String>| ModelConfig {
@@ -324,6 +326,7 @@ async fn across_protocols(backend: Backend) {
             api_key: Some(Secret::new(key.into())),
             api_key_file: None,
             timeout_secs: 5,
+            requests_per_minute: None,
         };
         c.providers = vec![
             provider("claude", ProviderKind::Anthropic, anthropic.clone(), "sk-ant-key"),
@@ -453,5 +456,67 @@ mod provider_health {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         super::failing_provider_shows_in_health(docwright_storage::Backend::Postgres).await
+    }
+}
+
+/// Limits are counted in memory, the same on either database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_are_rate_limited_per_user() {
+    let Some(limited) = TestApp::spawn(Backend::Sqlite, |c| c.limits.ai_requests_per_minute_per_user = 2).await else {
+        return;
+    };
+    let sys = limited.sysadmin().await;
+    for _ in 0..2 {
+        assert_eq!(limited.post("/v1/chat/completions", &sys, chat("dryrun-simple", "x")).await.0, StatusCode::OK);
+    }
+    let resp = limited
+        .client
+        .post(limited.url("/v1/chat/completions"))
+        .bearer_auth(sys.bearer.clone().unwrap())
+        .json(&chat("dryrun-simple", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another user has a quota of their own.
+    let root = tenant_of(&limited, &sys).await;
+    let other = limited.user_in(&root, "user").await;
+    assert_eq!(limited.post("/v1/chat/completions", &other.auth, chat("dryrun-simple", "x")).await.0, StatusCode::OK);
+    // Refused requests reach no provider and cost nothing.
+    assert_eq!(stats(&limited, &root).await.len(), 3);
+}
+
+async fn provider_quota_is_respected(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let Some(app) = with_upstream(backend, &fake, |c| {
+        c.providers[0].requests_per_minute = Some(1);
+        c.gateway.max_retry_after_secs = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let sys = app.sysadmin().await;
+    let (_, r) = app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!(r["model"], "gpt-x");
+    // The upstream's quota is used up for a minute: the fallback answers, the upstream is not asked.
+    let (_, r) = app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!(r["model"], "backup", "{r}");
+    assert!(r["docwright"]["attempts"][0]["error"].as_str().unwrap().contains("request limit"), "{r}");
+    assert_eq!(fake.received().len(), 1);
+}
+
+mod provider_quota {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::provider_quota_is_respected(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::provider_quota_is_respected(docwright_storage::Backend::Postgres).await
     }
 }
