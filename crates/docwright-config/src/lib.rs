@@ -47,6 +47,7 @@ pub struct Config {
     pub observability: ObservabilityConfig,
     pub gateway: GatewayConfig,
     pub limits: LimitsConfig,
+    pub security: SecurityConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
     pub providers: Vec<ProviderConfig>,
     /// Models (`[[models]]`). None configured: the built-in dryrun models.
@@ -79,6 +80,16 @@ impl Default for GatewayConfig {
             breaker_rest_secs: 30,
         }
     }
+}
+
+/// `[security]`: the key that encrypts stored provider keys (BYOK, SPEC A7).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// At least 32 characters. Unset: a random key is generated at the first start in
+    /// `<data_dir>/encryption.key`. Replicas sharing a database must share this key.
+    pub encryption_key: Option<Secret>,
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// `[limits]`: AI requests per minute per caller (SPEC A9); 0 means no limit. Excess requests
@@ -361,6 +372,7 @@ impl Config {
         resolve(&mut self.database.url, &self.database.url_file, "database.url")?;
         resolve(&mut self.bootstrap.admin_token, &self.bootstrap.admin_token_file, "bootstrap.admin_token")?;
         resolve(&mut self.auth.jwt_secret, &self.auth.jwt_secret_file, "auth.jwt_secret")?;
+        resolve(&mut self.security.encryption_key, &self.security.encryption_key_file, "security.encryption_key")?;
         for (i, p) in self.providers.iter_mut().enumerate() {
             resolve(&mut p.api_key, &p.api_key_file, &format!("providers[{i}].api_key"))?;
         }
@@ -402,6 +414,9 @@ impl Config {
         }
         if self.bootstrap.admin_name.trim().is_empty() {
             bad("bootstrap.admin_name", "must not be empty".to_owned());
+        }
+        if self.security.encryption_key.as_ref().is_some_and(|s| s.expose().len() < 32) {
+            bad("security.encryption_key", "must be at least 32 characters".to_owned());
         }
         if self.auth.jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
             bad("auth.jwt_secret", "must be at least 32 bytes".to_owned());

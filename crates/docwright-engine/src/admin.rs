@@ -48,6 +48,8 @@ use perms::*;
 /// A user as the profile endpoint shows it.
 pub struct Profile {
     pub user: User,
+    /// Providers the user has stored an own key for (never the keys).
+    pub provider_keys_set: Vec<String>,
     pub memberships: Vec<(Tenant, Role)>,
     pub current_tenant: TenantId,
     pub current_role: Role,
@@ -84,6 +86,8 @@ pub struct SettingsPatch {
     /// `Some(None)` clears the selection.
     pub selected_role_prompt_id: Option<Option<String>>,
     pub language: Option<String>,
+    /// Provider → key to store (sealed), or `None` to delete the stored one.
+    pub provider_keys: Option<std::collections::BTreeMap<String, Option<String>>>,
 }
 
 fn parse<T, E: std::fmt::Display>(field: &str, r: std::result::Result<T, E>) -> Result<T> {
@@ -98,10 +102,13 @@ impl Engine {
         let ctx = grant.ctx();
         let user = self.db.user(ctx.user()).await?.ok_or(Error::NotFound("user"))?;
         let memberships = self.db.memberships_of(ctx.user()).await?;
-        Ok(Profile { user, memberships, current_tenant: ctx.tenant, current_role: ctx.role })
+        let owner = docwright_storage::provider_keys::KeyOwner::User(ctx.user());
+        let provider_keys_set = self.db.provider_key_list(owner).await?.into_iter().map(|(p, _)| p).collect();
+        Ok(Profile { user, provider_keys_set, memberships, current_tenant: ctx.tenant, current_role: ctx.role })
     }
 
-    pub async fn update_settings(&self, grant: &Grant, patch: SettingsPatch) -> Result<UserSettings> {
+    /// Applies the patch; answers the settings and the providers the user has a key for.
+    pub async fn update_settings(&self, grant: &Grant, patch: SettingsPatch) -> Result<(UserSettings, Vec<String>)> {
         grant.expect(SETTINGS_UPDATE)?;
         let user = self.db.user(grant.ctx().user()).await?.ok_or(Error::NotFound("user"))?;
         let mut s = user.settings;
@@ -117,8 +124,34 @@ impl Engine {
         if let Some(l) = patch.language {
             s.language = parse("language", docwright_core::settings::Language::parse(&l))?;
         }
+        // Every field is checked before anything is written.
+        let keys = patch.provider_keys.unwrap_or_default();
+        for (provider, key) in &keys {
+            match key {
+                Some(k) => {
+                    self.check_key(provider, k)?;
+                }
+                None if !self.registry().has_provider(provider) => {
+                    return Err(Error::invalid(
+                        format!("provider_keys.{provider}"),
+                        format!("no provider named `{provider}` is configured"),
+                    ));
+                }
+                None => {}
+            }
+        }
         self.db.update_user_settings(user.id, &s).await?;
-        Ok(s)
+        let owner = docwright_storage::provider_keys::KeyOwner::User(user.id);
+        for (provider, key) in keys {
+            match key {
+                Some(k) => self.store_key(owner, &provider, &k).await?,
+                None => {
+                    self.db.delete_provider_key(owner, &provider).await?;
+                }
+            }
+        }
+        let keys_set = self.db.provider_key_list(owner).await?.into_iter().map(|(p, _)| p).collect();
+        Ok((s, keys_set))
     }
 
     // ---- tenants ----------------------------------------------------------------------

@@ -31,6 +31,7 @@ use docwright_llm::anthropic::Anthropic;
 use docwright_llm::gemini::Gemini;
 use docwright_llm::openai::OpenAiCompatible;
 use docwright_llm::{AnyProvider, ApiKey, ChatRequest, ChatResponse, ChatStream, Message, OutputFormat, Provider as _};
+use docwright_storage::provider_keys::KeyOwner;
 use docwright_storage::stats::AiStat;
 
 use crate::access::Grant;
@@ -252,6 +253,10 @@ impl Registry {
 
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.name == name)
+    }
+
+    pub fn has_provider(&self, name: &str) -> bool {
+        self.providers.contains_key(name)
     }
 
     pub fn provider_names(&self) -> Vec<&str> {
@@ -622,7 +627,8 @@ impl Engine {
             if !all_resting && breaker.resting(&model.name) {
                 continue;
             }
-            let Some((provider, key)) = self.registry.providers.get(&model.provider) else { continue };
+            let Some((provider, configured)) = self.registry.providers.get(&model.provider) else { continue };
+            let key = self.key_for(grant, &model.provider, configured.as_ref()).await?;
             let chat = self.chat_request(&model, req);
             let mut tries = 0;
             loop {
@@ -677,6 +683,17 @@ impl Engine {
             }
         }
         Err(GatewayError::AllFailed { attempts: failures.attempts, retry_after: failures.retry_after })
+    }
+
+    /// The key a call uses: the user's own (BYOK), else the tenant's, else the configured one.
+    async fn key_for(&self, grant: &Grant, provider: &str, configured: Option<&ApiKey>) -> Result<Option<ApiKey>> {
+        let ctx = grant.ctx();
+        for owner in [KeyOwner::User(ctx.user()), KeyOwner::Tenant(ctx.tenant)] {
+            if let Some(sealed) = self.db.provider_key(owner, provider).await? {
+                return Ok(Some(ApiKey::new(self.sealer.open(&sealed)?)));
+            }
+        }
+        Ok(configured.cloned())
     }
 
     /// Takes a slot of the provider's own quota, waiting up to `max_retry_after` for one; when
@@ -859,6 +876,47 @@ impl Engine {
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// Providers the context tenant has stored a key for, with when it was set.
+    pub async fn tenant_keys(&self, grant: &Grant) -> Result<Vec<(String, docwright_core::time::Timestamp)>> {
+        grant.expect(AI_PROVIDER_READ)?;
+        Ok(self.db.provider_key_list(KeyOwner::Tenant(grant.ctx().tenant)).await?)
+    }
+
+    /// Stores (sealed) the context tenant's key for `provider`.
+    pub async fn put_tenant_key(&self, grant: &Grant, provider: &str, key: &str) -> Result<()> {
+        grant.expect(AI_PROVIDER_UPDATE)?;
+        self.store_key(KeyOwner::Tenant(grant.ctx().tenant), provider, key).await
+    }
+
+    pub async fn delete_tenant_key(&self, grant: &Grant, provider: &str) -> Result<()> {
+        grant.expect(AI_PROVIDER_UPDATE)?;
+        if !self.db.delete_provider_key(KeyOwner::Tenant(grant.ctx().tenant), provider).await? {
+            return Err(Error::NotFound("key"));
+        }
+        Ok(())
+    }
+
+    /// Seals and stores a key, after checking it.
+    pub(crate) async fn store_key(&self, owner: KeyOwner, provider: &str, key: &str) -> Result<()> {
+        let key = self.check_key(provider, key)?;
+        Ok(self.db.put_provider_key(owner, provider, &self.sealer.seal(key)?).await?)
+    }
+
+    /// The key to store for `provider`, trimmed, when the provider exists and the key is plausible.
+    pub(crate) fn check_key<'k>(&self, provider: &str, key: &'k str) -> Result<&'k str> {
+        if !self.registry.has_provider(provider) {
+            return Err(Error::invalid(
+                format!("provider_keys.{provider}"),
+                format!("no provider named `{provider}` is configured"),
+            ));
+        }
+        let key = key.trim();
+        if key.is_empty() || key.len() > 4096 || key.chars().any(char::is_control) {
+            return Err(Error::invalid(format!("provider_keys.{provider}"), "a key is 1 to 4096 printable characters"));
+        }
+        Ok(key)
     }
 
     /// Tests a provider and its key with a tiny call to its first model, recorded like any call.

@@ -9,12 +9,14 @@
 //!   [`Engine::authorize`] makes one, so nothing protected is reachable without a decision.
 //! - [`admin`]: tenants, users, roles, static tokens, API keys, RBAC rules.
 //! - [`gateway`]: the AI gateway — model registry, candidate selection, fallback, stats.
+//! - [`sealer`]: encryption of stored provider keys.
 
 pub mod access;
 pub mod admin;
 pub mod bootstrap;
 pub mod gateway;
 pub mod identity;
+pub mod sealer;
 
 use docwright_storage::Db;
 
@@ -79,12 +81,13 @@ pub struct Engine {
     jwt: identity::JwtKeys,
     auth: AuthSettings,
     registry: std::sync::Arc<gateway::Registry>,
+    sealer: sealer::Sealer,
 }
 
 impl Engine {
-    pub fn new(db: Db, auth: AuthSettings, registry: gateway::Registry) -> Self {
+    pub fn new(db: Db, auth: AuthSettings, registry: gateway::Registry, sealer: sealer::Sealer) -> Self {
         let jwt = identity::JwtKeys::new(&auth.jwt_secret);
-        Self { db, jwt, auth, registry: std::sync::Arc::new(registry) }
+        Self { db, jwt, auth, registry: std::sync::Arc::new(registry), sealer }
     }
 
     pub fn db(&self) -> &Db {

@@ -104,6 +104,10 @@ impl Application {
                 refresh_ttl_secs: i64::try_from(config.auth.refresh_token_ttl_secs).unwrap_or(i64::MAX),
             },
             registry,
+            docwright_engine::sealer::Sealer::load(
+                config.security.encryption_key.as_ref().map(|k| k.expose()),
+                &config.storage.data_dir,
+            )?,
         );
         let metrics_token = config.observability.metrics_token.as_ref().map(|t| t.expose().to_owned());
         let state = AppState::new(engine, blob_dir, metrics_token);

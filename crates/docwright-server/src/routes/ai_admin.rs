@@ -136,3 +136,54 @@ pub(crate) async fn test_provider(
         Err(e) => TestResult { ok: false, model: String::new(), latency_ms, price: None, error: Some(e.to_string()) },
     }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TenantKeyOut {
+    provider: String,
+    updated_at: String,
+}
+
+/// The providers the current tenant has stored a key for (never the keys).
+#[utoipa::path(get, path = "/api/admin/ai/keys", tag = "admin", responses((status = 200, body = Vec<TenantKeyOut>), (status = 403, body = ErrorBody)))]
+pub(crate) async fn list_tenant_keys(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+) -> Result<Json<Vec<TenantKeyOut>>, ApiError> {
+    let keys = state.engine.tenant_keys(&grant).await?;
+    Ok(Json(keys.into_iter().map(|(provider, at)| TenantKeyOut { provider, updated_at: at.to_rfc3339() }).collect()))
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PutKeyRequest {
+    /// The provider key; stored encrypted and never shown again.
+    key: String,
+}
+
+/// Store the current tenant's key for a provider. Users' own keys (BYOK) come first; this
+/// comes before the configured key.
+#[utoipa::path(put, path = "/api/admin/ai/keys/{provider}", tag = "admin", request_body = PutKeyRequest,
+    params(("provider" = String, Path, description = "Provider name")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn put_tenant_key(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(provider): ApiPath<String>,
+    crate::error::ApiJson(body): crate::error::ApiJson<PutKeyRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    state.engine.put_tenant_key(&grant, &provider, &body.key).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Delete the current tenant's key for a provider.
+#[utoipa::path(delete, path = "/api/admin/ai/keys/{provider}", tag = "admin",
+    params(("provider" = String, Path, description = "Provider name")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_tenant_key(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(provider): ApiPath<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    state.engine.delete_tenant_key(&grant, &provider).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

@@ -17,14 +17,17 @@ pub(super) struct SettingsOut {
     pub selected_role_prompt_id: Option<String>,
     /// `en`, `de`, `fr`, `it` or `ru`.
     pub language: &'static str,
+    /// Providers you stored an own key for (the keys are never shown).
+    pub provider_keys_set: Vec<String>,
 }
 
-impl From<&docwright_core::settings::UserSettings> for SettingsOut {
-    fn from(s: &docwright_core::settings::UserSettings) -> Self {
+impl SettingsOut {
+    fn new(s: &docwright_core::settings::UserSettings, provider_keys_set: Vec<String>) -> Self {
         Self {
             model_profile: s.model_profile.as_str(),
             selected_role_prompt_id: s.selected_role_prompt_id.clone(),
             language: s.language.as_str(),
+            provider_keys_set,
         }
     }
 }
@@ -72,7 +75,7 @@ pub(crate) async fn me(
                 role: r.as_str(),
             })
             .collect(),
-        settings: (&p.user.settings).into(),
+        settings: SettingsOut::new(&p.user.settings, p.provider_keys_set),
         created_at: p.user.created_at.to_rfc3339(),
     }))
 }
@@ -86,6 +89,11 @@ pub(super) struct SettingsPatch {
     #[schema(value_type = Option<String>)]
     pub selected_role_prompt_id: Option<Option<String>>,
     pub language: Option<String>,
+    /// Your own provider keys (BYOK): `{"openai": "sk-..."}` stores one (encrypted, never shown
+    /// again), `{"openai": null}` deletes it. Your key is used before the tenant's and the
+    /// configured one.
+    #[schema(value_type = Option<Object>)]
+    pub provider_keys: Option<std::collections::BTreeMap<String, Option<String>>>,
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).
@@ -105,7 +113,8 @@ pub(crate) async fn update_settings(
         model_profile: patch.model_profile,
         selected_role_prompt_id: patch.selected_role_prompt_id,
         language: patch.language,
+        provider_keys: patch.provider_keys,
     };
-    let s = state.engine.update_settings(&grant, patch).await?;
-    Ok(Json((&s).into()))
+    let (s, keys) = state.engine.update_settings(&grant, patch).await?;
+    Ok(Json(SettingsOut::new(&s, keys)))
 }

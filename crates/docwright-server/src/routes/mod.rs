@@ -59,6 +59,9 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(AI_PROVIDER_READ), routes!(ai_admin::list_models)),
         (Rbac(AI_PROVIDER_READ), routes!(ai_admin::list_providers)),
         (Rbac(AI_PROVIDER_UPDATE), routes!(ai_admin::test_provider)),
+        (Rbac(AI_PROVIDER_READ), routes!(ai_admin::list_tenant_keys)),
+        (Rbac(AI_PROVIDER_UPDATE), routes!(ai_admin::put_tenant_key)),
+        (Rbac(AI_PROVIDER_UPDATE), routes!(ai_admin::delete_tenant_key)),
         (Rbac(AI_USE), routes!(openai::list_models)),
         (Rbac(AI_USE), routes!(openai::chat_completions)),
     ]

@@ -40,11 +40,14 @@ async fn exchange_and_me(app: TestApp) {
     let (_, me) = app.get("/me", &auth).await;
     assert_eq!(
         me["settings"],
-        json!({"model_profile": "complex", "language": "de", "selected_role_prompt_id": "engineer"})
+        json!({"model_profile": "complex", "language": "de", "selected_role_prompt_id": "engineer", "provider_keys_set": []})
     );
     // Absent fields stay; null clears.
     let (_, s) = app.call(Method::PATCH, "/me/settings", &auth, Some(json!({"selected_role_prompt_id": null}))).await;
-    assert_eq!(s, json!({"model_profile": "complex", "language": "de", "selected_role_prompt_id": null}));
+    assert_eq!(
+        s,
+        json!({"model_profile": "complex", "language": "de", "selected_role_prompt_id": null, "provider_keys_set": []})
+    );
     let (status, body) = app.call(Method::PATCH, "/me/settings", &auth, Some(json!({"language": "es"}))).await;
     assert_error(status, &body, 400, "validation_failed");
     assert_eq!(body["error"]["field"], "language");

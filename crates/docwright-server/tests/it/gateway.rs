@@ -520,3 +520,71 @@ mod provider_quota {
         super::provider_quota_is_respected(docwright_storage::Backend::Postgres).await
     }
 }
+
+/// The key order: the user's own (BYOK), the tenant's, the configured one. Keys are stored
+/// sealed and never shown.
+async fn keys_are_sealed_and_resolved_user_tenant_config(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let Some(app) = with_upstream(backend, &fake, |c| c.gateway.retries_per_model = 0).await else { return };
+    let sys = app.sysadmin().await;
+    let last_key = |fake: &FakeOpenAi| fake.received().last().unwrap().authorization.clone().unwrap();
+
+    app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!(last_key(&fake), "Bearer sk-upstream-key");
+
+    let (status, _) =
+        app.call(Method::PUT, "/api/admin/ai/keys/upstream", &sys, Some(json!({"key": "sk-tenant"}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!(last_key(&fake), "Bearer sk-tenant");
+    let (_, keys) = app.get("/api/admin/ai/keys", &sys).await;
+    assert_eq!(keys[0]["provider"], "upstream");
+    assert!(!keys.to_string().contains("sk-tenant"));
+
+    let (status, s) =
+        app.call(Method::PATCH, "/me/settings", &sys, Some(json!({"provider_keys": {"upstream": "sk-mine"}}))).await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert_eq!(s["provider_keys_set"], json!(["upstream"]));
+    app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!(last_key(&fake), "Bearer sk-mine");
+    let (_, me) = app.get("/me", &sys).await;
+    assert_eq!(me["settings"]["provider_keys_set"], json!(["upstream"]));
+    assert!(!me.to_string().contains("sk-mine"), "write-only");
+    let me_id = docwright_core::id::UserId::parse(me["id"].as_str().unwrap()).unwrap();
+    let sealed = app
+        .state
+        .db
+        .provider_key(docwright_storage::provider_keys::KeyOwner::User(me_id), "upstream")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!sealed.contains("sk-mine"), "stored encrypted");
+
+    // A bad entry changes nothing, not even the other fields of the patch.
+    let (status, body) = app
+        .call(Method::PATCH, "/me/settings", &sys, Some(json!({"language": "de", "provider_keys": {"nope": "x"}})))
+        .await;
+    assert_error(status, &body, 400, "validation_failed");
+    assert_eq!(body["error"]["field"], "provider_keys.nope");
+    assert_eq!(app.get("/me", &sys).await.1["settings"]["language"], "en");
+
+    app.call(Method::PATCH, "/me/settings", &sys, Some(json!({"provider_keys": {"upstream": null}}))).await;
+    app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!(last_key(&fake), "Bearer sk-tenant");
+    assert_eq!(app.call(Method::DELETE, "/api/admin/ai/keys/upstream", &sys, None).await.0, StatusCode::NO_CONTENT);
+    app.post("/v1/chat/completions", &sys, chat("gpt-x", "hi")).await;
+    assert_eq!(last_key(&fake), "Bearer sk-upstream-key");
+    let (status, body) = app.call(Method::DELETE, "/api/admin/ai/keys/upstream", &sys, None).await;
+    assert_error(status, &body, 404, "not_found");
+}
+
+mod byok_keys {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::keys_are_sealed_and_resolved_user_tenant_config(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::keys_are_sealed_and_resolved_user_tenant_config(docwright_storage::Backend::Postgres).await
+    }
+}

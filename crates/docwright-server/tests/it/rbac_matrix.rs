@@ -25,6 +25,9 @@ enum Target {
     Rule,
     /// The built-in provider (installation-wide, the same in every tenant).
     Provider,
+    /// The caller's tenant's key for the built-in provider: tenant keys belong to the tenant a
+    /// request acts in, so the other-tenant side targets the caller's tenant too.
+    TenantKey,
 }
 
 /// Expected statuses for [sysadmin, admin, user, viewer].
@@ -134,6 +137,23 @@ fn table() -> Vec<Case> {
             [200, 200, 403, 403],
             [200, 200, 403, 403],
         ),
+        m(Method::GET, "/api/admin/ai/keys", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
+        m(
+            Method::PUT,
+            "/api/admin/ai/keys/{provider}",
+            T::TenantKey,
+            || Some(json!({"key": "sk-matrix"})),
+            [204, 204, 403, 403],
+            [204, 204, 403, 403],
+        ),
+        m(
+            Method::DELETE,
+            "/api/admin/ai/keys/{provider}",
+            T::TenantKey,
+            none,
+            [204, 204, 403, 403],
+            [204, 204, 403, 403],
+        ),
         m(Method::GET, "/v1/models", T::None, none, [200, 200, 200, 403], [200, 200, 200, 403]),
         m(
             Method::POST,
@@ -206,6 +226,7 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::StaticToken => path.replace("{id}", &f.user).replace("{token_id}", &f.static_token),
         Target::Rule => path.replace("{id}", &f.rule),
         Target::Provider => path.replace("{name}", "dryrun"),
+        Target::TenantKey => path.replace("{provider}", "dryrun"),
     }
 }
 
@@ -230,6 +251,10 @@ async fn rbac_matrix(app: TestApp) {
             for (i, (role, auth)) in callers.iter().enumerate() {
                 n += 1;
                 let f = fixture(&app, &sys, tenant_admin, tenant, n).await;
+                if case.target == Target::TenantKey {
+                    let put = Some(json!({"key": "sk-fixture"}));
+                    app.call(Method::PUT, "/api/admin/ai/keys/dryrun", &sys.in_tenant(&a), put).await;
+                }
                 let path = fill(case.path, case.target, &f);
                 let (status, body) = app.call(case.method.clone(), &path, auth, (case.body)()).await;
                 if status.as_u16() != expected[i] {

@@ -137,6 +137,7 @@ async fn first_start_prints_the_token_once_and_a_second_start_creates_nothing() 
     // The default data directory is created under the working directory.
     assert!(dir.path().join("docwright-data/docwright.db").is_file());
     assert!(dir.path().join("docwright-data/blobs").is_dir());
+    assert!(dir.path().join("docwright-data/encryption.key").is_file(), "the key for stored provider keys");
     let out = server.stdout.lock().unwrap().clone();
     let printed = tokens_in(&out, "dwst_");
     assert_eq!(printed.len(), 2, "the token and the curl example: {out}");
@@ -182,6 +183,15 @@ async fn secrets_never_reach_the_logs() {
     let me = c.get(server.url("/me")).bearer_auth(&api_key).send().await.unwrap();
     assert_eq!(me.status(), 200);
     let me: Value = me.json().await.unwrap();
+    let byok = "sk-byok-secret-key-0123456789";
+    let patched = c
+        .patch(server.url("/me/settings"))
+        .bearer_auth(&access2)
+        .json(&json!({"provider_keys": {"dryrun": byok}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
     let (_, user) =
         post(&c, server.url("/api/admin/users"), Some(&api_key), json!({"display_name": "u", "role": "user"})).await;
     let (_, issued) = post(
