@@ -30,47 +30,36 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// A provider speaking the Anthropic Messages API.
 #[derive(Debug, Clone)]
 pub struct Anthropic {
-    name: String,
-    base_url: String,
-    client: reqwest::Client,
-    timeout: Duration,
+    ep: wire::Endpoint,
 }
 
 impl Anthropic {
     /// `base_url` without the version path, e.g. `https://api.anthropic.com`.
     pub fn new(name: impl Into<String>, base_url: &str, timeout: Duration) -> Result<Self> {
-        let name = name.into();
-        let client = wire::client(&name, timeout)?;
-        Ok(Self { name, base_url: base_url.trim_end_matches('/').to_owned(), client, timeout })
+        Ok(Self { ep: wire::Endpoint::new(name.into(), base_url, timeout)? })
     }
 
     async fn send(&self, req: &ChatRequest, key: Option<&ApiKey>, stream: bool) -> Result<(reqwest::Response, u64)> {
-        let key = key.ok_or_else(|| Error::NoKey { provider: self.name.clone() })?;
+        let key = key.ok_or_else(|| Error::NoKey { provider: self.ep.name.clone() })?;
         let headers = [("x-api-key", key.expose()), ("anthropic-version", API_VERSION)];
-        let url = format!("{}/v1/messages", self.base_url);
-        wire::post_json(&self.client, &self.name, &url, &headers, &request_body(req, stream), self.timeout).await
+        self.ep.post("/v1/messages", &headers, &request_body(req, stream)).await
     }
 }
 
 impl Provider for Anthropic {
     fn name(&self) -> &str {
-        &self.name
+        &self.ep.name
     }
 
     async fn chat(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatResponse> {
         let (response, sent) = self.send(req, key, false).await?;
-        let (v, received) = wire::read_json(&self.name, response, self.timeout).await?;
-        let blocks = v["content"]
-            .as_array()
-            .ok_or_else(|| Error::Malformed { provider: self.name.clone(), detail: "no content blocks".to_owned() })?;
+        let (v, received) = self.ep.read_json(response).await?;
+        let blocks = v["content"].as_array().ok_or_else(|| self.ep.malformed("no content blocks"))?;
         let content: String =
             blocks.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
-        check_output(&self.name, &req.output, &content)?;
+        check_output(&self.ep.name, &req.output, &content)?;
         Ok(ChatResponse {
-            usage: usage(&v["usage"]).ok_or_else(|| Error::Malformed {
-                provider: self.name.clone(),
-                detail: "no usage in the message".to_owned(),
-            })?,
+            usage: usage(&v["usage"]).ok_or_else(|| self.ep.malformed("no usage in the message"))?,
             model: v["model"].as_str().unwrap_or(&req.model).to_owned(),
             finish_reason: v["stop_reason"].as_str().map(str::to_owned),
             bytes_sent: sent,
@@ -82,8 +71,8 @@ impl Provider for Anthropic {
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
         let (response, sent) = self.send(req, key, true).await?;
         Ok(wire::chat_stream(StreamState {
-            sse: wire::SseReader::new(&self.name, response, self.timeout),
-            answer: wire::Assembly::new(&self.name, req, sent),
+            sse: self.ep.sse(response),
+            answer: wire::Assembly::new(&self.ep.name, req, sent),
             input_tokens: None,
             output_tokens: None,
         }))

@@ -22,48 +22,38 @@ use crate::{
 /// A provider speaking the Gemini API.
 #[derive(Debug, Clone)]
 pub struct Gemini {
-    name: String,
-    base_url: String,
-    client: reqwest::Client,
-    timeout: Duration,
+    ep: wire::Endpoint,
 }
 
 impl Gemini {
     /// `base_url` without the version path, e.g. `https://generativelanguage.googleapis.com`.
     pub fn new(name: impl Into<String>, base_url: &str, timeout: Duration) -> Result<Self> {
-        let name = name.into();
-        let client = wire::client(&name, timeout)?;
-        Ok(Self { name, base_url: base_url.trim_end_matches('/').to_owned(), client, timeout })
+        Ok(Self { ep: wire::Endpoint::new(name.into(), base_url, timeout)? })
     }
 
     async fn send(&self, req: &ChatRequest, key: Option<&ApiKey>, stream: bool) -> Result<(reqwest::Response, u64)> {
-        let key = key.ok_or_else(|| Error::NoKey { provider: self.name.clone() })?;
+        let key = key.ok_or_else(|| Error::NoKey { provider: self.ep.name.clone() })?;
         let action = if stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
-        let url = format!("{}/v1beta/models/{}:{action}", self.base_url, req.model);
         let headers = [("x-goog-api-key", key.expose())];
-        wire::post_json(&self.client, &self.name, &url, &headers, &request_body(req), self.timeout).await
+        self.ep.post(&format!("/v1beta/models/{}:{action}", req.model), &headers, &request_body(req)).await
     }
 }
 
 impl Provider for Gemini {
     fn name(&self) -> &str {
-        &self.name
+        &self.ep.name
     }
 
     async fn chat(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatResponse> {
         let (response, sent) = self.send(req, key, false).await?;
-        let (v, received) = wire::read_json(&self.name, response, self.timeout).await?;
-        let candidate = v["candidates"].get(0).ok_or_else(|| Error::Malformed {
-            provider: self.name.clone(),
-            detail: "no candidates (the prompt may have been blocked)".to_owned(),
-        })?;
+        let (v, received) = self.ep.read_json(response).await?;
+        let candidate = v["candidates"]
+            .get(0)
+            .ok_or_else(|| self.ep.malformed("no candidates (the prompt may have been blocked)"))?;
         let content = text_of(candidate);
-        check_output(&self.name, &req.output, &content)?;
+        check_output(&self.ep.name, &req.output, &content)?;
         Ok(ChatResponse {
-            usage: usage(&v["usageMetadata"]).ok_or_else(|| Error::Malformed {
-                provider: self.name.clone(),
-                detail: "no usageMetadata".to_owned(),
-            })?,
+            usage: usage(&v["usageMetadata"]).ok_or_else(|| self.ep.malformed("no usageMetadata"))?,
             model: v["modelVersion"].as_str().unwrap_or(&req.model).to_owned(),
             finish_reason: candidate["finishReason"].as_str().map(str::to_owned),
             bytes_sent: sent,
@@ -75,8 +65,8 @@ impl Provider for Gemini {
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
         let (response, sent) = self.send(req, key, true).await?;
         Ok(wire::chat_stream(StreamState {
-            sse: wire::SseReader::new(&self.name, response, self.timeout),
-            answer: wire::Assembly::new(&self.name, req, sent),
+            sse: self.ep.sse(response),
+            answer: wire::Assembly::new(&self.ep.name, req, sent),
             usage: None,
         }))
     }

@@ -20,42 +20,35 @@ use crate::{
 /// A provider speaking the OpenAI chat completions protocol.
 #[derive(Debug, Clone)]
 pub struct OpenAiCompatible {
-    name: String,
-    base_url: String,
-    client: reqwest::Client,
-    /// Bound on waiting for the answer (blocking) or for the next chunk (streaming).
-    timeout: Duration,
+    ep: wire::Endpoint,
 }
 
 impl OpenAiCompatible {
     /// `base_url` up to and including the version, e.g. `https://api.openai.com/v1`.
     pub fn new(name: impl Into<String>, base_url: &str, timeout: Duration) -> Result<Self> {
-        let name = name.into();
-        let client = wire::client(&name, timeout)?;
-        Ok(Self { name, base_url: base_url.trim_end_matches('/').to_owned(), client, timeout })
+        Ok(Self { ep: wire::Endpoint::new(name.into(), base_url, timeout)? })
     }
 
     async fn send(&self, req: &ChatRequest, key: Option<&ApiKey>, stream: bool) -> Result<(reqwest::Response, u64)> {
         let auth = key.map(|k| format!("Bearer {}", k.expose()));
         let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
-        let url = format!("{}/chat/completions", self.base_url);
-        wire::post_json(&self.client, &self.name, &url, &headers, &request_body(req, stream), self.timeout).await
+        self.ep.post("/chat/completions", &headers, &request_body(req, stream)).await
     }
 }
 
 impl Provider for OpenAiCompatible {
     fn name(&self) -> &str {
-        &self.name
+        &self.ep.name
     }
 
     async fn chat(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatResponse> {
         let (response, sent) = self.send(req, key, false).await?;
-        let (v, received) = wire::read_json(&self.name, response, self.timeout).await?;
-        let malformed = |detail: String| Error::Malformed { provider: self.name.clone(), detail };
+        let (v, received) = self.ep.read_json(response).await?;
+        let malformed = |detail: String| self.ep.malformed(detail);
         let choice = v["choices"].get(0).ok_or_else(|| malformed("no choices".to_owned()))?;
         let content =
             choice["message"]["content"].as_str().ok_or_else(|| malformed("no message content".to_owned()))?;
-        check_output(&self.name, &req.output, content)?;
+        check_output(&self.ep.name, &req.output, content)?;
         Ok(ChatResponse {
             content: content.to_owned(),
             model: v["model"].as_str().unwrap_or(&req.model).to_owned(),
@@ -69,8 +62,8 @@ impl Provider for OpenAiCompatible {
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
         let (response, sent) = self.send(req, key, true).await?;
         Ok(wire::chat_stream(StreamState {
-            sse: wire::SseReader::new(&self.name, response, self.timeout),
-            answer: wire::Assembly::new(&self.name, req, sent),
+            sse: self.ep.sse(response),
+            answer: wire::Assembly::new(&self.ep.name, req, sent),
             usage: None,
         }))
     }

@@ -10,7 +10,7 @@ use crate::{Error, Result};
 /// Posts `body` as JSON to `url` with `headers`; answers the response when its status is a
 /// success, with the number of bytes sent. 429 becomes [`Error::RateLimited`], other failures
 /// [`Error::Upstream`] with the provider's own message.
-pub(crate) async fn post_json(
+async fn post_json(
     client: &reqwest::Client,
     provider: &str,
     url: &str,
@@ -43,7 +43,7 @@ pub(crate) async fn post_json(
 }
 
 /// Reads a whole response body under the time bound and parses it as JSON.
-pub(crate) async fn read_json(provider: &str, response: reqwest::Response, timeout: Duration) -> Result<(Value, u64)> {
+async fn read_json(provider: &str, response: reqwest::Response, timeout: Duration) -> Result<(Value, u64)> {
     let bytes = match tokio::time::timeout(timeout, response.bytes()).await {
         Err(_) => return Err(Error::Timeout { provider: provider.to_owned(), after: timeout }),
         Ok(Err(e)) => return Err(transport(provider, &e, timeout)),
@@ -134,12 +134,47 @@ impl SseReader {
     }
 }
 
-/// An HTTP client for one provider: connection attempts bounded too.
-pub(crate) fn client(provider: &str, timeout: Duration) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(timeout.min(Duration::from_secs(30)))
-        .build()
-        .map_err(|e| Error::Transport { provider: provider.to_owned(), detail: e.to_string() })
+/// Where and how a provider is reached: its configured name, base URL, HTTP client (connection
+/// attempts bounded too) and the time bound on answers and on each streamed chunk.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) name: String,
+    base_url: String,
+    client: reqwest::Client,
+    pub(crate) timeout: Duration,
+}
+
+impl Endpoint {
+    pub(crate) fn new(name: String, base_url: &str, timeout: Duration) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(30)))
+            .build()
+            .map_err(|e| Error::Transport { provider: name.clone(), detail: e.to_string() })?;
+        Ok(Self { name, base_url: base_url.trim_end_matches('/').to_owned(), client, timeout })
+    }
+
+    /// Posts `body` to `base_url` + `path` (see [`post_json`]).
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<(reqwest::Response, u64)> {
+        let url = format!("{}{path}", self.base_url);
+        post_json(&self.client, &self.name, &url, headers, body, self.timeout).await
+    }
+
+    pub(crate) async fn read_json(&self, response: reqwest::Response) -> Result<(Value, u64)> {
+        read_json(&self.name, response, self.timeout).await
+    }
+
+    pub(crate) fn sse(&self, response: reqwest::Response) -> SseReader {
+        SseReader::new(&self.name, response, self.timeout)
+    }
+
+    pub(crate) fn malformed(&self, detail: impl Into<String>) -> Error {
+        Error::Malformed { provider: self.name.clone(), detail: detail.into() }
+    }
 }
 
 /// The answer being assembled from a stream: text so far, model, finish reason, and whether
