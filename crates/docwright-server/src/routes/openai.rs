@@ -132,29 +132,25 @@ fn output_format(rf: Option<&Value>) -> Result<OutputFormat, ApiError> {
     }
 }
 
+/// `Retry-After` in whole seconds, rounded up: a client must not come back too early.
+fn whole_secs(d: std::time::Duration) -> u64 {
+    d.as_secs_f64().ceil().max(1.0) as u64
+}
+
 fn gateway_error(e: GatewayError) -> ApiError {
     match e {
         GatewayError::UnknownModel(m) => {
             ApiError::new(StatusCode::NOT_FOUND, "model_not_found", format!("unknown model `{m}`; see GET /v1/models"))
         }
         GatewayError::NoCandidate(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_model_available", m),
-        e @ GatewayError::RateLimited { .. } => {
-            let retry_after = match &e {
-                GatewayError::RateLimited { retry_after, .. } => Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
-                _ => None,
-            };
-            ApiError { retry_after, ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string()) }
-        }
-        e @ GatewayError::AllFailed { .. } => {
-            let retry_after = match &e {
-                GatewayError::AllFailed { retry_after, .. } => retry_after.map(|d| d.as_secs().max(1)),
-                _ => None,
-            };
-            ApiError {
-                retry_after,
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", e.to_string())
-            }
-        }
+        e @ GatewayError::RateLimited { retry_after, .. } => ApiError {
+            retry_after: Some(whole_secs(retry_after)),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+        },
+        e @ GatewayError::AllFailed { retry_after, .. } => ApiError {
+            retry_after: retry_after.map(whole_secs),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", e.to_string())
+        },
         GatewayError::Engine(e) => (*e).into(),
     }
 }
