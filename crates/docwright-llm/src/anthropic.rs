@@ -87,26 +87,10 @@ struct StreamState {
 }
 
 impl wire::NextEvent for StreamState {
-    async fn next_event(&mut self) -> Option<Result<StreamEvent>> {
-        if self.answer.finished() {
-            return None;
-        }
-        let provider = self.answer.provider.clone();
+    async fn next_event(&mut self) -> Result<StreamEvent> {
         loop {
-            let data = match self.sse.next().await {
-                Ok((_, data)) => data,
-                Err(e) => return self.answer.fail(e),
-            };
-            if data.trim().is_empty() {
-                continue;
-            }
-            let ev: Value = match serde_json::from_str(&data) {
-                Ok(v) => v,
-                Err(e) => {
-                    let detail = format!("stream event is not JSON: {e}");
-                    return self.answer.fail(Error::Malformed { provider, detail });
-                }
-            };
+            let ev = self.answer.parse(&self.sse.next().await?)?;
+            let provider = || self.answer.provider.clone();
             match ev["type"].as_str().unwrap_or_default() {
                 "message_start" => {
                     self.answer.model = ev["message"]["model"].as_str().map(str::to_owned);
@@ -124,7 +108,7 @@ impl wire::NextEvent for StreamState {
                 "message_stop" => {
                     let (Some(input), Some(output)) = (self.input_tokens, self.output_tokens) else {
                         let detail = "the stream carried no usage".to_owned();
-                        return self.answer.fail(Error::Malformed { provider, detail });
+                        return Err(Error::Malformed { provider: provider(), detail });
                     };
                     let usage = Usage { input_tokens: input, output_tokens: output, estimated: false };
                     return self.answer.done(usage, self.sse.received());
@@ -133,7 +117,7 @@ impl wire::NextEvent for StreamState {
                     let message = ev["error"]["message"].as_str().unwrap_or("stream error").to_owned();
                     // `overloaded_error` mid-stream is Anthropic's 529.
                     let status = if ev["error"]["type"] == "overloaded_error" { 529 } else { 500 };
-                    return self.answer.fail(Error::Upstream { provider, status, message });
+                    return Err(Error::Upstream { provider: provider(), status, message });
                 }
                 _ => {} // ping, content_block_start, content_block_stop
             }

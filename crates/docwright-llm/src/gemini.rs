@@ -79,37 +79,24 @@ struct StreamState {
 }
 
 impl wire::NextEvent for StreamState {
-    async fn next_event(&mut self) -> Option<Result<StreamEvent>> {
-        if self.answer.finished() {
-            return None;
-        }
-        let provider = self.answer.provider.clone();
+    async fn next_event(&mut self) -> Result<StreamEvent> {
         loop {
             let data = match self.sse.next().await {
-                Ok((_, data)) => data,
+                Ok(data) => data,
                 // No end marker: the end of the stream is the end of the answer, if it finished.
                 Err(Error::Truncated { .. }) if self.answer.finish_reason.is_some() => {
                     let Some(usage) = self.usage else {
                         let detail = "the stream carried no usageMetadata".to_owned();
-                        return self.answer.fail(Error::Malformed { provider, detail });
+                        return Err(Error::Malformed { provider: self.answer.provider.clone(), detail });
                     };
                     return self.answer.done(usage, self.sse.received());
                 }
-                Err(e) => return self.answer.fail(e),
+                Err(e) => return Err(e),
             };
-            if data.trim().is_empty() {
-                continue;
-            }
-            let chunk: Value = match serde_json::from_str(&data) {
-                Ok(v) => v,
-                Err(e) => {
-                    let detail = format!("stream chunk is not JSON: {e}");
-                    return self.answer.fail(Error::Malformed { provider, detail });
-                }
-            };
+            let chunk = self.answer.parse(&data)?;
             if chunk.get("error").is_some() {
                 let message = wire::error_message(&data);
-                return self.answer.fail(Error::Upstream { provider, status: 500, message });
+                return Err(Error::Upstream { provider: self.answer.provider.clone(), status: 500, message });
             }
             if let Some(m) = chunk["modelVersion"].as_str() {
                 self.answer.model.get_or_insert_with(|| m.to_owned());

@@ -76,34 +76,18 @@ struct StreamState {
 }
 
 impl wire::NextEvent for StreamState {
-    async fn next_event(&mut self) -> Option<Result<StreamEvent>> {
-        if self.answer.finished() {
-            return None;
-        }
-        let provider = self.answer.provider.clone();
+    async fn next_event(&mut self) -> Result<StreamEvent> {
         loop {
-            let data = match self.sse.next().await {
-                Ok((_, data)) => data,
-                Err(e) => return self.answer.fail(e),
-            };
+            let data = self.sse.next().await?;
             let data = data.trim();
-            if data.is_empty() {
-                continue;
-            }
             if data == "[DONE]" {
                 let usage = self.usage.unwrap_or_else(|| estimated(&self.answer.request, &self.answer.content));
                 return self.answer.done(usage, self.sse.received());
             }
-            let chunk: Value = match serde_json::from_str(data) {
-                Ok(v) => v,
-                Err(e) => {
-                    let detail = format!("stream chunk is not JSON: {e}");
-                    return self.answer.fail(Error::Malformed { provider, detail });
-                }
-            };
+            let chunk = self.answer.parse(data)?;
             if chunk.get("error").is_some() {
                 let message = wire::error_message(data);
-                return self.answer.fail(Error::Upstream { provider, status: 500, message });
+                return Err(Error::Upstream { provider: self.answer.provider.clone(), status: 500, message });
             }
             if let Some(m) = chunk["model"].as_str() {
                 self.answer.model.get_or_insert_with(|| m.to_owned());

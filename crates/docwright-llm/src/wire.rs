@@ -117,15 +117,23 @@ impl SseReader {
         Self { events: Box::pin(events), provider: provider.to_owned(), timeout, received }
     }
 
-    /// The next event's name and data; [`Error::Truncated`] when the stream ends (the protocol
-    /// decides which event is the last one and stops reading before that).
-    pub(crate) async fn next(&mut self) -> Result<(String, String)> {
+    /// The next event's data (events without data, such as keep-alives, are passed over);
+    /// [`Error::Truncated`] when the stream ends (the protocol decides which event is the last
+    /// one and stops reading before that).
+    pub(crate) async fn next(&mut self) -> Result<String> {
         use futures_util::StreamExt as _;
-        match tokio::time::timeout(self.timeout, self.events.next()).await {
-            Err(_) => Err(Error::Timeout { provider: self.provider.clone(), after: self.timeout }),
-            Ok(None) => Err(Error::Truncated { provider: self.provider.clone() }),
-            Ok(Some(Err(e))) => Err(Error::Transport { provider: self.provider.clone(), detail: e.to_string() }),
-            Ok(Some(Ok(ev))) => Ok((ev.event, ev.data)),
+        loop {
+            let ev = match tokio::time::timeout(self.timeout, self.events.next()).await {
+                Err(_) => return Err(Error::Timeout { provider: self.provider.clone(), after: self.timeout }),
+                Ok(None) => return Err(Error::Truncated { provider: self.provider.clone() }),
+                Ok(Some(Err(e))) => {
+                    return Err(Error::Transport { provider: self.provider.clone(), detail: e.to_string() });
+                }
+                Ok(Some(Ok(ev))) => ev,
+            };
+            if !ev.data.trim().is_empty() {
+                return Ok(ev.data);
+            }
         }
     }
 
@@ -177,8 +185,7 @@ impl Endpoint {
     }
 }
 
-/// The answer being assembled from a stream: text so far, model, finish reason, and whether
-/// the stream has ended (after `Done` or an error nothing more is yielded).
+/// The answer being assembled from a stream: text so far, model, finish reason.
 pub(crate) struct Assembly {
     pub(crate) provider: String,
     pub(crate) request: crate::ChatRequest,
@@ -186,7 +193,6 @@ pub(crate) struct Assembly {
     pub(crate) model: Option<String>,
     pub(crate) finish_reason: Option<String>,
     sent: u64,
-    finished: bool,
 }
 
 impl Assembly {
@@ -198,51 +204,49 @@ impl Assembly {
             model: None,
             finish_reason: None,
             sent,
-            finished: false,
         }
     }
 
-    pub(crate) fn finished(&self) -> bool {
-        self.finished
-    }
-
-    pub(crate) fn delta(&mut self, text: &str) -> Option<Result<crate::StreamEvent>> {
+    pub(crate) fn delta(&mut self, text: &str) -> Result<crate::StreamEvent> {
         self.content.push_str(text);
-        Some(Ok(crate::StreamEvent::Delta(text.to_owned())))
+        Ok(crate::StreamEvent::Delta(text.to_owned()))
     }
 
-    pub(crate) fn fail(&mut self, e: Error) -> Option<Result<crate::StreamEvent>> {
-        self.finished = true;
-        Some(Err(e))
+    /// A stream event's data as JSON, or [`Error::Malformed`].
+    pub(crate) fn parse(&self, data: &str) -> Result<Value> {
+        serde_json::from_str(data).map_err(|e| Error::Malformed {
+            provider: self.provider.clone(),
+            detail: format!("stream event is not JSON: {e}"),
+        })
     }
 
     /// Ends the stream: checks the output's shape and yields the whole response.
-    pub(crate) fn done(&mut self, usage: crate::Usage, received: u64) -> Option<Result<crate::StreamEvent>> {
-        self.finished = true;
-        if let Err(e) = crate::check_output(&self.provider, &self.request.output, &self.content) {
-            return Some(Err(e));
-        }
-        Some(Ok(crate::StreamEvent::Done(crate::ChatResponse {
+    pub(crate) fn done(&mut self, usage: crate::Usage, received: u64) -> Result<crate::StreamEvent> {
+        crate::check_output(&self.provider, &self.request.output, &self.content)?;
+        Ok(crate::StreamEvent::Done(crate::ChatResponse {
             content: std::mem::take(&mut self.content),
             model: self.model.take().unwrap_or_else(|| self.request.model.clone()),
             usage,
             finish_reason: self.finish_reason.take(),
             bytes_sent: self.sent,
             bytes_received: received,
-        })))
+        }))
     }
 }
 
-/// A protocol's stream reader: yields the next event, `None` once finished.
+/// A protocol's stream reader: reads server-sent events until it has the next event to yield.
 pub(crate) trait NextEvent: Send + 'static {
-    fn next_event(&mut self) -> impl std::future::Future<Output = Option<Result<crate::StreamEvent>>> + Send;
+    fn next_event(&mut self) -> impl std::future::Future<Output = Result<crate::StreamEvent>> + Send;
 }
 
-/// The [`crate::ChatStream`] of a protocol's stream reader.
+/// The [`crate::ChatStream`] of a protocol's stream reader. Whatever the protocol, a stream ends
+/// after the whole answer (`Done`) or its first error.
 pub(crate) fn chat_stream<S: NextEvent>(state: S) -> crate::ChatStream {
-    Box::pin(futures_util::stream::unfold(state, |mut s| async move {
-        let item = s.next_event().await?;
-        Some((item, s))
+    Box::pin(futures_util::stream::unfold(Some(state), |state| async move {
+        let mut s = state?;
+        let item = s.next_event().await;
+        let more = matches!(item, Ok(crate::StreamEvent::Delta(_)));
+        Some((item, more.then_some(s)))
     }))
 }
 
