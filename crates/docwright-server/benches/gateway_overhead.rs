@@ -29,11 +29,17 @@ fn body(stream: bool) -> Value {
     json!({"model": "gpt-bench", "messages": [{"role": "user", "content": "ping"}], "max_tokens": 5, "stream": stream})
 }
 
-async fn call(client: &reqwest::Client, t: &Target) -> Duration {
-    let mut req = client.post(&t.url).json(&body(false));
-    if let Some(k) = &t.key {
-        req = req.bearer_auth(k);
+/// A chat completion request to `t`, authenticated when `t` needs a key.
+fn request(client: &reqwest::Client, t: &Target, stream: bool) -> reqwest::RequestBuilder {
+    let req = client.post(&t.url).json(&body(stream));
+    match &t.key {
+        Some(k) => req.bearer_auth(k),
+        None => req,
     }
+}
+
+async fn call(client: &reqwest::Client, t: &Target) -> Duration {
+    let req = request(client, t, false);
     let started = Instant::now();
     let resp = req.send().await.unwrap();
     assert!(resp.status().is_success(), "{}", resp.status());
@@ -44,10 +50,7 @@ async fn call(client: &reqwest::Client, t: &Target) -> Duration {
 /// Time until the first token (`Hel`) arrives on a stream.
 async fn first_token(client: &reqwest::Client, t: &Target) -> Duration {
     use futures_util::StreamExt as _;
-    let mut req = client.post(&t.url).json(&body(true));
-    if let Some(k) = &t.key {
-        req = req.bearer_auth(k);
-    }
+    let req = request(client, t, true);
     let started = Instant::now();
     let resp = req.send().await.unwrap();
     let mut stream = resp.bytes_stream();
