@@ -68,6 +68,10 @@ pub struct GatewayConfig {
     pub breaker_failures: u32,
     /// ...for this long; then it is tried again.
     pub breaker_rest_secs: u64,
+    /// Chunked calls (SPEC A4): how many chunks of one input are processed at the same time.
+    pub chunk_parallelism: u32,
+    /// Chunked calls: how many tokens at the end of a chunk are repeated at the start of the next.
+    pub chunk_overlap_tokens: u32,
 }
 
 impl Default for GatewayConfig {
@@ -78,6 +82,8 @@ impl Default for GatewayConfig {
             max_retry_after_secs: 2,
             breaker_failures: 5,
             breaker_rest_secs: 30,
+            chunk_parallelism: 4,
+            chunk_overlap_tokens: 200,
         }
     }
 }
@@ -112,13 +118,45 @@ pub struct ProviderConfig {
     pub kind: ProviderKind,
     /// For `openai_compatible`: the URL up to the version, e.g. `https://api.openai.com/v1`
     /// (required). For `anthropic`: default `https://api.anthropic.com`; for `gemini`: default
-    /// `https://generativelanguage.googleapis.com`.
+    /// `https://generativelanguage.googleapis.com`; for `gigachat`: default
+    /// `https://gigachat.devices.sberbank.ru/api/v1`.
     #[serde(default)]
     pub base_url: Option<String>,
+    /// The provider's key. For `gigachat` in `cloud` mode: the authorization key (base64 of
+    /// `client_id:client_secret`), exchanged for access tokens.
     #[serde(default)]
     pub api_key: Option<Secret>,
     #[serde(default)]
     pub api_key_file: Option<PathBuf>,
+    /// `gigachat` only: `cloud` (the default; OAuth with the api_key) or `mtls` (the client
+    /// certificate authenticates; no api_key).
+    #[serde(default)]
+    pub mode: Option<GigachatMode>,
+    /// `gigachat` in `cloud` mode: the OAuth endpoint; default
+    /// `https://ngw.devices.sberbank.ru:9443/api/v2/oauth`.
+    #[serde(default)]
+    pub auth_url: Option<String>,
+    /// `gigachat` in `cloud` mode: `GIGACHAT_API_PERS` (the default), `GIGACHAT_API_B2B` or
+    /// `GIGACHAT_API_CORP`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Any provider but `dryrun`: a PEM file of CA certificates trusted besides the system's
+    /// roots, such as the Russian Trusted Root CA for GigaChat, or a company CA for a local server.
+    #[serde(default)]
+    pub ca_bundle_file: Option<PathBuf>,
+    /// Any provider but `dryrun`: the PEM client certificate for mutual TLS, with
+    /// `client_key_file`; required by `gigachat` in `mtls` mode.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// The PEM private key of `client_cert_file`: PKCS#8, PKCS#1 or SEC1, or encrypted PKCS#8
+    /// (`BEGIN ENCRYPTED PRIVATE KEY`) with `client_key_password`.
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// The password of an encrypted `client_key_file`.
+    #[serde(default)]
+    pub client_key_password: Option<Secret>,
+    #[serde(default)]
+    pub client_key_password_file: Option<PathBuf>,
     /// Bound on waiting for an answer, or for the next streamed chunk.
     #[serde(default = "default_provider_timeout")]
     pub timeout_secs: u64,
@@ -131,6 +169,44 @@ pub struct ProviderConfig {
 fn default_provider_timeout() -> u64 {
     120
 }
+
+/// Every optional key unset (for building configurations in code and tests; a loaded provider
+/// always has its own name and type).
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            kind: ProviderKind::Dryrun,
+            base_url: None,
+            api_key: None,
+            api_key_file: None,
+            mode: None,
+            auth_url: None,
+            scope: None,
+            ca_bundle_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            client_key_password: None,
+            client_key_password_file: None,
+            timeout_secs: default_provider_timeout(),
+            requests_per_minute: None,
+        }
+    }
+}
+
+/// How a `gigachat` provider authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GigachatMode {
+    /// The api_key is the authorization key, exchanged for access tokens (OAuth).
+    #[default]
+    Cloud,
+    /// A client certificate authenticates (mutual TLS); no key, no token.
+    Mtls,
+}
+
+/// GigaChat's OAuth scopes.
+pub const GIGACHAT_SCOPES: [&str; 3] = ["GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP"];
 
 /// The wire protocol of a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -375,6 +451,11 @@ impl Config {
         resolve(&mut self.security.encryption_key, &self.security.encryption_key_file, "security.encryption_key")?;
         for (i, p) in self.providers.iter_mut().enumerate() {
             resolve(&mut p.api_key, &p.api_key_file, &format!("providers[{i}].api_key"))?;
+            resolve(
+                &mut p.client_key_password,
+                &p.client_key_password_file,
+                &format!("providers[{i}].client_key_password"),
+            )?;
         }
         resolve(
             &mut self.observability.metrics_token,
@@ -440,6 +521,12 @@ impl Config {
         if self.gateway.breaker_failures == 0 {
             bad("gateway.breaker_failures", "must be at least 1".to_owned());
         }
+        if !(1..=64).contains(&self.gateway.chunk_parallelism) {
+            bad("gateway.chunk_parallelism", "must be between 1 and 64".to_owned());
+        }
+        if self.gateway.chunk_overlap_tokens > 4096 {
+            bad("gateway.chunk_overlap_tokens", "must be at most 4096".to_owned());
+        }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }
 
@@ -467,11 +554,37 @@ impl Config {
                     }
                 }
                 ProviderKind::Dryrun => {}
-                ProviderKind::Gigachat => bad(
-                    &key("type"),
-                    "this wire protocol is not available in this build yet (use openai_compatible, anthropic, gemini or dryrun)"
-                        .to_owned(),
-                ),
+                ProviderKind::Gigachat => check_gigachat(p, &key, bad),
+            }
+            if p.kind != ProviderKind::Gigachat {
+                for (k, set) in
+                    [("mode", p.mode.is_some()), ("auth_url", p.auth_url.is_some()), ("scope", p.scope.is_some())]
+                {
+                    if set {
+                        bad(&key(k), "only a gigachat provider has this setting".to_owned());
+                    }
+                }
+            }
+            match (p.client_cert_file.is_some(), p.client_key_file.is_some()) {
+                (true, false) => bad(&key("client_key_file"), "client_cert_file needs its client_key_file".to_owned()),
+                (false, true) => bad(&key("client_cert_file"), "client_key_file needs its client_cert_file".to_owned()),
+                _ => {}
+            }
+            if p.client_key_password.is_some() && p.client_key_file.is_none() {
+                bad(&key("client_key_password"), "is only used with client_key_file".to_owned());
+            }
+            if p.kind == ProviderKind::Dryrun {
+                // dryrun makes no connection; TLS settings on it are a mistake worth naming.
+                for (k, set) in [
+                    ("ca_bundle_file", p.ca_bundle_file.is_some()),
+                    ("client_cert_file", p.client_cert_file.is_some()),
+                    ("client_key_file", p.client_key_file.is_some()),
+                    ("client_key_password", p.client_key_password.is_some()),
+                ] {
+                    if set {
+                        bad(&key(k), "a dryrun provider makes no connection, so it takes no TLS settings".to_owned());
+                    }
+                }
             }
             if p.requests_per_minute == Some(0) {
                 bad(&key("requests_per_minute"), "must be at least 1 (leave it out for no limit)".to_owned());
@@ -534,6 +647,37 @@ impl Config {
 
     pub fn database_kind(&self) -> DatabaseKind {
         if self.database_url().starts_with("postgres") { DatabaseKind::Postgres } else { DatabaseKind::Sqlite }
+    }
+}
+
+/// The settings only a `gigachat` provider has, and what each mode needs.
+fn check_gigachat(p: &ProviderConfig, key: &dyn Fn(&str) -> String, bad: &mut impl FnMut(&str, String)) {
+    let http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+    if p.base_url.as_deref().is_some_and(|u| !http(u)) {
+        bad(&key("base_url"), "must be an http(s) URL (or left out for GigaChat's own)".to_owned());
+    }
+    match p.mode.unwrap_or_default() {
+        GigachatMode::Cloud => {
+            if p.auth_url.as_deref().is_some_and(|u| !http(u)) {
+                bad(&key("auth_url"), "must be an http(s) URL (or left out for GigaChat's own)".to_owned());
+            }
+            if let Some(scope) = p.scope.as_deref().filter(|s| !GIGACHAT_SCOPES.contains(s)) {
+                bad(&key("scope"), format!("`{scope}` is not one of {}", GIGACHAT_SCOPES.join(", ")));
+            }
+        }
+        GigachatMode::Mtls => {
+            if p.client_cert_file.is_none() && p.client_key_file.is_none() {
+                bad(&key("client_cert_file"), "mode mtls needs client_cert_file and client_key_file".to_owned());
+            }
+            for (k, set) in [("auth_url", p.auth_url.is_some()), ("scope", p.scope.is_some())] {
+                if set {
+                    bad(&key(k), "is only used in mode cloud (mode mtls exchanges no token)".to_owned());
+                }
+            }
+            if p.api_key.is_some() {
+                bad(&key("api_key"), "is not used in mode mtls (the client certificate authenticates)".to_owned());
+            }
+        }
     }
 }
 

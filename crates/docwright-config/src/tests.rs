@@ -131,12 +131,21 @@ fn example_file_documents_every_key() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    // `_file` and value forms of one secret exclude each other; drop the `_file` lines.
-    let loadable: String = uncommented.lines().filter(|l| !l.contains("_file =")).collect::<Vec<_>>().join("\n");
-    let loaded = load(&[], Some(&loadable)).expect("the example loads");
-    assert_eq!((loaded.providers.len(), loaded.models.len()), (1, 1), "the example shows one provider and one model");
-
+    // `_file` and value forms of one secret exclude each other; drop the `<secret>_file` lines
+    // (files that are settings of their own, like `ca_bundle_file`, stay).
     let has_key = |key: &str| uncommented.lines().any(|l| l.starts_with(&format!("{key} = ")));
+    let loadable: String = uncommented
+        .lines()
+        .filter(|l| !l.split_once("_file = ").is_some_and(|(secret, _)| has_key(secret)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let loaded = load(&[], Some(&loadable)).expect("the example loads");
+    assert_eq!(
+        (loaded.providers.len(), loaded.models.len()),
+        (3, 1),
+        "the example shows three providers (OpenAI, GigaChat in each mode) and one model"
+    );
+
     let defaults = serde_json::to_value(Config::default()).unwrap();
     let mut missing = Vec::new();
     for (section, table) in defaults.as_object().unwrap() {
@@ -178,7 +187,12 @@ fn registry_is_checked() {
         (model(""), "`models[0].provider`"),
         (format!("{provider}{}", model("").replace("\"0.15\"", "\"0.1234567\"")), "`models[0].price_input_per_mtok`"),
         (format!("{provider}{}", model("").replace("\"0.60\"", "\"-1\"")), "`models[0].price_output_per_mtok`"),
-        (provider.replace("openai_compatible", "gigachat"), "`providers[0].type`"),
+        (
+            provider.replace("openai_compatible", "gigachat").replace("https://api", "ftp://api"),
+            "`providers[0].base_url`",
+        ),
+        (format!("{provider}mode = \"cloud\"\n"), "`providers[0].mode`"),
+        (format!("{provider}client_cert_file = \"/c.pem\"\n"), "`providers[0].client_key_file`"),
         (provider.replace("https://api.openai.com/v1", "ftp://x"), "`providers[0].base_url`"),
         (format!("{provider}{provider}"), "configured twice"),
         (
@@ -189,4 +203,95 @@ fn registry_is_checked() {
         let e = err(&[], Some(&toml));
         assert!(e.contains(want), "{want} in {e}");
     }
+}
+
+/// Loads `[[providers]]` entries given as TOML bodies (after `[[providers]]`), each named `p<i>`.
+fn providers(bodies: &[&str]) -> Result<Config> {
+    let toml: String =
+        bodies.iter().enumerate().map(|(i, b)| format!("[[providers]]\nname = \"p{i}\"\n{b}\n")).collect();
+    load(&[], Some(&toml))
+}
+
+#[test]
+fn gigachat_providers_in_both_modes() {
+    let c = providers(&[
+        "type = \"gigachat\"\napi_key = \"YXV0aC1rZXk=\"",
+        "type = \"gigachat\"\nmode = \"cloud\"\nscope = \"GIGACHAT_API_CORP\"\nauth_url = \"https://oauth.example/api/v2/oauth\"\n\
+         ca_bundle_file = \"/etc/ssl/russian_trusted_root_ca.pem\"",
+        "type = \"gigachat\"\nmode = \"mtls\"\nbase_url = \"https://gigachat.example/api/v1\"\n\
+         client_cert_file = \"/c.pem\"\nclient_key_file = \"/k.pem\"\nclient_key_password = \"pkcs8-secret-pw\"",
+    ])
+    .unwrap();
+    let p = &c.providers;
+    assert_eq!((p[0].kind, p[0].mode, p[0].scope.as_deref()), (ProviderKind::Gigachat, None, None));
+    assert_eq!((p[1].mode, p[1].scope.as_deref()), (Some(GigachatMode::Cloud), Some("GIGACHAT_API_CORP")));
+    assert_eq!(p[1].ca_bundle_file.as_deref(), Some(std::path::Path::new("/etc/ssl/russian_trusted_root_ca.pem")));
+    assert_eq!(p[2].mode, Some(GigachatMode::Mtls));
+    assert_eq!(p[2].client_key_password.as_ref().unwrap().expose(), "pkcs8-secret-pw");
+    assert!(!format!("{c:?}").contains("pkcs8-secret-pw"), "the key password never prints");
+    assert!(!serde_json::to_string(&c).unwrap().contains("pkcs8-secret-pw"));
+}
+
+#[test]
+fn the_key_password_may_come_from_a_file() {
+    let mut out = None;
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("pw", "from-a-file\n")?;
+        jail.create_file(
+            "c.toml",
+            "[[providers]]\nname = \"g\"\ntype = \"gigachat\"\nmode = \"mtls\"\nclient_cert_file = \"/c.pem\"\n\
+             client_key_file = \"/k.pem\"\nclient_key_password_file = \"pw\"\n",
+        )?;
+        out = Some(Config::load(Some(std::path::Path::new("c.toml"))));
+        Ok(())
+    });
+    let c = out.unwrap().unwrap();
+    assert_eq!(c.providers[0].client_key_password.as_ref().unwrap().expose(), "from-a-file");
+
+    let e = providers(&[
+        "type = \"gigachat\"\nmode = \"mtls\"\nclient_cert_file = \"/c.pem\"\nclient_key_file = \"/k.pem\"\n\
+         client_key_password = \"a\"\nclient_key_password_file = \"/pw\"",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("`providers[0].client_key_password`") && e.contains("not both"), "{e}");
+}
+
+#[test]
+fn gigachat_settings_are_checked() {
+    let gigachat = "type = \"gigachat\"";
+    let mtls = "type = \"gigachat\"\nmode = \"mtls\"";
+    let with = |base: &str, extra: &str| format!("{base}\n{extra}");
+    for (body, want) in [
+        (with(mtls, ""), "`providers[0].client_cert_file`: mode mtls needs client_cert_file and client_key_file"),
+        (with(mtls, "client_cert_file = \"/c.pem\""), "`providers[0].client_key_file`"),
+        (with(gigachat, "client_key_file = \"/k.pem\""), "`providers[0].client_cert_file`"),
+        (with(gigachat, "client_key_password = \"pw\""), "`providers[0].client_key_password`"),
+        (
+            with(mtls, "client_cert_file = \"/c\"\nclient_key_file = \"/k\"\nscope = \"GIGACHAT_API_PERS\""),
+            "`providers[0].scope`",
+        ),
+        (
+            with(mtls, "client_cert_file = \"/c\"\nclient_key_file = \"/k\"\nauth_url = \"https://x\""),
+            "`providers[0].auth_url`",
+        ),
+        (with(mtls, "client_cert_file = \"/c\"\nclient_key_file = \"/k\"\napi_key = \"k\""), "`providers[0].api_key`"),
+        (with(gigachat, "scope = \"GIGACHAT_API_PRES\""), "`GIGACHAT_API_PRES` is not one of"),
+        (with(gigachat, "auth_url = \"ngw.devices.sberbank.ru\""), "`providers[0].auth_url`"),
+        (with(gigachat, "mode = \"tls\""), "tls"),
+        (with(gigachat, "modee = \"mtls\""), "modee"),
+        ("type = \"anthropic\"\nmode = \"mtls\"".to_owned(), "`providers[0].mode`: only a gigachat provider"),
+        ("type = \"gemini\"\nscope = \"GIGACHAT_API_PERS\"".to_owned(), "`providers[0].scope`"),
+        ("type = \"dryrun\"\nclient_key_password = \"pw\"".to_owned(), "`providers[0].client_key_password`"),
+        ("type = \"dryrun\"\nca_bundle_file = \"/ca.pem\"".to_owned(), "`providers[0].ca_bundle_file`"),
+        ("type = \"anthropic\"\nclient_cert_file = \"/c.pem\"".to_owned(), "`providers[0].client_key_file`"),
+    ] {
+        let e = providers(&[&body]).unwrap_err().to_string();
+        assert!(e.contains(want), "{want} in {e}");
+        assert!(!e.contains("\"pw\""), "{e}");
+    }
+    // The other HTTP providers take TLS settings too (a local server behind a company CA).
+    let tls = "ca_bundle_file = \"/ca.pem\"\nclient_cert_file = \"/c.pem\"\nclient_key_file = \"/k.pem\"";
+    providers(&[&format!("type = \"anthropic\"\n{tls}")]).unwrap();
 }

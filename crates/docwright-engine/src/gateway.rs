@@ -30,6 +30,7 @@ use docwright_core::time::Timestamp;
 use docwright_llm::anthropic::Anthropic;
 use docwright_llm::gemini::Gemini;
 use docwright_llm::openai::OpenAiCompatible;
+use docwright_llm::tls::{ClientIdentity, KeyPassword, Tls};
 use docwright_llm::{AnyProvider, ApiKey, ChatRequest, ChatResponse, ChatStream, Message, OutputFormat, Provider as _};
 use docwright_storage::provider_keys::KeyOwner;
 use docwright_storage::stats::AiStat;
@@ -172,19 +173,38 @@ impl Registry {
             // The provider's own endpoint unless the configuration names another.
             let base = |default: &'static str| p.base_url.as_deref().unwrap_or(default);
             let built = |e: docwright_llm::Error| Error::Internal(e.to_string());
+            let client_identity = match (&p.client_cert_file, &p.client_key_file) {
+                (Some(cert), Some(key)) => Some(ClientIdentity {
+                    cert_file: cert.clone(),
+                    key_file: key.clone(),
+                    key_password: p.client_key_password.as_ref().map(|s| KeyPassword::new(s.expose())),
+                }),
+                _ => None,
+            };
+            let tls = Tls { ca_bundle_file: p.ca_bundle_file.clone(), client_identity };
             let provider = match p.kind {
                 ProviderKind::OpenaiCompatible => {
-                    AnyProvider::OpenAi(OpenAiCompatible::new(&p.name, base(""), timeout).map_err(built)?)
+                    AnyProvider::OpenAi(OpenAiCompatible::with_tls(&p.name, base(""), timeout, &tls).map_err(built)?)
                 }
                 ProviderKind::Anthropic => AnyProvider::Anthropic(
-                    Anthropic::new(&p.name, base("https://api.anthropic.com"), timeout).map_err(built)?,
+                    Anthropic::with_tls(&p.name, base("https://api.anthropic.com"), timeout, &tls).map_err(built)?,
                 ),
                 ProviderKind::Gemini => AnyProvider::Gemini(
-                    Gemini::new(&p.name, base("https://generativelanguage.googleapis.com"), timeout).map_err(built)?,
+                    Gemini::with_tls(&p.name, base("https://generativelanguage.googleapis.com"), timeout, &tls)
+                        .map_err(built)?,
                 ),
                 ProviderKind::Dryrun => AnyProvider::DryRun(docwright_llm::dryrun::DryRun::new(&p.name)),
-                other => {
-                    return Err(Error::invalid("providers.type", format!("{other:?} is not available in this build")));
+                ProviderKind::Gigachat => {
+                    use docwright_llm::gigachat::{self, GigaChat, Mode};
+                    let mode = match p.mode.unwrap_or_default() {
+                        docwright_config::GigachatMode::Mtls => Mode::Mtls,
+                        docwright_config::GigachatMode::Cloud => Mode::Cloud {
+                            auth_url: p.auth_url.clone().unwrap_or_else(|| gigachat::DEFAULT_AUTH_URL.to_owned()),
+                            scope: p.scope.clone().unwrap_or_else(|| gigachat::DEFAULT_SCOPE.to_owned()),
+                        },
+                    };
+                    let base_url = base(gigachat::DEFAULT_BASE_URL);
+                    AnyProvider::GigaChat(GigaChat::new(&p.name, base_url, timeout, mode, &tls).map_err(built)?)
                 }
             };
             providers.insert(p.name.clone(), (provider, p.api_key.as_ref().map(|k| ApiKey::new(k.expose()))));

@@ -16,6 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use crate::tls::Tls;
 use crate::{
     ApiKey, ChatRequest, ChatResponse, ChatStream, Error, OutputFormat, Part, Provider, Result, Role, StreamEvent,
     Usage, check_output, wire,
@@ -36,7 +37,12 @@ pub struct Anthropic {
 impl Anthropic {
     /// `base_url` without the version path, e.g. `https://api.anthropic.com`.
     pub fn new(name: impl Into<String>, base_url: &str, timeout: Duration) -> Result<Self> {
-        Ok(Self { ep: wire::Endpoint::new(name.into(), base_url, timeout)? })
+        Self::with_tls(name, base_url, timeout, &Tls::default())
+    }
+
+    /// With extra trusted CAs and/or a client certificate (see [`crate::tls`]).
+    pub fn with_tls(name: impl Into<String>, base_url: &str, timeout: Duration, tls: &Tls) -> Result<Self> {
+        Ok(Self { ep: wire::Endpoint::with_tls(name.into(), base_url, timeout, tls)? })
     }
 
     async fn send(&self, req: &ChatRequest, key: Option<&ApiKey>, stream: bool) -> Result<(reqwest::Response, u64)> {
@@ -135,12 +141,7 @@ fn request_body(req: &ChatRequest, stream: bool) -> Value {
         .filter_map(|p| if let Part::Text(t) = p { Some(t.clone()) } else { None })
         .collect();
     if let OutputFormat::Json { schema } = &req.output {
-        system.push(match schema {
-            Some(s) => {
-                format!("Answer with a single JSON value, and nothing else, that satisfies this JSON Schema: {s}")
-            }
-            None => "Answer with a single JSON object, and nothing else.".to_owned(),
-        });
+        system.push(crate::json_instruction(schema.as_ref()));
     }
     let messages: Vec<Value> = req
         .messages

@@ -14,6 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use crate::tls::Tls;
 use crate::{
     ApiKey, ChatRequest, ChatResponse, ChatStream, Error, OutputFormat, Part, Provider, Result, Role, StreamEvent,
     Usage, check_output, wire,
@@ -28,7 +29,12 @@ pub struct Gemini {
 impl Gemini {
     /// `base_url` without the version path, e.g. `https://generativelanguage.googleapis.com`.
     pub fn new(name: impl Into<String>, base_url: &str, timeout: Duration) -> Result<Self> {
-        Ok(Self { ep: wire::Endpoint::new(name.into(), base_url, timeout)? })
+        Self::with_tls(name, base_url, timeout, &Tls::default())
+    }
+
+    /// With extra trusted CAs and/or a client certificate (see [`crate::tls`]).
+    pub fn with_tls(name: impl Into<String>, base_url: &str, timeout: Duration, tls: &Tls) -> Result<Self> {
+        Ok(Self { ep: wire::Endpoint::with_tls(name.into(), base_url, timeout, tls)? })
     }
 
     async fn send(&self, req: &ChatRequest, key: Option<&ApiKey>, stream: bool) -> Result<(reqwest::Response, u64)> {

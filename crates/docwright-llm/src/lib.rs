@@ -7,8 +7,11 @@
 //! - [`Provider`]: blocking and streaming chat calls. [`AnyProvider`] is the closed set of
 //!   implementations, one module each: [`openai`] (OpenAI-compatible chat completions: OpenAI,
 //!   xAI, Mistral, Perplexity, vLLM, Ollama, llama.cpp), [`anthropic`] (Messages API),
-//!   [`gemini`] (Generative Language API) and [`dryrun`] (no network, deterministic, output of the requested shape). `wire` holds the
-//!   HTTP and server-sent-event plumbing they share.
+//!   [`gemini`] (Generative Language API), [`gigachat`] (Sber's OpenAI-like API, reusing
+//!   [`openai`]'s request and stream handling, with an OAuth token exchange or mutual TLS) and
+//!   [`dryrun`] (no network, deterministic, output of the requested shape). `wire` holds the
+//!   HTTP and server-sent-event plumbing they share; [`tls`] the optional TLS settings (extra
+//!   trusted CAs, client certificate) any HTTP provider can be built with.
 //! - [`ChatRequest`] / [`ChatResponse`] / [`StreamEvent`]: the provider-neutral call.
 //! - [`Error`]: what went wrong, with [`Error::is_retryable`] for the gateway's fallback.
 //! - [`schema`]: the small JSON Schema subset used to check structured output.
@@ -16,10 +19,12 @@
 pub mod anthropic;
 pub mod dryrun;
 pub mod gemini;
+pub mod gigachat;
 pub mod openai;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 mod wire;
 
 use std::fmt;
@@ -149,6 +154,12 @@ pub enum Error {
     InvalidOutput { provider: String, detail: String },
     #[error("{provider}: connection failed: {detail}")]
     Transport { provider: String, detail: String },
+    /// The provider cannot be built as configured (unreadable TLS file, wrong key password...).
+    #[error("{provider}: {detail}")]
+    Config { provider: String, detail: String },
+    /// The request asks for something this provider does not do (such as images on GigaChat).
+    #[error("{provider}: not supported: {detail}")]
+    Unsupported { provider: String, detail: String },
 }
 
 impl Error {
@@ -156,7 +167,7 @@ impl Error {
     /// (SPEC A3: timeouts, 429, 5xx, malformed output).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::NoKey { .. } => false,
+            Error::NoKey { .. } | Error::Config { .. } | Error::Unsupported { .. } => false,
             Error::Upstream { status, .. } => *status >= 500 || *status == 408,
             Error::Timeout { .. }
             | Error::RateLimited { .. }
@@ -196,6 +207,7 @@ pub enum AnyProvider {
     OpenAi(openai::OpenAiCompatible),
     Anthropic(anthropic::Anthropic),
     Gemini(gemini::Gemini),
+    GigaChat(gigachat::GigaChat),
     DryRun(dryrun::DryRun),
 }
 
@@ -206,6 +218,7 @@ impl AnyProvider {
             AnyProvider::OpenAi(_) => "openai_compatible",
             AnyProvider::Anthropic(_) => "anthropic",
             AnyProvider::Gemini(_) => "gemini",
+            AnyProvider::GigaChat(_) => "gigachat",
             AnyProvider::DryRun(_) => "dryrun",
         }
     }
@@ -217,6 +230,7 @@ impl Provider for AnyProvider {
             AnyProvider::OpenAi(p) => p.name(),
             AnyProvider::Anthropic(p) => p.name(),
             AnyProvider::Gemini(p) => p.name(),
+            AnyProvider::GigaChat(p) => p.name(),
             AnyProvider::DryRun(p) => p.name(),
         }
     }
@@ -226,6 +240,7 @@ impl Provider for AnyProvider {
             AnyProvider::OpenAi(p) => p.chat(req, key).await,
             AnyProvider::Anthropic(p) => p.chat(req, key).await,
             AnyProvider::Gemini(p) => p.chat(req, key).await,
+            AnyProvider::GigaChat(p) => p.chat(req, key).await,
             AnyProvider::DryRun(p) => p.chat(req, key).await,
         }
     }
@@ -235,6 +250,7 @@ impl Provider for AnyProvider {
             AnyProvider::OpenAi(p) => p.chat_stream(req, key).await,
             AnyProvider::Anthropic(p) => p.chat_stream(req, key).await,
             AnyProvider::Gemini(p) => p.chat_stream(req, key).await,
+            AnyProvider::GigaChat(p) => p.chat_stream(req, key).await,
             AnyProvider::DryRun(p) => p.chat_stream(req, key).await,
         }
     }
@@ -244,6 +260,15 @@ impl Provider for AnyProvider {
 /// bytes of UTF-8, the usual rule of thumb for BPE tokenizers on mixed text.
 pub fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
+}
+
+/// For protocols without a JSON mode (Anthropic, GigaChat): the instruction appended to the
+/// system prompt. The answer is checked on return like any other ([`check_output`]).
+pub(crate) fn json_instruction(schema: Option<&serde_json::Value>) -> String {
+    match schema {
+        Some(s) => format!("Answer with a single JSON value, and nothing else, that satisfies this JSON Schema: {s}"),
+        None => "Answer with a single JSON object, and nothing else.".to_owned(),
+    }
 }
 
 /// Checks structured output: it must be JSON and, with a schema, satisfy it.

@@ -1,5 +1,7 @@
-//! HTTP plumbing shared by the wire protocols: sending a JSON request under a time bound,
-//! mapping error statuses, reading `Retry-After`, pulling the provider's error message.
+//! HTTP plumbing shared by the wire protocols: the [`Endpoint`] (name, base URL, HTTP client
+//! with its TLS settings, time bound), sending a JSON or form request under the time bound,
+//! mapping error statuses, reading `Retry-After`, pulling the provider's error message, and
+//! reading server-sent events into a [`crate::ChatStream`].
 
 use std::time::Duration;
 
@@ -7,9 +9,7 @@ use serde_json::Value;
 
 use crate::{Error, Result};
 
-/// Posts `body` as JSON to `url` with `headers`; answers the response when its status is a
-/// success, with the number of bytes sent. 429 becomes [`Error::RateLimited`], other failures
-/// [`Error::Upstream`] with the provider's own message.
+/// Posts `body` as JSON to `url` with `headers` (see [`post`]).
 async fn post_json(
     client: &reqwest::Client,
     provider: &str,
@@ -20,8 +20,22 @@ async fn post_json(
 ) -> Result<(reqwest::Response, u64)> {
     let bytes = serde_json::to_vec(body)
         .map_err(|e| Error::Malformed { provider: provider.to_owned(), detail: e.to_string() })?;
+    post(client, provider, url, headers, ("application/json", bytes), timeout).await
+}
+
+/// Posts a body of the given content type to `url` with `headers`; answers the response when
+/// its status is a success, with the number of bytes sent. 429 becomes [`Error::RateLimited`],
+/// other failures [`Error::Upstream`] with the provider's own message.
+async fn post(
+    client: &reqwest::Client,
+    provider: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    (content_type, bytes): (&str, Vec<u8>),
+    timeout: Duration,
+) -> Result<(reqwest::Response, u64)> {
     let sent = bytes.len() as u64;
-    let mut req = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes);
+    let mut req = client.post(url).header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -72,11 +86,14 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
     get("retry-after").and_then(|v| v.parse::<f64>().ok()).map(|s| Duration::from_secs_f64(s.max(0.0)))
 }
 
-/// The provider's error message (`{"error": {"message": ...}}`), or the start of the body.
+/// The provider's error message (`{"error": {"message": ...}}`, or GigaChat's
+/// `{"status": 401, "message": ...}`), or the start of the body.
 pub(crate) fn error_message(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
-        .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v["error"]["message"].as_str().or(v["error"].as_str()).or(v["message"].as_str()).map(str::to_owned)
+        })
         .unwrap_or_else(|| body.chars().take(200).collect())
 }
 
@@ -153,11 +170,13 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    pub(crate) fn new(name: String, base_url: &str, timeout: Duration) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(30)))
+    /// With extra trusted CAs and/or a client certificate when `tls` says so (see [`crate::tls`]).
+    pub(crate) fn with_tls(name: String, base_url: &str, timeout: Duration, tls: &crate::tls::Tls) -> Result<Self> {
+        let builder = reqwest::Client::builder().connect_timeout(timeout.min(Duration::from_secs(30)));
+        let client = tls
+            .apply(&name, builder)?
             .build()
-            .map_err(|e| Error::Transport { provider: name.clone(), detail: e.to_string() })?;
+            .map_err(|e| Error::Config { provider: name.clone(), detail: format!("HTTP client: {e}") })?;
         Ok(Self { name, base_url: base_url.trim_end_matches('/').to_owned(), client, timeout })
     }
 
@@ -170,6 +189,18 @@ impl Endpoint {
     ) -> Result<(reqwest::Response, u64)> {
         let url = format!("{}{path}", self.base_url);
         post_json(&self.client, &self.name, &url, headers, body, self.timeout).await
+    }
+
+    /// Posts a form (`application/x-www-form-urlencoded`) to another URL on the same client,
+    /// such as an OAuth endpoint on another host.
+    pub(crate) async fn post_form(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        form: String,
+    ) -> Result<(reqwest::Response, u64)> {
+        let body = ("application/x-www-form-urlencoded", form.into_bytes());
+        post(&self.client, &self.name, url, headers, body, self.timeout).await
     }
 
     pub(crate) async fn read_json(&self, response: reqwest::Response) -> Result<(Value, u64)> {
@@ -267,5 +298,6 @@ mod tests {
             "Overloaded"
         );
         assert_eq!(error_message("Bad Gateway"), "Bad Gateway");
+        assert_eq!(error_message(r#"{"status": 401, "message": "Unauthorized"}"#), "Unauthorized");
     }
 }

@@ -137,6 +137,7 @@ fn main() {
             api_key_file: None,
             timeout_secs: 30,
             requests_per_minute: None,
+            ..Default::default()
         }];
         config.models = vec![ModelConfig {
             name: "gpt-bench".into(),

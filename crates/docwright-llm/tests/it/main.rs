@@ -6,6 +6,7 @@
 
 mod anthropic;
 mod gemini;
+mod gigachat;
 mod openai;
 
 use docwright_llm::{AnyProvider, ApiKey, ChatRequest, ChatResponse, Error, Provider as _, StreamEvent};

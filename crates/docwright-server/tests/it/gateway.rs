@@ -167,6 +167,7 @@ async fn with_upstream(
                 api_key_file: None,
                 timeout_secs: 5,
                 requests_per_minute: None,
+                ..Default::default()
             },
             ProviderConfig {
                 name: "local".into(),
@@ -176,6 +177,7 @@ async fn with_upstream(
                 api_key_file: None,
                 timeout_secs: 5,
                 requests_per_minute: None,
+                ..Default::default()
             },
         ];
         let model = |name: &str, provider: &str, fallbacks: Vec<String>| ModelConfig {
@@ -327,6 +329,7 @@ async fn across_protocols(backend: Backend) {
             api_key_file: None,
             timeout_secs: 5,
             requests_per_minute: None,
+            ..Default::default()
         };
         c.providers = vec![
             provider("claude", ProviderKind::Anthropic, anthropic.clone(), "sk-ant-key"),

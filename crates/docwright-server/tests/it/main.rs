@@ -9,6 +9,7 @@ mod helpers;
 mod api_conventions;
 mod auth;
 mod gateway;
+mod gigachat;
 mod openai_sdk;
 mod ops;
 mod rbac_matrix;
