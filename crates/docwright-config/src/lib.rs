@@ -68,6 +68,10 @@ pub struct GatewayConfig {
     pub breaker_failures: u32,
     /// ...for this long; then it is tried again.
     pub breaker_rest_secs: u64,
+    /// Chunked calls (SPEC A4): how many chunks of one input are processed at the same time.
+    pub chunk_parallelism: u32,
+    /// Chunked calls: how many tokens at the end of a chunk are repeated at the start of the next.
+    pub chunk_overlap_tokens: u32,
 }
 
 impl Default for GatewayConfig {
@@ -78,6 +82,8 @@ impl Default for GatewayConfig {
             max_retry_after_secs: 2,
             breaker_failures: 5,
             breaker_rest_secs: 30,
+            chunk_parallelism: 4,
+            chunk_overlap_tokens: 200,
         }
     }
 }
@@ -439,6 +445,12 @@ impl Config {
         }
         if self.gateway.breaker_failures == 0 {
             bad("gateway.breaker_failures", "must be at least 1".to_owned());
+        }
+        if !(1..=64).contains(&self.gateway.chunk_parallelism) {
+            bad("gateway.chunk_parallelism", "must be between 1 and 64".to_owned());
+        }
+        if self.gateway.chunk_overlap_tokens > 4096 {
+            bad("gateway.chunk_overlap_tokens", "must be at most 4096".to_owned());
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("\n"))) }
     }

@@ -15,7 +15,7 @@
 //! before each call — a call waits briefly for a slot or goes to the next candidate — and
 //! `[limits]` caps requests per tenant, user and API key (429 with `Retry-After`).
 //!
-//! Not here yet (issue 4): chunking, per-tenant/user keys (BYOK), the GigaChat protocol.
+//! Inputs larger than a model's budget go through [`Engine::ai_call_chunked`] ([`crate::chunking`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -251,6 +251,10 @@ impl Registry {
         &self.models
     }
 
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.settings
+    }
+
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.name == name)
     }
@@ -283,6 +287,13 @@ pub struct AiRequest {
     pub process: String,
 }
 
+impl AiRequest {
+    /// The output tokens a call on `model` asks for (and the context must leave room for).
+    pub fn output_budget(&self, model: &Model) -> u32 {
+        self.max_output_tokens.unwrap_or(model.max_output_tokens.min(4096)).min(model.max_output_tokens)
+    }
+}
+
 /// One try of one model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
@@ -307,6 +318,8 @@ pub struct AiResponse {
     pub finish_reason: Option<String>,
     pub error_count: u32,
     pub attempts: Vec<Attempt>,
+    /// How many chunks the input was split into (1: it fit; SPEC A4).
+    pub chunks: u32,
 }
 
 /// Whether a call wants the whole answer or a stream.
@@ -331,6 +344,8 @@ pub struct GatewaySettings {
     pub max_retry_after: Duration,
     pub breaker_failures: u32,
     pub breaker_rest: Duration,
+    pub chunk_parallelism: usize,
+    pub chunk_overlap_tokens: u64,
 }
 
 impl From<&docwright_config::GatewayConfig> for GatewaySettings {
@@ -341,6 +356,8 @@ impl From<&docwright_config::GatewayConfig> for GatewaySettings {
             max_retry_after: Duration::from_secs(c.max_retry_after_secs),
             breaker_failures: c.breaker_failures,
             breaker_rest: Duration::from_secs(c.breaker_rest_secs),
+            chunk_parallelism: c.chunk_parallelism.max(1) as usize,
+            chunk_overlap_tokens: u64::from(c.chunk_overlap_tokens),
         }
     }
 }
@@ -462,15 +479,28 @@ impl Engine {
 
     /// The candidates for `req`, in the order they will be tried.
     async fn candidates(&self, grant: &Grant, req: &AiRequest) -> Result<Vec<Model>, GatewayError> {
+        let mut ordered = self.ranked(grant, req).await?;
+        let input_tokens = estimate_input(&req.messages);
+        let needs_json = matches!(req.output, OutputFormat::Json { .. });
+        ordered.retain(|m| {
+            input_tokens + u64::from(req.output_budget(m)) <= u64::from(m.context_tokens)
+                && (!needs_json || m.capabilities.contains(&Capability::Json))
+        });
+        if ordered.is_empty() {
+            return Err(GatewayError::NoCandidate(format!(
+                "no model can take this request (about {input_tokens} input tokens{})",
+                if needs_json { ", JSON output" } else { "" }
+            )));
+        }
+        Ok(ordered)
+    }
+
+    /// The models `req` may use, in the order they would be tried, whatever the input's size.
+    pub(crate) async fn ranked(&self, grant: &Grant, req: &AiRequest) -> Result<Vec<Model>, GatewayError> {
         let mut allowed = self.allowed_providers(grant).await?;
         if let Some(only) = &req.allowed_providers {
             allowed.retain(|p| only.contains(p));
         }
-        let input_tokens = estimate_input(&req.messages);
-        let max_out =
-            |m: &Model| req.max_output_tokens.unwrap_or(m.max_output_tokens.min(4096)).min(m.max_output_tokens);
-        let fits = |m: &Model| input_tokens + u64::from(max_out(m)) <= u64::from(m.context_tokens);
-        let needs_json = matches!(req.output, OutputFormat::Json { .. });
         let mut ordered: Vec<&Model> = if req.model == AUTO {
             let profile =
                 self.db.user(grant.ctx().user()).await.map_err(Error::from)?.map(|u| u.settings.model_profile);
@@ -499,13 +529,6 @@ impl Engine {
                 "you may not use the provider of `{}` (resource.aicore.<provider>, allowed_providers)",
                 req.model
             )))));
-        }
-        ordered.retain(|m| fits(m) && (!needs_json || m.capabilities.contains(&Capability::Json)));
-        if ordered.is_empty() {
-            return Err(GatewayError::NoCandidate(format!(
-                "no model can take this request (about {input_tokens} input tokens{})",
-                if needs_json { ", JSON output" } else { "" }
-            )));
         }
         Ok(ordered.into_iter().cloned().collect())
     }
@@ -552,6 +575,7 @@ impl Engine {
             finish_reason: r.finish_reason,
             error_count: attempts.iter().filter(|a| a.error.is_some()).count() as u32,
             attempts,
+            chunks: 1,
         })
     }
 
@@ -806,7 +830,7 @@ impl Engine {
     }
 }
 
-fn estimate_input(messages: &[Message]) -> u64 {
+pub(crate) fn estimate_input(messages: &[Message]) -> u64 {
     messages
         .iter()
         .flat_map(|m| &m.parts)

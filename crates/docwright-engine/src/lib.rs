@@ -9,11 +9,13 @@
 //!   [`Engine::authorize`] makes one, so nothing protected is reachable without a decision.
 //! - [`admin`]: tenants, users, roles, static tokens, API keys, RBAC rules.
 //! - [`gateway`]: the AI gateway — model registry, candidate selection, fallback, stats.
+//! - [`chunking`]: calls on inputs larger than a model takes: split, bounded parallel, merge.
 //! - [`sealer`]: encryption of stored provider keys.
 
 pub mod access;
 pub mod admin;
 pub mod bootstrap;
+pub mod chunking;
 pub mod gateway;
 pub mod identity;
 pub mod sealer;
