@@ -502,8 +502,7 @@ impl Engine {
             allowed.retain(|p| only.contains(p));
         }
         let mut ordered: Vec<&Model> = if req.model == AUTO {
-            let profile =
-                self.db.user(grant.ctx().user()).await.map_err(Error::from)?.map(|u| u.settings.model_profile);
+            let profile = Some(self.model_profile(grant.ctx().user()).await?);
             let mut all: Vec<&Model> = self.registry.models.iter().filter(|m| m.can(req.operation)).collect();
             let priority = req.priority.unwrap_or(match profile {
                 Some(ModelProfile::Complex) => Priority::Quality,
@@ -712,12 +711,33 @@ impl Engine {
     /// The key a call uses: the user's own (BYOK), else the tenant's, else the configured one.
     async fn key_for(&self, grant: &Grant, provider: &str, configured: Option<&ApiKey>) -> Result<Option<ApiKey>> {
         let ctx = grant.ctx();
-        for owner in [KeyOwner::User(ctx.user()), KeyOwner::Tenant(ctx.tenant)] {
-            if let Some(sealed) = self.db.provider_key(owner, provider).await? {
-                return Ok(Some(ApiKey::new(self.sealer.open(&sealed)?)));
+        let cache_key = (ctx.user(), ctx.tenant, provider.to_owned());
+        let stored = match self.cache.get(&self.cache.keys, &cache_key) {
+            Ok(stored) => stored,
+            Err(ticket) => {
+                let mut stored = None;
+                for owner in [KeyOwner::User(ctx.user()), KeyOwner::Tenant(ctx.tenant)] {
+                    if let Some(sealed) = self.db.provider_key(owner, provider).await? {
+                        stored = Some(ApiKey::new(self.sealer.open(&sealed)?));
+                        break;
+                    }
+                }
+                self.cache.put(&self.cache.keys, ticket, cache_key, stored.clone());
+                stored
             }
-        }
-        Ok(configured.cloned())
+        };
+        Ok(stored.or_else(|| configured.cloned()))
+    }
+
+    /// The user's model profile (settings), which orders `auto` candidates.
+    async fn model_profile(&self, user: UserId) -> Result<ModelProfile> {
+        let ticket = match self.cache.get(&self.cache.profiles, &user) {
+            Ok(profile) => return Ok(profile),
+            Err(ticket) => ticket,
+        };
+        let profile = self.db.user(user).await?.map(|u| u.settings.model_profile).unwrap_or_default();
+        self.cache.put(&self.cache.profiles, ticket, user, profile);
+        Ok(profile)
     }
 
     /// Takes a slot of the provider's own quota, waiting up to `max_retry_after` for one; when
@@ -825,8 +845,7 @@ impl Engine {
             error: error.map(str::to_owned),
             created_at: Timestamp::now(),
         };
-        self.db.insert_ai_stat(&stat).await?;
-        Ok(())
+        self.append_stat(stat).await
     }
 }
 
@@ -911,7 +930,9 @@ impl Engine {
     /// Stores (sealed) the context tenant's key for `provider`.
     pub async fn put_tenant_key(&self, grant: &Grant, provider: &str, key: &str) -> Result<()> {
         grant.expect(AI_PROVIDER_UPDATE)?;
-        self.store_key(KeyOwner::Tenant(grant.ctx().tenant), provider, key).await
+        self.store_key(KeyOwner::Tenant(grant.ctx().tenant), provider, key).await?;
+        self.cache.invalidate();
+        Ok(())
     }
 
     pub async fn delete_tenant_key(&self, grant: &Grant, provider: &str) -> Result<()> {
@@ -919,6 +940,7 @@ impl Engine {
         if !self.db.delete_provider_key(KeyOwner::Tenant(grant.ctx().tenant), provider).await? {
             return Err(Error::NotFound("key"));
         }
+        self.cache.invalidate();
         Ok(())
     }
 

@@ -1,8 +1,9 @@
-//! Chunked calls (SPEC A4) end to end through the engine, on the dryrun provider: its answers
-//! quote the start of the request, so the merged answer shows which chunks ran and in what
-//! order, and every chunk leaves its own priced stat record.
+//! The gateway through the engine alone, on the dryrun provider: chunked calls (SPEC A4) — its
+//! answers quote the start of the request, so the merged answer shows which chunks ran and in
+//! what order, and every chunk leaves its own priced stat record — and the stat writer that
+//! takes those records off the request path.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // The writer task is the test's own.
 
 use docwright_config::{Config, ModelConfig, ProviderConfig};
 use docwright_core::money::Money;
@@ -36,7 +37,12 @@ async fn engine(backend: Backend) -> Option<(Engine, Grant, TestDb)> {
     config.gateway.chunk_overlap_tokens = 20;
     let engine = Engine::new(
         store.clone(),
-        AuthSettings { jwt_secret: vec![9; 32], access_ttl_secs: 600, refresh_ttl_secs: 6000 },
+        AuthSettings {
+            jwt_secret: vec![9; 32],
+            access_ttl_secs: 600,
+            refresh_ttl_secs: 6000,
+            cache_ttl: std::time::Duration::from_secs(5),
+        },
         Registry::from_config(&config).unwrap(),
         docwright_engine::sealer::Sealer::new(&[7; 32]),
     );
@@ -116,6 +122,29 @@ async fn json_arrays_are_merged(backend: Backend) {
     assert_eq!(small.chunks, 1);
 }
 
+async fn the_stat_writer_batches_flushes_and_drains(backend: Backend) {
+    let Some((engine, grant, _db)) = engine(backend).await else { return };
+    let tenant = grant.ctx().tenant;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let writer = tokio::spawn(engine.stat_writer(async move {
+        let _ = stopped.await;
+    }));
+    let calls: Vec<_> = (0..40).map(|i| request(format!("question {i}"), OutputFormat::Text)).collect();
+    futures_util::future::try_join_all(calls.iter().map(|r| engine.ai_call(&grant, r))).await.unwrap();
+    engine.flush_stats().await;
+    assert_eq!(engine.db().ai_stats(tenant).await.unwrap().len(), 40, "flushed: every queued record is written");
+    // Queued at shutdown: written before the writer ends.
+    for r in &calls[..5] {
+        engine.ai_call(&grant, r).await.unwrap();
+    }
+    stop.send(()).unwrap();
+    writer.await.unwrap();
+    assert_eq!(engine.db().ai_stats(tenant).await.unwrap().len(), 45);
+    // After the writer ended, calls write their own records.
+    engine.ai_call(&grant, &calls[0]).await.unwrap();
+    assert_eq!(engine.db().ai_stats(tenant).await.unwrap().len(), 46);
+}
+
 async fn instructions_larger_than_the_model_are_refused(backend: Backend) {
     let Some((engine, grant, _db)) = engine(backend).await else { return };
     let mut req = request(document(), OutputFormat::Text);
@@ -139,5 +168,6 @@ macro_rules! both_databases {
 both_databases!(
     text_is_split_processed_and_concatenated,
     json_arrays_are_merged,
+    the_stat_writer_batches_flushes_and_drains,
     instructions_larger_than_the_model_are_refused
 );
