@@ -357,6 +357,9 @@ pub struct AuthConfig {
     pub access_token_ttl_secs: u64,
     /// Lifetime of a refresh token; each use rotates it.
     pub refresh_token_ttl_secs: u64,
+    /// How long a replica remembers credentials, tenant contexts, RBAC rules and provider keys
+    /// (0: not at all). Changes made on this replica apply at once; on others within this time.
+    pub cache_ttl_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -366,6 +369,7 @@ impl Default for AuthConfig {
             jwt_secret_file: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
+            cache_ttl_secs: 5,
         }
     }
 }
@@ -507,6 +511,9 @@ impl Config {
         }
         if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
             bad("auth.refresh_token_ttl_secs", "must not be shorter than auth.access_token_ttl_secs".to_owned());
+        }
+        if self.auth.cache_ttl_secs > 300 {
+            bad("auth.cache_ttl_secs", "must be at most 300".to_owned());
         }
         if self.log.level.trim().is_empty() {
             bad("log.level", "must not be empty".to_owned());

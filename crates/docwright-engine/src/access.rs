@@ -1,5 +1,7 @@
 //! The tenant context of a request and the RBAC decision (SPEC P3, P5).
 
+use std::sync::Arc;
+
 use docwright_core::id::{TenantId, UserId};
 use docwright_core::rbac::{AccessLevel, Permission, Policy, Rule};
 use docwright_core::role::Role;
@@ -63,13 +65,29 @@ impl Engine {
     /// Resolves the tenant a request acts in: `requested` (header `X-Tenant-Id`) or the
     /// user's first tenant. API keys act only in their own tenant.
     pub async fn context(&self, principal: Principal, requested: Option<TenantId>) -> Result<Ctx> {
-        let sysadmin = self.db.is_sysadmin(principal.user).await?;
         // A credential bound to one tenant (API key; session from a tenant admin's token) acts
         // only there.
         let bound = match &principal.credential {
             Credential::ApiKey { tenant, .. } => Some(*tenant),
             Credential::Session { tenant, .. } => *tenant,
         };
+        let key = (principal.user, bound, requested);
+        let ticket = match self.cache.get(&self.cache.contexts, &key) {
+            Ok((tenant, role)) => return Ok(Ctx { principal, tenant, role }),
+            Err(ticket) => ticket,
+        };
+        let (tenant, role) = self.resolve_context(&principal, bound, requested).await?;
+        self.cache.put(&self.cache.contexts, ticket, key, (tenant, role));
+        Ok(Ctx { principal, tenant, role })
+    }
+
+    async fn resolve_context(
+        &self,
+        principal: &Principal,
+        bound: Option<TenantId>,
+        requested: Option<TenantId>,
+    ) -> Result<(TenantId, Role)> {
+        let sysadmin = self.db.is_sysadmin(principal.user).await?;
         let tenant = match (bound, requested) {
             (Some(b), Some(r)) if r != b => {
                 return Err(Error::Forbidden("this credential is bound to another tenant".to_owned()));
@@ -91,7 +109,7 @@ impl Engine {
             Some(role) => role,
             None => return Err(Error::Forbidden("you are not a member of this tenant".to_owned())),
         };
-        Ok(Ctx { principal, tenant, role })
+        Ok((tenant, role))
     }
 
     /// The RBAC decision: a [`Grant`] when the context's role holds `perm` in its tenant.
@@ -104,8 +122,14 @@ impl Engine {
     }
 
     /// The rules in force in `tenant`.
-    pub async fn policy(&self, tenant: TenantId) -> Result<Policy> {
+    pub async fn policy(&self, tenant: TenantId) -> Result<Arc<Policy>> {
+        let ticket = match self.cache.get(&self.cache.policies, &tenant) {
+            Ok(policy) => return Ok(policy),
+            Err(ticket) => ticket,
+        };
         let rules: Vec<Rule> = self.db.rules(tenant).await?.into_iter().map(|r| r.rule).collect();
-        Ok(Policy::new(rules))
+        let policy = Arc::new(Policy::new(rules));
+        self.cache.put(&self.cache.policies, ticket, tenant, policy.clone());
+        Ok(policy)
     }
 }

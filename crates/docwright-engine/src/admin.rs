@@ -150,6 +150,7 @@ impl Engine {
                 }
             }
         }
+        self.cache.invalidate();
         let keys_set = self.db.provider_key_list(owner).await?.into_iter().map(|(p, _)| p).collect();
         Ok((s, keys_set))
     }
@@ -169,6 +170,7 @@ impl Engine {
             }
             e => e.into(),
         })?;
+        self.cache.invalidate();
         Ok(tenant)
     }
 
@@ -211,6 +213,7 @@ impl Engine {
             docwright_storage::Error::Conflict(m) => Error::Conflict(m + " already exists"),
             e => e.into(),
         })?;
+        self.cache.invalidate();
         Ok(Member { user, role })
     }
 
@@ -261,6 +264,7 @@ impl Engine {
             let n = self.db.revoke_delegated_credentials(id, Timestamp::now()).await?;
             tracing::info!(user = %id, revoked = n, "promoted to sysadmin: credentials issued by others revoked");
         }
+        self.cache.invalidate();
         Ok(Member { user, role })
     }
 
@@ -281,6 +285,7 @@ impl Engine {
             }
         }
         self.db.remove_membership(grant.ctx().tenant, id, Timestamp::now()).await?;
+        self.cache.invalidate();
         Ok(())
     }
 
@@ -420,6 +425,7 @@ impl Engine {
         if !self.db.revoke_api_key(ctx.tenant, id, Timestamp::now()).await? {
             return Err(Error::NotFound("API key"));
         }
+        self.cache.invalidate();
         Ok(())
     }
 
@@ -476,7 +482,9 @@ impl Engine {
             .collect();
         after.push(rule.clone());
         ensure_admins_keep_rules(&Policy::new(after))?;
-        Ok(self.db.upsert_rule(tenant, &rule).await?)
+        let stored = self.db.upsert_rule(tenant, &rule).await?;
+        self.cache.invalidate();
+        Ok(stored)
     }
 
     pub async fn delete_rule(&self, grant: &Grant, id: RuleId) -> Result<()> {
@@ -489,6 +497,7 @@ impl Engine {
         }
         ensure_admins_keep_rules(&Policy::new(rules.into_iter().filter(|r| r.id != id).map(|r| r.rule).collect()))?;
         self.db.delete_rule(tenant, id).await?;
+        self.cache.invalidate();
         Ok(())
     }
 }

@@ -15,7 +15,7 @@
 //! before each call — a call waits briefly for a slot or goes to the next candidate — and
 //! `[limits]` caps requests per tenant, user and API key (429 with `Retry-After`).
 //!
-//! Not here yet (issue 4): chunking, per-tenant/user keys (BYOK), the GigaChat protocol.
+//! Inputs larger than a model's budget go through [`Engine::ai_call_chunked`] ([`crate::chunking`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -271,6 +271,10 @@ impl Registry {
         &self.models
     }
 
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.settings
+    }
+
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.name == name)
     }
@@ -303,6 +307,13 @@ pub struct AiRequest {
     pub process: String,
 }
 
+impl AiRequest {
+    /// The output tokens a call on `model` asks for (and the context must leave room for).
+    pub fn output_budget(&self, model: &Model) -> u32 {
+        self.max_output_tokens.unwrap_or(model.max_output_tokens.min(4096)).min(model.max_output_tokens)
+    }
+}
+
 /// One try of one model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
@@ -327,6 +338,8 @@ pub struct AiResponse {
     pub finish_reason: Option<String>,
     pub error_count: u32,
     pub attempts: Vec<Attempt>,
+    /// How many chunks the input was split into (1: it fit; SPEC A4).
+    pub chunks: u32,
 }
 
 /// Whether a call wants the whole answer or a stream.
@@ -351,6 +364,8 @@ pub struct GatewaySettings {
     pub max_retry_after: Duration,
     pub breaker_failures: u32,
     pub breaker_rest: Duration,
+    pub chunk_parallelism: usize,
+    pub chunk_overlap_tokens: u64,
 }
 
 impl From<&docwright_config::GatewayConfig> for GatewaySettings {
@@ -361,6 +376,8 @@ impl From<&docwright_config::GatewayConfig> for GatewaySettings {
             max_retry_after: Duration::from_secs(c.max_retry_after_secs),
             breaker_failures: c.breaker_failures,
             breaker_rest: Duration::from_secs(c.breaker_rest_secs),
+            chunk_parallelism: c.chunk_parallelism.max(1) as usize,
+            chunk_overlap_tokens: u64::from(c.chunk_overlap_tokens),
         }
     }
 }
@@ -482,18 +499,30 @@ impl Engine {
 
     /// The candidates for `req`, in the order they will be tried.
     async fn candidates(&self, grant: &Grant, req: &AiRequest) -> Result<Vec<Model>, GatewayError> {
+        let mut ordered = self.ranked(grant, req).await?;
+        let input_tokens = estimate_input(&req.messages);
+        let needs_json = matches!(req.output, OutputFormat::Json { .. });
+        ordered.retain(|m| {
+            input_tokens + u64::from(req.output_budget(m)) <= u64::from(m.context_tokens)
+                && (!needs_json || m.capabilities.contains(&Capability::Json))
+        });
+        if ordered.is_empty() {
+            return Err(GatewayError::NoCandidate(format!(
+                "no model can take this request (about {input_tokens} input tokens{})",
+                if needs_json { ", JSON output" } else { "" }
+            )));
+        }
+        Ok(ordered)
+    }
+
+    /// The models `req` may use, in the order they would be tried, whatever the input's size.
+    pub(crate) async fn ranked(&self, grant: &Grant, req: &AiRequest) -> Result<Vec<Model>, GatewayError> {
         let mut allowed = self.allowed_providers(grant).await?;
         if let Some(only) = &req.allowed_providers {
             allowed.retain(|p| only.contains(p));
         }
-        let input_tokens = estimate_input(&req.messages);
-        let max_out =
-            |m: &Model| req.max_output_tokens.unwrap_or(m.max_output_tokens.min(4096)).min(m.max_output_tokens);
-        let fits = |m: &Model| input_tokens + u64::from(max_out(m)) <= u64::from(m.context_tokens);
-        let needs_json = matches!(req.output, OutputFormat::Json { .. });
         let mut ordered: Vec<&Model> = if req.model == AUTO {
-            let profile =
-                self.db.user(grant.ctx().user()).await.map_err(Error::from)?.map(|u| u.settings.model_profile);
+            let profile = Some(self.model_profile(grant.ctx().user()).await?);
             let mut all: Vec<&Model> = self.registry.models.iter().filter(|m| m.can(req.operation)).collect();
             let priority = req.priority.unwrap_or(match profile {
                 Some(ModelProfile::Complex) => Priority::Quality,
@@ -519,13 +548,6 @@ impl Engine {
                 "you may not use the provider of `{}` (resource.aicore.<provider>, allowed_providers)",
                 req.model
             )))));
-        }
-        ordered.retain(|m| fits(m) && (!needs_json || m.capabilities.contains(&Capability::Json)));
-        if ordered.is_empty() {
-            return Err(GatewayError::NoCandidate(format!(
-                "no model can take this request (about {input_tokens} input tokens{})",
-                if needs_json { ", JSON output" } else { "" }
-            )));
         }
         Ok(ordered.into_iter().cloned().collect())
     }
@@ -572,6 +594,7 @@ impl Engine {
             finish_reason: r.finish_reason,
             error_count: attempts.iter().filter(|a| a.error.is_some()).count() as u32,
             attempts,
+            chunks: 1,
         })
     }
 
@@ -708,12 +731,33 @@ impl Engine {
     /// The key a call uses: the user's own (BYOK), else the tenant's, else the configured one.
     async fn key_for(&self, grant: &Grant, provider: &str, configured: Option<&ApiKey>) -> Result<Option<ApiKey>> {
         let ctx = grant.ctx();
-        for owner in [KeyOwner::User(ctx.user()), KeyOwner::Tenant(ctx.tenant)] {
-            if let Some(sealed) = self.db.provider_key(owner, provider).await? {
-                return Ok(Some(ApiKey::new(self.sealer.open(&sealed)?)));
+        let cache_key = (ctx.user(), ctx.tenant, provider.to_owned());
+        let stored = match self.cache.get(&self.cache.keys, &cache_key) {
+            Ok(stored) => stored,
+            Err(ticket) => {
+                let mut stored = None;
+                for owner in [KeyOwner::User(ctx.user()), KeyOwner::Tenant(ctx.tenant)] {
+                    if let Some(sealed) = self.db.provider_key(owner, provider).await? {
+                        stored = Some(ApiKey::new(self.sealer.open(&sealed)?));
+                        break;
+                    }
+                }
+                self.cache.put(&self.cache.keys, ticket, cache_key, stored.clone());
+                stored
             }
-        }
-        Ok(configured.cloned())
+        };
+        Ok(stored.or_else(|| configured.cloned()))
+    }
+
+    /// The user's model profile (settings), which orders `auto` candidates.
+    async fn model_profile(&self, user: UserId) -> Result<ModelProfile> {
+        let ticket = match self.cache.get(&self.cache.profiles, &user) {
+            Ok(profile) => return Ok(profile),
+            Err(ticket) => ticket,
+        };
+        let profile = self.db.user(user).await?.map(|u| u.settings.model_profile).unwrap_or_default();
+        self.cache.put(&self.cache.profiles, ticket, user, profile);
+        Ok(profile)
     }
 
     /// Takes a slot of the provider's own quota, waiting up to `max_retry_after` for one; when
@@ -821,12 +865,11 @@ impl Engine {
             error: error.map(str::to_owned),
             created_at: Timestamp::now(),
         };
-        self.db.insert_ai_stat(&stat).await?;
-        Ok(())
+        self.append_stat(stat).await
     }
 }
 
-fn estimate_input(messages: &[Message]) -> u64 {
+pub(crate) fn estimate_input(messages: &[Message]) -> u64 {
     messages
         .iter()
         .flat_map(|m| &m.parts)
@@ -907,7 +950,9 @@ impl Engine {
     /// Stores (sealed) the context tenant's key for `provider`.
     pub async fn put_tenant_key(&self, grant: &Grant, provider: &str, key: &str) -> Result<()> {
         grant.expect(AI_PROVIDER_UPDATE)?;
-        self.store_key(KeyOwner::Tenant(grant.ctx().tenant), provider, key).await
+        self.store_key(KeyOwner::Tenant(grant.ctx().tenant), provider, key).await?;
+        self.cache.invalidate();
+        Ok(())
     }
 
     pub async fn delete_tenant_key(&self, grant: &Grant, provider: &str) -> Result<()> {
@@ -915,6 +960,7 @@ impl Engine {
         if !self.db.delete_provider_key(KeyOwner::Tenant(grant.ctx().tenant), provider).await? {
             return Err(Error::NotFound("key"));
         }
+        self.cache.invalidate();
         Ok(())
     }
 

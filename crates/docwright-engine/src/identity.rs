@@ -110,6 +110,7 @@ impl Engine {
                 self.pair(user, session, next, now)
             }
             Rotation::Reused { session } => {
+                self.cache.invalidate();
                 tracing::warn!(%session, "refresh token reused: session revoked");
                 Err(unauthenticated(
                     "refresh_token_reused",
@@ -126,13 +127,18 @@ impl Engine {
     /// Returns whether a session was revoked.
     pub async fn logout(&self, refresh_token: Option<&str>, principal: Option<&Principal>) -> Result<bool> {
         let now = Timestamp::now();
-        if let Some(rt) = refresh_token {
-            return Ok(self.db.revoke_session_of_refresh(&TokenHash::of(rt.trim()), now).await?);
-        }
-        match principal.map(|p| &p.credential) {
-            Some(Credential::Session { id, .. }) => Ok(self.db.revoke_session(*id, "logout", now).await?),
-            _ => Err(Error::invalid("refresh_token", "give the refresh token, or call with an access token")),
-        }
+        let revoked = if let Some(rt) = refresh_token {
+            self.db.revoke_session_of_refresh(&TokenHash::of(rt.trim()), now).await?
+        } else {
+            match principal.map(|p| &p.credential) {
+                Some(Credential::Session { id, .. }) => self.db.revoke_session(*id, "logout", now).await?,
+                _ => {
+                    return Err(Error::invalid("refresh_token", "give the refresh token, or call with an access token"));
+                }
+            }
+        };
+        self.cache.invalidate();
+        Ok(revoked)
     }
 
     /// Authenticates `Authorization: Bearer <credential>`: an access token or an API key.
@@ -156,6 +162,12 @@ impl Engine {
             .map_err(|_| unauthenticated("invalid_token", "the access token is not valid"))?;
         let session = SessionId::parse(&data.claims.sid)
             .map_err(|_| unauthenticated("invalid_token", "the access token is not valid"))?;
+        let cache_key = format!("s:{session}");
+        let ticket = match self.cache.get(&self.cache.principals, &cache_key) {
+            Ok(p) if p.user == user => return Ok(p),
+            Ok(_) => return Err(unauthenticated("invalid_token", "the access token is not valid")),
+            Err(ticket) => ticket,
+        };
         let stored = self.db.session(session).await?;
         let tenant = match stored {
             Some(s) if s.user_id == user && s.revoked_at.is_none() => s.tenant_id,
@@ -165,13 +177,21 @@ impl Engine {
             _ => return Err(unauthenticated("invalid_token", "the access token is not valid")),
         };
         self.ensure_active(user).await?;
-        Ok(Principal { user, credential: Credential::Session { id: session, tenant } })
+        let principal = Principal { user, credential: Credential::Session { id: session, tenant } };
+        self.cache.put(&self.cache.principals, ticket, cache_key, principal.clone());
+        Ok(principal)
     }
 
     async fn authenticate_api_key(&self, key: &str) -> Result<Principal> {
+        let hash = TokenHash::of(key);
+        let cache_key = format!("k:{}", hash.as_str());
+        let ticket = match self.cache.get(&self.cache.principals, &cache_key) {
+            Ok(p) => return Ok(p),
+            Err(ticket) => ticket,
+        };
         let record = self
             .db
-            .api_key_by_hash(&TokenHash::of(key))
+            .api_key_by_hash(&hash)
             .await?
             .ok_or_else(|| unauthenticated("invalid_api_key", "the API key is not valid"))?;
         let now = Timestamp::now();
@@ -186,10 +206,15 @@ impl Engine {
         if record.last_used_at.is_none_or(|t| now.millis() - t.millis() > 60_000) {
             self.db.touch_api_key(record.id, now).await?;
         }
-        Ok(Principal {
+        let principal = Principal {
             user: record.user_id,
             credential: Credential::ApiKey { id: record.id, tenant: record.tenant_id },
-        })
+        };
+        // A key that expires within the cache's lifetime is not remembered past its expiry.
+        if record.expires_at.is_none_or(|e| e.millis() - now.millis() > self.auth.cache_ttl.as_millis() as i64) {
+            self.cache.put(&self.cache.principals, ticket, cache_key, principal.clone());
+        }
+        Ok(principal)
     }
 
     async fn ensure_active(&self, user: UserId) -> Result<()> {

@@ -9,13 +9,19 @@
 //!   [`Engine::authorize`] makes one, so nothing protected is reachable without a decision.
 //! - [`admin`]: tenants, users, roles, static tokens, API keys, RBAC rules.
 //! - [`gateway`]: the AI gateway — model registry, candidate selection, fallback, stats.
+//! - [`chunking`]: calls on inputs larger than a model takes: split, bounded parallel, merge.
 //! - [`sealer`]: encryption of stored provider keys.
+//! - `cache`: seconds-long memory of credentials, contexts, rules and keys for the hot path.
+//! - `recorder`: stat records queued and written in batches by an owned background writer.
 
 pub mod access;
 pub mod admin;
 pub mod bootstrap;
+mod cache;
+pub mod chunking;
 pub mod gateway;
 pub mod identity;
+mod recorder;
 pub mod sealer;
 
 use docwright_storage::Db;
@@ -62,6 +68,8 @@ pub struct AuthSettings {
     pub jwt_secret: Vec<u8>,
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
+    /// How long credentials, contexts, rules and keys are remembered (0: not at all).
+    pub cache_ttl: std::time::Duration,
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -70,6 +78,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("jwt_secret", &"[redacted]")
             .field("access_ttl_secs", &self.access_ttl_secs)
             .field("refresh_ttl_secs", &self.refresh_ttl_secs)
+            .field("cache_ttl", &self.cache_ttl)
             .finish()
     }
 }
@@ -82,15 +91,25 @@ pub struct Engine {
     auth: AuthSettings,
     registry: std::sync::Arc<gateway::Registry>,
     sealer: sealer::Sealer,
+    cache: std::sync::Arc<cache::Cache>,
+    recorder: std::sync::Arc<recorder::Recorder>,
 }
 
 impl Engine {
     pub fn new(db: Db, auth: AuthSettings, registry: gateway::Registry, sealer: sealer::Sealer) -> Self {
         let jwt = identity::JwtKeys::new(&auth.jwt_secret);
-        Self { db, jwt, auth, registry: std::sync::Arc::new(registry), sealer }
+        let cache = std::sync::Arc::new(cache::Cache::new(auth.cache_ttl));
+        let recorder = std::sync::Arc::default();
+        Self { db, jwt, auth, registry: std::sync::Arc::new(registry), sealer, cache, recorder }
     }
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Forgets every cached credential, context, rule set and key. The engine calls this after
+    /// each change it makes; call it after changing those tables by other means.
+    pub fn invalidate_cache(&self) {
+        self.cache.invalidate();
     }
 }

@@ -102,6 +102,7 @@ impl Application {
                 jwt_secret,
                 access_ttl_secs: i64::try_from(config.auth.access_token_ttl_secs).unwrap_or(i64::MAX),
                 refresh_ttl_secs: i64::try_from(config.auth.refresh_token_ttl_secs).unwrap_or(i64::MAX),
+                cache_ttl: Duration::from_secs(config.auth.cache_ttl_secs),
             },
             registry,
             docwright_engine::sealer::Sealer::load(
@@ -113,6 +114,7 @@ impl Application {
         let state = AppState::new(engine, blob_dir, metrics_token);
         let router = router(state.clone(), config);
         state.tasks.spawn("housekeeping", tasks::housekeeping(state.engine.clone(), state.tasks.cancelled()));
+        state.tasks.spawn("stat-writer", state.engine.stat_writer(state.tasks.cancelled()));
 
         let addr = config.server.bind;
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;

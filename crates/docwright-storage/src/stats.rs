@@ -31,32 +31,23 @@ pub struct AiStat {
     pub created_at: Timestamp,
 }
 
+const INSERT: &str = "INSERT INTO ai_stats (id, tenant_id, user_id, api_key_id, process, engine, provider, model, \
+     price_micros, processing_time_ms, bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, \
+     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+
 impl Db {
     pub async fn insert_ai_stat(&self, s: &AiStat) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO ai_stats (id, tenant_id, user_id, api_key_id, process, engine, provider, model, price_micros, \
-             processing_time_ms, bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(s.id.to_string())
-        .bind(s.tenant_id.to_string())
-        .bind(s.user_id.to_string())
-        .bind(s.api_key_id.map(|k| k.to_string()))
-        .bind(s.process.clone())
-        .bind(s.engine.clone())
-        .bind(s.provider.clone())
-        .bind(s.model.clone())
-        .bind(s.price.micros())
-        .bind(s.processing_time_ms)
-        .bind(s.bytes_sent)
-        .bind(s.bytes_received)
-        .bind(s.input_tokens)
-        .bind(s.output_tokens)
-        .bind(s.error_count)
-        .bind(s.error.clone())
-        .bind(s.created_at.millis())
-        .execute(self.pool())
-        .await?;
+        bind(sqlx::query(INSERT), s).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    /// Appends several stats in one transaction (the gateway's batched writer).
+    pub async fn insert_ai_stats(&self, stats: &[AiStat]) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for s in stats {
+            bind(sqlx::query(INSERT), s).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -94,4 +85,28 @@ impl Db {
             })
             .collect()
     }
+}
+
+/// Binds a stat's columns to [`INSERT`].
+fn bind<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    s: &AiStat,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(s.id.to_string())
+        .bind(s.tenant_id.to_string())
+        .bind(s.user_id.to_string())
+        .bind(s.api_key_id.map(|k| k.to_string()))
+        .bind(s.process.clone())
+        .bind(s.engine.clone())
+        .bind(s.provider.clone())
+        .bind(s.model.clone())
+        .bind(s.price.micros())
+        .bind(s.processing_time_ms)
+        .bind(s.bytes_sent)
+        .bind(s.bytes_received)
+        .bind(s.input_tokens)
+        .bind(s.output_tokens)
+        .bind(s.error_count)
+        .bind(s.error.clone())
+        .bind(s.created_at.millis())
 }

@@ -25,6 +25,7 @@ async fn tenant_of(app: &TestApp, auth: &Auth) -> String {
 }
 
 async fn stats(app: &TestApp, tenant: &str) -> Vec<docwright_storage::stats::AiStat> {
+    app.state.engine.flush_stats().await;
     app.state.db.ai_stats(docwright_core::id::TenantId::parse(tenant).unwrap()).await.unwrap()
 }
 

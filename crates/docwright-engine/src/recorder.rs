@@ -1,0 +1,145 @@
+//! Stat records (SPEC A5) off the request path: once the server starts the writer, an AI call
+//! hands its record to a bounded queue and answers; the writer appends what has queued up in
+//! one transaction. Without a running writer (tests of the engine alone, or after shutdown
+//! began), and whenever the queue is full, the call appends its record itself — a record is
+//! never dropped for want of room.
+//!
+//! At shutdown the writer drains the queue before it ends. A record still queued when the
+//! process is killed is lost; the money side (billing's ledger) never goes through this queue.
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use docwright_storage::Db;
+use docwright_storage::stats::AiStat;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Engine, Result};
+
+/// Records waiting at most; beyond, calls write their own.
+const QUEUE: usize = 8_192;
+/// Records per transaction at most.
+const BATCH: usize = 512;
+/// Tries of one batch before it is given up (logged with its size).
+const TRIES: u32 = 5;
+
+enum Msg {
+    Stat(Box<AiStat>),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The queue's sending side, set once the writer runs.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    tx: OnceLock<mpsc::Sender<Msg>>,
+}
+
+impl Engine {
+    /// Appends a stat record: queued for the writer when it runs, else written now.
+    pub(crate) async fn append_stat(&self, stat: AiStat) -> Result<()> {
+        let mut stat = stat;
+        if let Some(tx) = self.recorder.tx.get() {
+            match tx.try_send(Msg::Stat(Box::new(stat))) {
+                Ok(()) => return Ok(()),
+                // Full, or closed by shutdown: written here instead.
+                Err(e) => match e.into_inner() {
+                    Msg::Stat(s) => stat = *s,
+                    Msg::Flush(_) => return Ok(()),
+                },
+            }
+        }
+        self.db.insert_ai_stat(&stat).await?;
+        Ok(())
+    }
+
+    /// Starts queueing stat records and answers the writer, to run as an owned background
+    /// task until `stop` resolves (then it drains the queue and ends). Only the first call
+    /// starts a writer; later calls answer a writer with nothing to do.
+    pub fn stat_writer<S>(&self, stop: S) -> impl Future<Output = ()> + Send + use<S>
+    where
+        S: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let rx = self.recorder.tx.set(tx).is_ok().then_some(rx);
+        let db = self.db.clone();
+        async move {
+            if let Some(rx) = rx {
+                write_loop(db, rx, stop).await;
+            }
+        }
+    }
+
+    /// Waits until every stat record queued so far is written (tests, reports).
+    pub async fn flush_stats(&self) {
+        let Some(tx) = self.recorder.tx.get() else { return };
+        let (done, wait) = oneshot::channel();
+        if tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn write_loop(db: Db, mut rx: mpsc::Receiver<Msg>, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        let first = tokio::select! {
+            m = rx.recv() => m,
+            () = &mut stop => None,
+        };
+        let Some(first) = first else { break };
+        let mut batch = Batch::default();
+        batch.take(first);
+        while batch.stats.len() < BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.take(m),
+                Err(_) => break,
+            }
+        }
+        batch.write(&db).await;
+    }
+    // Shutdown: no new records queue (callers write their own), the queued ones are written.
+    rx.close();
+    let mut batch = Batch::default();
+    while let Ok(m) = rx.try_recv() {
+        batch.take(m);
+        if batch.stats.len() >= BATCH {
+            std::mem::take(&mut batch).write(&db).await;
+        }
+    }
+    batch.write(&db).await;
+}
+
+#[derive(Default)]
+struct Batch {
+    stats: Vec<AiStat>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn take(&mut self, m: Msg) {
+        match m {
+            Msg::Stat(s) => self.stats.push(*s),
+            Msg::Flush(f) => self.flushes.push(f),
+        }
+    }
+
+    async fn write(self, db: &Db) {
+        if !self.stats.is_empty() {
+            let mut tries = 0;
+            while let Err(e) = db.insert_ai_stats(&self.stats).await {
+                tries += 1;
+                if tries >= TRIES {
+                    tracing::error!(error = %e, records = self.stats.len(), "stat records could not be written: lost");
+                    break;
+                }
+                tracing::warn!(error = %e, tries, "writing stat records failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(tries)).await;
+            }
+        }
+        for f in self.flushes {
+            let _ = f.send(());
+        }
+    }
+}
