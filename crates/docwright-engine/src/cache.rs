@@ -62,6 +62,10 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
     }
 }
 
+/// (user, tenant the credential is bound to, tenant asked for): what fixes a request's
+/// (tenant, role).
+pub(crate) type ContextKey = (UserId, Option<TenantId>, Option<TenantId>);
+
 /// What a request resolves before its use case runs.
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
@@ -69,8 +73,7 @@ pub(crate) struct Cache {
     generation: AtomicU64,
     /// By credential: `k:<api key hash>` or `s:<session id>`.
     pub(crate) principals: Memo<String, Principal>,
-    /// (user, tenant the credential is bound to, tenant asked for) → (tenant, role).
-    pub(crate) contexts: Memo<(UserId, Option<TenantId>, Option<TenantId>), (TenantId, Role)>,
+    pub(crate) contexts: Memo<ContextKey, (TenantId, Role)>,
     pub(crate) policies: Memo<TenantId, Arc<Policy>>,
     /// (user, tenant, provider) → the key a call uses (BYOK, tenant, or none stored).
     pub(crate) keys: Memo<(UserId, TenantId, String), Option<ApiKey>>,

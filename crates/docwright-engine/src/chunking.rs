@@ -66,10 +66,14 @@ impl Engine {
             })
             .collect();
         let started = Instant::now();
-        let answers: Vec<AiResponse> = futures_util::stream::iter(requests.iter().map(|r| self.ai_call(grant, r)))
-            .buffered(settings.chunk_parallelism)
-            .try_collect()
-            .await?;
+        // Owned futures (no borrows across the stream), so the whole call stays `Send` for any
+        // caller, an HTTP handler included.
+        let calls = requests.into_iter().map(|r| {
+            let (engine, grant) = (self.clone(), grant.clone());
+            async move { engine.ai_call(&grant, &r).await }
+        });
+        let answers: Vec<AiResponse> =
+            futures_util::stream::iter(calls).buffered(settings.chunk_parallelism).try_collect().await?;
         let content = match &req.output {
             OutputFormat::Text => {
                 answers.iter().map(|a| a.content.trim()).filter(|c| !c.is_empty()).collect::<Vec<_>>().join("\n\n")

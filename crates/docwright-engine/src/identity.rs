@@ -133,7 +133,10 @@ impl Engine {
             match principal.map(|p| &p.credential) {
                 Some(Credential::Session { id, .. }) => self.db.revoke_session(*id, "logout", now).await?,
                 _ => {
-                    return Err(Error::invalid("refresh_token", "give the refresh token, or call with an access token"));
+                    return Err(Error::invalid(
+                        "refresh_token",
+                        "give the refresh token, or call with an access token",
+                    ));
                 }
             }
         };

@@ -73,6 +73,11 @@ pub(super) struct CompletionRequest {
     response_format: Option<Value>,
     /// docwright extension: only these providers may serve the request.
     allowed_providers: Option<Vec<String>>,
+    /// docwright extension: an input larger than the model's context is split into chunks
+    /// processed in parallel and the answers merged (text concatenated, JSON arrays joined);
+    /// `docwright.chunks` tells how many. Not with `stream`.
+    #[serde(default)]
+    chunking: bool,
 }
 
 fn parse_messages(raw: &[Value]) -> Result<Vec<Message>, ApiError> {
@@ -179,8 +184,16 @@ pub(crate) async fn chat_completions(
     };
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     let created = docwright_core::time::Timestamp::now().unix_secs();
+    if body.chunking && body.stream {
+        return Err(ApiError::validation("chunking", "chunking answers are merged, so they cannot be streamed"));
+    }
     if !body.stream {
-        let r = state.engine.ai_call(&grant, &req).await.map_err(gateway_error)?;
+        let r = if body.chunking {
+            state.engine.ai_call_chunked(&grant, &req).await
+        } else {
+            state.engine.ai_call(&grant, &req).await
+        }
+        .map_err(gateway_error)?;
         let attempts: Vec<Value> = r
             .attempts
             .iter()
@@ -192,7 +205,8 @@ pub(crate) async fn chat_completions(
                          "finish_reason": r.finish_reason.unwrap_or_else(|| "stop".to_owned())}],
             "usage": {"prompt_tokens": r.input_tokens, "completion_tokens": r.output_tokens, "total_tokens": r.input_tokens + r.output_tokens},
             "docwright": {"provider": r.provider, "price": r.price.to_string(), "processing_time_ms": r.processing_time_ms,
-                          "bytes_sent": r.bytes_sent, "bytes_received": r.bytes_received, "error_count": r.error_count, "attempts": attempts},
+                          "bytes_sent": r.bytes_sent, "bytes_received": r.bytes_received, "error_count": r.error_count,
+                          "chunks": r.chunks, "attempts": attempts},
         }))
         .into_response());
     }

@@ -267,6 +267,60 @@ mod fallback_to_the_next_candidate {
     }
 }
 
+async fn large_inputs_are_chunked_on_request(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let Some(app) = with_upstream(backend, &fake, |c| c.gateway.chunk_parallelism = 3).await else { return };
+    let sys = app.sysadmin().await;
+    let tenant = tenant_of(&app, &sys).await;
+    // ~75,000 bytes of paragraphs: about 19,000 tokens, more than gpt-x's 8,000.
+    let document: String =
+        (0..1000).map(|i| format!("Paragraph {i:04}: the invoice lists one item at 12.50 EUR.\n\n")).collect();
+    let (status, body) = app.post("/v1/chat/completions", &sys, chat("gpt-x", &document)).await;
+    assert_error(status, &body, 422, "no_model_available");
+    assert!(fake.received().is_empty());
+
+    let mut req = chat("gpt-x", &document);
+    req["chunking"] = json!(true);
+    let (status, r) = app.post("/v1/chat/completions", &sys, req.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let chunks = r["docwright"]["chunks"].as_u64().unwrap();
+    let got = fake.received();
+    assert!(chunks >= 3, "{chunks} chunks");
+    assert_eq!(got.len() as u64, chunks, "one upstream call per chunk");
+    // Every chunk carries the instructions and one slice of the input, starting at a paragraph.
+    let mut parts: Vec<String> =
+        got.iter().map(|g| g.body["messages"][1]["content"].as_str().unwrap().to_owned()).collect();
+    parts.sort_by_key(|p| p.split(']').next().unwrap().split_whitespace().nth(1).unwrap().parse::<u64>().unwrap());
+    for (i, p) in parts.iter().enumerate() {
+        assert!(p.starts_with(&format!("[Part {} of {chunks} of the input]\nParagraph ", i + 1)), "{}", &p[..60]);
+        assert!(p.len() < 8000 * 4, "a chunk fits the model");
+    }
+    assert!(got.iter().all(|g| g.body["messages"][0]["content"] == "be brief"));
+    assert!(parts.last().unwrap().contains("Paragraph 0999"));
+    // The fake answers "ok" to each; the answers are concatenated in input order.
+    let answer = r["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(answer, vec!["ok"; chunks as usize].join("\n\n"));
+    let s = stats(&app, &tenant).await;
+    assert_eq!(s.len() as u64, chunks);
+    let total: i64 = s.iter().map(|s| s.price.micros()).sum();
+    assert_eq!(r["docwright"]["price"], docwright_core::money::Money::from_micros(total).to_string());
+
+    req["stream"] = json!(true);
+    let (status, body) = app.post("/v1/chat/completions", &sys, req).await;
+    assert_error(status, &body, 400, "validation_failed");
+}
+
+mod large_inputs_are_chunked {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::large_inputs_are_chunked_on_request(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::large_inputs_are_chunked_on_request(docwright_storage::Backend::Postgres).await
+    }
+}
+
 async fn breaker_rests_a_failing_model(backend: Backend) {
     let fake = FakeOpenAi::start().await;
     let Some(app) = with_upstream(backend, &fake, |c| {
