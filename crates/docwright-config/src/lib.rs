@@ -164,6 +164,11 @@ pub struct ProviderConfig {
     /// `gateway.max_retry_after_secs`, else go to the next candidate. Absent: no limit.
     #[serde(default)]
     pub requests_per_minute: Option<u32>,
+    /// The provider's own token quota per minute, each call counting its input and maximum
+    /// output (e.g. GigaChat's per-request cap). Handled like `requests_per_minute`; a call
+    /// larger than the whole quota goes to the next candidate at once. Absent: no limit.
+    #[serde(default)]
+    pub tokens_per_minute: Option<u32>,
 }
 
 fn default_provider_timeout() -> u64 {
@@ -190,6 +195,7 @@ impl Default for ProviderConfig {
             client_key_password_file: None,
             timeout_secs: default_provider_timeout(),
             requests_per_minute: None,
+            tokens_per_minute: None,
         }
     }
 }
@@ -595,6 +601,9 @@ impl Config {
             }
             if p.requests_per_minute == Some(0) {
                 bad(&key("requests_per_minute"), "must be at least 1 (leave it out for no limit)".to_owned());
+            }
+            if p.tokens_per_minute == Some(0) {
+                bad(&key("tokens_per_minute"), "must be at least 1 (leave it out for no limit)".to_owned());
             }
             if !(1..=3600).contains(&p.timeout_secs) {
                 bad(&key("timeout_secs"), "must be between 1 and 3600".to_owned());

@@ -11,8 +11,8 @@
 //! A model is retried (backoff with jitter, or a short `Retry-After`) before the next candidate,
 //! and a per-model circuit breaker rests a model that keeps failing.
 //!
-//! Rate limits (SPEC A9, per replica): a provider's own quota (`requests_per_minute`) is taken
-//! before each call — a call waits briefly for a slot or goes to the next candidate — and
+//! Rate limits (SPEC A9, per replica): a provider's own quotas (`requests_per_minute`,
+//! `tokens_per_minute` counting input and maximum output) are taken before each call — a call waits briefly for a slot or goes to the next candidate — and
 //! `[limits]` caps requests per tenant, user and API key (429 with `Retry-After`).
 //!
 //! Inputs larger than a model's budget go through [`Engine::ai_call_chunked`] ([`crate::chunking`]).
@@ -109,6 +109,8 @@ pub struct Registry {
     breaker: Breaker,
     /// Each provider's own request quota (`requests_per_minute`).
     provider_limits: HashMap<String, governor::DefaultDirectRateLimiter>,
+    /// Each provider's own token quota (`tokens_per_minute`), charged input plus maximum output.
+    provider_token_limits: HashMap<String, (u32, governor::DefaultDirectRateLimiter)>,
     /// Requests per minute per tenant, user, API key (`[limits]`).
     caller_limits: Vec<(Scope, governor::DefaultKeyedRateLimiter<String>)>,
 }
@@ -166,6 +168,14 @@ impl Registry {
             .providers
             .iter()
             .filter_map(|p| Some((p.name.clone(), governor::RateLimiter::direct(per_minute(p.requests_per_minute?)?))))
+            .collect();
+        let provider_token_limits = config
+            .providers
+            .iter()
+            .filter_map(|p| {
+                let n = p.tokens_per_minute?;
+                Some((p.name.clone(), (n, governor::RateLimiter::direct(per_minute(n)?))))
+            })
             .collect();
         let mut providers = HashMap::new();
         for p in &config.providers {
@@ -234,6 +244,7 @@ impl Registry {
             settings,
             breaker: Breaker::default(),
             provider_limits,
+            provider_token_limits,
             caller_limits: caller_limits(&config.limits),
         })
     }
@@ -263,6 +274,7 @@ impl Registry {
             settings: GatewaySettings::from(&docwright_config::GatewayConfig::default()),
             breaker: Breaker::default(),
             provider_limits: HashMap::new(),
+            provider_token_limits: HashMap::new(),
             caller_limits: Vec::new(),
         }
     }
@@ -675,7 +687,8 @@ impl Engine {
             let chat = self.chat_request(&model, req);
             let mut tries = 0;
             loop {
-                if !self.provider_slot(&model, &mut failures).await {
+                let tokens = estimate_input(&chat.messages) + u64::from(chat.max_output_tokens.unwrap_or(0));
+                if !self.provider_slot(&model, tokens, &mut failures).await {
                     break;
                 }
                 let t = Instant::now();
@@ -760,29 +773,55 @@ impl Engine {
         Ok(profile)
     }
 
-    /// Takes a slot of the provider's own quota, waiting up to `max_retry_after` for one; when
-    /// none comes that soon, notes the attempt (nothing is sent, so nothing is recorded as a
+    /// Takes a request slot and `tokens` of the provider's own quotas, waiting up to
+    /// `max_retry_after` for them; when they do not come that soon (or the call is larger than
+    /// the token quota itself), notes the attempt (nothing is sent, so nothing is recorded as a
     /// call) and answers false so that the next candidate is tried.
-    async fn provider_slot(&self, model: &Model, failures: &mut Failures) -> bool {
-        let Some(limiter) = self.registry.provider_limits.get(&model.provider) else { return true };
-        let Err(not_until) = limiter.check() else { return true };
-        let wait = wait_of(&not_until);
-        if wait <= self.registry.settings.max_retry_after {
+    async fn provider_slot(&self, model: &Model, tokens: u64, failures: &mut Failures) -> bool {
+        let max_wait = self.registry.settings.max_retry_after;
+        let mut refuse = |why: String, wait: Option<Duration>| {
+            failures.retry_after = failures.retry_after.or(wait);
+            failures.attempts.push(Attempt {
+                model: model.name.clone(),
+                provider: model.provider.clone(),
+                error: Some(why),
+                duration_ms: 0,
+            });
+            false
+        };
+        if let Some(limiter) = self.registry.provider_limits.get(&model.provider)
+            && let Err(not_until) = limiter.check()
+        {
+            let wait = wait_of(&not_until);
+            if wait > max_wait {
+                let why =
+                    format!("provider {} is at its own request limit for {}s", model.provider, wait.as_secs().max(1));
+                return refuse(why, Some(wait));
+            }
             limiter.until_ready().await;
-            return true;
         }
-        failures.retry_after = failures.retry_after.or(Some(wait));
-        failures.attempts.push(Attempt {
-            model: model.name.clone(),
-            provider: model.provider.clone(),
-            error: Some(format!(
-                "provider {} is at its own request limit for {}s",
-                model.provider,
-                wait.as_secs().max(1)
-            )),
-            duration_ms: 0,
-        });
-        false
+        if let Some((quota, limiter)) = self.registry.provider_token_limits.get(&model.provider) {
+            let n = u32::try_from(tokens).ok().and_then(std::num::NonZeroU32::new);
+            let Some(n) = n.filter(|n| n.get() <= *quota) else {
+                let why = format!(
+                    "a call of about {tokens} tokens (input and maximum output) is more than provider {}'s \
+                     tokens_per_minute ({quota})",
+                    model.provider
+                );
+                return refuse(why, None);
+            };
+            if let Ok(Err(not_until)) = limiter.check_n(n) {
+                let wait = wait_of(&not_until);
+                if wait > max_wait {
+                    let why =
+                        format!("provider {} is at its own token limit for {}s", model.provider, wait.as_secs().max(1));
+                    return refuse(why, Some(wait));
+                }
+                // Capacity was checked above, so this only waits.
+                let _ = limiter.until_n_ready(n).await;
+            }
+        }
+        true
     }
 
     /// Records a failed attempt; answers whether to go on: after a retryable error, or a missing

@@ -568,6 +568,49 @@ async fn provider_quota_is_respected(backend: Backend) {
     assert_eq!(fake.received().len(), 1);
 }
 
+/// A provider's token quota (SPEC A9: e.g. GigaChat's tokens per request and minute): each call
+/// counts its input and maximum output; past the quota the fallback answers.
+async fn provider_token_quota_is_respected(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let Some(app) = with_upstream(backend, &fake, |c| {
+        c.providers[0].tokens_per_minute = Some(1000);
+        c.gateway.max_retry_after_secs = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let sys = app.sysadmin().await;
+    let ask = |max_tokens: u32| {
+        let mut body = chat("gpt-x", "hi");
+        body["max_tokens"] = json!(max_tokens);
+        body
+    };
+    // A call larger than the whole quota never goes to this provider.
+    let (_, r) = app.post("/v1/chat/completions", &sys, ask(1000)).await;
+    assert_eq!(r["model"], "backup", "{r}");
+    assert!(r["docwright"]["attempts"][0]["error"].as_str().unwrap().contains("tokens_per_minute (1000)"), "{r}");
+    assert!(fake.received().is_empty());
+    // 600 + 600 > 1000: the second call falls back (the quota refills over a minute).
+    let (_, r) = app.post("/v1/chat/completions", &sys, ask(600)).await;
+    assert_eq!(r["model"], "gpt-x", "{r}");
+    let (_, r) = app.post("/v1/chat/completions", &sys, ask(600)).await;
+    assert_eq!(r["model"], "backup", "{r}");
+    assert!(r["docwright"]["attempts"][0]["error"].as_str().unwrap().contains("token limit"), "{r}");
+    assert_eq!(fake.received().len(), 1);
+}
+
+mod provider_token_quota {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::provider_token_quota_is_respected(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::provider_token_quota_is_respected(docwright_storage::Backend::Postgres).await
+    }
+}
+
 mod provider_quota {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
