@@ -48,6 +48,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub limits: LimitsConfig,
     pub security: SecurityConfig,
+    pub billing: BillingConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
     pub providers: Vec<ProviderConfig>,
     /// Models (`[[models]]`). None configured: the built-in dryrun models.
@@ -84,6 +85,35 @@ impl Default for GatewayConfig {
             breaker_rest_secs: 30,
             chunk_parallelism: 4,
             chunk_overlap_tokens: 200,
+        }
+    }
+}
+
+/// `[billing]`: how reservations live and die (SPEC B3), and the first tenant's start.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// Currency of new tenants' settings (ISO 4217).
+    pub default_currency: String,
+    /// Start credit of every new user of ROOT (which bootstraps as `prepay_user`), a decimal.
+    pub root_user_credit: String,
+    /// A reservation not settled after this long is released (a call never takes this long).
+    pub reservation_ttl_secs: u64,
+    /// A server that has not signalled life for this long is taken for dead and its
+    /// reservations are released by the others, or by its successor after a restart.
+    pub instance_timeout_secs: u64,
+    /// How often each server signals life and releases stale reservations.
+    pub reconcile_every_secs: u64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            default_currency: "CHF".to_owned(),
+            root_user_credit: "10.00".to_owned(),
+            reservation_ttl_secs: 900,
+            instance_timeout_secs: 30,
+            reconcile_every_secs: 10,
         }
     }
 }
@@ -517,6 +547,23 @@ impl Config {
         }
         if self.auth.refresh_token_ttl_secs < self.auth.access_token_ttl_secs {
             bad("auth.refresh_token_ttl_secs", "must not be shorter than auth.access_token_ttl_secs".to_owned());
+        }
+        if docwright_core::billing::Currency::parse(&self.billing.default_currency).is_err() {
+            bad("billing.default_currency", "must be a currency code such as CHF or EUR".to_owned());
+        }
+        if docwright_core::money::Money::parse(&self.billing.root_user_credit).is_err() {
+            bad("billing.root_user_credit", "must be a decimal amount such as 10.00".to_owned());
+        }
+        if !(10..=86_400).contains(&self.billing.reservation_ttl_secs) {
+            bad("billing.reservation_ttl_secs", "must be between 10 and 86400".to_owned());
+        }
+        if self.billing.reconcile_every_secs == 0
+            || self.billing.instance_timeout_secs < 2 * self.billing.reconcile_every_secs
+        {
+            bad(
+                "billing.instance_timeout_secs",
+                "must be at least twice billing.reconcile_every_secs (which must be at least 1)".to_owned(),
+            );
         }
         if self.auth.cache_ttl_secs > 300 {
             bad("auth.cache_ttl_secs", "must be at most 300".to_owned());

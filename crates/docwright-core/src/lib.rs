@@ -10,9 +10,11 @@
 //! - [`token`]: opaque secrets (static tokens, refresh tokens, API keys) and their hashes.
 //! - [`settings`]: per-user settings (`model_profile`, `language`).
 //! - [`money`]: exact amounts in integer micro-units, and prices per million tokens.
+//! - [`billing`]: billing models, currencies, ledger kinds, billing addresses.
 //! - [`name`]: human-entered names and e-mail addresses.
 //! - [`time`]: the millisecond timestamp stored in the database.
 
+pub mod billing;
 pub mod id;
 pub mod money;
 pub mod name;

@@ -271,6 +271,7 @@ pub mod items {
     pub const RBAC_RULE: &str = "data.system.RbacRule";
     pub const USER_SETTINGS: &str = "data.system.UserSettings";
     pub const AI_PROVIDER: &str = "data.system.AiProvider";
+    pub const BILLING: &str = "data.system.Billing";
 
     /// Exact items with a description, for the admin API and validation.
     pub const CATALOG: &[(&str, &str)] = &[
@@ -281,6 +282,10 @@ pub mod items {
         (RBAC_RULE, "The permission rules of the tenant."),
         (USER_SETTINGS, "A user's own settings (model profile, role prompt, language)."),
         (AI_PROVIDER, "The AI models and providers of the installation: list, health, key test."),
+        (
+            BILLING,
+            "Balances, transactions and usage; top-ups (create) and billing settings (update) are for sysadmins.",
+        ),
     ];
 
     /// Families whose members are named at run time (e.g. providers from configuration).
@@ -328,6 +333,9 @@ pub fn bootstrap_rules() -> Vec<Rule> {
         let key = if admin { T } else { My };
         rules.push(rule(role, items::API_KEY, true, key, key, key, key));
         rules.push(rule(role, items::USER_SETTINGS, true, My, No, My, No));
+        // Everyone sees their own balance and usage, admins the tenant's; money comes in and
+        // billing models change only by sysadmins (who are above the rules).
+        rules.push(rule(role, items::BILLING, true, if admin { T } else { My }, No, No, No));
     }
     rules
 }

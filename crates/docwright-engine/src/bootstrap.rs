@@ -30,7 +30,12 @@ pub enum Outcome {
 }
 
 /// Creates the bootstrap tenant, admin and token unless they exist.
-pub async fn run(db: &Db, admin_name: &str, configured_token: Option<&str>) -> Result<Outcome> {
+pub async fn run(
+    db: &Db,
+    admin_name: &str,
+    configured_token: Option<&str>,
+    billing: &crate::billing::BillingSettingsConfig,
+) -> Result<Outcome> {
     if db.tenant_by_name(ROOT_TENANT).await?.is_some() {
         return Ok(Outcome::AlreadyBootstrapped);
     }
@@ -46,6 +51,10 @@ pub async fn run(db: &Db, admin_name: &str, configured_token: Option<&str>) -> R
         Err(StorageError::Conflict(_)) => return Ok(Outcome::AlreadyBootstrapped),
         Err(e) => return Err(e.into()),
     }
+    // ROOT bills per user, each starting with the configured credit (SPEC B2).
+    let settings =
+        crate::billing::default_settings(tenant.id, docwright_core::billing::BillingModel::PrepayUser, billing);
+    db.put_billing_settings(&settings).await?;
     let admin = User {
         id: UserId::new(),
         display_name: DisplayName::parse(admin_name).map_err(|e| Error::invalid("bootstrap.admin_name", e))?,

@@ -19,6 +19,7 @@ use docwright_core::rbac::Policy;
 use docwright_core::role::Role;
 use docwright_core::settings::ModelProfile;
 use docwright_llm::ApiKey;
+use docwright_storage::billing::BillingSettings;
 
 use crate::identity::Principal;
 
@@ -78,6 +79,7 @@ pub(crate) struct Cache {
     /// (user, tenant, provider) → the key a call uses (BYOK, tenant, or none stored).
     pub(crate) keys: Memo<(UserId, TenantId, String), Option<ApiKey>>,
     pub(crate) profiles: Memo<UserId, ModelProfile>,
+    pub(crate) billing: Memo<TenantId, Arc<BillingSettings>>,
 }
 
 /// A lookup in progress: the generation it started in.
@@ -113,6 +115,7 @@ impl Cache {
         self.policies.clear();
         self.keys.clear();
         self.profiles.clear();
+        self.billing.clear();
     }
 }
 

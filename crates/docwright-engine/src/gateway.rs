@@ -365,7 +365,7 @@ enum Mode {
 enum Outcome {
     /// The answer and its price.
     Called(ChatResponse, Money),
-    Streaming(ChatStream),
+    Streaming(ChatStream, crate::billing::Held),
 }
 
 /// Retry and breaker settings (`[gateway]`).
@@ -455,6 +455,8 @@ impl Breaker {
 struct Failures {
     attempts: Vec<Attempt>,
     retry_after: Option<Duration>,
+    /// A candidate the balance could not cover: (balance, available, required, currency).
+    insufficient: Option<(Money, Money, Money, String)>,
 }
 
 /// Why a call failed, with every attempt.
@@ -468,6 +470,9 @@ pub enum GatewayError {
     RateLimited { scope: Scope, retry_after: Duration },
     #[error("every candidate failed: {}", attempts.iter().map(|a| format!("{} ({}): {}", a.model, a.provider, a.error.as_deref().unwrap_or("?"))).collect::<Vec<_>>().join("; "))]
     AllFailed { attempts: Vec<Attempt>, retry_after: Option<Duration> },
+    /// The paying account cannot cover the call's maximum cost (SPEC B3).
+    #[error("insufficient balance: {available} {currency} available, up to {required} {currency} required")]
+    InsufficientBalance { balance: Money, available: Money, required: Money, currency: String },
     #[error(transparent)]
     Engine(#[from] Box<Error>),
 }
@@ -612,9 +617,13 @@ impl Engine {
 
     /// A streamed answer. Retries and fallback happen only until the stream opens; once text
     /// flows, a failure ends the stream. Call [`Engine::ai_stream_finished`] with the outcome.
-    pub async fn ai_stream(&self, grant: &Grant, req: &AiRequest) -> Result<(Model, ChatStream), GatewayError> {
+    pub async fn ai_stream(
+        &self,
+        grant: &Grant,
+        req: &AiRequest,
+    ) -> Result<(Model, ChatStream, crate::billing::Held), GatewayError> {
         match self.run_candidates(grant, req, Mode::Stream).await? {
-            (model, Outcome::Streaming(s), _) => Ok((model, s)),
+            (model, Outcome::Streaming(s, held), _) => Ok((model, s, held)),
             _ => Err(Error::Internal("a stream produced a call".to_owned()).into()),
         }
     }
@@ -685,6 +694,22 @@ impl Engine {
             let Some((provider, configured)) = self.registry.providers.get(&model.provider) else { continue };
             let key = self.key_for(grant, &model.provider, configured.as_ref()).await?;
             let chat = self.chat_request(&model, req);
+            // Reserve this model's maximum cost (a fallback reserves again for its own).
+            let held = match self.hold(grant, req, &model, chat.max_output_tokens.unwrap_or(0)).await {
+                Ok(h) => h,
+                Err(GatewayError::InsufficientBalance { balance, available, required, currency }) => {
+                    failures.attempts.push(Attempt {
+                        model: model.name.clone(),
+                        provider: model.provider.clone(),
+                        error: Some(format!("the balance cannot cover up to {required} {currency}")),
+                        duration_ms: 0,
+                    });
+                    failures.insufficient = Some((balance, available, required, currency));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut held = Some(held);
             let mut tries = 0;
             loop {
                 let tokens = estimate_input(&chat.messages) + u64::from(chat.max_output_tokens.unwrap_or(0));
@@ -694,7 +719,13 @@ impl Engine {
                 let t = Instant::now();
                 let result = match mode {
                     Mode::Call => provider.chat(&chat, key.as_ref()).await.map(|r| Outcome::Called(r, Money::ZERO)),
-                    Mode::Stream => provider.chat_stream(&chat, key.as_ref()).await.map(Outcome::Streaming),
+                    Mode::Stream => match provider.chat_stream(&chat, key.as_ref()).await {
+                        Ok(s) => match held.take() {
+                            Some(h) => Ok(Outcome::Streaming(s, h)),
+                            None => return Err(Error::Internal("a hold was used twice".to_owned()).into()),
+                        },
+                        Err(e) => Err(e),
+                    },
                 };
                 let duration_ms = t.elapsed().as_millis() as u64;
                 match result {
@@ -703,7 +734,10 @@ impl Engine {
                         let outcome = match outcome {
                             Outcome::Called(r, _) => {
                                 let price = model.price(r.usage.input_tokens, r.usage.output_tokens);
-                                self.record(grant, req, &model, Some(&r), price, duration_ms, None).await?;
+                                let stat = self.record(grant, req, &model, Some(&r), price, duration_ms, None).await?;
+                                if let Some(h) = held.take() {
+                                    self.settle_hold(h, grant, req, &model, price, stat).await?;
+                                }
                                 Outcome::Called(r, price)
                             }
                             streaming => streaming,
@@ -722,6 +756,9 @@ impl Engine {
                             breaker.failure(&model.name, &self.registry.settings);
                         }
                         if !self.failed(grant, req, &model, &e, duration_ms, &mut failures).await? {
+                            if let Some(h) = held.take() {
+                                self.release_hold(h).await?;
+                            }
                             return Err(GatewayError::AllFailed {
                                 attempts: failures.attempts,
                                 retry_after: failures.retry_after,
@@ -737,6 +774,12 @@ impl Engine {
                     }
                 }
             }
+            if let Some(h) = held.take() {
+                self.release_hold(h).await?;
+            }
+        }
+        if let Some((balance, available, required, currency)) = failures.insufficient {
+            return Err(GatewayError::InsufficientBalance { balance, available, required, currency });
         }
         Err(GatewayError::AllFailed { attempts: failures.attempts, retry_after: failures.retry_after })
     }
@@ -847,23 +890,27 @@ impl Engine {
         Ok(e.is_retryable() || matches!(e, docwright_llm::Error::NoKey { .. }))
     }
 
-    /// Records the end of a stream opened by [`Engine::ai_stream`]; returns its price.
+    /// Records the end of a stream opened by [`Engine::ai_stream`] and settles its hold at
+    /// the actual price (a stream that failed costs nothing); returns the price.
     pub async fn ai_stream_finished(
         &self,
         grant: &Grant,
         req: &AiRequest,
         model: &Model,
+        held: crate::billing::Held,
         outcome: std::result::Result<&ChatResponse, &str>,
         duration_ms: u64,
     ) -> Result<Money> {
         match outcome {
             Ok(r) => {
                 let price = model.price(r.usage.input_tokens, r.usage.output_tokens);
-                self.record(grant, req, model, Some(r), price, duration_ms, None).await?;
+                let stat = self.record(grant, req, model, Some(r), price, duration_ms, None).await?;
+                self.settle_hold(held, grant, req, model, price, stat).await?;
                 Ok(price)
             }
             Err(e) => {
                 self.record(grant, req, model, None, Money::ZERO, duration_ms, Some(e)).await?;
+                self.release_hold(held).await?;
                 Ok(Money::ZERO)
             }
         }
@@ -879,7 +926,7 @@ impl Engine {
         price: Money,
         duration_ms: u64,
         error: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<uuid::Uuid> {
         let ctx = grant.ctx();
         let api_key_id = match &ctx.principal.credential {
             Credential::ApiKey { id, .. } => Some(*id),
@@ -904,7 +951,9 @@ impl Engine {
             error: error.map(str::to_owned),
             created_at: Timestamp::now(),
         };
-        self.append_stat(stat).await
+        let id = stat.id;
+        self.append_stat(stat).await?;
+        Ok(id)
     }
 }
 

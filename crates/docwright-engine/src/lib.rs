@@ -8,6 +8,7 @@
 //!   [`access::Grant`]. Every use case that touches protected data takes a `Grant`, and only
 //!   [`Engine::authorize`] makes one, so nothing protected is reachable without a decision.
 //! - [`admin`]: tenants, users, roles, static tokens, API keys, RBAC rules.
+//! - [`billing`]: accounts, reservations around every AI call, the ledger, top-ups, settings.
 //! - [`gateway`]: the AI gateway — model registry, candidate selection, fallback, stats.
 //! - [`chunking`]: calls on inputs larger than a model takes: split, bounded parallel, merge.
 //! - [`sealer`]: encryption of stored provider keys.
@@ -16,6 +17,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod billing;
 pub mod bootstrap;
 mod cache;
 pub mod chunking;
@@ -93,14 +95,38 @@ pub struct Engine {
     sealer: sealer::Sealer,
     cache: std::sync::Arc<cache::Cache>,
     recorder: std::sync::Arc<recorder::Recorder>,
+    billing: std::sync::Arc<billing::BillingSettingsConfig>,
+    /// This process, as reservations name it.
+    instance: std::sync::Arc<str>,
+    /// The paying account of (tenant, user or none), once known (accounts are never deleted).
+    accounts: std::sync::Arc<std::sync::RwLock<AccountIds>>,
 }
+
+type AccountIds = std::collections::HashMap<(docwright_core::id::TenantId, Option<docwright_core::id::UserId>), String>;
 
 impl Engine {
     pub fn new(db: Db, auth: AuthSettings, registry: gateway::Registry, sealer: sealer::Sealer) -> Self {
         let jwt = identity::JwtKeys::new(&auth.jwt_secret);
         let cache = std::sync::Arc::new(cache::Cache::new(auth.cache_ttl));
         let recorder = std::sync::Arc::default();
-        Self { db, jwt, auth, registry: std::sync::Arc::new(registry), sealer, cache, recorder }
+        Self {
+            db,
+            jwt,
+            auth,
+            registry: std::sync::Arc::new(registry),
+            sealer,
+            cache,
+            recorder,
+            billing: std::sync::Arc::default(),
+            instance: uuid::Uuid::now_v7().to_string().into(),
+            accounts: std::sync::Arc::default(),
+        }
+    }
+
+    /// With these `[billing]` settings (else the defaults).
+    pub fn with_billing(mut self, billing: billing::BillingSettingsConfig) -> Self {
+        self.billing = std::sync::Arc::new(billing);
+        self
     }
 
     pub fn db(&self) -> &Db {

@@ -21,7 +21,7 @@ async fn engine(backend: Backend) -> Option<(Engine, Grant, TestDb)> {
     let db = TestDb::fresh(backend).await?;
     let store = Db::connect(db.url(), 4).await.unwrap();
     store.migrate().await.unwrap();
-    docwright_engine::bootstrap::run(&store, "admin", Some(TOKEN)).await.unwrap();
+    docwright_engine::bootstrap::run(&store, "admin", Some(TOKEN), &Default::default()).await.unwrap();
     let mut config = Config {
         providers: vec![serde_json::from_value::<ProviderConfig>(json!({"name": "local", "type": "dryrun"})).unwrap()],
         models: vec![

@@ -86,7 +86,8 @@ impl Application {
         tracing::info!(backend = db.backend().as_str(), "database ready");
 
         let configured = config.bootstrap.admin_token.as_ref().map(|t| t.expose());
-        let bootstrap_token = match bootstrap::run(&db, &config.bootstrap.admin_name, configured).await? {
+        let billing = billing_settings(config)?;
+        let bootstrap_token = match bootstrap::run(&db, &config.bootstrap.admin_name, configured, &billing).await? {
             bootstrap::Outcome::Created { admin, generated_token } => {
                 tracing::info!(%admin, token_source = if generated_token.is_some() { "generated" } else { "configuration" },
                     "bootstrap: created tenant ROOT, its admin and a static login token");
@@ -109,12 +110,16 @@ impl Application {
                 config.security.encryption_key.as_ref().map(|k| k.expose()),
                 &config.storage.data_dir,
             )?,
-        );
+        )
+        .with_billing(billing);
         let metrics_token = config.observability.metrics_token.as_ref().map(|t| t.expose().to_owned());
         let state = AppState::new(engine, blob_dir, metrics_token);
         let router = router(state.clone(), config);
         state.tasks.spawn("housekeeping", tasks::housekeeping(state.engine.clone(), state.tasks.cancelled()));
         state.tasks.spawn("stat-writer", state.engine.stat_writer(state.tasks.cancelled()));
+        // Alive before serving, so no other replica takes this one's reservations for a dead one's.
+        state.engine.reconcile_reservations().await?;
+        state.tasks.spawn("billing-reconciler", state.engine.billing_reconciler(state.tasks.cancelled()));
 
         let addr = config.server.bind;
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
@@ -187,6 +192,23 @@ impl Application {
 }
 
 /// The router: every declared route behind its guard, the docs, and the edge layers.
+/// `[billing]`, parsed (the configuration check has validated it).
+fn billing_settings(config: &Config) -> Result<docwright_engine::billing::BillingSettingsConfig> {
+    let b = &config.billing;
+    let invalid = |field: &str, e: docwright_core::ParseError| {
+        Error::Bootstrap(docwright_engine::Error::invalid(format!("billing.{field}"), e))
+    };
+    Ok(docwright_engine::billing::BillingSettingsConfig {
+        default_currency: docwright_core::billing::Currency::parse(&b.default_currency)
+            .map_err(|e| invalid("default_currency", e))?,
+        root_user_credit: docwright_core::money::Money::parse(&b.root_user_credit)
+            .map_err(|e| invalid("root_user_credit", e))?,
+        reservation_ttl: Duration::from_secs(b.reservation_ttl_secs),
+        instance_timeout: Duration::from_secs(b.instance_timeout_secs),
+        reconcile_every: Duration::from_secs(b.reconcile_every_secs),
+    })
+}
+
 fn router(state: AppState, config: &Config) -> Router {
     let mut api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi());
     for (access, mut route) in routes::declarations() {

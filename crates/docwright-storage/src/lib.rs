@@ -13,6 +13,7 @@
 //! query cannot forget to scope itself.
 
 pub mod auth;
+pub mod billing;
 pub mod instance;
 pub mod provider_keys;
 pub mod rbac;

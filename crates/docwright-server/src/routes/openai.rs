@@ -156,7 +156,21 @@ fn gateway_error(e: GatewayError) -> ApiError {
             retry_after: retry_after.map(whole_secs),
             ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", e.to_string())
         },
+        e @ GatewayError::InsufficientBalance { .. } => insufficient(e),
         GatewayError::Engine(e) => (*e).into(),
+    }
+}
+
+/// 402 `insufficient_balance` with the balance and the amount the call needed (SPEC B3).
+pub(crate) fn insufficient(e: GatewayError) -> ApiError {
+    let message = e.to_string();
+    let GatewayError::InsufficientBalance { balance, available, required, currency } = e else {
+        return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message);
+    };
+    ApiError {
+        details: Some(json!({"balance": balance.to_string(), "available": available.to_string(),
+                             "required": required.to_string(), "currency": currency})),
+        ..ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_balance", message)
     }
 }
 
@@ -164,7 +178,8 @@ fn gateway_error(e: GatewayError) -> ApiError {
 /// The response carries a `docwright` object with the provider, the exact price and attempts.
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", request_body = CompletionRequest, responses(
     (status = 200, description = "A chat.completion object, or an SSE stream of chat.completion.chunk objects ending in [DONE]"),
-    (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 400, body = ErrorBody), (status = 402, description = "insufficient_balance: details hold balance, available, required, currency", body = ErrorBody),
+    (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 503, description = "Every candidate failed; the message lists the attempts", body = ErrorBody)))]
 pub(crate) async fn chat_completions(
     State(state): State<AppState>,
@@ -212,7 +227,7 @@ pub(crate) async fn chat_completions(
     }
 
     let include_usage = body.stream_options.as_ref().is_some_and(|o| o["include_usage"] == json!(true));
-    let (model, mut upstream) = state.engine.ai_stream(&grant, &req).await.map_err(gateway_error)?;
+    let (model, mut upstream, held) = state.engine.ai_stream(&grant, &req).await.map_err(gateway_error)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
     let engine = state.engine.clone();
     let name = model.name.clone();
@@ -246,7 +261,8 @@ pub(crate) async fn chat_completions(
             }
         }
         let ms = started.elapsed().as_millis() as u64;
-        let recorded = engine.ai_stream_finished(&grant, &req, &model, outcome.as_ref().map_err(String::as_str), ms).await;
+        let recorded =
+            engine.ai_stream_finished(&grant, &req, &model, held, outcome.as_ref().map_err(String::as_str), ms).await;
         match (outcome, recorded) {
             (Ok(r), Ok(price)) => {
                 let finish = r.finish_reason.clone().unwrap_or_else(|| "stop".to_owned());

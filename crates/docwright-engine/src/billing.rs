@@ -1,0 +1,410 @@
+//! Billing (SPEC B2–B6): every AI call is reserved before and settled after, whatever feature
+//! made it, through [`Engine::hold`] and [`Engine::settle_hold`] / [`Engine::release_hold`],
+//! which the gateway calls around each attempt.
+//!
+//! Which account pays: the user's own in a `prepay_user` tenant, else the tenant's. How much may
+//! be held (the floor under `balance - reserved`): zero for prepaid tenants that block at zero,
+//! minus the credit limit for `credit_postpay`, nothing for `unlimited` (or prepaid without
+//! blocking, or postpaid without a limit) — those are not reserved at all, only booked.
+//!
+//! A reservation is the call's maximum cost: the input estimate with a margin plus the maximum
+//! output, at the model's prices. A fallback to another model releases the first hold and
+//! reserves again. Reservations carry this process's instance id; a background task
+//! ([`Engine::billing_reconciler`]) signals life and releases reservations that expired or
+//! whose process died (SIGKILL, power loss), so a restart leaves balances exact.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use docwright_core::billing::{BillingModel, Currency, TxKind, feature_of};
+use docwright_core::id::{TenantId, UserId};
+use docwright_core::money::Money;
+use docwright_core::rbac::{AccessLevel, Action, Permission, items};
+use docwright_core::time::Timestamp;
+use docwright_storage::billing::{Account, BillingSettings, Entry, Hold, Mismatch, NewEntry};
+
+use crate::access::Grant;
+use crate::gateway::{AiRequest, GatewayError, Model};
+use crate::{Engine, Error, Result};
+
+pub const BILLING_READ: Permission = Permission::new(items::BILLING, Action::Read);
+pub const BILLING_CREDIT: Permission = Permission::new(items::BILLING, Action::Create);
+pub const BILLING_UPDATE: Permission = Permission::new(items::BILLING, Action::Update);
+
+/// Input tokens are estimated from bytes; the reservation adds this share on top, so a
+/// provider's real count rarely exceeds what was held.
+const INPUT_MARGIN_PERCENT: u64 = 25;
+
+/// `[billing]` as the engine uses it.
+#[derive(Debug, Clone)]
+pub struct BillingSettingsConfig {
+    pub default_currency: Currency,
+    pub root_user_credit: Money,
+    pub reservation_ttl: Duration,
+    pub instance_timeout: Duration,
+    pub reconcile_every: Duration,
+}
+
+impl Default for BillingSettingsConfig {
+    fn default() -> Self {
+        Self {
+            default_currency: Currency::chf(),
+            root_user_credit: Money::from_micros(10_000_000),
+            reservation_ttl: Duration::from_secs(900),
+            instance_timeout: Duration::from_secs(30),
+            reconcile_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Money held for one attempt; settle or release it.
+#[derive(Debug)]
+pub struct Held {
+    account_id: String,
+    tenant: TenantId,
+    reservation: Option<String>,
+    pub amount: Money,
+}
+
+/// A tenant's balance as its users see it.
+#[derive(Debug, Clone)]
+pub struct Balance {
+    pub tenant_id: TenantId,
+    pub model: BillingModel,
+    pub currency: Currency,
+    pub account: Account,
+    pub credit_limit: Option<Money>,
+}
+
+impl Balance {
+    /// What calls may still reserve (`None`: no limit).
+    pub fn available(&self) -> Option<Money> {
+        let free = Money::from_micros(self.account.balance.micros() - self.account.reserved.micros());
+        match self.model {
+            BillingModel::Unlimited => None,
+            BillingModel::CreditPostpay => {
+                self.credit_limit.map(|l| Money::from_micros(free.micros().saturating_add(l.micros())))
+            }
+            _ => Some(free),
+        }
+    }
+}
+
+impl Engine {
+    /// A tenant's billing settings (`unlimited` when none are stored), cached like rules.
+    pub(crate) async fn billing_of(&self, tenant: TenantId) -> Result<Arc<BillingSettings>> {
+        let ticket = match self.cache.get(&self.cache.billing, &tenant) {
+            Ok(s) => return Ok(s),
+            Err(ticket) => ticket,
+        };
+        let s = Arc::new(self.db.billing_settings(tenant).await?.unwrap_or_else(|| BillingSettings::unlimited(tenant)));
+        self.cache.put(&self.cache.billing, ticket, tenant, s.clone());
+        Ok(s)
+    }
+
+    /// The account that pays for `user`'s calls in `tenant`, created on first use (a user of a
+    /// `prepay_user` tenant starts with its default credit).
+    pub(crate) async fn paying_account(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<(Arc<BillingSettings>, Account)> {
+        let settings = self.billing_of(tenant).await?;
+        let owner = settings.model.per_user().then_some(user);
+        let credit = if owner.is_some() { settings.default_user_credit } else { Money::ZERO };
+        let account = self.db.ensure_account(tenant, owner, credit, "start credit").await?;
+        Ok((settings, account))
+    }
+
+    /// The account id only, remembered for the process (accounts are never deleted).
+    async fn paying_account_id(&self, tenant: TenantId, user: UserId) -> Result<(Arc<BillingSettings>, String)> {
+        let settings = self.billing_of(tenant).await?;
+        let owner = settings.model.per_user().then_some(user);
+        let key = (tenant, owner);
+        if let Some(id) = self.accounts.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+            return Ok((settings, id.clone()));
+        }
+        let (settings, account) = self.paying_account(tenant, user).await?;
+        self.accounts.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, account.id.clone());
+        Ok((settings, account.id))
+    }
+
+    /// Reserves the maximum cost of calling `model` for `req` (with `max_output` tokens).
+    pub(crate) async fn hold(
+        &self,
+        grant: &Grant,
+        req: &AiRequest,
+        model: &Model,
+        max_output: u32,
+    ) -> Result<Held, GatewayError> {
+        let ctx = grant.ctx();
+        let (settings, account_id) = self.paying_account_id(ctx.tenant, ctx.user()).await?;
+        let input = crate::gateway::estimate_input(&req.messages);
+        let amount = model.price(input + input * INPUT_MARGIN_PERCENT / 100 + 16, u64::from(max_output));
+        let floor = match settings.model {
+            BillingModel::PrepayTenant | BillingModel::PrepayUser if settings.block_on_zero_balance => {
+                Some(Money::ZERO)
+            }
+            BillingModel::CreditPostpay => settings.credit_limit.map(|l| Money::from_micros(-l.micros())),
+            _ => None,
+        };
+        let held = Held { account_id, tenant: ctx.tenant, reservation: None, amount };
+        let Some(floor) = floor else { return Ok(held) };
+        let expires = Timestamp::now().plus_secs(self.billing.reservation_ttl.as_secs() as i64);
+        match self
+            .db
+            .reserve(&held.account_id, amount, Some(floor), &self.instance, expires)
+            .await
+            .map_err(Error::from)?
+        {
+            Hold::Held(id) => Ok(Held { reservation: Some(id), ..held }),
+            Hold::Insufficient { balance, reserved } => Err(GatewayError::InsufficientBalance {
+                balance,
+                available: Money::from_micros(balance.micros() - reserved.micros() - floor.micros()),
+                required: amount,
+                currency: settings.currency.as_str().to_owned(),
+            }),
+            Hold::Disabled => Err(Error::Forbidden("the billing account is disabled".to_owned()).into()),
+        }
+    }
+
+    /// Books the actual price of a finished call and ends its hold.
+    pub(crate) async fn settle_hold(
+        &self,
+        held: Held,
+        grant: &Grant,
+        req: &AiRequest,
+        model: &Model,
+        price: Money,
+        stat_id: uuid::Uuid,
+    ) -> Result<()> {
+        let charge = (price > Money::ZERO).then(|| NewEntry {
+            kind: TxKind::Debit,
+            amount: Money::from_micros(-price.micros()),
+            user_id: Some(grant.ctx().user()),
+            description: format!("{} on {}", req.process, model.name),
+            reference_type: "system".to_owned(),
+            reference_id: stat_id.to_string(),
+            feature: feature_of(&req.process).to_owned(),
+            provider: model.provider.clone(),
+            model: model.name.clone(),
+        });
+        if held.reservation.is_none() && charge.is_none() {
+            return Ok(());
+        }
+        self.db.settle(held.reservation.as_deref(), &held.account_id, held.tenant, charge.as_ref()).await?;
+        Ok(())
+    }
+
+    /// Ends a hold without charge (the attempt failed; nothing is owed).
+    pub(crate) async fn release_hold(&self, held: Held) -> Result<()> {
+        if held.reservation.is_some() {
+            self.db.settle(held.reservation.as_deref(), &held.account_id, held.tenant, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Signals that this process lives (before it serves, and then periodically).
+    pub async fn heartbeat(&self) -> Result<()> {
+        Ok(self.db.heartbeat(&self.instance, Timestamp::now()).await?)
+    }
+
+    /// One reconciliation: signal life, release expired reservations and those of dead
+    /// processes. Answers how many were released.
+    pub async fn reconcile_reservations(&self) -> Result<u64> {
+        let now = Timestamp::now();
+        self.db.heartbeat(&self.instance, now).await?;
+        let dead_before = now.plus_secs(-(self.billing.instance_timeout.as_secs() as i64));
+        let released = self.db.release_stale_reservations(now, dead_before).await?;
+        if released > 0 {
+            tracing::info!(released, "released stale reservations");
+        }
+        Ok(released)
+    }
+
+    /// The reconciler, to run as an owned background task until `stop` resolves.
+    pub fn billing_reconciler<S>(&self, stop: S) -> impl Future<Output = ()> + Send + use<S>
+    where
+        S: Future<Output = ()> + Send + 'static,
+    {
+        let engine = self.clone();
+        async move {
+            tokio::pin!(stop);
+            let mut tick = tokio::time::interval(engine.billing.reconcile_every);
+            loop {
+                tokio::select! {
+                    () = &mut stop => break,
+                    _ = tick.tick() => {
+                        if let Err(e) = engine.reconcile_reservations().await {
+                            tracing::warn!(error = %e, "reconciling reservations failed; will retry");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- use cases of the billing API ------------------------------------------------------
+
+    /// The caller's balance in `tenant` (their own account in a `prepay_user` tenant, else
+    /// the tenant's).
+    pub async fn balance(&self, grant: &Grant, tenant: Option<TenantId>) -> Result<Balance> {
+        grant.expect(BILLING_READ)?;
+        let ctx = grant.ctx();
+        if tenant.is_some_and(|t| t != ctx.tenant) {
+            // Another tenant's balance is not visible from this context (X-Tenant-Id switches).
+            return Err(Error::NotFound("tenant"));
+        }
+        let (settings, account) = self.paying_account(ctx.tenant, ctx.user()).await?;
+        Ok(Balance {
+            tenant_id: ctx.tenant,
+            model: settings.model,
+            currency: settings.currency.clone(),
+            account,
+            credit_limit: settings.credit_limit,
+        })
+    }
+
+    /// Ledger rows of the context tenant in [from, to): an admin sees all, anyone else the
+    /// rows they caused.
+    pub async fn transactions(&self, grant: &Grant, from: Timestamp, to: Timestamp) -> Result<Vec<Entry>> {
+        grant.expect(BILLING_READ)?;
+        let ctx = grant.ctx();
+        let mut rows = self.db.ledger(ctx.tenant, None, from, to, 10_000).await?;
+        if grant.level() < AccessLevel::Tenant {
+            rows.retain(|e| e.new.user_id == Some(ctx.user()));
+        }
+        Ok(rows)
+    }
+
+    /// A tenant's settings (administration: the context tenant, or any for sysadmins).
+    pub async fn billing_settings(&self, grant: &Grant, tenant: TenantId) -> Result<BillingSettings> {
+        grant.expect(BILLING_READ)?;
+        self.admin_tenant(grant, tenant).await?;
+        Ok((*self.billing_of(tenant).await?).clone())
+    }
+
+    /// Replaces a tenant's settings (sysadmins only: the model decides who pays).
+    pub async fn put_billing_settings(&self, grant: &Grant, settings: BillingSettings) -> Result<BillingSettings> {
+        grant.expect(BILLING_UPDATE)?;
+        if grant.level() < AccessLevel::All {
+            return Err(Error::Forbidden("only a sysadmin changes billing settings".to_owned()));
+        }
+        self.admin_tenant(grant, settings.tenant_id).await?;
+        if settings.model == BillingModel::CreditPostpay {
+            match &settings.billing_address {
+                None => return Err(Error::invalid("billing_address", "credit_postpay needs a billing address")),
+                Some(a) => {
+                    if let Some((field, message)) = a.problems().into_iter().next() {
+                        return Err(Error::invalid(format!("billing_address.{field}"), message));
+                    }
+                }
+            }
+        }
+        self.db.put_billing_settings(&settings).await?;
+        self.cache.invalidate();
+        // The paying account depends on the model: forget the remembered ones.
+        self.accounts.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        Ok(settings)
+    }
+
+    /// Tops up an account of `tenant` (the tenant's, or `user`'s): sysadmins only.
+    pub async fn credit(
+        &self,
+        grant: &Grant,
+        tenant: TenantId,
+        user: Option<UserId>,
+        amount: Money,
+        description: &str,
+    ) -> Result<Account> {
+        grant.expect(BILLING_CREDIT)?;
+        if grant.level() < AccessLevel::All {
+            return Err(Error::Forbidden("only a sysadmin tops up balances".to_owned()));
+        }
+        self.admin_tenant(grant, tenant).await?;
+        if amount <= Money::ZERO {
+            return Err(Error::invalid("amount", "a top-up is a positive amount"));
+        }
+        if let Some(u) = user
+            && self.db.membership(u, tenant).await?.is_none()
+        {
+            return Err(Error::NotFound("user"));
+        }
+        let settings = self.billing_of(tenant).await?;
+        let start = if user.is_some() { settings.default_user_credit } else { Money::ZERO };
+        let account = self.db.ensure_account(tenant, user, start, "start credit").await?;
+        let entry = NewEntry {
+            kind: TxKind::Credit,
+            amount,
+            user_id: Some(grant.ctx().user()),
+            description: if description.trim().is_empty() { "top-up".to_owned() } else { description.to_owned() },
+            reference_type: "payment".to_owned(),
+            reference_id: uuid::Uuid::now_v7().to_string(),
+            feature: String::new(),
+            provider: String::new(),
+            model: String::new(),
+        };
+        self.db.post_entry(&account.id, tenant, &entry).await?;
+        self.db.account(tenant, user).await?.ok_or(Error::NotFound("account"))
+    }
+
+    /// The accounts of a tenant (administration).
+    pub async fn billing_accounts(&self, grant: &Grant, tenant: TenantId) -> Result<Vec<Account>> {
+        grant.expect(BILLING_READ)?;
+        self.require_tenant_wide(grant)?;
+        self.admin_tenant(grant, tenant).await?;
+        Ok(self.db.accounts(tenant).await?)
+    }
+
+    /// Ledger rows of a tenant in [from, to) (administration, CSV export).
+    pub async fn tenant_transactions(
+        &self,
+        grant: &Grant,
+        tenant: TenantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Entry>> {
+        grant.expect(BILLING_READ)?;
+        self.require_tenant_wide(grant)?;
+        self.admin_tenant(grant, tenant).await?;
+        Ok(self.db.ledger(tenant, None, from, to, 100_000).await?)
+    }
+
+    /// Accounts whose balance is not the sum of their transactions (should be none):
+    /// sysadmins check every tenant, admins their own.
+    pub async fn verify_ledger(&self, grant: &Grant) -> Result<Vec<Mismatch>> {
+        grant.expect(BILLING_READ)?;
+        self.require_tenant_wide(grant)?;
+        let scope = (grant.level() < AccessLevel::All).then_some(grant.ctx().tenant);
+        Ok(self.db.ledger_mismatches(scope).await?)
+    }
+
+    fn require_tenant_wide(&self, grant: &Grant) -> Result<()> {
+        if grant.level() < AccessLevel::Tenant {
+            return Err(Error::Forbidden("this is for the tenant's administrators".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// `tenant` is the context tenant, or the caller is a sysadmin and it exists.
+    async fn admin_tenant(&self, grant: &Grant, tenant: TenantId) -> Result<()> {
+        if tenant == grant.ctx().tenant {
+            return Ok(());
+        }
+        if grant.level() >= AccessLevel::All && self.db.tenant(tenant).await?.is_some() {
+            return Ok(());
+        }
+        Err(Error::NotFound("tenant"))
+    }
+}
+
+/// The settings a new tenant's billing starts from.
+pub fn default_settings(tenant: TenantId, model: BillingModel, config: &BillingSettingsConfig) -> BillingSettings {
+    BillingSettings {
+        model,
+        currency: config.default_currency.clone(),
+        default_user_credit: if model == BillingModel::PrepayUser { config.root_user_credit } else { Money::ZERO },
+        ..BillingSettings::unlimited(tenant)
+    }
+}
