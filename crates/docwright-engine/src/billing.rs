@@ -281,8 +281,16 @@ impl Engine {
     /// A tenant's settings (administration: the context tenant, or any for sysadmins).
     pub async fn billing_settings(&self, grant: &Grant, tenant: TenantId) -> Result<BillingSettings> {
         grant.expect(BILLING_READ)?;
+        self.require_tenant_wide(grant)?;
         self.admin_tenant(grant, tenant).await?;
         Ok((*self.billing_of(tenant).await?).clone())
+    }
+
+    /// The currency `tenant` is billed in.
+    pub async fn billing_currency(&self, grant: &Grant, tenant: TenantId) -> Result<Currency> {
+        grant.expect(BILLING_READ)?;
+        self.admin_tenant(grant, tenant).await?;
+        Ok(self.billing_of(tenant).await?.currency.clone())
     }
 
     /// Replaces a tenant's settings (sysadmins only: the model decides who pays).
@@ -369,6 +377,25 @@ impl Engine {
         self.require_tenant_wide(grant)?;
         self.admin_tenant(grant, tenant).await?;
         Ok(self.db.ledger(tenant, None, from, to, 100_000).await?)
+    }
+
+    /// Ledger rows of `tenant` in [from, to) for usage statistics: an admin's cover the tenant,
+    /// anyone else's the rows they caused.
+    pub async fn tenant_usage(
+        &self,
+        grant: &Grant,
+        tenant: TenantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Entry>> {
+        grant.expect(BILLING_READ)?;
+        self.admin_tenant(grant, tenant).await?;
+        let mut rows = self.db.ledger(tenant, None, from, to, 1_000_000).await?;
+        if grant.level() < AccessLevel::Tenant {
+            let me = grant.ctx().user();
+            rows.retain(|e| e.new.user_id == Some(me));
+        }
+        Ok(rows)
     }
 
     /// Accounts whose balance is not the sum of their transactions (should be none):

@@ -8,6 +8,7 @@
 mod admin;
 mod ai_admin;
 mod auth;
+mod billing;
 mod keys;
 mod me;
 mod openai;
@@ -16,6 +17,7 @@ mod rbac;
 
 use axum::http::Method;
 use docwright_engine::admin::perms::*;
+use docwright_engine::billing::{BILLING_CREDIT, BILLING_READ, BILLING_UPDATE};
 use docwright_engine::gateway::{AI_PROVIDER_READ, AI_PROVIDER_UPDATE, AI_USE};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa_axum::router::UtoipaMethodRouter;
@@ -64,6 +66,18 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(AI_PROVIDER_UPDATE), routes!(ai_admin::delete_tenant_key)),
         (Rbac(AI_USE), routes!(openai::list_models)),
         (Rbac(AI_USE), routes!(openai::chat_completions)),
+        (Rbac(BILLING_READ), routes!(billing::balance)),
+        (Rbac(BILLING_READ), routes!(billing::balance_of)),
+        (Rbac(BILLING_READ), routes!(billing::transactions)),
+        (Rbac(BILLING_READ), routes!(billing::chart)),
+        (Rbac(BILLING_READ), routes!(billing::providers)),
+        (Rbac(BILLING_READ), routes!(billing::get_settings)),
+        (Rbac(BILLING_UPDATE), routes!(billing::put_settings)),
+        (Rbac(BILLING_CREDIT), routes!(billing::credit)),
+        (Rbac(BILLING_READ), routes!(billing::accounts)),
+        (Rbac(BILLING_READ), routes!(billing::tenant_transactions)),
+        (Rbac(BILLING_READ), routes!(billing::export)),
+        (Rbac(BILLING_READ), routes!(billing::verify)),
     ]
 }
 

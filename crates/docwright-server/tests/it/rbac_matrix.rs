@@ -163,6 +163,61 @@ fn table() -> Vec<Case> {
             [200, 200, 200, 403],
             [200, 200, 200, 403],
         ),
+        // Billing: everyone reads their own; admins their tenant's; money and models move by sysadmins.
+        m(Method::GET, "/api/billing/balance", T::None, none, [200; 4], [200; 4]),
+        m(Method::GET, "/api/billing/balance/{tenant_id}", T::Tenant, none, [200; 4], [404; 4]),
+        m(Method::GET, "/api/billing/transactions", T::None, none, [200; 4], [200; 4]),
+        m(Method::GET, "/api/billing/statistics/{tenant_id}/chart", T::Tenant, none, [200; 4], [200, 404, 404, 404]),
+        m(Method::GET, "/api/billing/providers", T::None, none, [200; 4], [200; 4]),
+        m(
+            Method::GET,
+            "/api/admin/billing/tenants/{id}/settings",
+            T::Tenant,
+            none,
+            [200, 200, 403, 403],
+            [200, 404, 403, 403],
+        ),
+        m(
+            Method::PUT,
+            "/api/admin/billing/tenants/{id}/settings",
+            T::Tenant,
+            || Some(json!({"billing_model": "prepay_tenant", "currency": "EUR"})),
+            [200, 403, 403, 403],
+            [200, 403, 403, 403],
+        ),
+        m(
+            Method::POST,
+            "/api/admin/billing/tenants/{id}/credit",
+            T::Tenant,
+            || Some(json!({"amount": "5.00"})),
+            [200, 403, 403, 403],
+            [200, 403, 403, 403],
+        ),
+        m(
+            Method::GET,
+            "/api/admin/billing/tenants/{id}/accounts",
+            T::Tenant,
+            none,
+            [200, 200, 403, 403],
+            [200, 404, 403, 403],
+        ),
+        m(
+            Method::GET,
+            "/api/admin/billing/tenants/{id}/transactions",
+            T::Tenant,
+            none,
+            [200, 200, 403, 403],
+            [200, 404, 403, 403],
+        ),
+        m(
+            Method::GET,
+            "/api/admin/billing/tenants/{id}/export",
+            T::Tenant,
+            none,
+            [200, 200, 403, 403],
+            [200, 404, 403, 403],
+        ),
+        m(Method::GET, "/api/admin/billing/verify", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
     ]
 }
 
@@ -220,7 +275,7 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
 fn fill(path: &str, target: Target, f: &Fixture) -> String {
     match target {
         Target::None => path.to_owned(),
-        Target::Tenant => path.replace("{id}", &f.tenant),
+        Target::Tenant => path.replace("{id}", &f.tenant).replace("{tenant_id}", &f.tenant),
         Target::User => path.replace("{id}", &f.user),
         Target::Key => path.replace("{id}", &f.key),
         Target::StaticToken => path.replace("{id}", &f.user).replace("{token_id}", &f.static_token),
