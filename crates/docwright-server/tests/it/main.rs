@@ -8,6 +8,7 @@
 mod helpers;
 mod api_conventions;
 mod auth;
+mod billing;
 mod gateway;
 mod gigachat;
 mod openai_sdk;
