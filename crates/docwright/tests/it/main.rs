@@ -53,12 +53,14 @@ fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
 
 impl Server {
     fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut child = command(dir, env)
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn docwright");
+        let mut cmd = command(dir, env);
+        cmd.arg("serve");
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a prepared `serve`) and waits until it listens.
+    fn spawn(mut cmd: Command) -> Server {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn docwright");
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -313,4 +315,81 @@ async fn serve_runs_on_postgresql_when_configured() {
     let (status, _, err) = server.stop("TERM");
     assert!(status.success(), "{err}");
     assert!(!err.contains("postgres://"), "the database URL (it may hold a password) is not logged");
+}
+
+/// SPEC B3: a server killed (SIGKILL) with calls in flight leaves reservations behind; after a
+/// restart they are released once the dead process stops signalling life, nothing is charged
+/// for the calls that never finished, and the ledger still sums to every balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservations_of_a_killed_server_are_released_after_restart() {
+    use docwright_llm::testing::{FakeOpenAi, Reply};
+    let fake = FakeOpenAi::start().await;
+    for _ in 0..3 {
+        fake.reply(Reply::Slow(Duration::from_secs(60)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[billing]\ninstance_timeout_secs = 2\nreconcile_every_secs = 1\n\n\
+         [[providers]]\nname = \"upstream\"\ntype = \"openai_compatible\"\nbase_url = \"{}\"\napi_key = \"sk-x\"\n\n\
+         [[models]]\nname = \"metered\"\nprovider = \"upstream\"\ncontext_tokens = 8000\nmax_output_tokens = 1000\n\
+         capabilities = [\"text\"]\nprice_input_per_mtok = \"0\"\nprice_output_per_mtok = \"200000\"\n",
+        fake.base_url
+    );
+    std::fs::write(dir.path().join("docwright.toml"), config).unwrap();
+    let token = "crash-test-admin-token-0123456789abcdef";
+    let env = [("DOCWRIGHT_BOOTSTRAP__ADMIN_TOKEN", token)];
+    let start = || {
+        let mut cmd = command(dir.path(), &env);
+        cmd.args(["serve", "--config", "docwright.toml"]);
+        cmd
+    };
+    let server = Server::spawn(start());
+    let c = reqwest::Client::new();
+    let (_, pair) = post(&c, server.url("/auth/exchange"), None, json!({"static_token": token})).await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let balance = |url: String, access: String| {
+        let c = c.clone();
+        async move {
+            let b: Value = c.get(url).bearer_auth(access).send().await.unwrap().json().await.unwrap();
+            (b["balance"].as_str().unwrap().to_owned(), b["reserved"].as_str().unwrap().to_owned())
+        }
+    };
+    let before = balance(server.url("/api/billing/balance"), access.clone()).await;
+    // Three calls reach the (hanging) provider, each holding 0.20.
+    for _ in 0..3 {
+        let (c, url, access) = (c.clone(), server.url("/v1/chat/completions"), access.clone());
+        let body = json!({"model": "metered", "max_tokens": 1, "messages": [{"role": "user", "content": "hang"}]});
+        #[allow(clippy::disallowed_methods)] // Left hanging on purpose: the server is killed under it.
+        tokio::spawn(async move { post(&c, url, Some(&access), body).await });
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake.received().len() < 3 {
+        assert!(Instant::now() < deadline, "the calls did not reach the provider");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let held = balance(server.url("/api/billing/balance"), access.clone()).await;
+    assert_eq!(held.0, before.0);
+    assert_ne!(held.1, before.1, "the calls in flight hold money: {held:?}");
+
+    let mut server = server;
+    server.signal("KILL");
+    wait(&mut server.child, Duration::from_secs(10));
+
+    // The successor: the dead process's reservations go once it has been silent long enough.
+    let server = Server::spawn(start());
+    let (_, pair) = post(&c, server.url("/auth/exchange"), None, json!({"static_token": token})).await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = balance(server.url("/api/billing/balance"), access.clone()).await;
+        if now == before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reservations were not released: {now:?}, before {before:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let v: Value =
+        c.get(server.url("/api/admin/billing/verify")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    server.stop("TERM");
 }
