@@ -1,8 +1,6 @@
 //! Billing vocabulary (SPEC B2, B4): billing models, currencies, ledger kinds and references,
 //! the billing address. Amounts are [`crate::money::Money`].
 
-use serde::{Deserialize, Serialize};
-
 use crate::ParseError;
 
 /// How a tenant pays (SPEC B2).
@@ -97,8 +95,7 @@ impl TxKind {
 }
 
 /// The postal address a `credit_postpay` tenant is invoiced at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillingAddress {
     pub company: String,
     pub street: String,
@@ -106,7 +103,6 @@ pub struct BillingAddress {
     pub city: String,
     /// ISO 3166-1 alpha-2, e.g. `CH`.
     pub country: String,
-    #[serde(default)]
     pub vat_number: Option<String>,
 }
 

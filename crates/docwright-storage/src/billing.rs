@@ -126,6 +126,25 @@ pub struct Mismatch {
     pub ledger_sum: Money,
 }
 
+fn address_to_json(a: &BillingAddress) -> String {
+    serde_json::json!({"company": a.company, "street": a.street, "zip": a.zip, "city": a.city,
+                       "country": a.country, "vat_number": a.vat_number})
+    .to_string()
+}
+
+fn address_from_json(s: &str) -> std::result::Result<BillingAddress, String> {
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| e.to_string())?;
+    let field = |k: &str| v[k].as_str().map(str::to_owned).ok_or_else(|| format!("no {k}"));
+    Ok(BillingAddress {
+        company: field("company")?,
+        street: field("street")?,
+        zip: field("zip")?,
+        city: field("city")?,
+        country: field("country")?,
+        vat_number: v["vat_number"].as_str().map(str::to_owned),
+    })
+}
+
 fn user_col(user: Option<UserId>) -> String {
     user.map(|u| u.to_string()).unwrap_or_default()
 }
@@ -214,21 +233,16 @@ impl Db {
             notify_emails: serde_json::from_str(&emails).map_err(|e| corrupt("notify_emails", e.to_string()))?,
             notify_on_warning: r.try_get::<i64, _>("notify_on_warning")? != 0,
             billing_address: address
-                .map(|a| serde_json::from_str(&a))
+                .map(|a| address_from_json(&a))
                 .transpose()
-                .map_err(|e| corrupt("billing_address", e.to_string()))?,
+                .map_err(|e| corrupt("billing_address", e))?,
             updated_at: Timestamp::from_millis(r.try_get("updated_at")?),
         }))
     }
 
     pub async fn put_billing_settings(&self, s: &BillingSettings) -> Result<()> {
         let emails = serde_json::to_string(&s.notify_emails).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let address = s
-            .billing_address
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        let address = s.billing_address.as_ref().map(address_to_json);
         sqlx::query(
             "INSERT INTO billing_settings (tenant_id, model, currency, default_user_credit_micros, credit_limit_micros, \
              warning_threshold_percent, block_on_zero_balance, notify_emails, notify_on_warning, billing_address, updated_at) \

@@ -306,10 +306,48 @@ pub(super) struct SettingsBody {
     notify_emails: Vec<String>,
     #[serde(default = "yes")]
     notify_on_warning: bool,
-    /// Required for `credit_postpay`: `{company, street, zip, city, country, vat_number?}`.
+    /// Required for `credit_postpay`.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    billing_address: Option<BillingAddress>,
+    billing_address: Option<AddressBody>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AddressBody {
+    company: String,
+    street: String,
+    zip: String,
+    city: String,
+    /// ISO 3166-1 alpha-2, e.g. `CH`.
+    country: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vat_number: Option<String>,
+}
+
+impl From<AddressBody> for BillingAddress {
+    fn from(a: AddressBody) -> Self {
+        Self {
+            company: a.company,
+            street: a.street,
+            zip: a.zip,
+            city: a.city,
+            country: a.country,
+            vat_number: a.vat_number,
+        }
+    }
+}
+
+impl From<BillingAddress> for AddressBody {
+    fn from(a: BillingAddress) -> Self {
+        Self {
+            company: a.company,
+            street: a.street,
+            zip: a.zip,
+            city: a.city,
+            country: a.country,
+            vat_number: a.vat_number,
+        }
+    }
 }
 
 fn default_threshold() -> u8 {
@@ -330,7 +368,7 @@ fn settings_out(s: BillingSettings) -> SettingsBody {
         block_on_zero_balance: s.block_on_zero_balance,
         notify_emails: s.notify_emails,
         notify_on_warning: s.notify_on_warning,
-        billing_address: s.billing_address,
+        billing_address: s.billing_address.map(AddressBody::from),
     }
 }
 
@@ -387,7 +425,7 @@ pub(crate) async fn put_settings(
         block_on_zero_balance: body.block_on_zero_balance,
         notify_emails: body.notify_emails,
         notify_on_warning: body.notify_on_warning,
-        billing_address: body.billing_address,
+        billing_address: body.billing_address.map(BillingAddress::from),
         updated_at: Timestamp::now(),
     };
     Ok(Json(settings_out(state.engine.put_billing_settings(&grant, settings).await?)))
