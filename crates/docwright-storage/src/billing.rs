@@ -549,6 +549,39 @@ impl Db {
         Ok(stale.len() as u64)
     }
 
+    /// Tenants with stored billing settings (the ones that get monthly reports).
+    pub async fn billed_tenants(&self) -> Result<Vec<TenantId>> {
+        let rows =
+            sqlx::query("SELECT tenant_id FROM billing_settings ORDER BY tenant_id").fetch_all(self.pool()).await?;
+        rows.iter().map(|r| parse_col(r, "tenant_id", TenantId::parse)).collect()
+    }
+
+    /// The sum and the number of an account's credit transactions (what warnings measure the
+    /// balance against, and what re-arms them).
+    pub async fn credits_of(&self, account_id: &str) -> Result<(Money, i64)> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(amount_micros), 0) AS BIGINT) AS total, COUNT(*) AS n \
+             FROM billing_transactions WHERE account_id = $1 AND kind = 'credit'",
+        )
+        .bind(account_id.to_owned())
+        .fetch_one(self.pool())
+        .await?;
+        Ok((Money::from_micros(row.try_get("total")?), row.try_get("n")?))
+    }
+
+    /// The sum of every account of `tenant` before `at` (a month's opening balance).
+    pub async fn tenant_balance_before(&self, tenant: TenantId, at: Timestamp) -> Result<Money> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(amount_micros), 0) AS BIGINT) AS total FROM billing_transactions \
+             WHERE tenant_id = $1 AND created_at < $2",
+        )
+        .bind(tenant.to_string())
+        .bind(at.millis())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Money::from_micros(row.try_get("total")?))
+    }
+
     /// Open reservations of an account (tests, administration).
     pub async fn reservation_count(&self, account_id: &str) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM billing_reservations WHERE account_id = $1")

@@ -47,6 +47,7 @@ both_databases!(
     api_keys_are_scoped_and_paged,
     rules_upsert_and_delete,
     instance_values_are_written_once,
+    reservations_hold_settle_release_and_expire,
 );
 
 fn tenant(name: &str) -> Tenant {
@@ -234,4 +235,62 @@ async fn rules_upsert_and_delete(db: Db) {
 async fn instance_values_are_written_once(db: Db) {
     assert_eq!(db.instance_value_or_insert("k", "first").await.unwrap(), "first");
     assert_eq!(db.instance_value_or_insert("k", "second").await.unwrap(), "first");
+}
+
+/// The ledger's primitives: a start credit booked once, holds that cannot pass the floor,
+/// settlement at the actual price, release, and expiry of forgotten holds; the sums agree
+/// after each step.
+async fn reservations_hold_settle_release_and_expire(db: Db) {
+    use docwright_core::billing::TxKind;
+    use docwright_core::money::Money;
+    use docwright_storage::billing::{Hold, NewEntry};
+    let t = tenant("Ledger");
+    db.create_tenant(&t, &[]).await.unwrap();
+    let chf = |m: i64| Money::from_micros(m * 10_000); // hundredths
+    let a = db.ensure_account(t.id, None, chf(100), "start credit").await.unwrap();
+    let again = db.ensure_account(t.id, None, chf(100), "start credit").await.unwrap();
+    assert_eq!((a.id.clone(), again.balance), (again.id.clone(), chf(100)), "the start credit is booked once");
+    let later = Timestamp::now().plus_secs(600);
+    db.heartbeat("me", Timestamp::now()).await.unwrap();
+    let Hold::Held(r1) = db.reserve(&a.id, chf(60), Some(Money::ZERO), "me", later).await.unwrap() else { panic!() };
+    // 100 - 60 leaves 40: a hold of 50 does not fit the floor of zero.
+    assert_eq!(
+        db.reserve(&a.id, chf(50), Some(Money::ZERO), "me", later).await.unwrap(),
+        Hold::Insufficient { balance: chf(100), reserved: chf(60) }
+    );
+    let charge = NewEntry {
+        kind: TxKind::Debit,
+        amount: Money::from_micros(-chf(45).micros()),
+        user_id: None,
+        description: "call".into(),
+        reference_type: "system".into(),
+        reference_id: "stat".into(),
+        feature: "api".into(),
+        provider: "p".into(),
+        model: "m".into(),
+    };
+    db.settle(Some(&r1), &a.id, t.id, Some(&charge)).await.unwrap();
+    let now = db.account(t.id, None).await.unwrap().unwrap();
+    assert_eq!((now.balance, now.reserved), (chf(55), Money::ZERO));
+    // Settling twice books nothing twice on the reservation side.
+    let Hold::Held(r2) = db.reserve(&a.id, chf(50), Some(Money::ZERO), "me", later).await.unwrap() else { panic!() };
+    db.settle(Some(&r2), &a.id, t.id, None).await.unwrap();
+    db.settle(Some(&r2), &a.id, t.id, None).await.unwrap();
+    assert_eq!(db.account(t.id, None).await.unwrap().unwrap().reserved, Money::ZERO);
+    // A hold past its expiry is released by the reconciliation; a live one is kept.
+    let past = Timestamp::now().plus_secs(-1);
+    let Hold::Held(_) = db.reserve(&a.id, chf(10), Some(Money::ZERO), "me", past).await.unwrap() else { panic!() };
+    let Hold::Held(_) = db.reserve(&a.id, chf(20), Some(Money::ZERO), "me", later).await.unwrap() else { panic!() };
+    let released = db.release_stale_reservations(Timestamp::now(), Timestamp::now().plus_secs(-30)).await.unwrap();
+    assert_eq!(released, 1);
+    assert_eq!(db.account(t.id, None).await.unwrap().unwrap().reserved, chf(20));
+    assert_eq!(db.reservation_count(&a.id).await.unwrap(), 1);
+    // ... and a dead process's holds go too.
+    let released = db.release_stale_reservations(Timestamp::now(), Timestamp::now().plus_secs(30)).await.unwrap();
+    assert_eq!(released, 1);
+    assert!(db.ledger_mismatches(Some(t.id)).await.unwrap().is_empty());
+    assert_eq!(db.credits_of(&a.id).await.unwrap(), (chf(100), 1));
+    assert_eq!(db.tenant_balance_before(t.id, Timestamp::now().plus_secs(1)).await.unwrap(), chf(55));
+    let rows = db.ledger(t.id, None, Timestamp::from_millis(0), Timestamp::now().plus_secs(1), 100).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.new.kind).collect::<Vec<_>>(), [TxKind::Credit, TxKind::Debit]);
 }
