@@ -426,6 +426,36 @@ impl Engine {
     }
 }
 
+/// Ledger rows as CSV (RFC 4180): the admin export and the monthly report's attachment.
+pub fn ledger_csv(rows: &[Entry], currency: &Currency) -> String {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+    }
+    let mut csv = String::from(
+        "created_at,id,account_id,user_id,kind,amount,currency,description,reference_type,reference_id,feature,provider,model\r\n",
+    );
+    for e in rows {
+        let fields = [
+            e.created_at.to_rfc3339(),
+            e.id.clone(),
+            e.account_id.clone(),
+            e.new.user_id.map(|u| u.to_string()).unwrap_or_default(),
+            e.new.kind.as_str().to_owned(),
+            e.new.amount.to_string(),
+            currency.as_str().to_owned(),
+            e.new.description.clone(),
+            e.new.reference_type.clone(),
+            e.new.reference_id.clone(),
+            e.new.feature.clone(),
+            e.new.provider.clone(),
+            e.new.model.clone(),
+        ];
+        csv.push_str(&fields.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
+        csv.push_str("\r\n");
+    }
+    csv
+}
+
 /// The settings a new tenant's billing starts from.
 pub fn default_settings(tenant: TenantId, model: BillingModel, config: &BillingSettingsConfig) -> BillingSettings {
     BillingSettings {

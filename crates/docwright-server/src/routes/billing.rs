@@ -508,11 +508,6 @@ pub(crate) async fn tenant_transactions(
     Ok(Json(rows.into_iter().map(transaction_out).collect()))
 }
 
-/// One CSV field, quoted when it must be (RFC 4180).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
-}
-
 /// A tenant's transactions of a month as CSV (RFC 4180), amounts as decimals with the currency.
 #[utoipa::path(get, path = "/api/admin/billing/tenants/{id}/export", tag = "billing", params(MonthQuery), responses((status = 200, description = "text/csv"), (status = 403, body = ErrorBody)))]
 pub(crate) async fn export(
@@ -525,28 +520,7 @@ pub(crate) async fn export(
     let (from, to) = month_range(q.month.as_deref())?;
     let rows = state.engine.tenant_transactions(&grant, tenant, from, to).await?;
     let currency = state.engine.billing_currency(&grant, tenant).await?;
-    let mut csv = String::from(
-        "created_at,id,account_id,user_id,kind,amount,currency,description,reference_type,reference_id,feature,provider,model\r\n",
-    );
-    for e in rows {
-        let fields = [
-            e.created_at.to_rfc3339(),
-            e.id,
-            e.account_id,
-            e.new.user_id.map(|u| u.to_string()).unwrap_or_default(),
-            e.new.kind.as_str().to_owned(),
-            e.new.amount.to_string(),
-            currency.as_str().to_owned(),
-            e.new.description,
-            e.new.reference_type,
-            e.new.reference_id,
-            e.new.feature,
-            e.new.provider,
-            e.new.model,
-        ];
-        csv.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
-        csv.push_str("\r\n");
-    }
+    let csv = docwright_engine::billing::ledger_csv(&rows, &currency);
     let month = q.month.unwrap_or_else(|| from.to_rfc3339()[..7].to_owned());
     Ok((
         [
