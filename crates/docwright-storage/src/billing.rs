@@ -178,12 +178,23 @@ async fn append(
     e: &NewEntry,
     now: Timestamp,
 ) -> Result<String> {
-    let id = uuid::Uuid::now_v7().to_string();
     sqlx::query("UPDATE billing_accounts SET balance_micros = balance_micros + $1 WHERE id = $2")
         .bind(e.amount.micros())
         .bind(account_id.to_owned())
         .execute(&mut **tx)
         .await?;
+    insert_row(tx, account_id, tenant, e, now).await
+}
+
+/// The ledger row alone; the caller moves the balance in the same transaction.
+async fn insert_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account_id: &str,
+    tenant: TenantId,
+    e: &NewEntry,
+    now: Timestamp,
+) -> Result<String> {
+    let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO billing_transactions (id, account_id, tenant_id, user_id, kind, amount_micros, description, \
          reference_type, reference_id, feature, provider, model, created_at) \
@@ -402,21 +413,32 @@ impl Db {
     ) -> Result<Option<String>> {
         let now = Timestamp::now();
         let mut tx = self.pool().begin().await?;
+        let mut held = 0;
         if let Some(reservation) = reservation {
-            let held = sqlx::query("DELETE FROM billing_reservations WHERE id = $1 RETURNING amount_micros")
+            let row = sqlx::query("DELETE FROM billing_reservations WHERE id = $1 RETURNING amount_micros")
                 .bind(reservation.to_owned())
                 .fetch_optional(&mut *tx)
                 .await?;
-            if let Some(row) = held {
-                sqlx::query("UPDATE billing_accounts SET reserved_micros = reserved_micros - $1 WHERE id = $2")
-                    .bind(row.try_get::<i64, _>("amount_micros")?)
-                    .bind(account_id.to_owned())
-                    .execute(&mut *tx)
-                    .await?;
+            // Gone already: released as stale, so not released again (the price is still booked).
+            if let Some(row) = row {
+                held = row.try_get::<i64, _>("amount_micros")?;
             }
         }
+        let delta = charge.map_or(0, |e| e.amount.micros());
+        if held != 0 || delta != 0 {
+            // One statement for both: the hold ends and the price is booked together.
+            sqlx::query(
+                "UPDATE billing_accounts SET reserved_micros = reserved_micros - $1, \
+                 balance_micros = balance_micros + $2 WHERE id = $3",
+            )
+            .bind(held)
+            .bind(delta)
+            .bind(account_id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        }
         let id = match charge {
-            Some(e) => Some(append(&mut tx, account_id, tenant, e, now).await?),
+            Some(e) => Some(insert_row(&mut tx, account_id, tenant, e, now).await?),
             None => None,
         };
         tx.commit().await?;
