@@ -271,6 +271,7 @@ pub mod items {
     pub const RBAC_RULE: &str = "data.system.RbacRule";
     pub const USER_SETTINGS: &str = "data.system.UserSettings";
     pub const AI_PROVIDER: &str = "data.system.AiProvider";
+    pub const NOTICE: &str = "data.system.Notice";
 
     /// Exact items with a description, for the admin API and validation.
     pub const CATALOG: &[(&str, &str)] = &[
@@ -281,6 +282,7 @@ pub mod items {
         (RBAC_RULE, "The permission rules of the tenant."),
         (USER_SETTINGS, "A user's own settings (model profile, role prompt, language)."),
         (AI_PROVIDER, "The AI models and providers of the installation: list, health, key test."),
+        (NOTICE, "Billing notices of the tenant (low-balance warnings, monthly reports) and their delivery."),
     ];
 
     /// Families whose members are named at run time (e.g. providers from configuration).
@@ -389,6 +391,10 @@ mod tests {
         check(Role::User, p("resource.aicore.openai", Action::View), Tenant);
         check(Role::Viewer, p("data.chat.Chat", Action::Read), Tenant);
         check(Role::Viewer, p("data.chat.Chat", Action::Create), None);
+        // Billing notices: the tenant's admins read them, through `data.system.*`.
+        check(Role::Admin, p(items::NOTICE, Action::Read), Tenant);
+        check(Role::User, p(items::NOTICE, Action::Read), None);
+        check(Role::Viewer, p(items::NOTICE, Action::Read), None);
     }
 
     #[test]
