@@ -21,9 +21,9 @@ macro_rules! both_databases {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test]
-            async fn sqlite() { super::run(docwright_storage::Backend::Sqlite, super::$name).await }
+            async fn sqlite() { crate::run(docwright_storage::Backend::Sqlite, super::$name).await }
             #[tokio::test]
-            async fn postgres() { super::run(docwright_storage::Backend::Postgres, super::$name).await }
+            async fn postgres() { crate::run(docwright_storage::Backend::Postgres, super::$name).await }
         }
     )*};
 }
@@ -40,6 +40,8 @@ where
     db.close().await;
 }
 
+mod notices;
+
 both_databases!(
     migrations_are_idempotent,
     tenants_and_members,
@@ -49,7 +51,7 @@ both_databases!(
     instance_values_are_written_once,
 );
 
-fn tenant(name: &str) -> Tenant {
+pub fn tenant(name: &str) -> Tenant {
     Tenant { id: TenantId::new(), name: TenantName::parse(name).unwrap(), created_at: Timestamp::now() }
 }
 
