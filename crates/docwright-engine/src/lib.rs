@@ -11,6 +11,10 @@
 //! - [`gateway`]: the AI gateway — model registry, candidate selection, fallback, stats.
 //! - [`chunking`]: calls on inputs larger than a model takes: split, bounded parallel, merge.
 //! - [`sealer`]: encryption of stored provider keys.
+//! - [`notices`]: billing notices (SPEC B7) — enqueued as one insert, e-mailed by an owned
+//!   delivery loop with retries, listed and downloaded by the tenant's admins.
+//! - [`mail`]: the [`mail::Mailer`] trait notices are sent through, and its SMTP implementation.
+//! - `testing` (feature `testing`): a fake SMTP server on 127.0.0.1 for tests.
 //! - `cache`: seconds-long memory of credentials, contexts, rules and keys for the hot path.
 //! - `recorder`: stat records queued and written in batches by an owned background writer.
 
@@ -21,8 +25,12 @@ mod cache;
 pub mod chunking;
 pub mod gateway;
 pub mod identity;
+pub mod mail;
+pub mod notices;
 mod recorder;
 pub mod sealer;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use docwright_storage::Db;
 
@@ -93,6 +101,7 @@ pub struct Engine {
     sealer: sealer::Sealer,
     cache: std::sync::Arc<cache::Cache>,
     recorder: std::sync::Arc<recorder::Recorder>,
+    outbox: std::sync::Arc<notices::Outbox>,
 }
 
 impl Engine {
@@ -100,7 +109,8 @@ impl Engine {
         let jwt = identity::JwtKeys::new(&auth.jwt_secret);
         let cache = std::sync::Arc::new(cache::Cache::new(auth.cache_ttl));
         let recorder = std::sync::Arc::default();
-        Self { db, jwt, auth, registry: std::sync::Arc::new(registry), sealer, cache, recorder }
+        let outbox = std::sync::Arc::default();
+        Self { db, jwt, auth, registry: std::sync::Arc::new(registry), sealer, cache, recorder, outbox }
     }
 
     pub fn db(&self) -> &Db {
