@@ -10,6 +10,7 @@ mod api_conventions;
 mod auth;
 mod gateway;
 mod gigachat;
+mod notices;
 mod openai_sdk;
 mod ops;
 mod rbac_matrix;
