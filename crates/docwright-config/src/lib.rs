@@ -49,6 +49,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub security: SecurityConfig,
     pub billing: BillingConfig,
+    pub smtp: SmtpConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
     pub providers: Vec<ProviderConfig>,
     /// Models (`[[models]]`). None configured: the built-in dryrun models.
@@ -126,6 +127,57 @@ pub struct SecurityConfig {
     /// `<data_dir>/encryption.key`. Replicas sharing a database must share this key.
     pub encryption_key: Option<Secret>,
     pub encryption_key_file: Option<PathBuf>,
+}
+
+/// `[smtp]`: the mail server that sends notices (SPEC B7). Without `host`, e-mail is off:
+/// notices are still stored and downloadable, marked as not sent.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// The SMTP server's host name (also the name its TLS certificate must carry).
+    pub host: Option<String>,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// Log in with these (AUTH PLAIN or LOGIN) when set; `password` needs `username`.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// The sender, a mailbox such as `docwright <billing@example.com>`; required with `host`.
+    pub from: Option<String>,
+    /// Bound on connecting and on each SMTP command.
+    pub timeout_secs: u64,
+    /// Tries of one notice before it is marked failed (transient failures are retried with
+    /// growing pauses; a permanent refusal ends at once).
+    pub max_attempts: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username: None,
+            password: None,
+            password_file: None,
+            from: None,
+            timeout_secs: 30,
+            max_attempts: 8,
+        }
+    }
+}
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host or in tests.
+    None,
 }
 
 /// `[limits]`: AI requests per minute per caller (SPEC A9); 0 means no limit. Excess requests
@@ -497,6 +549,7 @@ impl Config {
                 &format!("providers[{i}].client_key_password"),
             )?;
         }
+        resolve(&mut self.smtp.password, &self.smtp.password_file, "smtp.password")?;
         resolve(
             &mut self.observability.metrics_token,
             &self.observability.metrics_token_file,
@@ -572,6 +625,7 @@ impl Config {
             bad("log.level", "must not be empty".to_owned());
         }
         self.check_registry(&mut bad);
+        self.check_smtp(&mut bad);
         if self.gateway.retries_per_model > 5 {
             bad("gateway.retries_per_model", "must be at most 5".to_owned());
         }
@@ -697,6 +751,45 @@ impl Config {
         }
         if !self.models.is_empty() && self.providers.is_empty() {
             bad("models", "models are configured but no [[providers]]".to_owned());
+        }
+    }
+
+    fn check_smtp(&self, bad: &mut impl FnMut(&str, String)) {
+        let smtp = &self.smtp;
+        if let Some(host) = &smtp.host
+            && (host.trim().is_empty() || host.contains(['/', ':', ' ', '@']))
+        {
+            bad("smtp.host", "must be a host name or address, without scheme, port or path".to_owned());
+        }
+        if smtp.port == 0 {
+            bad("smtp.port", "must be between 1 and 65535".to_owned());
+        }
+        match &smtp.from {
+            Some(from) => {
+                if let Err(e) = from.parse::<lettre::message::Mailbox>() {
+                    bad(
+                        "smtp.from",
+                        format!("`{from}` is not a mailbox such as `docwright <billing@example.com>` ({e})"),
+                    );
+                }
+            }
+            None if smtp.host.is_some() => bad("smtp.from", "is required when smtp.host is set".to_owned()),
+            None => {}
+        }
+        if smtp.username.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            bad("smtp.username", "must not be empty (leave it out to send without logging in)".to_owned());
+        }
+        if smtp.password.is_some() && smtp.username.is_none() {
+            bad("smtp.password", "needs smtp.username".to_owned());
+        }
+        if smtp.username.is_some() && smtp.password.is_none() {
+            bad("smtp.username", "needs smtp.password (or smtp.password_file)".to_owned());
+        }
+        if !(1..=600).contains(&smtp.timeout_secs) {
+            bad("smtp.timeout_secs", "must be between 1 and 600".to_owned());
+        }
+        if !(1..=50).contains(&smtp.max_attempts) {
+            bad("smtp.max_attempts", "must be between 1 and 50".to_owned());
         }
     }
 

@@ -295,3 +295,49 @@ fn gigachat_settings_are_checked() {
     let tls = "ca_bundle_file = \"/ca.pem\"\nclient_cert_file = \"/c.pem\"\nclient_key_file = \"/k.pem\"";
     providers(&[&format!("type = \"anthropic\"\n{tls}")]).unwrap();
 }
+
+#[test]
+fn smtp_is_off_by_default_and_checked_when_on() {
+    let c = load(&[], None).unwrap();
+    assert_eq!(c.smtp.host, None);
+    assert_eq!(
+        (c.smtp.port, c.smtp.security, c.smtp.timeout_secs, c.smtp.max_attempts),
+        (587, SmtpSecurity::Starttls, 30, 8)
+    );
+
+    let on = "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"docwright <billing@example.com>\"\n";
+    let c = load(
+        &[
+            ("DOCWRIGHT_SMTP__USERNAME", "billing"),
+            ("DOCWRIGHT_SMTP__PASSWORD", "smtp-hunter2"),
+            ("DOCWRIGHT_SMTP__SECURITY", "tls"),
+        ],
+        Some(on),
+    )
+    .unwrap();
+    assert_eq!(c.smtp.security, SmtpSecurity::Tls);
+    assert_eq!(c.smtp.password.as_ref().unwrap().expose(), "smtp-hunter2");
+    assert!(!format!("{c:?}").contains("smtp-hunter2"), "the password never prints");
+    assert!(!serde_json::to_string(&c).unwrap().contains("smtp-hunter2"));
+
+    let smtp = |extra: &str| format!("{on}{extra}\n");
+    for (toml, want) in [
+        ("[smtp]\nhost = \"smtp.example.com\"\n".to_owned(), "`smtp.from`: is required"),
+        (smtp("port = 0"), "`smtp.port`"),
+        (smtp("security = \"ssl\""), "`smtp.security`"),
+        (smtp("timeout_secs = 0"), "`smtp.timeout_secs`"),
+        (smtp("max_attempts = 0"), "`smtp.max_attempts`"),
+        (smtp("username = \"u\""), "`smtp.username`: needs smtp.password"),
+        (smtp("password = \"smtp-hunter2\""), "`smtp.password`: needs smtp.username"),
+        (smtp("hostname = \"x\""), "hostname"),
+        (on.replace("smtp.example.com", "smtp://smtp.example.com:25"), "`smtp.host`"),
+        (on.replace("docwright <billing@example.com>", "docwright billing at example.com"), "`smtp.from`"),
+        (on.replace("docwright <billing@example.com>", "<nobody>"), "`smtp.from`"),
+    ] {
+        let e = err(&[], Some(&toml));
+        assert!(e.contains(want), "{want} in {e}");
+        assert!(!e.contains("smtp-hunter2"), "{e}");
+    }
+    let e = err(&[("DOCWRIGHT_SMTP__PASSWORD_FILE", "/nonexistent/pw")], Some(&smtp("username = \"u\"")));
+    assert!(e.contains("`smtp.password_file`"), "{e}");
+}

@@ -90,6 +90,10 @@ uuid_id!(
     /// A stored RBAC rule.
     RuleId
 );
+uuid_id!(
+    /// A notice (low-balance warning, monthly report) in the e-mail outbox.
+    NoticeId
+);
 
 #[cfg(test)]
 mod tests {

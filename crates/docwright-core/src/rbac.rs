@@ -272,6 +272,7 @@ pub mod items {
     pub const USER_SETTINGS: &str = "data.system.UserSettings";
     pub const AI_PROVIDER: &str = "data.system.AiProvider";
     pub const BILLING: &str = "data.system.Billing";
+    pub const NOTICE: &str = "data.system.Notice";
 
     /// Exact items with a description, for the admin API and validation.
     pub const CATALOG: &[(&str, &str)] = &[
@@ -286,6 +287,7 @@ pub mod items {
             BILLING,
             "Balances, transactions and usage; top-ups (create) and billing settings (update) are for sysadmins.",
         ),
+        (NOTICE, "Billing notices of the tenant (low-balance warnings, monthly reports) and their delivery."),
     ];
 
     /// Families whose members are named at run time (e.g. providers from configuration).
@@ -397,6 +399,10 @@ mod tests {
         check(Role::User, p("resource.aicore.openai", Action::View), Tenant);
         check(Role::Viewer, p("data.chat.Chat", Action::Read), Tenant);
         check(Role::Viewer, p("data.chat.Chat", Action::Create), None);
+        // Billing notices: the tenant's admins read them, through `data.system.*`.
+        check(Role::Admin, p(items::NOTICE, Action::Read), Tenant);
+        check(Role::User, p(items::NOTICE, Action::Read), None);
+        check(Role::Viewer, p(items::NOTICE, Action::Read), None);
     }
 
     #[test]

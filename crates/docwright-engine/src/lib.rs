@@ -12,6 +12,10 @@
 //! - [`gateway`]: the AI gateway — model registry, candidate selection, fallback, stats.
 //! - [`chunking`]: calls on inputs larger than a model takes: split, bounded parallel, merge.
 //! - [`sealer`]: encryption of stored provider keys.
+//! - [`notices`]: billing notices (SPEC B7) — enqueued as one insert, e-mailed by an owned
+//!   delivery loop with retries, listed and downloaded by the tenant's admins.
+//! - [`mail`]: the [`mail::Mailer`] trait notices are sent through, and its SMTP implementation.
+//! - `testing` (feature `testing`): a fake SMTP server on 127.0.0.1 for tests.
 //! - `cache`: seconds-long memory of credentials, contexts, rules and keys for the hot path.
 //! - `recorder`: stat records queued and written in batches by an owned background writer.
 
@@ -23,8 +27,12 @@ mod cache;
 pub mod chunking;
 pub mod gateway;
 pub mod identity;
+pub mod mail;
+pub mod notices;
 mod recorder;
 pub mod sealer;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use docwright_storage::Db;
 
@@ -100,6 +108,7 @@ pub struct Engine {
     instance: std::sync::Arc<str>,
     /// The paying account of (tenant, user or none), once known (accounts are never deleted).
     accounts: std::sync::Arc<std::sync::RwLock<AccountIds>>,
+    outbox: std::sync::Arc<notices::Outbox>,
 }
 
 type AccountIds = std::collections::HashMap<(docwright_core::id::TenantId, Option<docwright_core::id::UserId>), String>;
@@ -120,6 +129,7 @@ impl Engine {
             billing: std::sync::Arc::default(),
             instance: uuid::Uuid::now_v7().to_string().into(),
             accounts: std::sync::Arc::default(),
+            outbox: std::sync::Arc::default(),
         }
     }
 

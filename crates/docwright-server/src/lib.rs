@@ -112,6 +112,14 @@ impl Application {
             )?,
         )
         .with_billing(billing);
+        // Notices are e-mailed when `[smtp]` names a server; without one they are stored unsent.
+        let engine = match docwright_engine::mail::SmtpMailer::from_config(&config.smtp)? {
+            Some(mailer) => {
+                tracing::info!(?mailer, "notices are sent by e-mail");
+                engine.with_mailer(std::sync::Arc::new(mailer), config.smtp.max_attempts)
+            }
+            None => engine,
+        };
         let metrics_token = config.observability.metrics_token.as_ref().map(|t| t.expose().to_owned());
         let state = AppState::new(engine, blob_dir, metrics_token);
         let router = router(state.clone(), config);
@@ -120,6 +128,7 @@ impl Application {
         // Alive before serving, so no other replica takes this one's reservations for a dead one's.
         state.engine.reconcile_reservations().await?;
         state.tasks.spawn("billing-reconciler", state.engine.billing_reconciler(state.tasks.cancelled()));
+        state.tasks.spawn("notice-sender", state.engine.notice_sender(state.tasks.cancelled()));
 
         let addr = config.server.bind;
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;

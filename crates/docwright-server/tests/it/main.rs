@@ -11,6 +11,7 @@ mod auth;
 mod billing;
 mod gateway;
 mod gigachat;
+mod notices;
 mod openai_sdk;
 mod ops;
 mod rbac_matrix;

@@ -21,9 +21,9 @@ macro_rules! both_databases {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test]
-            async fn sqlite() { super::run(docwright_storage::Backend::Sqlite, super::$name).await }
+            async fn sqlite() { crate::run(docwright_storage::Backend::Sqlite, super::$name).await }
             #[tokio::test]
-            async fn postgres() { super::run(docwright_storage::Backend::Postgres, super::$name).await }
+            async fn postgres() { crate::run(docwright_storage::Backend::Postgres, super::$name).await }
         }
     )*};
 }
@@ -40,6 +40,8 @@ where
     db.close().await;
 }
 
+mod notices;
+
 both_databases!(
     migrations_are_idempotent,
     tenants_and_members,
@@ -50,7 +52,7 @@ both_databases!(
     reservations_hold_settle_release_and_expire,
 );
 
-fn tenant(name: &str) -> Tenant {
+pub fn tenant(name: &str) -> Tenant {
     Tenant { id: TenantId::new(), name: TenantName::parse(name).unwrap(), created_at: Timestamp::now() }
 }
 
