@@ -194,7 +194,103 @@ impl Engine {
             return Ok(());
         }
         self.db.settle(held.reservation.as_deref(), &held.account_id, held.tenant, charge.as_ref()).await?;
+        if price > Money::ZERO {
+            // A warning is a side matter: it never fails the call it follows.
+            if let Err(e) = self.warn_if_low(held.tenant, &held.account_id, grant.ctx().user(), price).await {
+                tracing::warn!(error = %e, "checking the low-balance threshold failed");
+            }
+        }
         Ok(())
+    }
+
+    /// After a charge of `price`: when it took the paying account's available money below the
+    /// tenant's `warning_threshold_percent` — of its credits (prepaid) or of its credit limit
+    /// (postpaid) — a low-balance notice to `notify_emails`, once per crossing (a top-up re-arms
+    /// it: the dedupe key counts the account's credits).
+    async fn warn_if_low(&self, tenant: TenantId, account_id: &str, user: UserId, price: Money) -> Result<()> {
+        let settings = self.billing_of(tenant).await?;
+        if !settings.notify_on_warning || settings.notify_emails.is_empty() {
+            return Ok(());
+        }
+        let owner = settings.model.per_user().then_some(user);
+        let Some(account) = self.db.account(tenant, owner).await? else { return Ok(()) };
+        let (credits, credit_count) = self.db.credits_of(account_id).await?;
+        let (base, headroom) = match settings.model {
+            BillingModel::PrepayTenant | BillingModel::PrepayUser => (credits, 0),
+            BillingModel::CreditPostpay => match settings.credit_limit {
+                Some(limit) => (limit, limit.micros()),
+                None => return Ok(()),
+            },
+            BillingModel::Unlimited => return Ok(()),
+        };
+        let threshold = base.micros().saturating_mul(i64::from(settings.warning_threshold_percent)) / 100;
+        let after = account.balance.micros().saturating_add(headroom);
+        let before = after.saturating_add(price.micros());
+        if !(before >= threshold && after < threshold) {
+            return Ok(());
+        }
+        let currency = settings.currency.as_str();
+        let whose = match owner {
+            Some(u) => format!("the account of user {u}"),
+            None => "the tenant's account".to_owned(),
+        };
+        let body = format!(
+            "The balance of {whose} fell below {}% ({} {currency}).\n\n\
+             Balance: {} {currency}\nAvailable: {} {currency}\n\n\
+             Top it up to keep AI calls running{}.\n",
+            settings.warning_threshold_percent,
+            Money::from_micros(threshold),
+            account.balance,
+            Money::from_micros(after),
+            if settings.block_on_zero_balance { ": calls that the balance cannot cover are refused" } else { "" },
+        );
+        self.enqueue_notice(
+            tenant,
+            crate::notices::NewNotice {
+                kind: docwright_storage::notices::NoticeKind::LowBalance,
+                recipients: settings.notify_emails.clone(),
+                subject: format!("docwright: balance below {}%", settings.warning_threshold_percent),
+                body,
+                attachment: None,
+                dedupe_key: Some(format!("low_balance:{account_id}:{credit_count}")),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The monthly report of every billed tenant with `notify_emails` for the month before
+    /// `now` (SPEC B7): total, operations, average, by provider, by feature, top 5 users,
+    /// opening and closing balance, the month's ledger as CSV. Once per tenant and month (the
+    /// dedupe key); safe to call as often as wanted. Answers how many were enqueued.
+    pub async fn monthly_reports(&self, now: Timestamp) -> Result<u32> {
+        let Some((month, from, to)) = previous_month(now) else { return Ok(0) };
+        let mut enqueued = 0;
+        for tenant in self.db.billed_tenants().await? {
+            let settings = self.billing_of(tenant).await?;
+            if settings.notify_emails.is_empty() {
+                continue;
+            }
+            let rows = self.db.ledger(tenant, None, from, to, 1_000_000).await?;
+            let opening = self.db.tenant_balance_before(tenant, from).await?;
+            let closing = self.db.tenant_balance_before(tenant, to).await?;
+            let body = report_text(&month, &settings.currency, &rows, opening, closing);
+            let notice = crate::notices::NewNotice {
+                kind: docwright_storage::notices::NoticeKind::MonthlyReport,
+                recipients: settings.notify_emails.clone(),
+                subject: format!("docwright: usage report {month}"),
+                body,
+                attachment: Some(docwright_storage::notices::Attachment {
+                    name: format!("billing-{month}.csv"),
+                    content: ledger_csv(&rows, &settings.currency),
+                }),
+                dedupe_key: Some(format!("monthly_report:{month}")),
+            };
+            if self.enqueue_notice(tenant, notice).await?.new {
+                enqueued += 1;
+            }
+        }
+        Ok(enqueued)
     }
 
     /// Ends a hold without charge (the attempt failed; nothing is owed).
@@ -232,12 +328,22 @@ impl Engine {
         async move {
             tokio::pin!(stop);
             let mut tick = tokio::time::interval(engine.billing.reconcile_every);
+            let mut reports_checked: Option<std::time::Instant> = None;
             loop {
                 tokio::select! {
                     () = &mut stop => break,
                     _ = tick.tick() => {
                         if let Err(e) = engine.reconcile_reservations().await {
                             tracing::warn!(error = %e, "reconciling reservations failed; will retry");
+                        }
+                        // Last month's reports: checked at start and hourly (each is made once).
+                        if reports_checked.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                            reports_checked = Some(std::time::Instant::now());
+                            match engine.monthly_reports(Timestamp::now()).await {
+                                Ok(0) => {}
+                                Ok(n) => tracing::info!(reports = n, "monthly billing reports enqueued"),
+                                Err(e) => tracing::warn!(error = %e, "monthly billing reports failed; will retry"),
+                            }
                         }
                     }
                 }
@@ -424,6 +530,49 @@ impl Engine {
         }
         Err(Error::NotFound("tenant"))
     }
+}
+
+/// The month before `now` (UTC) as `YYYY-MM` with its first and last-plus-one millisecond.
+pub fn previous_month(now: Timestamp) -> Option<(String, Timestamp, Timestamp)> {
+    let at = time::OffsetDateTime::from_unix_timestamp(now.unix_secs()).ok()?;
+    let this = time::Date::from_calendar_date(at.year(), at.month(), 1).ok()?;
+    let last = this.previous_day()?;
+    let start = time::Date::from_calendar_date(last.year(), last.month(), 1).ok()?;
+    let ms = |d: time::Date| Timestamp::from_millis(d.midnight().assume_utc().unix_timestamp() * 1000);
+    Some((format!("{:04}-{:02}", start.year(), u8::from(start.month())), ms(start), ms(this)))
+}
+
+/// The text of a monthly report.
+fn report_text(month: &str, currency: &Currency, rows: &[Entry], opening: Money, closing: Money) -> String {
+    use std::collections::BTreeMap;
+    let c = currency.as_str();
+    let usage: Vec<&Entry> = rows.iter().filter(|e| e.new.kind == TxKind::Debit).collect();
+    let total: i64 = usage.iter().map(|e| -e.new.amount.micros()).sum();
+    let n = usage.len() as i64;
+    let mut by = [BTreeMap::<String, i64>::new(), BTreeMap::new(), BTreeMap::new()];
+    for e in &usage {
+        let cost = -e.new.amount.micros();
+        *by[0].entry(e.new.provider.clone()).or_default() += cost;
+        *by[1].entry(e.new.feature.clone()).or_default() += cost;
+        *by[2].entry(e.new.user_id.map(|u| u.to_string()).unwrap_or_default()).or_default() += cost;
+    }
+    let lines = |m: &BTreeMap<String, i64>, top: usize| {
+        let mut v: Vec<(&String, &i64)> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        v.into_iter().take(top).map(|(k, v)| format!("  {k}: {} {c}\n", Money::from_micros(*v))).collect::<String>()
+    };
+    format!(
+        "Usage report {month}\n\n\
+         Opening balance: {opening} {c}\nClosing balance: {closing} {c}\n\n\
+         Total: {} {c}\nOperations: {n}\nAverage per operation: {} {c}\n\n\
+         By provider:\n{}\nBy feature:\n{}\nTop 5 users:\n{}\n\
+         The attached CSV holds every transaction of the month.\n",
+        Money::from_micros(total),
+        Money::from_micros(if n > 0 { total / n } else { 0 }),
+        lines(&by[0], usize::MAX),
+        lines(&by[1], usize::MAX),
+        lines(&by[2], 5),
+    )
 }
 
 /// Ledger rows as CSV (RFC 4180): the admin export and the monthly report's attachment.

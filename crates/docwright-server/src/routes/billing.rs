@@ -566,3 +566,72 @@ pub(crate) async fn verify(
             .collect(),
     }))
 }
+
+// ---- notices (SPEC B7) ----------------------------------------------------------------------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct NoticeOut {
+    id: String,
+    /// `low_balance` or `monthly_report`.
+    kind: &'static str,
+    recipients: Vec<String>,
+    subject: String,
+    /// `pending`, `sent`, `failed` or `unsent` (no SMTP server configured).
+    status: &'static str,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachment_name: Option<String>,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent_at: Option<String>,
+    /// Plain text; only when one notice is fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    /// The attachment's text (e.g. the month's CSV); only when one notice is fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachment: Option<String>,
+}
+
+fn notice_out(h: docwright_storage::notices::NoticeHead) -> NoticeOut {
+    NoticeOut {
+        id: h.id.to_string(),
+        kind: h.kind.as_str(),
+        recipients: h.recipients,
+        subject: h.subject,
+        status: h.status.as_str(),
+        attempts: h.attempts,
+        last_error: h.last_error,
+        attachment_name: h.attachment_name,
+        created_at: h.created_at.to_rfc3339(),
+        sent_at: h.sent_at.map(Timestamp::to_rfc3339),
+        body: None,
+        attachment: None,
+    }
+}
+
+/// The tenant's billing notices (low-balance warnings, monthly reports), newest first.
+#[utoipa::path(get, path = "/api/billing/notices", tag = "billing", params(crate::pagination::PageQuery),
+    responses((status = 200, body = crate::pagination::PageOf<NoticeOut>), (status = 403, body = ErrorBody)))]
+pub(crate) async fn notices(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiQuery(q): ApiQuery<crate::pagination::PageQuery>,
+) -> Result<Json<crate::pagination::PageOf<NoticeOut>>, ApiError> {
+    let p = q.parse()?;
+    let page = state.engine.notices(&grant, p.request()).await?;
+    Ok(Json(crate::pagination::PageOf::from_page(page, |n| n.id.to_string(), notice_out)))
+}
+
+/// One notice with its text and attachment: the download of a report.
+#[utoipa::path(get, path = "/api/billing/notices/{id}", tag = "billing",
+    responses((status = 200, body = NoticeOut), (status = 404, body = ErrorBody)))]
+pub(crate) async fn notice(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> Result<Json<NoticeOut>, ApiError> {
+    let n = state.engine.notice(&grant, docwright_core::id::NoticeId::from(id)).await?;
+    Ok(Json(NoticeOut { body: Some(n.body), attachment: n.attachment.map(|a| a.content), ..notice_out(n.head) }))
+}

@@ -19,6 +19,7 @@ use axum::http::Method;
 use docwright_engine::admin::perms::*;
 use docwright_engine::billing::{BILLING_CREDIT, BILLING_READ, BILLING_UPDATE};
 use docwright_engine::gateway::{AI_PROVIDER_READ, AI_PROVIDER_UPDATE, AI_USE};
+use docwright_engine::notices::NOTICE_READ;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
@@ -78,6 +79,8 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(BILLING_READ), routes!(billing::tenant_transactions)),
         (Rbac(BILLING_READ), routes!(billing::export)),
         (Rbac(BILLING_READ), routes!(billing::verify)),
+        (Rbac(NOTICE_READ), routes!(billing::notices)),
+        (Rbac(NOTICE_READ), routes!(billing::notice)),
     ]
 }
 

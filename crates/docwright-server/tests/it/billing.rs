@@ -202,6 +202,73 @@ async fn root_users_start_with_credit_and_see_only_their_own(backend: Backend) {
     assert_eq!(v["ok"], true, "{v}");
 }
 
+async fn low_balance_notices(app: &TestApp, admin: &Auth) -> Vec<Value> {
+    let (_, page) = app.get("/api/billing/notices", admin).await;
+    page["items"].as_array().unwrap().iter().filter(|n| n["kind"] == "low_balance").cloned().collect()
+}
+
+/// SPEC B7: a low-balance warning once per crossing of the threshold (a top-up re-arms it),
+/// and the monthly report once per month; both stored as notices (no SMTP server here: kept as
+/// `unsent`) that admins list and download.
+async fn low_balance_warnings_and_monthly_reports(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let Some(app) = metered(backend, &fake).await else { return };
+    let sys = app.sysadmin().await;
+    let shop = app.create_tenant("Notices").await;
+    let settings = json!({"billing_model": "prepay_tenant", "currency": "CHF", "warning_threshold_percent": 50,
+                          "notify_emails": ["ops@example.com"]});
+    let (status, body) =
+        app.call(Method::PUT, &format!("/api/admin/billing/tenants/{shop}/settings"), &sys, Some(settings)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let credit = format!("/api/admin/billing/tenants/{shop}/credit");
+    app.post(&credit, &sys, json!({"amount": "1.00"})).await;
+    let admin = app.user_in(&shop, "admin").await.auth;
+    // 1.00 → 0.80 → 0.60: above 50%. → 0.40: crossed, one warning. → 0.20, 0.00: no more.
+    for i in 0..5 {
+        let (status, _) = app.post("/v1/chat/completions", &admin, ask()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(low_balance_notices(&app, &admin).await.len(), usize::from(i >= 2), "after call {}", i + 1);
+    }
+    // A top-up re-arms the warning: the next crossing warns again.
+    app.post(&credit, &sys, json!({"amount": "1.00"})).await;
+    for _ in 0..3 {
+        app.post("/v1/chat/completions", &admin, ask()).await;
+    }
+    let warnings = low_balance_notices(&app, &admin).await;
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(warnings[0]["status"], "unsent", "no SMTP server configured: kept for download");
+    assert_eq!(warnings[0]["recipients"], json!(["ops@example.com"]));
+    let (_, one) = app.get(&format!("/api/billing/notices/{}", warnings[0]["id"].as_str().unwrap()), &admin).await;
+    assert!(one["body"].as_str().unwrap().contains("fell below 50%"), "{one}");
+
+    // The report of this month, as the reconciler makes it at the start of the next.
+    let next_month = docwright_core::time::Timestamp::now().plus_secs(32 * 24 * 3600);
+    assert!(app.state.engine.monthly_reports(next_month).await.unwrap() >= 1);
+    assert_eq!(app.state.engine.monthly_reports(next_month).await.unwrap(), 0, "once per month");
+    let (_, page) = app.get("/api/billing/notices", &admin).await;
+    let report = page["items"].as_array().unwrap().iter().find(|n| n["kind"] == "monthly_report").unwrap().clone();
+    let (_, report) = app.get(&format!("/api/billing/notices/{}", report["id"].as_str().unwrap()), &admin).await;
+    let body = report["body"].as_str().unwrap();
+    for want in
+        ["Operations: 8", "Total: 1.6", "Opening balance: 0", "Closing balance: 0.4", "upstream: 1.6", "api: 1.6"]
+    {
+        assert!(body.contains(want), "{want} in {body}");
+    }
+    let csv = report["attachment"].as_str().unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 + 8, "header, two top-ups, eight debits");
+}
+
+mod notices {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::low_balance_warnings_and_monthly_reports(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::low_balance_warnings_and_monthly_reports(docwright_storage::Backend::Postgres).await
+    }
+}
+
 mod prepaid_concurrency {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {

@@ -28,6 +28,8 @@ enum Target {
     /// The caller's tenant's key for the built-in provider: tenant keys belong to the tenant a
     /// request acts in, so the other-tenant side targets the caller's tenant too.
     TenantKey,
+    /// A billing notice of the target tenant.
+    Notice,
 }
 
 /// Expected statuses for [sysadmin, admin, user, viewer].
@@ -218,6 +220,8 @@ fn table() -> Vec<Case> {
             [200, 404, 403, 403],
         ),
         m(Method::GET, "/api/admin/billing/verify", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
+        m(Method::GET, "/api/billing/notices", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
+        m(Method::GET, "/api/billing/notices/{id}", T::Notice, none, [200, 200, 403, 403], [404, 404, 403, 403]),
     ]
 }
 
@@ -252,6 +256,7 @@ struct Fixture {
     key: String,
     static_token: String,
     rule: String,
+    notice: String,
 }
 
 async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n: usize) -> Fixture {
@@ -263,12 +268,23 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
     let (_, t) = app.post(&format!("/api/admin/users/{user}/tokens"), tenant_admin, json!({"name": "target"})).await;
     let rule = json!({"role": "viewer", "item": format!("resource.aicore.case{n}"), "view": true, "read": "none", "create": "none", "update": "none", "delete": "none"});
     let (_, r) = app.call(Method::PUT, "/api/admin/rbac/rules", &sys, Some(rule)).await;
+    let notice = docwright_engine::notices::NewNotice {
+        kind: docwright_storage::notices::NoticeKind::LowBalance,
+        recipients: vec!["ops@example.com".into()],
+        subject: format!("notice {n}"),
+        body: "body".into(),
+        attachment: None,
+        dedupe_key: None,
+    };
+    let tenant_id = docwright_core::id::TenantId::parse(tenant).expect("tenant id");
+    let notice = app.state.engine.enqueue_notice(tenant_id, notice).await.expect("notice").id.to_string();
     Fixture {
         tenant: tenant.to_owned(),
         user,
         key: k["id"].as_str().expect("key").to_owned(),
         static_token: t["id"].as_str().expect("token").to_owned(),
         rule: r["id"].as_str().expect("rule").to_owned(),
+        notice,
     }
 }
 
@@ -282,6 +298,7 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::Rule => path.replace("{id}", &f.rule),
         Target::Provider => path.replace("{name}", "dryrun"),
         Target::TenantKey => path.replace("{provider}", "dryrun"),
+        Target::Notice => path.replace("{id}", &f.notice),
     }
 }
 
