@@ -296,7 +296,7 @@ impl Db {
         }
         let now = Timestamp::now();
         let id = uuid::Uuid::now_v7().to_string();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let created = sqlx::query(
             "INSERT INTO billing_accounts (id, tenant_id, user_id, account_type, balance_micros, reserved_micros, \
              enabled, created_at) VALUES ($1, $2, $3, $4, 0, 0, 1, $5) ON CONFLICT (tenant_id, user_id) DO NOTHING",
@@ -358,7 +358,7 @@ impl Db {
         expires_at: Timestamp,
     ) -> Result<Hold> {
         let now = Timestamp::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let held = sqlx::query(
             "UPDATE billing_accounts SET reserved_micros = reserved_micros + $1 \
              WHERE id = $2 AND enabled = 1 AND balance_micros - reserved_micros - $1 >= $3",
@@ -412,7 +412,7 @@ impl Db {
         charge: Option<&NewEntry>,
     ) -> Result<Option<String>> {
         let now = Timestamp::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let mut held = 0;
         if let Some(reservation) = reservation {
             let row = sqlx::query("DELETE FROM billing_reservations WHERE id = $1 RETURNING amount_micros")
@@ -447,7 +447,7 @@ impl Db {
 
     /// Appends a ledger row (top-up, adjustment) to an account.
     pub async fn post_entry(&self, account_id: &str, tenant: TenantId, e: &NewEntry) -> Result<String> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let id = append(&mut tx, account_id, tenant, e, Timestamp::now()).await?;
         tx.commit().await?;
         Ok(id)
@@ -537,7 +537,7 @@ impl Db {
         )
         .bind(instance.to_owned())
         .bind(now.millis())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -546,7 +546,7 @@ impl Db {
     /// `dead_before` (a crashed or killed server), and forgets such processes. Answers how many
     /// reservations were released.
     pub async fn release_stale_reservations(&self, now: Timestamp, dead_before: Timestamp) -> Result<u64> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let stale = sqlx::query(
             "DELETE FROM billing_reservations WHERE expires_at < $1 \
              OR instance_id NOT IN (SELECT id FROM instances WHERE heartbeat_at >= $2) \

@@ -76,6 +76,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// SQLite: one connection for the hot write paths (reservations, settlements, stats), so
+    /// writers queue in the pool instead of sleeping in SQLite's busy handler; PostgreSQL: the
+    /// pool itself.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -94,21 +98,25 @@ impl Db {
                 ))
             })?;
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await?;
-        Ok(Self { pool, backend })
+        let options = |n: u32| {
+            AnyPoolOptions::new().max_connections(n).acquire_timeout(Duration::from_secs(10)).after_connect(
+                move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
+                                .await?;
+                        }
+                        Ok(())
+                    })
+                },
+            )
+        };
+        let pool = options(max_connections).connect(url).await?;
+        let writer = match backend {
+            Backend::Sqlite => options(1).connect(url).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Self { pool, writer, backend })
     }
 
     /// Brings the schema up to date (embedded migrations).
@@ -132,11 +140,17 @@ impl Db {
 
     /// Waits for checked-out connections and closes the pool (graceful shutdown).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool of the hot write paths (see [`Db`]).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 }
 

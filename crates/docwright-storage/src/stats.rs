@@ -37,13 +37,13 @@ const INSERT: &str = "INSERT INTO ai_stats (id, tenant_id, user_id, api_key_id, 
 
 impl Db {
     pub async fn insert_ai_stat(&self, s: &AiStat) -> Result<()> {
-        bind(sqlx::query(INSERT), s).execute(self.pool()).await?;
+        bind(sqlx::query(INSERT), s).execute(self.writer()).await?;
         Ok(())
     }
 
     /// Appends several stats in one transaction (the gateway's batched writer).
     pub async fn insert_ai_stats(&self, stats: &[AiStat]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         for s in stats {
             bind(sqlx::query(INSERT), s).execute(&mut *tx).await?;
         }
