@@ -64,6 +64,8 @@ pub struct Held {
     account_id: String,
     tenant: TenantId,
     reservation: Option<String>,
+    /// `unlimited`: the charge is booked through the batched writer, off the call's path.
+    queued: bool,
     pub amount: Money,
 }
 
@@ -149,7 +151,8 @@ impl Engine {
             BillingModel::CreditPostpay => settings.credit_limit.map(|l| Money::from_micros(-l.micros())),
             _ => None,
         };
-        let held = Held { account_id, tenant: ctx.tenant, reservation: None, amount };
+        let queued = settings.model == BillingModel::Unlimited;
+        let held = Held { account_id, tenant: ctx.tenant, reservation: None, queued, amount };
         let Some(floor) = floor else { return Ok(held) };
         let expires = Timestamp::now().plus_secs(self.billing.reservation_ttl.as_secs() as i64);
         match self
@@ -193,6 +196,10 @@ impl Engine {
         if held.reservation.is_none() && charge.is_none() {
             return Ok(());
         }
+        if let (true, None, Some(entry)) = (held.queued, &held.reservation, charge.clone()) {
+            let booking = crate::recorder::Booking { account_id: held.account_id, tenant: held.tenant, entry };
+            return self.append_booking(booking).await;
+        }
         self.db.settle(held.reservation.as_deref(), &held.account_id, held.tenant, charge.as_ref()).await?;
         if price > Money::ZERO {
             // A warning is a side matter: it never fails the call it follows.
@@ -209,7 +216,8 @@ impl Engine {
     /// it: the dedupe key counts the account's credits).
     async fn warn_if_low(&self, tenant: TenantId, account_id: &str, user: UserId, price: Money) -> Result<()> {
         let settings = self.billing_of(tenant).await?;
-        if !settings.notify_on_warning || settings.notify_emails.is_empty() {
+        if settings.model == BillingModel::Unlimited || !settings.notify_on_warning || settings.notify_emails.is_empty()
+        {
             return Ok(());
         }
         let owner = settings.model.per_user().then_some(user);

@@ -4,14 +4,20 @@
 //! began), and whenever the queue is full, the call appends its record itself — a record is
 //! never dropped for want of room.
 //!
-//! At shutdown the writer drains the queue before it ends. A record still queued when the
-//! process is killed is lost; the money side (billing's ledger) never goes through this queue.
+//! The same queue carries the ledger rows of `unlimited` accounts (internal tenants: nothing is
+//! reserved, so nothing waits for their booking). Balances and reserved money of every other
+//! billing model never go through it.
+//!
+//! At shutdown the writer drains the queue before it ends. What is still queued when the
+//! process is killed is lost: stat records, and bookings of `unlimited` accounts.
 
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use docwright_core::id::TenantId;
 use docwright_storage::Db;
+use docwright_storage::billing::NewEntry;
 use docwright_storage::stats::AiStat;
 use tokio::sync::{mpsc, oneshot};
 
@@ -26,8 +32,16 @@ const TRIES: u32 = 5;
 
 enum Msg {
     Stat(Box<AiStat>),
+    /// A ledger row of an `unlimited` account (nothing to protect, so not on the call's path).
+    Booking(Box<Booking>),
     /// Answered once everything queued before it is written.
     Flush(oneshot::Sender<()>),
+}
+
+pub(crate) struct Booking {
+    pub(crate) account_id: String,
+    pub(crate) tenant: TenantId,
+    pub(crate) entry: NewEntry,
 }
 
 /// The queue's sending side, set once the writer runs.
@@ -46,11 +60,28 @@ impl Engine {
                 // Full, or closed by shutdown: written here instead.
                 Err(e) => match e.into_inner() {
                     Msg::Stat(s) => stat = *s,
-                    Msg::Flush(_) => return Ok(()),
+                    Msg::Booking(_) | Msg::Flush(_) => return Ok(()),
                 },
             }
         }
         self.db.insert_ai_stat(&stat).await?;
+        Ok(())
+    }
+
+    /// Books a ledger row of an account without a floor (`unlimited`): queued like stats when
+    /// the writer runs, else written now.
+    pub(crate) async fn append_booking(&self, booking: Booking) -> Result<()> {
+        let mut booking = booking;
+        if let Some(tx) = self.recorder.tx.get() {
+            match tx.try_send(Msg::Booking(Box::new(booking))) {
+                Ok(()) => return Ok(()),
+                Err(e) => match e.into_inner() {
+                    Msg::Booking(b) => booking = *b,
+                    Msg::Stat(_) | Msg::Flush(_) => return Ok(()),
+                },
+            }
+        }
+        self.db.post_entry(&booking.account_id, booking.tenant, &booking.entry).await?;
         Ok(())
     }
 
@@ -91,7 +122,7 @@ async fn write_loop(db: Db, mut rx: mpsc::Receiver<Msg>, stop: impl Future<Outpu
         let Some(first) = first else { break };
         let mut batch = Batch::default();
         batch.take(first);
-        while batch.stats.len() < BATCH {
+        while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(m) => batch.take(m),
                 Err(_) => break,
@@ -104,7 +135,7 @@ async fn write_loop(db: Db, mut rx: mpsc::Receiver<Msg>, stop: impl Future<Outpu
     let mut batch = Batch::default();
     while let Ok(m) = rx.try_recv() {
         batch.take(m);
-        if batch.stats.len() >= BATCH {
+        if batch.len() >= BATCH {
             std::mem::take(&mut batch).write(&db).await;
         }
     }
@@ -114,13 +145,21 @@ async fn write_loop(db: Db, mut rx: mpsc::Receiver<Msg>, stop: impl Future<Outpu
 #[derive(Default)]
 struct Batch {
     stats: Vec<AiStat>,
+    bookings: Vec<Booking>,
     flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.stats.len() + self.bookings.len()
+    }
 }
 
 impl Batch {
     fn take(&mut self, m: Msg) {
         match m {
             Msg::Stat(s) => self.stats.push(*s),
+            Msg::Booking(b) => self.bookings.push(*b),
             Msg::Flush(f) => self.flushes.push(f),
         }
     }
@@ -135,6 +174,20 @@ impl Batch {
                     break;
                 }
                 tracing::warn!(error = %e, tries, "writing stat records failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(tries)).await;
+            }
+        }
+        if !self.bookings.is_empty() {
+            let rows: Vec<(&str, TenantId, &NewEntry)> =
+                self.bookings.iter().map(|b| (b.account_id.as_str(), b.tenant, &b.entry)).collect();
+            let mut tries = 0;
+            while let Err(e) = db.post_entries(&rows).await {
+                tries += 1;
+                if tries >= TRIES {
+                    tracing::error!(error = %e, rows = rows.len(), "unlimited-account bookings could not be written: lost");
+                    break;
+                }
+                tracing::warn!(error = %e, tries, "writing bookings failed; retrying");
                 tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(tries)).await;
             }
         }

@@ -177,21 +177,53 @@ fn main() {
             .json()
             .await
             .unwrap();
+        // A second tenant without billing settings: `unlimited`, so its calls are booked but
+        // not reserved (no balance to protect).
+        let access = pair["access_token"].as_str().unwrap();
+        let tenant: Value = client
+            .post(format!("{base}/api/admin/tenants"))
+            .bearer_auth(access)
+            .json(&json!({"name": "Unlimited"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let unlimited_key: Value = client
+            .post(format!("{base}/api/keys"))
+            .bearer_auth(access)
+            .header("X-Tenant-Id", tenant["id"].as_str().unwrap())
+            .json(&json!({"name": "bench"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let direct = Target { url: format!("{}/chat/completions", fake.base_url), key: None };
         let via = Target { url: format!("{base}/v1/chat/completions"), key: Some(key["key"].as_str().unwrap().to_owned()) };
+        let via_unlimited =
+            Target { url: format!("{base}/v1/chat/completions"), key: Some(unlimited_key["key"].as_str().unwrap().to_owned()) };
 
-        // Warm up both paths (connections, caches, the SQLite file).
+        // Warm up every path (connections, caches, the SQLite file).
         sequential(&client, &direct, 200).await;
         sequential(&client, &via, 200).await;
+        sequential(&client, &via_unlimited, 200).await;
 
         println!("N1 gateway overhead: zero-delay fake upstream on 127.0.0.1, docwright on embedded SQLite, API-key auth, stats on");
+        println!("prepaid: each call reserved and settled in the ledger (two durable writes); unlimited: booked only");
         let d = sequential(&client, &direct, SEQUENTIAL).await;
         let v = sequential(&client, &via, SEQUENTIAL).await;
-        row(&format!("concurrency 1 ({SEQUENTIAL} calls)"), d, v, (0.3, 1.0));
+        let u = sequential(&client, &via_unlimited, SEQUENTIAL).await;
+        row(&format!("c=1 prepaid ({SEQUENTIAL} calls)"), d, v, (0.3, 1.0));
+        row(&format!("c=1 unlimited ({SEQUENTIAL} calls)"), d, u, (0.3, 1.0));
 
         let (d50, d99, n) = at_rate(&client, &direct).await;
         let (v50, v99, _) = at_rate(&client, &via).await;
-        row(&format!("{RATE_PER_SEC} req/s open loop ({n})"), (d50, d99), (v50, v99), (0.3, 1.0));
+        let (u50, u99, _) = at_rate(&client, &via_unlimited).await;
+        row(&format!("{RATE_PER_SEC}/s prepaid ({n})"), (d50, d99), (v50, v99), (0.3, 1.0));
+        row(&format!("{RATE_PER_SEC}/s unlimited ({n})"), (d50, d99), (u50, u99), (0.3, 1.0));
 
         let mut direct_ttft = Vec::new();
         let mut via_ttft = Vec::new();

@@ -445,6 +445,17 @@ impl Db {
         Ok(id)
     }
 
+    /// Appends several ledger rows (each to its account) in one transaction.
+    pub async fn post_entries(&self, rows: &[(&str, TenantId, &NewEntry)]) -> Result<()> {
+        let now = Timestamp::now();
+        let mut tx = self.writer().begin().await?;
+        for (account_id, tenant, e) in rows {
+            append(&mut tx, account_id, *tenant, e, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Appends a ledger row (top-up, adjustment) to an account.
     pub async fn post_entry(&self, account_id: &str, tenant: TenantId, e: &NewEntry) -> Result<String> {
         let mut tx = self.writer().begin().await?;
