@@ -7,21 +7,17 @@
 
 use docwright_config::{Config, ModelConfig, ProviderConfig};
 use docwright_core::money::Money;
-use docwright_engine::gateway::{AI_USE, AiRequest, Operation, Registry};
-use docwright_engine::{AuthSettings, Engine, Grant};
+use docwright_engine::gateway::{AI_USE, AiRequest, Operation};
+use docwright_engine::{Engine, Grant};
 use docwright_llm::{Message, OutputFormat, Role};
+use docwright_storage::Backend;
 use docwright_storage::testing::TestDb;
-use docwright_storage::{Backend, Db};
 use serde_json::json;
 
-const TOKEN: &str = "dwst_chunking-test-token-0123456789abcdef";
+mod common;
 
 /// An engine whose only model takes 1,000 tokens of context, 100 of them output.
 async fn engine(backend: Backend) -> Option<(Engine, Grant, TestDb)> {
-    let db = TestDb::fresh(backend).await?;
-    let store = Db::connect(db.url(), 4).await.unwrap();
-    store.migrate().await.unwrap();
-    docwright_engine::bootstrap::run(&store, "admin", Some(TOKEN), &Default::default()).await.unwrap();
     let mut config = Config {
         providers: vec![serde_json::from_value::<ProviderConfig>(json!({"name": "local", "type": "dryrun"})).unwrap()],
         models: vec![
@@ -35,20 +31,8 @@ async fn engine(backend: Backend) -> Option<(Engine, Grant, TestDb)> {
     };
     config.gateway.chunk_parallelism = 3;
     config.gateway.chunk_overlap_tokens = 20;
-    let engine = Engine::new(
-        store.clone(),
-        AuthSettings {
-            jwt_secret: vec![9; 32],
-            access_ttl_secs: 600,
-            refresh_ttl_secs: 6000,
-            cache_ttl: std::time::Duration::from_secs(5),
-        },
-        Registry::from_config(&config).unwrap(),
-        docwright_engine::sealer::Sealer::new(&[7; 32]),
-    );
-    let pair = engine.exchange(TOKEN).await.unwrap();
-    let principal = engine.authenticate(&pair.access_token).await.unwrap();
-    let ctx = engine.context(principal, None).await.unwrap();
+    let (engine, db) = common::bootstrapped(backend, &config).await?;
+    let ctx = common::login(&engine, common::TOKEN, None).await;
     let grant = engine.authorize(ctx, AI_USE).await.unwrap();
     Some((engine, grant, db))
 }
@@ -152,17 +136,6 @@ async fn instructions_larger_than_the_model_are_refused(backend: Backend) {
     req.messages[0] = Message::text(Role::System, "x".repeat(3_500));
     let err = engine.ai_call_chunked(&grant, &req).await.unwrap_err();
     assert!(err.to_string().contains("too little to process the input in chunks"), "{err}");
-}
-
-macro_rules! both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(docwright_storage::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(docwright_storage::Backend::Postgres).await })*
-        }
-    };
 }
 
 both_databases!(

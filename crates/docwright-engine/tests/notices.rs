@@ -10,16 +10,17 @@ use docwright_config::{Config, Secret, SmtpConfig};
 use docwright_core::id::TenantId;
 use docwright_core::time::Timestamp;
 use docwright_engine::admin::{NewUser, perms};
-use docwright_engine::gateway::Registry;
 use docwright_engine::mail::SmtpMailer;
 use docwright_engine::notices::{Delivery, NO_SMTP, NOTICE_READ, NewNotice};
 use docwright_engine::testing::FakeSmtp;
-use docwright_engine::{AuthSettings, Ctx, Engine, Error};
+use docwright_engine::{Ctx, Engine, Error};
 use docwright_storage::notices::{Attachment, NoticeKind, NoticeStatus};
 use docwright_storage::testing::TestDb;
-use docwright_storage::{Backend, Db, PageRequest};
+use docwright_storage::{Backend, PageRequest};
 
-const TOKEN: &str = "dwst_notices-test-token-0123456789abcdef";
+mod common;
+
+use common::{TOKEN, login};
 const PASSWORD: &str = "smtp-secret-pw-42";
 
 /// An engine on a fresh database, bootstrapped, with a tenant `Acme` whose admin and plain
@@ -33,21 +34,7 @@ struct Setup {
 }
 
 async fn setup(backend: Backend, smtp: Option<SmtpConfig>) -> Option<Setup> {
-    let db = TestDb::fresh(backend).await?;
-    let store = Db::connect(db.url(), 4).await.unwrap();
-    store.migrate().await.unwrap();
-    docwright_engine::bootstrap::run(&store, "admin", Some(TOKEN), &Default::default()).await.unwrap();
-    let mut engine = Engine::new(
-        store,
-        AuthSettings {
-            jwt_secret: vec![9; 32],
-            access_ttl_secs: 600,
-            refresh_ttl_secs: 6000,
-            cache_ttl: std::time::Duration::from_secs(5),
-        },
-        Registry::from_config(&Config::default()).unwrap(),
-        docwright_engine::sealer::Sealer::new(&[7; 32]),
-    );
+    let (mut engine, db) = common::bootstrapped(backend, &Config::default()).await?;
     if let Some(smtp) = smtp {
         let mailer = SmtpMailer::from_config(&smtp).unwrap().expect("a host is configured");
         engine = engine.with_mailer(Arc::new(mailer), smtp.max_attempts);
@@ -67,12 +54,6 @@ async fn setup(backend: Backend, smtp: Option<SmtpConfig>) -> Option<Setup> {
     let admin = member("admin").await;
     let user = member("user").await;
     Some(Setup { engine, acme, admin, user, _db: db })
-}
-
-async fn login(engine: &Engine, token: &str, tenant: Option<TenantId>) -> Ctx {
-    let pair = engine.exchange(token).await.unwrap();
-    let principal = engine.authenticate(&pair.access_token).await.unwrap();
-    engine.context(principal, tenant).await.unwrap()
 }
 
 /// A monthly report with a CSV attachment.
@@ -269,17 +250,6 @@ async fn enqueue_never_waits_for_the_mail_server(backend: Backend) {
     }
     stop.send(()).unwrap();
     sender.await.unwrap();
-}
-
-macro_rules! both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(docwright_storage::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(docwright_storage::Backend::Postgres).await })*
-        }
-    };
 }
 
 both_databases!(
