@@ -158,49 +158,24 @@ fn main() {
         tokio::spawn(async move { app.run_until_stopped(std::future::pending()).await.unwrap() });
 
         let client = reqwest::Client::new();
-        let pair: Value = client
-            .post(format!("{base}/auth/exchange"))
-            .json(&json!({"static_token": "bench-admin-token-0123456789"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let key: Value = client
-            .post(format!("{base}/api/keys"))
-            .bearer_auth(pair["access_token"].as_str().unwrap())
-            .json(&json!({"name": "bench"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let setup = |path: &str, bearer: Option<&str>, tenant: Option<&str>, body: Value| {
+            let mut req = client.post(format!("{base}{path}")).json(&body);
+            if let Some(b) = bearer {
+                req = req.bearer_auth(b);
+            }
+            if let Some(t) = tenant {
+                req = req.header("X-Tenant-Id", t);
+            }
+            async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        let pair = setup("/auth/exchange", None, None, json!({"static_token": "bench-admin-token-0123456789"})).await;
+        let access = pair["access_token"].as_str().unwrap();
+        let key = setup("/api/keys", Some(access), None, json!({"name": "bench"})).await;
         // A second tenant without billing settings: `unlimited`, so its calls are booked but
         // not reserved (no balance to protect).
-        let access = pair["access_token"].as_str().unwrap();
-        let tenant: Value = client
-            .post(format!("{base}/api/admin/tenants"))
-            .bearer_auth(access)
-            .json(&json!({"name": "Unlimited"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let unlimited_key: Value = client
-            .post(format!("{base}/api/keys"))
-            .bearer_auth(access)
-            .header("X-Tenant-Id", tenant["id"].as_str().unwrap())
-            .json(&json!({"name": "bench"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let tenant = setup("/api/admin/tenants", Some(access), None, json!({"name": "Unlimited"})).await;
+        let unlimited_key =
+            setup("/api/keys", Some(access), Some(tenant["id"].as_str().unwrap()), json!({"name": "bench"})).await;
         let direct = Target { url: format!("{}/chat/completions", fake.base_url), key: None };
         let via = Target { url: format!("{base}/v1/chat/completions"), key: Some(key["key"].as_str().unwrap().to_owned()) };
         let via_unlimited =
