@@ -269,6 +269,97 @@ mod notices {
     }
 }
 
+/// SPEC B3: a fallback to a pricier model releases the first hold and reserves again at the
+/// fallback's price; a fallback the balance cannot cover is refused with 402, and the provider
+/// of the fallback is never called.
+async fn a_fallback_reserves_again_at_its_own_price(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let base = fake.base_url.clone();
+    let Some(app) = TestApp::spawn(backend, move |c| {
+        c.gateway.retries_per_model = 0;
+        c.providers = vec![
+            ProviderConfig {
+                name: "upstream".into(),
+                kind: ProviderKind::OpenaiCompatible,
+                base_url: Some(base),
+                api_key: Some(Secret::new("sk-upstream".into())),
+                timeout_secs: 30,
+                ..Default::default()
+            },
+            ProviderConfig { name: "local".into(), kind: ProviderKind::Dryrun, ..Default::default() },
+        ];
+        let model = |name: &str, provider: &str, price: &str, fallbacks: Vec<String>| ModelConfig {
+            name: name.into(),
+            provider: provider.into(),
+            upstream_name: None,
+            context_tokens: 8000,
+            max_output_tokens: 1000,
+            capabilities: vec![Capability::Text],
+            price_input_per_mtok: "0".into(),
+            price_output_per_mtok: price.into(),
+            quality: 5,
+            speed: 5,
+            fallbacks,
+        };
+        c.models = vec![
+            model("cheap", "upstream", "200000", vec!["pricey".into()]),
+            model("pricey", "local", "3000000", vec![]),
+        ];
+    })
+    .await
+    else {
+        return;
+    };
+    let sys = app.sysadmin().await;
+    let shop = app.create_tenant("Fallbacks").await;
+    let settings = json!({"billing_model": "prepay_tenant", "currency": "CHF"});
+    app.call(Method::PUT, &format!("/api/admin/billing/tenants/{shop}/settings"), &sys, Some(settings)).await;
+    app.post(&format!("/api/admin/billing/tenants/{shop}/credit"), &sys, json!({"amount": "5.00"})).await;
+    let user = app.user_in(&shop, "user").await.auth;
+    let body = json!({"model": "cheap", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]});
+
+    // cheap fails; pricey (3.00 per output token) is reserved at 3.00 and answers.
+    fake.reply(docwright_llm::testing::Reply::Status { status: 500, retry_after: None });
+    let (status, r) = app.post("/v1/chat/completions", &user, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["model"], "pricey");
+    let price = money(&r["docwright"]["price"]);
+    assert!(price > Money::ZERO && price <= Money::from_micros(3_000_000), "{r}");
+    let (_, b) = app.get("/api/billing/balance", &user).await;
+    assert_eq!(money(&b["balance"]), Money::from_micros(5_000_000 - price.micros()));
+    assert_eq!(money(&b["reserved"]), Money::ZERO, "both holds ended");
+
+    // Now cheap fails again and the balance (5.00 - price) cannot hold pricey's 3.00 a second
+    // time once it is below it: keep calling until refused; nothing is ever overspent.
+    let mut refused = false;
+    for _ in 0..3 {
+        fake.reply(docwright_llm::testing::Reply::Status { status: 500, retry_after: None });
+        let (status, r) = app.post("/v1/chat/completions", &user, body.clone()).await;
+        if status == StatusCode::PAYMENT_REQUIRED {
+            assert_eq!(money(&r["error"]["details"]["required"]), Money::from_micros(3_000_000), "{r}");
+            refused = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{r}");
+    }
+    assert!(refused, "the balance ran out for the pricey fallback");
+    let (_, b) = app.get("/api/billing/balance", &user).await;
+    assert!(money(&b["balance"]) >= Money::ZERO, "{b}");
+    let (_, v) = app.get("/api/admin/billing/verify", &sys).await;
+    assert_eq!(v["ok"], true, "{v}");
+}
+
+mod fallback_reserves_again {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::a_fallback_reserves_again_at_its_own_price(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::a_fallback_reserves_again_at_its_own_price(docwright_storage::Backend::Postgres).await
+    }
+}
+
 mod prepaid_concurrency {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
