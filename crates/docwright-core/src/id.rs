@@ -94,6 +94,10 @@ uuid_id!(
     /// A notice (low-balance warning, monthly report) in the e-mail outbox.
     NoticeId
 );
+uuid_id!(
+    /// An uploaded file's record (SPEC D1); its content is a blob shared by equal uploads.
+    FileId
+);
 
 #[cfg(test)]
 mod tests {

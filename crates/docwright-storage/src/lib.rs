@@ -10,11 +10,12 @@
 //! Layout: [`Db`] is the handle (a pool); one module per concern adds methods to it —
 //! [`tenants`], [`users`], [`auth`] (static tokens, sessions, refresh tokens, API keys),
 //! [`rbac`], [`instance`], [`stats`] (AI call records), [`provider_keys`] (sealed BYOK keys),
-//! [`notices`] (the e-mail outbox of billing notices). Every method that touches tenant data
+//! [`notices`] (the e-mail outbox of billing notices), [`files`] (uploaded files' records). Every method that touches tenant data
 //! takes the tenant id, so a query cannot forget to scope itself.
 
 pub mod auth;
 pub mod billing;
+pub mod files;
 pub mod instance;
 pub mod notices;
 pub mod provider_keys;

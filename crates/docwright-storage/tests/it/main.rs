@@ -40,6 +40,7 @@ where
     db.close().await;
 }
 
+mod files;
 mod notices;
 
 both_databases!(
