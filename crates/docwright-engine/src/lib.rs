@@ -14,6 +14,9 @@
 //! - [`sealer`]: encryption of stored provider keys.
 //! - [`notices`]: billing notices (SPEC B7) — enqueued as one insert, e-mailed by an owned
 //!   delivery loop with retries, listed and downloaded by the tenant's admins.
+//! - [`files`]: uploaded files (SPEC D1) — upload streamed to the blob store, record,
+//!   content by byte range, delete; [`blobs`]: the blob store (a local directory, content
+//!   addressed by SHA-256 per tenant) and type detection from magic bytes.
 //! - [`mail`]: the [`mail::Mailer`] trait notices are sent through, and its SMTP implementation.
 //! - `testing` (feature `testing`): a fake SMTP server on 127.0.0.1 for tests.
 //! - `cache`: seconds-long memory of credentials, contexts, rules and keys for the hot path.
@@ -22,9 +25,11 @@
 pub mod access;
 pub mod admin;
 pub mod billing;
+pub mod blobs;
 pub mod bootstrap;
 mod cache;
 pub mod chunking;
+pub mod files;
 pub mod gateway;
 pub mod identity;
 pub mod mail;
@@ -109,6 +114,8 @@ pub struct Engine {
     /// The paying account of (tenant, user or none), once known (accounts are never deleted).
     accounts: std::sync::Arc<std::sync::RwLock<AccountIds>>,
     outbox: std::sync::Arc<notices::Outbox>,
+    /// The blob store and upload limit; `None` until `with_files`.
+    files: Option<std::sync::Arc<files::FileSettings>>,
 }
 
 type AccountIds = std::collections::HashMap<(docwright_core::id::TenantId, Option<docwright_core::id::UserId>), String>;
@@ -130,6 +137,7 @@ impl Engine {
             instance: uuid::Uuid::now_v7().to_string().into(),
             accounts: std::sync::Arc::default(),
             outbox: std::sync::Arc::default(),
+            files: None,
         }
     }
 

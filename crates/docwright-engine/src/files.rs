@@ -1,0 +1,187 @@
+//! Uploaded files (SPEC D1): upload, record, content, delete — tenant-scoped, and for users
+//! with level `my` limited to the files they uploaded.
+//!
+//! An upload streams into the blob store chunk by chunk (hashed as it goes) and stops at the
+//! configured size limit; the record is written before the blob is moved into place, so a
+//! concurrent delete of the last equal file either sees the new record and keeps the blob or
+//! has removed it before the move puts it back.
+
+use docwright_core::id::FileId;
+use docwright_core::rbac::{Action, Permission};
+use docwright_core::time::Timestamp;
+use docwright_storage::files::FileRecord;
+use futures_util::{Stream, StreamExt as _};
+
+use crate::blobs::{BlobReader, BlobStore as _, BlobUpload as _, LocalBlobs, sniff_mime};
+use crate::{Engine, Error, Grant, Result};
+
+/// The RBAC item of uploaded files (a member of the `data.` family).
+pub const FILE_ITEM: &str = "data.document.File";
+pub const FILE_CREATE: Permission = Permission::new(FILE_ITEM, Action::Create);
+pub const FILE_READ: Permission = Permission::new(FILE_ITEM, Action::Read);
+pub const FILE_DELETE: Permission = Permission::new(FILE_ITEM, Action::Delete);
+
+/// Default of `storage.max_upload_bytes`.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
+
+const MAX_NAME_CHARS: usize = 255;
+
+/// Where files go and how large they may be.
+#[derive(Debug, Clone)]
+pub struct FileSettings {
+    pub blobs: LocalBlobs,
+    pub max_upload_bytes: u64,
+}
+
+/// How an upload failed to arrive.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The content is larger than `storage.max_upload_bytes`.
+    #[error("the file is larger than the upload limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// The request body broke off or was malformed.
+    #[error("the upload could not be read: {0}")]
+    Body(String),
+    #[error(transparent)]
+    Engine(#[from] Error),
+}
+
+impl Engine {
+    /// With this blob store and upload limit (else uploads are refused as an internal error).
+    pub fn with_files(mut self, files: FileSettings) -> Self {
+        self.files = Some(std::sync::Arc::new(files));
+        self
+    }
+
+    fn file_settings(&self) -> Result<&FileSettings> {
+        self.files.as_deref().ok_or_else(|| Error::Internal("no blob store configured".into()))
+    }
+
+    /// The upload limit in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.files.as_ref().map_or(DEFAULT_MAX_UPLOAD_BYTES, |f| f.max_upload_bytes)
+    }
+
+    /// Stores an uploaded file: streams `content` to the blob store while hashing it, detects
+    /// its type from its first bytes and writes its record. Over the limit, nothing is kept.
+    pub async fn upload_file<S, E>(
+        &self,
+        grant: &Grant,
+        file_name: &str,
+        mut content: S,
+    ) -> std::result::Result<FileRecord, UploadError>
+    where
+        S: Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        grant.expect(FILE_CREATE)?;
+        let file_name = checked_name(file_name)?;
+        let settings = self.file_settings()?;
+        let limit = settings.max_upload_bytes;
+        let io = |e: std::io::Error| Error::Internal(format!("blob store: {e}"));
+        let mut upload = settings.blobs.begin().await.map_err(io)?;
+        let mut size = 0u64;
+        while let Some(chunk) = content.next().await {
+            let chunk = chunk.map_err(|e| UploadError::Body(e.to_string()))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                // Dropping the upload removes its temporary file.
+                return Err(UploadError::TooLarge { limit });
+            }
+            upload.write(&chunk).await.map_err(io)?;
+        }
+        let written = upload.summary();
+        let ctx = grant.ctx();
+        let record = FileRecord {
+            id: FileId::new(),
+            tenant_id: ctx.tenant,
+            owner_id: ctx.user(),
+            file_name,
+            mime_type: sniff_mime(&written.head).to_owned(),
+            file_size: written.size,
+            sha256: written.sha256,
+            md5: written.md5,
+            created_at: Timestamp::now(),
+            extraction_status: "pending".to_owned(),
+        };
+        self.db.insert_file(&record).await.map_err(Error::from)?;
+        if let Err(e) = settings.blobs.commit(ctx.tenant, upload).await {
+            let _ = self.db.delete_file(ctx.tenant, record.id).await;
+            return Err(io(e).into());
+        }
+        Ok(record)
+    }
+
+    /// A file's record: the tenant's for a tenant-wide grant, else only the caller's own.
+    pub async fn file(&self, grant: &Grant, id: FileId) -> Result<FileRecord> {
+        grant.expect(FILE_READ)?;
+        self.visible_file(grant, id).await
+    }
+
+    /// A byte range of a file's content (`range` within its size).
+    pub async fn file_content(
+        &self,
+        grant: &Grant,
+        file: &FileRecord,
+        range: std::ops::Range<u64>,
+    ) -> Result<BlobReader> {
+        grant.expect(FILE_READ)?;
+        if file.tenant_id != grant.ctx().tenant || !(grant.tenant_wide() || file.owner_id == grant.ctx().user()) {
+            return Err(Error::NotFound("file"));
+        }
+        let settings = self.file_settings()?;
+        settings.blobs.read(file.tenant_id, &file.sha256, range).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Internal(format!("blob of file {} is missing", file.id)),
+            _ => Error::Internal(format!("blob store: {e}")),
+        })
+    }
+
+    /// Deletes a file's record, and its blob when no other record of the tenant has the same
+    /// content.
+    pub async fn delete_file(&self, grant: &Grant, id: FileId) -> Result<()> {
+        grant.expect(FILE_DELETE)?;
+        let tenant = grant.ctx().tenant;
+        self.visible_file(grant, id).await?;
+        let Some(deleted) = self.db.delete_file(tenant, id).await? else { return Err(Error::NotFound("file")) };
+        if !deleted.still_referenced {
+            self.file_settings()?
+                .blobs
+                .remove(tenant, &deleted.sha256)
+                .await
+                .map_err(|e| Error::Internal(format!("blob store: {e}")))?;
+        }
+        Ok(())
+    }
+
+    async fn visible_file(&self, grant: &Grant, id: FileId) -> Result<FileRecord> {
+        let ctx = grant.ctx();
+        match self.db.file(ctx.tenant, id).await? {
+            Some(f) if grant.tenant_wide() || f.owner_id == ctx.user() => Ok(f),
+            _ => Err(Error::NotFound("file")),
+        }
+    }
+}
+
+/// The name as shown: its last path segment, without control characters.
+fn checked_name(name: &str) -> Result<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+    if clean.is_empty() || clean == "." || clean == ".." {
+        return Err(Error::invalid("file", "the file part needs a file name"));
+    }
+    Ok(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_keep_their_last_segment() {
+        assert_eq!(checked_name("C:\\docs\\report.pdf").unwrap(), "report.pdf");
+        assert_eq!(checked_name("../../etc/passwd").unwrap(), "passwd");
+        assert_eq!(checked_name("a\nb.txt").unwrap(), "ab.txt");
+        assert!(checked_name("dir/").is_err());
+        assert!(checked_name("..").is_err());
+    }
+}
