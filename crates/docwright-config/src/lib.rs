@@ -382,11 +382,14 @@ impl Default for ServerConfig {
 pub struct StorageConfig {
     /// Holds the embedded SQLite database and the blob directory.
     pub data_dir: PathBuf,
+    /// Largest accepted file upload (`POST /files/upload`), in bytes. The server's
+    /// `body_limit_bytes` does not apply to uploads, which are streamed to disk.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("./docwright-data") }
+        Self { data_dir: PathBuf::from("./docwright-data"), max_upload_bytes: 100 * 1024 * 1024 }
     }
 }
 

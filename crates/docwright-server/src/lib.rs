@@ -111,7 +111,11 @@ impl Application {
                 &config.storage.data_dir,
             )?,
         )
-        .with_billing(billing);
+        .with_billing(billing)
+        .with_files(docwright_engine::files::FileSettings {
+            blobs: docwright_engine::blobs::LocalBlobs::new(&blob_dir),
+            max_upload_bytes: config.storage.max_upload_bytes,
+        });
         // Notices are e-mailed when `[smtp]` names a server; without one they are stored unsent.
         let engine = match docwright_engine::mail::SmtpMailer::from_config(&config.smtp)? {
             Some(mailer) => {
@@ -219,16 +223,26 @@ fn billing_settings(config: &Config) -> Result<docwright_engine::billing::Billin
 }
 
 fn router(state: AppState, config: &Config) -> Router {
+    let limit = usize::try_from(config.server.body_limit_bytes).unwrap_or(usize::MAX);
+    // An upload is streamed to disk and stops itself at `storage.max_upload_bytes`; its body
+    // limit only bounds what the multipart framing around the file may add.
+    let upload_limit =
+        usize::try_from(config.storage.max_upload_bytes.saturating_add(UPLOAD_FRAMING)).unwrap_or(usize::MAX);
     let mut api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi());
     for (access, mut route) in routes::declarations() {
         routes::annotate(&mut route, access);
+        let streamed = routes::streams_body(&route);
         let guarded = OpenApiRouter::new()
             .routes(route)
             .route_layer(middleware::from_fn_with_state((state.clone(), access), guard::enforce));
+        let guarded = if streamed {
+            guarded.layer(DefaultBodyLimit::max(upload_limit))
+        } else {
+            guarded.layer(RequestBodyLimitLayer::new(limit)).layer(DefaultBodyLimit::max(limit))
+        };
         api = api.merge(guarded);
     }
     let (routes, doc) = api.split_for_parts();
-    let limit = usize::try_from(config.server.body_limit_bytes).unwrap_or(usize::MAX);
     routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(edge::not_found)
@@ -240,11 +254,12 @@ fn router(state: AppState, config: &Config) -> Router {
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     Duration::from_secs(config.server.request_timeout_secs),
-                ))
-                .layer(RequestBodyLimitLayer::new(limit))
-                .layer(DefaultBodyLimit::max(limit)),
+                )),
         )
 }
+
+/// Room for the multipart boundaries and part headers around an uploaded file.
+const UPLOAD_FRAMING: u64 = 64 * 1024;
 
 /// The OpenAPI document (what `/openapi.json` serves), without starting a server.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {

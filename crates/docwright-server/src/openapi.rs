@@ -20,6 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "rbac", description = "Permission rules of a tenant"),
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "openai", description = "OpenAI-compatible front door of the AI gateway"),
+        (name = "files", description = "Uploaded files: upload, record, content, delete"),
     ),
     components(schemas(crate::error::ErrorBody))
 )]

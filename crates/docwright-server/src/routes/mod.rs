@@ -9,6 +9,7 @@ mod admin;
 mod ai_admin;
 mod auth;
 mod billing;
+mod files;
 mod keys;
 mod me;
 mod openai;
@@ -18,6 +19,7 @@ mod rbac;
 use axum::http::Method;
 use docwright_engine::admin::perms::*;
 use docwright_engine::billing::{BILLING_CREDIT, BILLING_READ, BILLING_UPDATE};
+use docwright_engine::files::{FILE_CREATE, FILE_DELETE, FILE_READ};
 use docwright_engine::gateway::{AI_PROVIDER_READ, AI_PROVIDER_UPDATE, AI_USE};
 use docwright_engine::notices::NOTICE_READ;
 use utoipa::openapi::path::{Operation, PathItem};
@@ -81,7 +83,16 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(BILLING_READ), routes!(billing::verify)),
         (Rbac(NOTICE_READ), routes!(billing::notices)),
         (Rbac(NOTICE_READ), routes!(billing::notice)),
+        (Rbac(FILE_CREATE), routes!(files::upload)),
+        (Rbac(FILE_READ), routes!(files::get_file)),
+        (Rbac(FILE_READ), routes!(files::content)),
+        (Rbac(FILE_DELETE), routes!(files::delete_file)),
     ]
+}
+
+/// Whether a route streams its body itself (uploads), so the JSON body limit must not apply.
+pub(crate) fn streams_body(route: &UtoipaMethodRouter<AppState>) -> bool {
+    route.1.paths.contains_key(files::UPLOAD_PATH)
 }
 
 /// One route: its method, path template and access.

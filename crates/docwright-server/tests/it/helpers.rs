@@ -103,13 +103,7 @@ impl TestApp {
 
     /// Sends a request and returns status and JSON body (`Null` when empty or not JSON).
     pub async fn call(&self, method: Method, path: &str, auth: &Auth, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(t) = &auth.bearer {
-            req = req.bearer_auth(t);
-        }
-        if let Some(t) = &auth.tenant {
-            req = req.header("X-Tenant-Id", t);
-        }
+        let mut req = self.request(method, path, auth);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -125,6 +119,28 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, auth: &Auth, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, auth, Some(body)).await
+    }
+
+    /// Uploads `bytes` as the multipart field `file` named `name`; status and JSON body.
+    pub async fn upload(&self, auth: &Auth, name: &str, bytes: &[u8]) -> (StatusCode, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let resp = self.request(Method::POST, "/files/upload", auth).multipart(form).send().await.expect("upload sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A request with the credentials and tenant header of `auth`, to finish and send.
+    pub fn request(&self, method: Method, path: &str, auth: &Auth) -> reqwest::RequestBuilder {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = &auth.bearer {
+            req = req.bearer_auth(t);
+        }
+        if let Some(t) = &auth.tenant {
+            req = req.header("X-Tenant-Id", t);
+        }
+        req
     }
 
     /// Exchanges a static token; returns the token pair.

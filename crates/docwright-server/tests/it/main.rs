@@ -9,6 +9,7 @@ mod helpers;
 mod api_conventions;
 mod auth;
 mod billing;
+mod files;
 mod gateway;
 mod gigachat;
 mod notices;

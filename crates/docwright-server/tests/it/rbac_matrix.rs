@@ -30,6 +30,11 @@ enum Target {
     TenantKey,
     /// A billing notice of the target tenant.
     Notice,
+    /// A file of the target tenant, uploaded by its sysadmin (so users, at level `my`, do not
+    /// own it).
+    File,
+    /// No object: the request is a multipart upload of a small file instead of a JSON body.
+    Upload,
 }
 
 /// Expected statuses for [sysadmin, admin, user, viewer].
@@ -222,6 +227,11 @@ fn table() -> Vec<Case> {
         m(Method::GET, "/api/admin/billing/verify", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
         m(Method::GET, "/api/billing/notices", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
         m(Method::GET, "/api/billing/notices/{id}", T::Notice, none, [200, 200, 403, 403], [404, 404, 403, 403]),
+        // Files: admins and users read the tenant's, users delete their own, viewers only read.
+        m(Method::POST, "/files/upload", T::Upload, none, [201, 201, 201, 403], [201, 201, 201, 403]),
+        m(Method::GET, "/files/{id}", T::File, none, [200; 4], [404; 4]),
+        m(Method::GET, "/files/{id}/content", T::File, none, [200; 4], [404; 4]),
+        m(Method::DELETE, "/files/{id}", T::File, none, [204, 204, 404, 403], [404, 404, 404, 403]),
     ]
 }
 
@@ -257,6 +267,7 @@ struct Fixture {
     static_token: String,
     rule: String,
     notice: String,
+    file: String,
 }
 
 async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n: usize) -> Fixture {
@@ -278,6 +289,7 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
     };
     let tenant_id = docwright_core::id::TenantId::parse(tenant).expect("tenant id");
     let notice = app.state.engine.enqueue_notice(tenant_id, notice).await.expect("notice").id.to_string();
+    let (_, file) = app.upload(&sys, &format!("target {n}.txt"), format!("file {n}").as_bytes()).await;
     Fixture {
         tenant: tenant.to_owned(),
         user,
@@ -285,6 +297,7 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
         static_token: t["id"].as_str().expect("token").to_owned(),
         rule: r["id"].as_str().expect("rule").to_owned(),
         notice,
+        file: file["id"].as_str().expect("file").to_owned(),
     }
 }
 
@@ -299,6 +312,8 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::Provider => path.replace("{name}", "dryrun"),
         Target::TenantKey => path.replace("{provider}", "dryrun"),
         Target::Notice => path.replace("{id}", &f.notice),
+        Target::File => path.replace("{id}", &f.file),
+        Target::Upload => path.to_owned(),
     }
 }
 
@@ -328,7 +343,11 @@ async fn rbac_matrix(app: TestApp) {
                     app.call(Method::PUT, "/api/admin/ai/keys/dryrun", &sys.in_tenant(&a), put).await;
                 }
                 let path = fill(case.path, case.target, &f);
-                let (status, body) = app.call(case.method.clone(), &path, auth, (case.body)()).await;
+                let (status, body) = if case.target == Target::Upload {
+                    app.upload(auth, "matrix.txt", b"matrix").await
+                } else {
+                    app.call(case.method.clone(), &path, auth, (case.body)()).await
+                };
                 if status.as_u16() != expected[i] {
                     failures.push(format!(
                         "{} {} as {role}, target in {side} tenant: got {status}, want {} — {body}",
@@ -349,7 +368,11 @@ async fn rbac_matrix(app: TestApp) {
             })
             .await;
             let path = fill(case.path, case.target, &f);
-            let (status, body) = app.call(case.method.clone(), &path, &auth.in_tenant(&b), (case.body)()).await;
+            let (status, body) = if case.target == Target::Upload {
+                app.upload(&auth.in_tenant(&b), "matrix.txt", b"matrix").await
+            } else {
+                app.call(case.method.clone(), &path, &auth.in_tenant(&b), (case.body)()).await
+            };
             if status != StatusCode::FORBIDDEN {
                 failures.push(format!(
                     "{} {} as {role} with X-Tenant-Id of a foreign tenant: got {status}, want 403 — {body}",

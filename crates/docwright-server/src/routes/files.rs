@@ -1,0 +1,268 @@
+//! Uploaded files (SPEC D1): `POST /files/upload` (multipart, field `file`, streamed to the
+//! blob store), the record, the content (with single byte ranges) and delete.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use docwright_core::id::FileId;
+use docwright_engine::files::UploadError;
+use docwright_storage::files::FileRecord;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiPath, ErrorBody};
+use crate::guard::Authorized;
+use crate::state::AppState;
+
+/// The upload route: its body is streamed to disk, so the JSON body limit does not apply.
+pub(crate) const UPLOAD_PATH: &str = "/files/upload";
+
+/// A file's record.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct FileOut {
+    id: String,
+    file_name: String,
+    /// Detected from the content's magic bytes, not from the name.
+    mime_type: String,
+    file_size: u64,
+    /// Lower-case hex.
+    sha256: String,
+    /// Lower-case hex.
+    md5: String,
+    /// RFC 3339.
+    created_at: String,
+    /// `pending` until extraction has run.
+    extraction_status: String,
+    /// The preview image, once thumbnails exist (not yet: always null).
+    thumbnail_url: Option<String>,
+}
+
+impl From<FileRecord> for FileOut {
+    fn from(f: FileRecord) -> Self {
+        Self {
+            id: f.id.to_string(),
+            file_name: f.file_name,
+            mime_type: f.mime_type,
+            file_size: f.file_size,
+            sha256: f.sha256,
+            md5: f.md5,
+            created_at: f.created_at.to_rfc3339(),
+            extraction_status: f.extraction_status,
+            thumbnail_url: None,
+        }
+    }
+}
+
+/// The multipart form of an upload.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only describes the form for the OpenAPI document.
+pub(super) struct UploadForm {
+    /// The file; its part's file name becomes the record's `file_name`.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Uploads a file (multipart field `file`). Up to `storage.max_upload_bytes` (default 100 MiB).
+#[utoipa::path(post, path = "/files/upload", tag = "files", request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = FileOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<FileOut>), ApiError> {
+    let limit = state.engine.max_upload_bytes();
+    let mut multipart = multipart.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let multipart_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large(limit)
+        } else {
+            ApiError::validation("file", format!("the multipart body could not be read: {}", e.body_text()))
+        }
+    };
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or_default().to_owned();
+        let record = state.engine.upload_file(&grant, &name, Box::pin(field)).await.map_err(|e| match e {
+            UploadError::TooLarge { limit } => too_large(limit),
+            UploadError::Body(m) => ApiError::validation("file", m),
+            UploadError::Engine(e) => e.into(),
+        })?;
+        return Ok((StatusCode::CREATED, Json(record.into())));
+    }
+    Err(ApiError::validation("file", "the multipart body has no `file` field"))
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the file is larger than the upload limit of {limit} bytes (storage.max_upload_bytes)"),
+    )
+}
+
+/// A file's record.
+#[utoipa::path(get, path = "/files/{id}", tag = "files", params(("id" = Uuid, Path, description = "File id")),
+    responses((status = 200, body = FileOut), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_file(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<FileOut>, ApiError> {
+    Ok(Json(state.engine.file(&grant, FileId::from(id)).await?.into()))
+}
+
+/// A file's content, as a download. One byte range (`Range: bytes=a-b`, `a-` or `-n`) answers
+/// 206; a range outside the file 416.
+#[utoipa::path(get, path = "/files/{id}/content", tag = "files", params(("id" = Uuid, Path, description = "File id")),
+    responses((status = 200, description = "The content"), (status = 206, description = "The requested range"),
+        (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+pub(crate) async fn content(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let file = state.engine.file(&grant, FileId::from(id)).await?;
+    let size = file.file_size;
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(h) => match parse_range(h, size) {
+            RangeAsk::Whole => None,
+            RangeAsk::Part(r) => Some(r),
+            RangeAsk::Unsatisfiable => {
+                let mut resp = ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range_not_satisfiable",
+                    format!("the requested range is outside the file's {size} bytes"),
+                )
+                .into_response();
+                resp.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{size}")));
+                return Ok(resp);
+            }
+        },
+        None => None,
+    };
+    let span = range.clone().unwrap_or(0..size);
+    let reader = state.engine.file_content(&grant, &file, span.clone()).await?;
+    let mut resp = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(reader)));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, header_value(&file.mime_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(span.end - span.start));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        header_value(&format!("attachment; filename*=UTF-8''{}", encode_rfc5987(&file.file_name))),
+    );
+    if range.is_some() {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let last = span.end.saturating_sub(1);
+        resp.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes {}-{last}/{size}", span.start)));
+    }
+    Ok(resp)
+}
+
+/// Deletes a file; its content goes with the tenant's last file that has it.
+#[utoipa::path(delete, path = "/files/{id}", tag = "files", params(("id" = Uuid, Path, description = "File id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_file(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.engine.delete_file(&grant, FileId::from(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+}
+
+/// What a `Range` header asks of a file of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAsk {
+    /// No usable single range (absent, malformed or several ranges): send everything.
+    Whole,
+    Part(std::ops::Range<u64>),
+    Unsatisfiable,
+}
+
+fn parse_range(header: &str, size: u64) -> RangeAsk {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else { return RangeAsk::Whole };
+    if spec.contains(',') {
+        return RangeAsk::Whole;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else { return RangeAsk::Whole };
+    let num = |s: &str| if s.bytes().all(|c| c.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    match (a.trim(), b.trim()) {
+        ("", "") => RangeAsk::Whole,
+        ("", n) => match num(n) {
+            None => RangeAsk::Whole,
+            Some(0) => RangeAsk::Unsatisfiable,
+            Some(_) if size == 0 => RangeAsk::Unsatisfiable,
+            Some(n) => RangeAsk::Part(size.saturating_sub(n)..size),
+        },
+        (a, b) => {
+            let Some(start) = num(a) else { return RangeAsk::Whole };
+            let end = if b.is_empty() {
+                Some(size)
+            } else {
+                match num(b) {
+                    Some(last) if last >= start => Some(last.saturating_add(1).min(size)),
+                    _ => None,
+                }
+            };
+            match end {
+                None => RangeAsk::Whole,
+                Some(_) if start >= size => RangeAsk::Unsatisfiable,
+                Some(end) => RangeAsk::Part(start..end),
+            }
+        }
+    }
+}
+
+/// `ext-value` of RFC 8187 (`filename*=UTF-8''...`): attr-chars as they are, the rest as %XX.
+fn encode_rfc5987(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_parsed_as_rfc_9110_says() {
+        use RangeAsk::*;
+        let check = |h: &str, expect: RangeAsk| assert_eq!(parse_range(h, 10), expect, "{h}");
+        check("bytes=0-4", Part(0..5));
+        check("bytes=5-", Part(5..10));
+        check("bytes=-3", Part(7..10));
+        check("bytes=-30", Part(0..10));
+        check("bytes=8-100", Part(8..10));
+        check("bytes=10-", Unsatisfiable);
+        check("bytes=10-12", Unsatisfiable);
+        check("bytes=-0", Unsatisfiable);
+        check("bytes=4-2", Whole);
+        check("bytes=0-1,3-4", Whole);
+        check("items=0-1", Whole);
+        check("bytes=x-1", Whole);
+    }
+
+    #[test]
+    fn file_names_are_percent_encoded() {
+        assert_eq!(encode_rfc5987("report 2026.pdf"), "report%202026.pdf");
+        assert_eq!(encode_rfc5987("Grüße\".txt"), "Gr%C3%BC%C3%9Fe%22.txt");
+    }
+}
