@@ -28,8 +28,10 @@ pub trait BlobStore: Send + Sync {
     type Upload: BlobUpload;
     /// Starts an upload.
     fn begin(&self) -> impl Future<Output = io::Result<Self::Upload>> + Send;
-    /// Stores a finished upload under its SHA-256 in `tenant`. Content already there is kept
-    /// (equal bytes), and the upload is discarded.
+    /// Stores a finished upload under its SHA-256 in `tenant` (equal bytes already there are
+    /// simply replaced). Call [`BlobUpload::finish`] first: then this does no waiting on I/O in
+    /// the local store, so a caller that awaits it right after writing the record cannot be
+    /// cancelled in between.
     fn commit(&self, tenant: TenantId, upload: Self::Upload) -> impl Future<Output = io::Result<()>> + Send;
     /// Reads `range` of a blob (the caller knows the size from the file record).
     fn read(
@@ -45,6 +47,8 @@ pub trait BlobStore: Send + Sync {
 /// An upload in progress: content is written and hashed as it arrives.
 pub trait BlobUpload: Send {
     fn write(&mut self, chunk: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Makes everything written durable; the upload may be committed afterwards.
+    fn finish(&mut self) -> impl Future<Output = io::Result<()>> + Send;
     /// What has been written so far.
     fn summary(&self) -> Written;
 }
@@ -108,6 +112,11 @@ impl BlobUpload for LocalUpload {
         self.file.write_all(chunk).await
     }
 
+    async fn finish(&mut self) -> io::Result<()> {
+        self.file.flush().await?;
+        self.file.sync_all().await
+    }
+
     fn summary(&self) -> Written {
         Written {
             size: self.size,
@@ -136,12 +145,12 @@ impl BlobStore for LocalBlobs {
         })
     }
 
-    async fn commit(&self, tenant: TenantId, mut upload: LocalUpload) -> io::Result<()> {
-        upload.file.flush().await?;
-        upload.file.sync_all().await?;
+    async fn commit(&self, tenant: TenantId, upload: LocalUpload) -> io::Result<()> {
         let target = self.path(tenant, &upload.summary().sha256)?;
+        // Blocking on purpose: a directory and a rename are quick, and with no await in here
+        // the move cannot be cut off after the caller wrote the record.
         if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent).await?;
+            std::fs::create_dir_all(parent)?;
         }
         drop(upload.file);
         // Same name, same bytes: replacing an existing blob is harmless and atomic.
@@ -268,6 +277,7 @@ mod tests {
         let mut up = store.begin().await.unwrap();
         up.write(b"hello ").await.unwrap();
         up.write(b"world").await.unwrap();
+        up.finish().await.unwrap();
         let w = up.summary();
         assert_eq!(w.size, 11);
         assert_eq!(w.sha256, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");

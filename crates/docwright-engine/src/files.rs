@@ -2,9 +2,12 @@
 //! with level `my` limited to the files they uploaded.
 //!
 //! An upload streams into the blob store chunk by chunk (hashed as it goes) and stops at the
-//! configured size limit; the record is written before the blob is moved into place, so a
-//! concurrent delete of the last equal file either sees the new record and keeps the blob or
-//! has removed it before the move puts it back.
+//! configured size limit. It is made durable, then the record is written, then the blob is
+//! moved into place with no await in between, so a request cancelled after the insert still
+//! gets its blob. Known gap: a concurrent delete of the tenant's last record with the same
+//! content that counts the remaining records before our insert and removes the blob after our
+//! move leaves our record without content; a lock per (tenant, sha256) or a reference count in
+//! the database would close it.
 
 use docwright_core::id::FileId;
 use docwright_core::rbac::{Action, Permission};
@@ -90,6 +93,7 @@ impl Engine {
             }
             upload.write(&chunk).await.map_err(io)?;
         }
+        upload.finish().await.map_err(io)?;
         let written = upload.summary();
         let ctx = grant.ctx();
         let record = FileRecord {
