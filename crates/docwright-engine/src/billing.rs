@@ -540,14 +540,21 @@ impl Engine {
     }
 }
 
+/// The first millisecond of `month` of `year` (UTC) and of the month after.
+pub fn month_bounds(year: i32, month: time::Month) -> Option<(Timestamp, Timestamp)> {
+    let start = time::Date::from_calendar_date(year, month, 1).ok()?;
+    let next_year = if month == time::Month::December { year + 1 } else { year };
+    let next = time::Date::from_calendar_date(next_year, month.next(), 1).ok()?;
+    let ms = |d: time::Date| Timestamp::from_millis(d.midnight().assume_utc().unix_timestamp() * 1000);
+    Some((ms(start), ms(next)))
+}
+
 /// The month before `now` (UTC) as `YYYY-MM` with its first and last-plus-one millisecond.
 pub fn previous_month(now: Timestamp) -> Option<(String, Timestamp, Timestamp)> {
     let at = time::OffsetDateTime::from_unix_timestamp(now.unix_secs()).ok()?;
-    let this = time::Date::from_calendar_date(at.year(), at.month(), 1).ok()?;
-    let last = this.previous_day()?;
-    let start = time::Date::from_calendar_date(last.year(), last.month(), 1).ok()?;
-    let ms = |d: time::Date| Timestamp::from_millis(d.midnight().assume_utc().unix_timestamp() * 1000);
-    Some((format!("{:04}-{:02}", start.year(), u8::from(start.month())), ms(start), ms(this)))
+    let last = time::Date::from_calendar_date(at.year(), at.month(), 1).ok()?.previous_day()?;
+    let (from, to) = month_bounds(last.year(), last.month())?;
+    Some((format!("{:04}-{:02}", last.year(), u8::from(last.month())), from, to))
 }
 
 /// The text of a monthly report.

@@ -459,6 +459,18 @@ struct Failures {
     insufficient: Option<(Money, Money, Money, String)>,
 }
 
+impl Failures {
+    /// Notes a failed (or skipped, `duration_ms` 0) attempt of `model`.
+    fn note(&mut self, model: &Model, error: String, duration_ms: u64) {
+        self.attempts.push(Attempt {
+            model: model.name.clone(),
+            provider: model.provider.clone(),
+            error: Some(error),
+            duration_ms,
+        });
+    }
+}
+
 /// Why a call failed, with every attempt.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -698,12 +710,7 @@ impl Engine {
             let held = match self.hold(grant, req, &model, chat.max_output_tokens.unwrap_or(0)).await {
                 Ok(h) => h,
                 Err(GatewayError::InsufficientBalance { balance, available, required, currency }) => {
-                    failures.attempts.push(Attempt {
-                        model: model.name.clone(),
-                        provider: model.provider.clone(),
-                        error: Some(format!("the balance cannot cover up to {required} {currency}")),
-                        duration_ms: 0,
-                    });
+                    failures.note(&model, format!("the balance cannot cover up to {required} {currency}"), 0);
                     failures.insufficient = Some((balance, available, required, currency));
                     continue;
                 }
@@ -824,12 +831,7 @@ impl Engine {
         let max_wait = self.registry.settings.max_retry_after;
         let mut refuse = |why: String, wait: Option<Duration>| {
             failures.retry_after = failures.retry_after.or(wait);
-            failures.attempts.push(Attempt {
-                model: model.name.clone(),
-                provider: model.provider.clone(),
-                error: Some(why),
-                duration_ms: 0,
-            });
+            failures.note(model, why, 0);
             false
         };
         if let Some(limiter) = self.registry.provider_limits.get(&model.provider)
@@ -881,12 +883,7 @@ impl Engine {
         let message = e.to_string();
         self.record(grant, req, model, None, Money::ZERO, duration_ms, Some(&message)).await?;
         failures.retry_after = failures.retry_after.or(e.retry_after());
-        failures.attempts.push(Attempt {
-            model: model.name.clone(),
-            provider: model.provider.clone(),
-            error: Some(message),
-            duration_ms,
-        });
+        failures.note(model, message, duration_ms);
         Ok(e.is_retryable() || matches!(e, docwright_llm::Error::NoKey { .. }))
     }
 

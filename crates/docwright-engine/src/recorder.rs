@@ -51,37 +51,29 @@ pub(crate) struct Recorder {
 }
 
 impl Engine {
+    /// Queues `m` for the writer; answers it back when there is no running writer, or its
+    /// queue is full or closed by shutdown (the caller then writes it itself).
+    fn queue(&self, m: Msg) -> Option<Msg> {
+        match self.recorder.tx.get() {
+            Some(tx) => tx.try_send(m).err().map(mpsc::error::TrySendError::into_inner),
+            None => Some(m),
+        }
+    }
+
     /// Appends a stat record: queued for the writer when it runs, else written now.
     pub(crate) async fn append_stat(&self, stat: AiStat) -> Result<()> {
-        let mut stat = stat;
-        if let Some(tx) = self.recorder.tx.get() {
-            match tx.try_send(Msg::Stat(Box::new(stat))) {
-                Ok(()) => return Ok(()),
-                // Full, or closed by shutdown: written here instead.
-                Err(e) => match e.into_inner() {
-                    Msg::Stat(s) => stat = *s,
-                    Msg::Booking(_) | Msg::Flush(_) => return Ok(()),
-                },
-            }
+        if let Some(Msg::Stat(s)) = self.queue(Msg::Stat(Box::new(stat))) {
+            self.db.insert_ai_stat(&s).await?;
         }
-        self.db.insert_ai_stat(&stat).await?;
         Ok(())
     }
 
     /// Books a ledger row of an account without a floor (`unlimited`): queued like stats when
     /// the writer runs, else written now.
     pub(crate) async fn append_booking(&self, booking: Booking) -> Result<()> {
-        let mut booking = booking;
-        if let Some(tx) = self.recorder.tx.get() {
-            match tx.try_send(Msg::Booking(Box::new(booking))) {
-                Ok(()) => return Ok(()),
-                Err(e) => match e.into_inner() {
-                    Msg::Booking(b) => booking = *b,
-                    Msg::Stat(_) | Msg::Flush(_) => return Ok(()),
-                },
-            }
+        if let Some(Msg::Booking(b)) = self.queue(Msg::Booking(Box::new(booking))) {
+            self.db.post_entry(&b.account_id, b.tenant, &b.entry).await?;
         }
-        self.db.post_entry(&booking.account_id, booking.tenant, &booking.entry).await?;
         Ok(())
     }
 
@@ -166,33 +158,34 @@ impl Batch {
 
     async fn write(self, db: &Db) {
         if !self.stats.is_empty() {
-            let mut tries = 0;
-            while let Err(e) = db.insert_ai_stats(&self.stats).await {
-                tries += 1;
-                if tries >= TRIES {
-                    tracing::error!(error = %e, records = self.stats.len(), "stat records could not be written: lost");
-                    break;
-                }
-                tracing::warn!(error = %e, tries, "writing stat records failed; retrying");
-                tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(tries)).await;
-            }
+            with_retries("stat records", self.stats.len(), || db.insert_ai_stats(&self.stats)).await;
         }
         if !self.bookings.is_empty() {
             let rows: Vec<(&str, TenantId, &NewEntry)> =
                 self.bookings.iter().map(|b| (b.account_id.as_str(), b.tenant, &b.entry)).collect();
-            let mut tries = 0;
-            while let Err(e) = db.post_entries(&rows).await {
-                tries += 1;
-                if tries >= TRIES {
-                    tracing::error!(error = %e, rows = rows.len(), "unlimited-account bookings could not be written: lost");
-                    break;
-                }
-                tracing::warn!(error = %e, tries, "writing bookings failed; retrying");
-                tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(tries)).await;
-            }
+            with_retries("unlimited-account bookings", rows.len(), || db.post_entries(&rows)).await;
         }
         for f in self.flushes {
             let _ = f.send(());
         }
+    }
+}
+
+/// Runs `write` up to [`TRIES`] times with doubling pauses; logs what is lost when it never
+/// succeeds.
+async fn with_retries<F, Fut>(what: &str, count: usize, mut write: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = docwright_storage::Result<()>>,
+{
+    let mut tries = 0;
+    while let Err(e) = write().await {
+        tries += 1;
+        if tries >= TRIES {
+            tracing::error!(error = %e, count, "{what} could not be written: lost");
+            return;
+        }
+        tracing::warn!(error = %e, tries, "writing {what} failed; retrying");
+        tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(tries)).await;
     }
 }

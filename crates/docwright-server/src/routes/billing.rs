@@ -129,15 +129,7 @@ fn month_range(month: Option<&str>) -> Result<(Timestamp, Timestamp), ApiError> 
             (now.year(), now.month())
         }
     };
-    let start = time::Date::from_calendar_date(year, month, 1).map_err(|_| bad())?;
-    let next = if month == time::Month::December {
-        time::Date::from_calendar_date(year + 1, time::Month::January, 1)
-    } else {
-        time::Date::from_calendar_date(year, month.next(), 1)
-    }
-    .map_err(|_| bad())?;
-    let ms = |d: time::Date| Timestamp::from_millis(d.midnight().assume_utc().unix_timestamp() * 1000);
-    Ok((ms(start), ms(next)))
+    docwright_engine::billing::month_bounds(year, month).ok_or_else(bad)
 }
 
 /// Ledger rows of the context tenant in a month: an admin sees all, anyone else their own.
