@@ -1,0 +1,198 @@
+//! Cooperative bounds shared by the parsers: an inflate budget for packages and compressed
+//! streams, and depth counting for XML/HTML.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use crate::{ExtractError, Extraction, Limits, Part, PartKind};
+
+/// Bytes left to inflate for one file. Every reader that decompresses charges what it produces.
+#[derive(Debug)]
+pub struct Budget {
+    left: u64,
+    limit: u64,
+}
+
+impl Budget {
+    pub fn new(limits: &Limits) -> Self {
+        Self { left: limits.max_inflated_bytes, limit: limits.max_inflated_bytes }
+    }
+
+    /// Charges `n` bytes; `Err(TooLarge)` when the budget is spent.
+    pub fn charge(&mut self, n: u64) -> Result<(), ExtractError> {
+        self.left =
+            self.left.checked_sub(n).ok_or(ExtractError::TooLarge { what: "inflated bytes", limit: self.limit })?;
+        Ok(())
+    }
+
+    /// Bytes still allowed.
+    pub fn left(&self) -> u64 {
+        self.left
+    }
+}
+
+/// The parts of one extraction as they are produced, with the bounds that apply to all of them:
+/// the number of parts, the characters of text and the deadline. Every extractor pushes through
+/// it, so a file that would produce too much fails while producing it, not after.
+#[derive(Debug)]
+pub(crate) struct Collector<'a> {
+    pub(crate) parts: Vec<Part>,
+    chars: usize,
+    limits: &'a Limits,
+}
+
+impl<'a> Collector<'a> {
+    pub(crate) fn new(limits: &'a Limits) -> Self {
+        Self { parts: Vec::new(), chars: 0, limits }
+    }
+
+    /// Charges `n` characters of text to the file's budget.
+    pub(crate) fn charge_chars(&mut self, n: usize) -> Result<(), ExtractError> {
+        self.chars = self.chars.saturating_add(n);
+        if self.chars > self.limits.max_text_chars {
+            return Err(ExtractError::TooLarge { what: "text characters", limit: self.limits.max_text_chars as u64 });
+        }
+        Ok(())
+    }
+
+    /// Adds a part; empty text parts are dropped.
+    pub(crate) fn push(&mut self, part: Part) -> Result<(), ExtractError> {
+        if part.kind == PartKind::Text && part.text.trim().is_empty() {
+            return Ok(());
+        }
+        self.charge_chars(part.text.chars().count())?;
+        if self.parts.len() >= self.limits.max_parts {
+            return Err(ExtractError::TooLarge { what: "parts", limit: self.limits.max_parts as u64 });
+        }
+        self.limits.check_time()?;
+        self.parts.push(part);
+        Ok(())
+    }
+
+    pub(crate) fn into_extraction(self) -> Extraction {
+        Extraction { parts: self.parts, ..Extraction::default() }
+    }
+}
+
+/// The first bytes of an OLE compound file (legacy Office, and encrypted OOXML packages).
+pub(crate) const CFB_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+
+/// Whether the file starts with `magic`.
+pub(crate) fn starts_with(path: &Path, magic: &[u8]) -> Result<bool, ExtractError> {
+    let mut head = vec![0u8; magic.len()];
+    let mut file = File::open(path)?;
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..])? {
+            0 => return Ok(false),
+            n => read += n,
+        }
+    }
+    Ok(head == magic)
+}
+
+/// What a package scan found: the names of its entries, in archive order.
+#[derive(Debug)]
+pub(crate) struct Package {
+    pub(crate) names: Vec<String>,
+}
+
+/// Most entries a package may hold (a zip without ZIP64 holds at most 65,535).
+const MAX_ENTRIES: usize = 100_000;
+
+/// Reads every entry of the zip package at `path` once before a format parser sees it:
+/// every inflated byte is charged to `budget` (so a zip bomb fails here, whatever the entries
+/// claim their sizes are), and every XML entry is walked with a streaming reader that fails
+/// with `TooDeep` past `limits.max_xml_depth` — the parsers behind us recurse on nesting or
+/// silently cut it, and a hostile file should fail loudly and early instead.
+///
+/// A package protected by a password is not a zip but an OLE file: that is `Encrypted`.
+pub(crate) fn scan_package(path: &Path, limits: &Limits, budget: &mut Budget) -> Result<Package, ExtractError> {
+    if starts_with(path, &CFB_MAGIC)? {
+        return Err(ExtractError::Encrypted);
+    }
+    let file = BufReader::new(File::open(path)?);
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| ExtractError::Malformed(format!("not a zip package: {e}")))?;
+    if archive.len() > MAX_ENTRIES {
+        return Err(ExtractError::TooLarge { what: "package entries", limit: MAX_ENTRIES as u64 });
+    }
+    let mut names = Vec::with_capacity(archive.len());
+    for i in 0..archive.len() {
+        limits.check_time()?;
+        let entry = archive.by_index(i).map_err(|e| match e {
+            zip::result::ZipError::UnsupportedArchive(m) if m.contains("Password") || m.contains("ncrypt") => {
+                ExtractError::Encrypted
+            }
+            e => ExtractError::Malformed(format!("zip entry {i}: {e}")),
+        })?;
+        if entry.encrypted() {
+            return Err(ExtractError::Encrypted);
+        }
+        let name = entry.name().map_err(|e| ExtractError::Malformed(format!("zip entry {i}: {e}")))?.into_owned();
+        let xml = {
+            let lower = name.to_ascii_lowercase();
+            lower.ends_with(".xml") || lower.ends_with(".rels")
+        };
+        let mut counted = Counted { inner: entry, read: 0, cap: budget.left() };
+        let outcome = if xml { check_xml_depth(&mut counted, limits) } else { Ok(()) };
+        // Whatever the XML walk left (or all of a non-XML entry) is still inflated and counted.
+        let drained = std::io::copy(&mut counted, &mut std::io::sink());
+        let read = counted.read;
+        budget.charge(read)?;
+        outcome?;
+        if let Err(e) = drained {
+            return Err(ExtractError::Malformed(format!("{name}: {e}")));
+        }
+        names.push(name);
+    }
+    Ok(Package { names })
+}
+
+/// Walks an XML stream and fails past the depth limit. Malformed XML is left to the format
+/// parser, which reports it in its own words.
+fn check_xml_depth(reader: &mut impl Read, limits: &Limits) -> Result<(), ExtractError> {
+    use quick_xml::events::Event;
+    let mut xml = quick_xml::Reader::from_reader(BufReader::new(reader));
+    xml.config_mut().check_end_names = false;
+    let mut buf = Vec::new();
+    let mut depth = 0u32;
+    let mut events = 0u32;
+    loop {
+        match xml.read_event_into(&mut buf) {
+            Ok(Event::Start(_)) => {
+                depth += 1;
+                if depth > limits.max_xml_depth {
+                    return Err(ExtractError::TooDeep { limit: limits.max_xml_depth });
+                }
+            }
+            Ok(Event::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Event::Eof) | Err(_) => return Ok(()),
+            Ok(_) => {}
+        }
+        buf.clear();
+        events = events.wrapping_add(1);
+        if events.is_multiple_of(4096) {
+            limits.check_time()?;
+        }
+    }
+}
+
+/// A reader that counts what it yields and stops with an error past `cap` bytes.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+    cap: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read > self.cap {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}

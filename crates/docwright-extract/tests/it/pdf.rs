@@ -1,0 +1,158 @@
+//! PDF extraction on PDFs built in code.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use docwright_extract::{ExtractError, Extraction, Method, Options, PartKind, extract};
+
+use crate::fixtures;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn run(path: &Path, options: &Options) -> Result<Extraction, ExtractError> {
+    extract(path, "application/pdf", "file.pdf", options)
+}
+
+fn page_texts(extraction: &Extraction) -> Vec<(u32, String)> {
+    extraction
+        .parts
+        .iter()
+        .filter(|p| p.kind == PartKind::Text)
+        .map(|p| (p.location.page.unwrap(), p.text.clone()))
+        .collect()
+}
+
+#[test]
+fn one_text_part_per_page_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "text.pdf", &fixtures::text_pdf());
+    let extraction = run(&path, &Options::default()).unwrap();
+    assert_eq!(extraction.units, Some(2));
+    let pages = page_texts(&extraction);
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert_eq!(pages[0].0, 1);
+    assert!(pages[0].1.contains(fixtures::PAGE_ONE), "{:?}", pages[0].1);
+    assert!(pages[0].1.contains("Second line"), "{:?}", pages[0].1);
+    assert!(pages[0].1.find("quick").unwrap() < pages[0].1.find("Second").unwrap());
+    assert_eq!(pages[1].0, 2);
+    assert!(pages[1].1.contains(fixtures::PAGE_TWO), "{:?}", pages[1].1);
+    for part in &extraction.parts {
+        assert_eq!(part.label.as_deref(), Some("page"));
+        assert_eq!(part.method, Method::Text);
+    }
+    assert!(extraction.warnings.is_empty(), "{:?}", extraction.warnings);
+}
+
+#[test]
+fn embedded_images_become_image_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "images.pdf", &fixtures::images_pdf());
+    let extraction = run(&path, &Options::default()).unwrap();
+    let images: Vec<_> = extraction.parts.iter().filter(|p| p.kind == PartKind::Image).collect();
+    // The raw image (page 1) and the JPEG (page 2); the 8×8 one is decoration, repeats are
+    // kept once.
+    assert_eq!(images.len(), 2, "{:?}", images.iter().map(|p| (&p.mime_type, p.location.page)).collect::<Vec<_>>());
+    assert_eq!(images[0].mime_type, "image/png");
+    assert_eq!(images[0].location.page, Some(1));
+    let png = image::load_from_memory(images[0].data.as_deref().unwrap()).unwrap();
+    assert_eq!((png.width(), png.height()), (64, 48));
+    assert_eq!(images[1].mime_type, "image/jpeg");
+    assert_eq!(images[1].location.page, Some(2));
+    let jpeg = image::load_from_memory(images[1].data.as_deref().unwrap()).unwrap();
+    assert_eq!((jpeg.width(), jpeg.height()), (80, 60));
+    assert!(page_texts(&extraction)[0].1.contains("A page with pictures."));
+}
+
+#[test]
+fn images_beyond_the_pixel_limit_are_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "images.pdf", &fixtures::images_pdf());
+    let mut options = Options::default();
+    options.limits.max_image_pixels = 64 * 48; // The raw image fits, the JPEG does not.
+    let extraction = run(&path, &options).unwrap();
+    let images: Vec<_> = extraction.parts.iter().filter(|p| p.kind == PartKind::Image).collect();
+    assert_eq!(images.len(), 1);
+    assert!(extraction.warnings.iter().any(|w| w.contains("80×60")), "{:?}", extraction.warnings);
+}
+
+#[test]
+fn a_huge_page_count_is_refused_before_any_page_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "many.pdf", &fixtures::many_pages_pdf(10_001));
+    let started = Instant::now();
+    let err = run(&path, &Options::default()).unwrap_err();
+    assert_eq!(err.code(), "too_many_pages", "{err}");
+    assert!(matches!(err, ExtractError::TooManyPages { found: 10_001, limit: 5_000 }));
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_past_deadline_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "text.pdf", &fixtures::text_pdf());
+    let mut options = Options::default();
+    options.limits.deadline = Some(Instant::now());
+    assert_eq!(run(&path, &options).unwrap_err().code(), "timed_out");
+}
+
+#[test]
+fn the_text_limit_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "text.pdf", &fixtures::text_pdf());
+    let mut options = Options::default();
+    options.limits.max_text_chars = 20;
+    assert_eq!(run(&path, &options).unwrap_err().code(), "too_large");
+}
+
+#[test]
+fn a_password_protected_pdf_is_encrypted_and_an_owner_only_one_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write(dir.path(), "plain.pdf", &fixtures::text_pdf());
+    let locked = dir.path().join("locked.pdf");
+    let mut doc = pdf_oxide::api::Pdf::open(&plain).unwrap();
+    doc.save_encrypted(&locked, "secret", "owner").unwrap();
+    let err = run(&locked, &Options::default()).unwrap_err();
+    assert_eq!(err.code(), "encrypted", "{err}");
+
+    // Only an owner password: anyone may open it, so it is read like any other.
+    let owner_only = dir.path().join("owner-only.pdf");
+    let mut doc = pdf_oxide::api::Pdf::open(&plain).unwrap();
+    doc.save_encrypted(&owner_only, "", "owner").unwrap();
+    let extraction = run(&owner_only, &Options::default()).unwrap();
+    assert!(page_texts(&extraction)[0].1.contains(fixtures::PAGE_ONE), "{:?}", extraction.parts);
+}
+
+#[test]
+fn garbage_and_truncated_files_fail_cleanly_or_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = write(dir.path(), "garbage.pdf", b"%PDF-1.7\nthis is not really a PDF at all\n");
+    let err = run(&garbage, &Options::default()).unwrap_err();
+    assert_eq!(err.code(), "malformed", "{err}");
+    let empty = write(dir.path(), "empty.pdf", b"");
+    assert_eq!(run(&empty, &Options::default()).unwrap_err().code(), "malformed");
+
+    // Cut at every tenth of the file: never a panic, either a clean failure or what was read.
+    let full = fixtures::text_pdf();
+    for tenth in 1..10 {
+        let cut = write(dir.path(), "cut.pdf", &full[..full.len() * tenth / 10]);
+        match run(&cut, &Options::default()) {
+            Ok(extraction) => assert!(extraction.parts.iter().all(|p| p.kind == PartKind::Text)),
+            Err(e) => assert!(matches!(e.code(), "malformed"), "cut at {tenth}/10: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_page_without_text_is_reported_when_ocr_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = fixtures::encode(&fixtures::picture(300, 400), image::ImageFormat::Png);
+    let scan = dir.path().join("scan.pdf");
+    pdf_oxide::api::Pdf::from_image_bytes(&png).unwrap().save(&scan).unwrap();
+    let extraction = run(&scan, &Options::default()).unwrap();
+    assert!(extraction.parts.iter().all(|p| p.kind == PartKind::Image), "{:?}", extraction.parts);
+    assert!(extraction.warnings.iter().any(|w| w.contains("page 1 has no text layer")), "{:?}", extraction.warnings);
+}
