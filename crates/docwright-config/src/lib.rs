@@ -50,6 +50,7 @@ pub struct Config {
     pub security: SecurityConfig,
     pub billing: BillingConfig,
     pub smtp: SmtpConfig,
+    pub extraction: ExtractionConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
     pub providers: Vec<ProviderConfig>,
     /// Models (`[[models]]`). None configured: the built-in dryrun models.
@@ -400,6 +401,84 @@ impl StorageConfig {
     }
 }
 
+/// `[extraction]`: content extraction, OCR and thumbnails of uploaded files (SPEC D2, D3).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtractionConfig {
+    /// Extract uploaded files in the background. Off: files stay `pending` (a re-run is still
+    /// accepted and waits).
+    pub enabled: bool,
+    /// Where parsers run: `process` (a child process per file with memory and CPU limits: a
+    /// hostile file can only end that process) or `thread` (in the server; time limits only).
+    pub isolation: Isolation,
+    /// The worker program for `process` isolation; empty: this executable
+    /// (`docwright extract-worker`).
+    pub worker_program: PathBuf,
+    /// Files extracted at the same time by one server.
+    pub workers: u32,
+    /// Wall-clock limit of one file's extraction and thumbnail.
+    pub timeout_secs: u64,
+    /// Address space of a worker process, in MiB (`process` isolation).
+    pub max_memory_mib: u64,
+    /// Files with more pages, slides or sheets fail with `too_many_pages`.
+    pub max_pages: u32,
+    /// Bytes a file's compressed content (zip packages, streams) may inflate to, in MiB.
+    pub max_inflated_mib: u64,
+    /// Deepest nesting of XML elements accepted.
+    pub max_xml_depth: u32,
+    /// A file whose extraction ended its process this many times fails with `worker_lost`.
+    pub max_attempts: u32,
+    /// How often an idle worker looks for pending files (uploads wake it at once).
+    pub poll_interval_ms: u64,
+    /// OCR with Tesseract for images and PDF pages without a text layer.
+    pub ocr: bool,
+    /// The Tesseract program.
+    pub tesseract: PathBuf,
+    /// Tesseract language codes.
+    pub ocr_languages: Vec<String>,
+    /// Time limit of one page's recognition.
+    pub ocr_timeout_secs: u64,
+    /// Size of the PNG previews.
+    pub thumbnail_width: u32,
+    pub thumbnail_height: u32,
+    /// LibreOffice (`soffice`) for previews of office files: `auto` (found on `PATH`), a path,
+    /// or `off` (a generic icon per type).
+    pub office_converter: String,
+}
+
+/// `extraction.isolation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    Process,
+    Thread,
+}
+
+impl Default for ExtractionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            isolation: Isolation::Process,
+            worker_program: PathBuf::new(),
+            workers: 1,
+            timeout_secs: 120,
+            max_memory_mib: 2048,
+            max_pages: 5000,
+            max_inflated_mib: 1024,
+            max_xml_depth: 256,
+            max_attempts: 3,
+            poll_interval_ms: 2000,
+            ocr: true,
+            tesseract: PathBuf::from("tesseract"),
+            ocr_languages: vec!["eng".to_owned(), "deu".to_owned(), "rus".to_owned()],
+            ocr_timeout_secs: 60,
+            thumbnail_width: 200,
+            thumbnail_height: 280,
+            office_converter: "auto".to_owned(),
+        }
+    }
+}
+
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -582,6 +661,30 @@ impl Config {
                         .to_owned(),
                 );
             }
+        }
+        let x = &self.extraction;
+        if !(1..=64).contains(&x.workers) {
+            bad("extraction.workers", "must be between 1 and 64".to_owned());
+        }
+        if x.timeout_secs == 0 || x.ocr_timeout_secs == 0 || x.poll_interval_ms == 0 {
+            bad("extraction", "timeout_secs, ocr_timeout_secs and poll_interval_ms must be at least 1".to_owned());
+        }
+        if x.max_memory_mib < 64 {
+            bad("extraction.max_memory_mib", "must be at least 64".to_owned());
+        }
+        if x.max_pages == 0 || x.max_inflated_mib == 0 || x.max_xml_depth < 8 || x.max_attempts == 0 {
+            bad(
+                "extraction",
+                "max_pages, max_inflated_mib and max_attempts must be at least 1, max_xml_depth at least 8".to_owned(),
+            );
+        }
+        if !(16..=2048).contains(&x.thumbnail_width) || !(16..=2048).contains(&x.thumbnail_height) {
+            bad("extraction.thumbnail_width", "thumbnail sizes must be between 16 and 2048".to_owned());
+        }
+        if let Some(l) =
+            x.ocr_languages.iter().find(|l| l.is_empty() || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            bad("extraction.ocr_languages", format!("`{l}` is not a Tesseract language code"));
         }
         if !(1..=1000).contains(&self.database.max_connections) {
             bad("database.max_connections", "must be between 1 and 1000".to_owned());

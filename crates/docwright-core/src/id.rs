@@ -98,6 +98,30 @@ uuid_id!(
     /// An uploaded file's record (SPEC D1); its content is a blob shared by equal uploads.
     FileId
 );
+uuid_id!(
+    /// One content part extracted from a file (SPEC D2, W3).
+    PartId
+);
+uuid_id!(
+    /// A client: the top of the projects tree (SPEC D4).
+    ClientId
+);
+uuid_id!(
+    /// A project of a client (SPEC D4).
+    ProjectId
+);
+uuid_id!(
+    /// A folder in a project; folders nest (SPEC D4).
+    FolderId
+);
+uuid_id!(
+    /// A document: a file placed in a project's tree (SPEC D4).
+    DocumentId
+);
+uuid_id!(
+    /// Something produced about a document: an extraction summary, a generation result (SPEC D4).
+    ResultId
+);
 
 #[cfg(test)]
 mod tests {

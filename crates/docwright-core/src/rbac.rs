@@ -273,6 +273,12 @@ pub mod items {
     pub const AI_PROVIDER: &str = "data.system.AiProvider";
     pub const BILLING: &str = "data.system.Billing";
     pub const NOTICE: &str = "data.system.Notice";
+    /// Uploaded files, their content and extracted parts, and full-text search over them.
+    pub const DOCUMENT_FILE: &str = "data.document.File";
+    /// The projects tree (clients, projects, folders, documents placed in them) and the
+    /// results produced about documents. The tree is shared by the tenant: it has no owners,
+    /// so level `my` reaches none of it.
+    pub const DOCUMENT_PROJECT: &str = "data.document.Project";
 
     /// Exact items with a description, for the admin API and validation.
     pub const CATALOG: &[(&str, &str)] = &[
@@ -288,6 +294,14 @@ pub mod items {
             "Balances, transactions and usage; top-ups (create) and billing settings (update) are for sysadmins.",
         ),
         (NOTICE, "Billing notices of the tenant (low-balance warnings, monthly reports) and their delivery."),
+        (
+            DOCUMENT_FILE,
+            "Uploaded files, their extracted content and full-text search over it; level `my`: the files you uploaded.",
+        ),
+        (
+            DOCUMENT_PROJECT,
+            "The projects tree: clients, projects, folders, documents placed in them, and results about documents.",
+        ),
     ];
 
     /// Families whose members are named at run time (e.g. providers from configuration).
@@ -338,6 +352,14 @@ pub fn bootstrap_rules() -> Vec<Rule> {
         // Everyone sees their own balance and usage, admins the tenant's; money comes in and
         // billing models change only by sysadmins (who are above the rules).
         rules.push(rule(role, items::BILLING, true, if admin { T } else { My }, No, No, No));
+        // The projects tree is shared by the tenant: users build and rearrange it, only admins
+        // delete from it (deleting a client or project removes its whole tree), viewers read.
+        let (pr, pc, pu, pd) = match role {
+            Role::Admin => (T, T, T, T),
+            Role::User => (T, T, T, No),
+            _ => (T, No, No, No),
+        };
+        rules.push(rule(role, items::DOCUMENT_PROJECT, true, pr, pc, pu, pd));
     }
     rules
 }
@@ -403,6 +425,13 @@ mod tests {
         check(Role::Admin, p(items::NOTICE, Action::Read), Tenant);
         check(Role::User, p(items::NOTICE, Action::Read), None);
         check(Role::Viewer, p(items::NOTICE, Action::Read), None);
+        // Files follow `data.*`; the projects tree has its own rule.
+        check(Role::User, p(items::DOCUMENT_FILE, Action::Delete), My);
+        check(Role::User, p(items::DOCUMENT_PROJECT, Action::Update), Tenant);
+        check(Role::User, p(items::DOCUMENT_PROJECT, Action::Delete), None);
+        check(Role::Admin, p(items::DOCUMENT_PROJECT, Action::Delete), Tenant);
+        check(Role::Viewer, p(items::DOCUMENT_PROJECT, Action::Read), Tenant);
+        check(Role::Viewer, p(items::DOCUMENT_PROJECT, Action::Create), None);
     }
 
     #[test]

@@ -324,6 +324,12 @@ impl Engine {
         if released > 0 {
             tracing::info!(released, "released stale reservations");
         }
+        // Extractions of dead processes, likewise (SPEC D2): back to the queue.
+        let attempts = self.extraction_settings().map_or(3, |s| s.max_attempts);
+        let (requeued, failed) = self.db.requeue_orphaned_extractions(dead_before, attempts).await?;
+        if requeued + failed > 0 {
+            tracing::info!(requeued, failed, "took back extractions of stopped processes");
+        }
         Ok(released)
     }
 

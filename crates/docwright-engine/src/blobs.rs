@@ -194,22 +194,46 @@ fn is_empty_dir(dir: &std::path::Path) -> bool {
 }
 
 /// The MIME type of content from its first bytes: magic numbers first, then a look at text
-/// (JSON, HTML, CSV, Markdown, plain). The file name is never consulted.
+/// (JSON, HTML, e-mail, CSV, Markdown, plain). The file name is never consulted.
+///
+/// Text is UTF-8, or UTF-16 with its BOM, or a single-byte encoding (Latin-1, Windows-1252)
+/// when the bytes are not UTF-8 but hold no control characters.
 pub fn sniff_mime(head: &[u8]) -> &'static str {
     if let Some(kind) = infer::get(head) {
         return kind.mime_type();
     }
-    let text = match std::str::from_utf8(head) {
-        Ok(t) => t,
-        // The head may end inside a character.
-        Err(e) if e.error_len().is_none() && e.valid_up_to() + 4 > head.len() => {
-            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
-        }
-        Err(_) => return "application/octet-stream",
-    };
     if head.is_empty() {
         return "application/octet-stream";
     }
+    // UTF-16 text is full of NUL bytes; its BOM says what it is.
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return "text/plain";
+    }
+    match std::str::from_utf8(head) {
+        Ok(text) => classify_text(text, head.len() < HEAD_BYTES),
+        // The head may end inside a character.
+        Err(e) if e.error_len().is_none() && e.valid_up_to() + 4 > head.len() => {
+            let text = std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default();
+            classify_text(text, true)
+        }
+        Err(_) if looks_like_single_byte_text(head) => {
+            // Each byte as its Latin-1 character: enough to see the text's shape.
+            let text: String = head.iter().map(|&b| char::from(b)).collect();
+            classify_text(&text, head.len() < HEAD_BYTES)
+        }
+        Err(_) => "application/octet-stream",
+    }
+}
+
+/// Text in a single-byte encoding: no control bytes but tab, line breaks and form feed. Bytes
+/// 0x80-0x9F are letters and signs in Windows-1252, so they count as text.
+fn looks_like_single_byte_text(head: &[u8]) -> bool {
+    head.iter().all(|&b| (b >= 0x20 && b != 0x7F) || matches!(b, b'\t' | b'\n' | b'\r' | 0x0C))
+}
+
+/// What kind of text `text` is. `all_lines`: the last line is complete (the head is the whole
+/// file or ended inside a character).
+fn classify_text(text: &str, all_lines: bool) -> &'static str {
     if text.contains('\0') {
         return "application/octet-stream";
     }
@@ -221,6 +245,9 @@ pub fn sniff_mime(head: &[u8]) -> &'static str {
     if (t.starts_with('{') || t.starts_with('[')) && looks_like_json(t) {
         return "application/json";
     }
+    if looks_like_message(t) {
+        return "message/rfc822";
+    }
     let lines: Vec<&str> = t.lines().take(20).filter(|l| !l.trim().is_empty()).collect();
     if lines.iter().any(|l| l.starts_with("# ") || l.starts_with("## ") || l.starts_with("```")) {
         return "text/markdown";
@@ -229,13 +256,57 @@ pub fn sniff_mime(head: &[u8]) -> &'static str {
         for sep in [',', ';', '\t'] {
             let n = lines[0].matches(sep).count();
             // A complete last line only: the head may cut one short.
-            let full = if text.len() < head.len() || head.len() < HEAD_BYTES { lines.len() } else { lines.len() - 1 };
+            let full = if all_lines { lines.len() } else { lines.len() - 1 };
             if n > 0 && lines[..full.max(2).min(lines.len())].iter().all(|l| l.matches(sep).count() == n) {
                 return if sep == '\t' { "text/tab-separated-values" } else { "text/csv" };
             }
         }
     }
     "text/plain"
+}
+
+/// Header fields an e-mail message (RFC 5322) commonly starts with.
+const MESSAGE_FIRST_FIELDS: [&str; 10] = [
+    "received",
+    "return-path",
+    "from",
+    "mime-version",
+    "message-id",
+    "delivered-to",
+    "date",
+    "x-mozilla-status",
+    "x-apple-mail",
+    "dkim-signature",
+];
+
+/// An RFC 822 message: it starts with a header field a message starts with, and the lines up to
+/// the first blank one (or the end of the head) are all header fields or their continuations,
+/// at least three of them.
+fn looks_like_message(t: &str) -> bool {
+    let field_name = |line: &str| -> Option<String> {
+        let (name, _) = line.split_once(':')?;
+        let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        ok.then(|| name.to_ascii_lowercase())
+    };
+    let mut lines = t.lines();
+    let Some(first) = lines.next().and_then(field_name) else { return false };
+    if !MESSAGE_FIRST_FIELDS.contains(&first.as_str()) {
+        return false;
+    }
+    let mut fields = 1;
+    for line in lines.take(200) {
+        if line.trim().is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
+        if field_name(line).is_none() {
+            return false;
+        }
+        fields += 1;
+    }
+    fields >= 3
 }
 
 /// A JSON document's start: parses, or is valid as far as the head goes.
@@ -267,6 +338,32 @@ mod tests {
         check(b"\x00\x01\x02\x03garbage", "application/octet-stream");
         check(b"", "application/octet-stream");
         check("Grüße\n".as_bytes(), "text/plain");
+    }
+
+    #[test]
+    fn utf16_latin1_and_messages_are_recognised() {
+        let check =
+            |bytes: &[u8], expect: &str| assert_eq!(sniff_mime(bytes), expect, "{:?}", String::from_utf8_lossy(bytes));
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend("Hello world\r\n".encode_utf16().flat_map(u16::to_le_bytes));
+        check(&utf16, "text/plain");
+        let mut be = vec![0xFE, 0xFF];
+        be.extend("Hello".encode_utf16().flat_map(u16::to_be_bytes));
+        check(&be, "text/plain");
+        // Latin-1 / Windows-1252 text: not UTF-8, no control bytes.
+        check(b"Caf\xe9 cr\xe8me br\xfbl\xe9e \x80 5\n", "text/plain");
+        check(b"Name;Stadt\nJ\xfcrgen;Z\xfcrich\nRen\xe9;Gen\xe8ve\n", "text/csv");
+        check(b"\xe9\x01\x02binary", "application/octet-stream");
+        check(
+            b"Received: from mx.example.org by mail.example.org;\r\n Tue, 1 Apr 2025 10:00:00 +0200\r\n\
+From: a@example.org\r\nTo: b@example.org\r\nSubject: Hi\r\n\r\nBody\r\n",
+            "message/rfc822",
+        );
+        check(b"From: a@example.org\nTo: b@example.org\nSubject: x\n\nHi\n", "message/rfc822");
+        check(b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nFrom: x@y.z\r\n\r\n", "message/rfc822");
+        // A note that starts like a header but is prose is not a message.
+        check(b"Date: tomorrow\nwe meet at noon, bring the slides\n", "text/plain");
+        check(b"From: me\nTo: you\n", "text/plain");
     }
 
     #[tokio::test]

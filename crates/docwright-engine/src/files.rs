@@ -9,7 +9,7 @@
 //! move leaves our record without content; a lock per (tenant, sha256) or a reference count in
 //! the database would close it.
 
-use docwright_core::id::FileId;
+use docwright_core::id::{FileId, TenantId, UserId};
 use docwright_core::rbac::{Action, Permission};
 use docwright_core::time::Timestamp;
 use docwright_storage::files::FileRecord;
@@ -56,7 +56,7 @@ impl Engine {
         self
     }
 
-    fn file_settings(&self) -> Result<&FileSettings> {
+    pub(crate) fn file_settings(&self) -> Result<&FileSettings> {
         self.files.as_deref().ok_or_else(|| Error::Internal("no blob store configured".into()))
     }
 
@@ -96,23 +96,13 @@ impl Engine {
         upload.finish().await.map_err(io)?;
         let written = upload.summary();
         let ctx = grant.ctx();
-        let record = FileRecord {
-            id: FileId::new(),
-            tenant_id: ctx.tenant,
-            owner_id: ctx.user(),
-            file_name,
-            mime_type: sniff_mime(&written.head).to_owned(),
-            file_size: written.size,
-            sha256: written.sha256,
-            md5: written.md5,
-            created_at: Timestamp::now(),
-            extraction_status: "pending".to_owned(),
-        };
+        let record = new_record(ctx.tenant, ctx.user(), file_name, written, None);
         self.db.insert_file(&record).await.map_err(Error::from)?;
         if let Err(e) = settings.blobs.commit(ctx.tenant, upload).await {
             let _ = self.db.delete_file(ctx.tenant, record.id).await;
             return Err(io(e).into());
         }
+        self.extraction.wake();
         Ok(record)
     }
 
@@ -140,14 +130,14 @@ impl Engine {
         })
     }
 
-    /// Deletes a file's record, and its blob when no other record of the tenant has the same
-    /// content.
+    /// Deletes a file's record and its parts, and each blob it named (content, thumbnail, image
+    /// parts) that no other record of the tenant names.
     pub async fn delete_file(&self, grant: &Grant, id: FileId) -> Result<()> {
         grant.expect(FILE_DELETE)?;
         let tenant = grant.ctx().tenant;
         self.visible_file(grant, id).await?;
-        let Some(deleted) = self.db.delete_file(tenant, id).await? else { return Err(Error::NotFound("file")) };
-        if !deleted.still_referenced {
+        let Some(blobs) = self.db.delete_file(tenant, id).await? else { return Err(Error::NotFound("file")) };
+        for deleted in blobs.into_iter().filter(|d| !d.still_referenced) {
             self.file_settings()?
                 .blobs
                 .remove(tenant, &deleted.sha256)
@@ -157,7 +147,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn visible_file(&self, grant: &Grant, id: FileId) -> Result<FileRecord> {
+    pub(crate) async fn visible_file(&self, grant: &Grant, id: FileId) -> Result<FileRecord> {
         let ctx = grant.ctx();
         match self.db.file(ctx.tenant, id).await? {
             Some(f) if grant.tenant_wide() || f.owner_id == ctx.user() => Ok(f),
@@ -166,8 +156,32 @@ impl Engine {
     }
 }
 
+/// The record of new content: its type sniffed from the bytes, its extraction pending.
+pub(crate) fn new_record(
+    tenant: TenantId,
+    owner: UserId,
+    file_name: String,
+    written: crate::blobs::Written,
+    parent: Option<FileId>,
+) -> FileRecord {
+    FileRecord {
+        id: FileId::new(),
+        tenant_id: tenant,
+        owner_id: owner,
+        file_name,
+        mime_type: sniff_mime(&written.head).to_owned(),
+        file_size: written.size,
+        sha256: written.sha256,
+        md5: written.md5,
+        created_at: Timestamp::now(),
+        extraction_status: "pending".to_owned(),
+        extraction: Default::default(),
+        parent_file_id: parent,
+    }
+}
+
 /// The name as shown: its last path segment, without control characters.
-fn checked_name(name: &str) -> Result<String> {
+pub(crate) fn checked_name(name: &str) -> Result<String> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default().trim();
     let clean: String = base.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
     if clean.is_empty() || clean == "." || clean == ".." {

@@ -17,6 +17,8 @@
 //! - [`files`]: uploaded files (SPEC D1) — upload streamed to the blob store, record,
 //!   content by byte range, delete; [`blobs`]: the blob store (a local directory, content
 //!   addressed by SHA-256 per tenant) and type detection from magic bytes.
+//! - [`projects`]: the projects tree (SPEC D4) — clients, projects, nested folders, documents
+//!   placing files, results about documents — and full-text search over extracted text.
 //! - [`mail`]: the [`mail::Mailer`] trait notices are sent through, and its SMTP implementation.
 //! - `testing` (feature `testing`): a fake SMTP server on 127.0.0.1 for tests.
 //! - `cache`: seconds-long memory of credentials, contexts, rules and keys for the hot path.
@@ -29,11 +31,13 @@ pub mod blobs;
 pub mod bootstrap;
 mod cache;
 pub mod chunking;
+pub mod extraction;
 pub mod files;
 pub mod gateway;
 pub mod identity;
 pub mod mail;
 pub mod notices;
+pub mod projects;
 mod recorder;
 pub mod sealer;
 #[cfg(feature = "testing")]
@@ -62,6 +66,9 @@ pub enum Error {
     /// A field of the request is invalid.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// Well-formed, but the state does not allow it; `code` says what (`invalid_move`).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error(transparent)]
     Storage(#[from] docwright_storage::Error),
     /// A broken invariant inside docwright (never the caller's fault).
@@ -116,6 +123,8 @@ pub struct Engine {
     outbox: std::sync::Arc<notices::Outbox>,
     /// The blob store and upload limit; `None` until `with_files`.
     files: Option<std::sync::Arc<files::FileSettings>>,
+    /// How files are extracted; off until `with_extraction`.
+    extraction: std::sync::Arc<extraction::Extraction>,
 }
 
 type AccountIds = std::collections::HashMap<(docwright_core::id::TenantId, Option<docwright_core::id::UserId>), String>;
@@ -138,6 +147,7 @@ impl Engine {
             accounts: std::sync::Arc::default(),
             outbox: std::sync::Arc::default(),
             files: None,
+            extraction: std::sync::Arc::default(),
         }
     }
 

@@ -116,6 +116,13 @@ impl Application {
             blobs: docwright_engine::blobs::LocalBlobs::new(&blob_dir),
             max_upload_bytes: config.storage.max_upload_bytes,
         });
+        // Extraction workers run this very program (`docwright extract-worker`) unless told otherwise.
+        let this_program = std::env::current_exe().map_err(Error::Serve)?;
+        let engine =
+            match docwright_engine::extraction::ExtractionSettings::from_config(&config.extraction, this_program) {
+                Some(settings) => engine.with_extraction(settings),
+                None => engine,
+            };
         // Notices are e-mailed when `[smtp]` names a server; without one they are stored unsent.
         let engine = match docwright_engine::mail::SmtpMailer::from_config(&config.smtp)? {
             Some(mailer) => {
@@ -133,6 +140,15 @@ impl Application {
         state.engine.reconcile_reservations().await?;
         state.tasks.spawn("billing-reconciler", state.engine.billing_reconciler(state.tasks.cancelled()));
         state.tasks.spawn("notice-sender", state.engine.notice_sender(state.tasks.cancelled()));
+        if let Some(workers) = state.engine.extraction_settings().map(|s| s.workers) {
+            let engine = state.engine.clone();
+            state.tasks.spawn("ocr-check", async move {
+                engine.check_ocr().await;
+            });
+            for _ in 0..workers {
+                state.tasks.spawn("extraction-worker", state.engine.extraction_worker(state.tasks.cancelled()));
+            }
+        }
 
         let addr = config.server.bind;
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;

@@ -21,6 +21,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "openai", description = "OpenAI-compatible front door of the AI gateway"),
         (name = "files", description = "Uploaded files: upload, record, content, delete"),
+        (name = "projects", description = "The projects tree (clients, projects, folders, documents), results about documents, full-text search"),
     ),
     components(schemas(crate::error::ErrorBody))
 )]

@@ -2,7 +2,7 @@
 //! store under the row's `sha256`; several rows of a tenant may share it, so deleting a row
 //! answers whether the blob is still needed.
 
-use docwright_core::id::{FileId, TenantId, UserId};
+use docwright_core::id::{FileId, PartId, TenantId, UserId};
 use docwright_core::time::Timestamp;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -26,18 +26,92 @@ pub struct FileRecord {
     /// Lower-case hex.
     pub md5: String,
     pub created_at: Timestamp,
-    /// `pending` until extraction (SPEC D2) has run.
+    /// `pending → running → done | failed` (SPEC D2).
     pub extraction_status: String,
+    /// What happened to extraction and thumbnail (all `None`/empty until it ran).
+    pub extraction: ExtractionInfo,
+    /// The e-mail this file was attached to.
+    pub parent_file_id: Option<FileId>,
 }
 
-const COLS: &str =
-    "id, tenant_id, owner_id, file_name, mime_type, file_size, sha256, md5, created_at, extraction_status";
+/// The state of a file's extraction beyond its status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractionInfo {
+    /// Stable code of the failure (`encrypted`, `timed_out`, ...).
+    pub error: Option<String>,
+    /// The failure in words.
+    pub message: Option<String>,
+    /// What was recovered around on success.
+    pub warnings: Vec<String>,
+    pub attempts: u32,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    /// Pages, slides or sheets of the source.
+    pub units: Option<u32>,
+    /// The PNG preview's blob.
+    pub thumbnail_sha256: Option<String>,
+}
+
+/// A content part's row (SPEC W3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRecord {
+    pub id: PartId,
+    pub file_id: FileId,
+    /// Position in the document, from 0.
+    pub seq: u32,
+    /// `text | table | image | binary | reference`.
+    pub type_group: String,
+    pub mime_type: String,
+    pub label: Option<String>,
+    pub level: Option<u8>,
+    /// The searchable, model-readable form.
+    pub text: String,
+    /// A table's cells as a JSON array of arrays of strings.
+    pub rows_json: Option<String>,
+    /// `text | ocr | table`.
+    pub method: String,
+    pub page: Option<u32>,
+    pub slide: Option<u32>,
+    pub sheet: Option<String>,
+    pub row_start: Option<u32>,
+    pub row_end: Option<u32>,
+    /// An image part's bytes: a blob of the tenant.
+    pub data_sha256: Option<String>,
+    pub data_size: Option<u64>,
+}
+
+/// How an extraction ended, as the worker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtractionEnd {
+    Done { parts: Vec<PartRecord>, warnings: Vec<String>, units: Option<u32> },
+    Failed { code: String, message: String },
+}
+
+/// What asking for a re-run found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rerun {
+    /// Set pending; a worker will pick it up.
+    Queued,
+    NotFound,
+}
+
+const COLS: &str = "id, tenant_id, owner_id, file_name, mime_type, file_size, sha256, md5, created_at, \
+     extraction_status, extraction_error, extraction_message, extraction_warnings, extraction_attempts, \
+     extraction_started_at, extraction_finished_at, units, thumbnail_sha256, parent_file_id";
+
+const PART_COLS: &str = "id, file_id, seq, type_group, mime_type, label, level, text, rows_json, method, page, \
+     slide, sheet, row_start, row_end, data_sha256, data_size";
+
+/// Where a blob of a tenant may be named: a file's content, a thumbnail, an image part.
+const BLOB_REFERENCED: &str = "SELECT (SELECT COUNT(*) FROM files WHERE tenant_id = $1 AND sha256 = $2) \
+     + (SELECT COUNT(*) FROM files WHERE tenant_id = $1 AND thumbnail_sha256 = $2) \
+     + (SELECT COUNT(*) FROM file_parts WHERE tenant_id = $1 AND data_sha256 = $2)";
 
 impl Db {
     pub async fn insert_file(&self, f: &FileRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO files (id, tenant_id, owner_id, file_name, mime_type, file_size, sha256, md5, created_at, \
-             extraction_status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             extraction_status, parent_file_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(f.id.to_string())
         .bind(f.tenant_id.to_string())
@@ -49,6 +123,7 @@ impl Db {
         .bind(f.md5.clone())
         .bind(f.created_at.millis())
         .bind(f.extraction_status.clone())
+        .bind(f.parent_file_id.map(|p| p.to_string()))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -62,34 +137,253 @@ impl Db {
         row.as_ref().map(from_row).transpose()
     }
 
-    /// Deletes a file of `tenant`. `None` when there was none; else whether another record of
-    /// the tenant still names the same content (then its blob must stay).
-    pub async fn delete_file(&self, tenant: TenantId, id: FileId) -> Result<Option<Deleted>> {
+    /// Deletes a file of `tenant` with its parts. `None` when there was none; else the blobs
+    /// it named (content, thumbnail, image parts), each with whether another record of the
+    /// tenant still names it (then the blob must stay).
+    pub async fn delete_file(&self, tenant: TenantId, id: FileId) -> Result<Option<Vec<Deleted>>> {
         let mut tx = self.pool().begin().await?;
-        let sha: Option<String> =
-            sqlx::query_scalar("DELETE FROM files WHERE tenant_id = $1 AND id = $2 RETURNING sha256")
-                .bind(tenant.to_string())
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(sha256) = sha else { return Ok(None) };
-        let others: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM files WHERE tenant_id = $1 AND sha256 = $2")
+        let mut named: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT data_sha256 FROM file_parts WHERE tenant_id = $1 AND file_id = $2 AND data_sha256 IS NOT NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM file_parts WHERE tenant_id = $1 AND file_id = $2")
             .bind(tenant.to_string())
-            .bind(sha256.clone())
-            .fetch_one(&mut *tx)
+            .bind(id.to_string())
+            .execute(&mut *tx)
             .await?;
+        let row = sqlx::query("DELETE FROM files WHERE tenant_id = $1 AND id = $2 RETURNING sha256, thumbnail_sha256")
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        named.push(row.try_get("sha256")?);
+        named.extend(row.try_get::<Option<String>, _>("thumbnail_sha256")?);
+        named.sort();
+        named.dedup();
+        let mut out = Vec::with_capacity(named.len());
+        for sha256 in named {
+            let n: i64 = sqlx::query_scalar(BLOB_REFERENCED)
+                .bind(tenant.to_string())
+                .bind(sha256.clone())
+                .fetch_one(&mut *tx)
+                .await?;
+            out.push(Deleted { sha256, still_referenced: n > 0 });
+        }
         tx.commit().await?;
-        Ok(Some(Deleted { sha256, still_referenced: others > 0 }))
+        Ok(Some(out))
     }
 
-    /// Whether any record of `tenant` names this content.
+    /// Whether any record of `tenant` names this blob (as content, thumbnail or image part).
     pub async fn file_content_referenced(&self, tenant: TenantId, sha256: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM files WHERE tenant_id = $1 AND sha256 = $2")
+        let n: i64 = sqlx::query_scalar(BLOB_REFERENCED)
             .bind(tenant.to_string())
             .bind(sha256.to_owned())
             .fetch_one(self.pool())
             .await?;
         Ok(n > 0)
+    }
+
+    /// Claims the oldest pending extraction for process `instance`: it becomes `running`.
+    pub async fn claim_extraction(&self, instance: &str, now: Timestamp) -> Result<Option<FileRecord>> {
+        // Two replicas may pick the same candidate; the status condition lets one win (the other
+        // updates nothing and looks again).
+        for _ in 0..8 {
+            let candidate: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM files WHERE extraction_status = 'pending' ORDER BY created_at, id LIMIT 1",
+            )
+            .fetch_optional(self.pool())
+            .await?;
+            let Some(id) = candidate else { return Ok(None) };
+            let sql = format!(
+                "UPDATE files SET extraction_status = 'running', extraction_claimed_by = $1, \
+                 extraction_started_at = $2, extraction_finished_at = NULL, \
+                 extraction_attempts = extraction_attempts + 1 \
+                 WHERE id = $3 AND extraction_status = 'pending' RETURNING {COLS}"
+            );
+            let row = sqlx::query(trusted(sql))
+                .bind(instance.to_owned())
+                .bind(now.millis())
+                .bind(id)
+                .fetch_optional(self.writer())
+                .await?;
+            if let Some(row) = row {
+                return from_row(&row).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records how the extraction claimed by `instance` ended: parts replace any earlier ones,
+    /// in one transaction. `false` when the claim was lost (the file was deleted, or its run
+    /// was handed to another process): then nothing is written.
+    pub async fn finish_extraction(
+        &self,
+        tenant: TenantId,
+        file: FileId,
+        instance: &str,
+        end: &ExtractionEnd,
+        thumbnail_sha256: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        let (status, code, message, warnings, units) = match end {
+            ExtractionEnd::Done { warnings, units, .. } => (
+                "done",
+                None,
+                None,
+                Some(serde_json::to_string(warnings).map_err(|e| crate::Error::Corrupt(e.to_string()))?),
+                units.map(i64::from),
+            ),
+            ExtractionEnd::Failed { code, message } => {
+                ("failed", Some(code.clone()), Some(message.clone()), None, None)
+            }
+        };
+        let updated = sqlx::query(
+            "UPDATE files SET extraction_status = $1, extraction_error = $2, extraction_message = $3, \
+             extraction_warnings = $4, units = $5, thumbnail_sha256 = COALESCE($6, thumbnail_sha256), \
+             extraction_finished_at = $7, extraction_claimed_by = NULL \
+             WHERE tenant_id = $8 AND id = $9 AND extraction_status = 'running' AND extraction_claimed_by = $10",
+        )
+        .bind(status)
+        .bind(code)
+        .bind(message)
+        .bind(warnings)
+        .bind(units)
+        .bind(thumbnail_sha256.map(str::to_owned))
+        .bind(now.millis())
+        .bind(tenant.to_string())
+        .bind(file.to_string())
+        .bind(instance.to_owned())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM file_parts WHERE tenant_id = $1 AND file_id = $2")
+            .bind(tenant.to_string())
+            .bind(file.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if let ExtractionEnd::Done { parts, .. } = end {
+            for p in parts {
+                sqlx::query(
+                    "INSERT INTO file_parts (id, tenant_id, file_id, seq, type_group, mime_type, label, level, text, \
+                     rows_json, method, page, slide, sheet, row_start, row_end, data_sha256, data_size, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                )
+                .bind(p.id.to_string())
+                .bind(tenant.to_string())
+                .bind(file.to_string())
+                .bind(i64::from(p.seq))
+                .bind(p.type_group.clone())
+                .bind(p.mime_type.clone())
+                .bind(p.label.clone())
+                .bind(p.level.map(i64::from))
+                .bind(p.text.clone())
+                .bind(p.rows_json.clone())
+                .bind(p.method.clone())
+                .bind(p.page.map(i64::from))
+                .bind(p.slide.map(i64::from))
+                .bind(p.sheet.clone())
+                .bind(p.row_start.map(i64::from))
+                .bind(p.row_end.map(i64::from))
+                .bind(p.data_sha256.clone())
+                .bind(p.data_size.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+                .bind(now.millis())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Asks for the extraction of a file of `tenant` to run again. A run in progress loses its
+    /// claim (what it finishes is discarded) and the file is queued afresh.
+    pub async fn rerun_extraction(&self, tenant: TenantId, file: FileId) -> Result<Rerun> {
+        let updated = sqlx::query(
+            "UPDATE files SET extraction_status = 'pending', extraction_error = NULL, extraction_message = NULL, \
+             extraction_claimed_by = NULL, extraction_attempts = 0 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(file.to_string())
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(if updated > 0 { Rerun::Queued } else { Rerun::NotFound })
+    }
+
+    /// Extractions claimed by processes that stopped beating before `dead_before`: back to
+    /// pending, or failed (`worker_lost`) once `max_attempts` runs were started. Answers
+    /// (requeued, failed).
+    pub async fn requeue_orphaned_extractions(&self, dead_before: Timestamp, max_attempts: u32) -> Result<(u64, u64)> {
+        let orphaned = "extraction_status = 'running' AND (extraction_claimed_by IS NULL \
+             OR extraction_claimed_by NOT IN (SELECT id FROM instances WHERE heartbeat_at >= $1))";
+        let failed = sqlx::query(trusted(format!(
+            "UPDATE files SET extraction_status = 'failed', extraction_error = 'worker_lost', \
+             extraction_message = 'the extraction ended its process ' || CAST(extraction_attempts AS TEXT) || ' times', \
+             extraction_claimed_by = NULL WHERE {orphaned} AND extraction_attempts >= $2"
+        )))
+        .bind(dead_before.millis())
+        .bind(i64::from(max_attempts))
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        let requeued = sqlx::query(trusted(format!(
+            "UPDATE files SET extraction_status = 'pending', extraction_claimed_by = NULL WHERE {orphaned}"
+        )))
+        .bind(dead_before.millis())
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok((requeued, failed))
+    }
+
+    /// Hands the extractions `instance` runs back to the queue (it is shutting down); the
+    /// interrupted run does not count as an attempt.
+    pub async fn release_extractions(&self, instance: &str) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE files SET extraction_status = 'pending', extraction_claimed_by = NULL, \
+             extraction_attempts = extraction_attempts - 1 \
+             WHERE extraction_status = 'running' AND extraction_claimed_by = $1",
+        )
+        .bind(instance.to_owned())
+        .execute(self.writer())
+        .await?
+        .rows_affected())
+    }
+
+    /// The content parts of a file of `tenant`, in document order.
+    pub async fn file_parts(&self, tenant: TenantId, file: FileId) -> Result<Vec<PartRecord>> {
+        let sql = format!("SELECT {PART_COLS} FROM file_parts WHERE tenant_id = $1 AND file_id = $2 ORDER BY seq");
+        let rows =
+            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(file.to_string()).fetch_all(self.pool()).await?;
+        rows.iter().map(part_from_row).collect()
+    }
+
+    /// One content part of a file of `tenant`.
+    pub async fn file_part(&self, tenant: TenantId, file: FileId, part: PartId) -> Result<Option<PartRecord>> {
+        let sql = format!("SELECT {PART_COLS} FROM file_parts WHERE tenant_id = $1 AND file_id = $2 AND id = $3");
+        let row = sqlx::query(trusted(sql))
+            .bind(tenant.to_string())
+            .bind(file.to_string())
+            .bind(part.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(part_from_row).transpose()
+    }
+
+    /// Files attached to `parent` (an e-mail's attachments).
+    pub async fn child_files(&self, tenant: TenantId, parent: FileId) -> Result<Vec<FileRecord>> {
+        let sql = format!("SELECT {COLS} FROM files WHERE tenant_id = $1 AND parent_file_id = $2 ORDER BY id");
+        let rows =
+            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(parent.to_string()).fetch_all(self.pool()).await?;
+        rows.iter().map(from_row).collect()
     }
 }
 
@@ -114,5 +408,53 @@ fn from_row(r: &AnyRow) -> Result<FileRecord> {
         md5: r.try_get("md5")?,
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
         extraction_status: r.try_get("extraction_status")?,
+        extraction: ExtractionInfo {
+            error: r.try_get("extraction_error")?,
+            message: r.try_get("extraction_message")?,
+            warnings: match r.try_get::<Option<String>, _>("extraction_warnings")? {
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| crate::Error::Corrupt(format!("column extraction_warnings: {e}")))?,
+                None => Vec::new(),
+            },
+            attempts: opt_u32(r, "extraction_attempts")?.unwrap_or(0),
+            started_at: r.try_get::<Option<i64>, _>("extraction_started_at")?.map(Timestamp::from_millis),
+            finished_at: r.try_get::<Option<i64>, _>("extraction_finished_at")?.map(Timestamp::from_millis),
+            units: opt_u32(r, "units")?,
+            thumbnail_sha256: r.try_get("thumbnail_sha256")?,
+        },
+        parent_file_id: match r.try_get::<Option<String>, _>("parent_file_id")? {
+            Some(s) => {
+                Some(FileId::parse(&s).map_err(|e| crate::Error::Corrupt(format!("column parent_file_id: {e}")))?)
+            }
+            None => None,
+        },
+    })
+}
+
+fn opt_u32(r: &AnyRow, col: &str) -> Result<Option<u32>> {
+    r.try_get::<Option<i64>, _>(col)?
+        .map(|n| u32::try_from(n).map_err(|e| crate::Error::Corrupt(format!("column {col}: {e}"))))
+        .transpose()
+}
+
+fn part_from_row(r: &AnyRow) -> Result<PartRecord> {
+    Ok(PartRecord {
+        id: parse_col(r, "id", PartId::parse)?,
+        file_id: parse_col(r, "file_id", FileId::parse)?,
+        seq: opt_u32(r, "seq")?.unwrap_or(0),
+        type_group: r.try_get("type_group")?,
+        mime_type: r.try_get("mime_type")?,
+        label: r.try_get("label")?,
+        level: opt_u32(r, "level")?.map(|n| u8::try_from(n).unwrap_or(u8::MAX)),
+        text: r.try_get("text")?,
+        rows_json: r.try_get("rows_json")?,
+        method: r.try_get("method")?,
+        page: opt_u32(r, "page")?,
+        slide: opt_u32(r, "slide")?,
+        sheet: r.try_get("sheet")?,
+        row_start: opt_u32(r, "row_start")?,
+        row_end: opt_u32(r, "row_end")?,
+        data_sha256: r.try_get("data_sha256")?,
+        data_size: r.try_get::<Option<i64>, _>("data_size")?.map(|n| u64::try_from(n).unwrap_or(0)),
     })
 }

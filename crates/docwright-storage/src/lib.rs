@@ -10,7 +10,9 @@
 //! Layout: [`Db`] is the handle (a pool); one module per concern adds methods to it —
 //! [`tenants`], [`users`], [`auth`] (static tokens, sessions, refresh tokens, API keys),
 //! [`rbac`], [`instance`], [`stats`] (AI call records), [`provider_keys`] (sealed BYOK keys),
-//! [`notices`] (the e-mail outbox of billing notices), [`files`] (uploaded files' records). Every method that touches tenant data
+//! [`notices`] (the e-mail outbox of billing notices), [`files`] (uploaded files' records),
+//! [`projects`] (the projects tree and results about documents), [`search`] (full-text search
+//! over extracted text, the one place where the two dialects differ). Every method that touches tenant data
 //! takes the tenant id, so a query cannot forget to scope itself.
 
 pub mod auth;
@@ -18,8 +20,10 @@ pub mod billing;
 pub mod files;
 pub mod instance;
 pub mod notices;
+pub mod projects;
 pub mod provider_keys;
 pub mod rbac;
+pub mod search;
 pub mod stats;
 pub mod tenants;
 #[cfg(feature = "testing")]

@@ -26,6 +26,12 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Internal: extract one file in this bounded process (the server starts it per file).
+    #[command(hide = true)]
+    ExtractWorker {
+        /// The job the server wrote (JSON).
+        job: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +46,9 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::ExtractWorker { job } => {
+            ExitCode::from(u8::try_from(docwright_extract::worker::main(&job)).unwrap_or(1))
+        }
         Command::Config { command: ConfigCommand::Check { config } } => match Config::load(config.as_deref()) {
             Ok(c) => {
                 say(&format!(

@@ -7,9 +7,9 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use docwright_core::id::FileId;
+use docwright_core::id::{FileId, PartId};
 use docwright_engine::files::UploadError;
-use docwright_storage::files::FileRecord;
+use docwright_storage::files::{FileRecord, PartRecord};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -35,15 +35,28 @@ pub(super) struct FileOut {
     md5: String,
     /// RFC 3339.
     created_at: String,
-    /// `pending` until extraction has run.
+    /// `pending → running → done | failed`.
     extraction_status: String,
-    /// The preview image, once thumbnails exist (not yet: always null).
+    /// Why extraction failed: a stable code (`encrypted`, `too_many_pages`, `too_large`,
+    /// `too_deep`, `malformed`, `timed_out`, `out_of_memory`, `parser_crashed`,
+    /// `unsupported_type`, `worker_lost`, ...).
+    extraction_error: Option<String>,
+    /// The failure in words.
+    extraction_message: Option<String>,
+    /// What extraction recovered around (damaged pages, pages without text and no OCR).
+    extraction_warnings: Vec<String>,
+    /// Pages, slides or sheets of the source, when extraction found such units.
+    units: Option<u32>,
+    /// The PNG preview, once made.
     thumbnail_url: Option<String>,
+    /// The e-mail this file was attached to.
+    parent_file_id: Option<String>,
 }
 
 impl From<FileRecord> for FileOut {
     fn from(f: FileRecord) -> Self {
         Self {
+            thumbnail_url: f.extraction.thumbnail_sha256.as_ref().map(|_| format!("/files/{}/thumbnail", f.id)),
             id: f.id.to_string(),
             file_name: f.file_name,
             mime_type: f.mime_type,
@@ -52,8 +65,102 @@ impl From<FileRecord> for FileOut {
             md5: f.md5,
             created_at: f.created_at.to_rfc3339(),
             extraction_status: f.extraction_status,
-            thumbnail_url: None,
+            extraction_error: f.extraction.error,
+            extraction_message: f.extraction.message,
+            extraction_warnings: f.extraction.warnings,
+            units: f.extraction.units,
+            parent_file_id: f.parent_file_id.map(|p| p.to_string()),
         }
+    }
+}
+
+/// A content part (SPEC W3).
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct PartOut {
+    id: String,
+    /// `text | table | image | binary | reference`.
+    type_group: String,
+    mime_type: String,
+    /// The text (a table as Markdown, an image's OCR text); image bytes are at `metadata.data_url`.
+    data: String,
+    /// What the part is in its document: `heading`, `paragraph`, `list_item`, `table`, `page`,
+    /// `title`, `notes`, `header`, `footer`, `image`, ...
+    label: Option<String>,
+    metadata: PartMetadata,
+}
+
+/// W3 metadata of an extracted part.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct PartMetadata {
+    /// Always `extracted` here.
+    content_format: &'static str,
+    document_id: String,
+    /// `docItem:<file id>:<file name>`.
+    document_reference: String,
+    original_file_name: String,
+    /// `text | ocr | table`.
+    extraction_method: String,
+    is_pre_extracted: bool,
+    /// Position in the document, from 0.
+    position: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slide: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sheet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    row_start: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    row_end: Option<u32>,
+    /// Heading level or list nesting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<u8>,
+    /// A table's cells, row by row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Vec<String>>>)]
+    rows: Option<serde_json::Value>,
+    /// Where an image part's bytes are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_size: Option<u64>,
+}
+
+/// The parts of a file, with the file's extraction state and the files found inside it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct PartsOut {
+    file: FileOut,
+    parts: Vec<PartOut>,
+    /// Files extracted from this one (an e-mail's attachments), each extracted in turn.
+    attachments: Vec<FileOut>,
+}
+
+fn part_out(file: &FileRecord, p: PartRecord) -> PartOut {
+    PartOut {
+        id: p.id.to_string(),
+        type_group: p.type_group,
+        mime_type: p.mime_type,
+        data: p.text,
+        label: p.label,
+        metadata: PartMetadata {
+            content_format: "extracted",
+            document_id: file.id.to_string(),
+            document_reference: format!("docItem:{}:{}", file.id, file.file_name),
+            original_file_name: file.file_name.clone(),
+            extraction_method: p.method,
+            is_pre_extracted: true,
+            position: p.seq,
+            page: p.page,
+            slide: p.slide,
+            sheet: p.sheet,
+            row_start: p.row_start,
+            row_end: p.row_end,
+            level: p.level,
+            rows: p.rows_json.as_deref().and_then(|r| serde_json::from_str(r).ok()),
+            data_url: p.data_sha256.as_ref().map(|_| format!("/files/{}/parts/{}/content", file.id, p.id)),
+            data_size: p.data_size,
+        },
     }
 }
 
@@ -265,4 +372,67 @@ mod tests {
         assert_eq!(encode_rfc5987("report 2026.pdf"), "report%202026.pdf");
         assert_eq!(encode_rfc5987("Grüße\".txt"), "Gr%C3%BC%C3%9Fe%22.txt");
     }
+}
+
+/// The content parts extracted from a file, in document order (empty until extraction is done).
+#[utoipa::path(get, path = "/files/{id}/parts", tag = "files", params(("id" = Uuid, Path, description = "File id")),
+    responses((status = 200, body = PartsOut), (status = 404, body = ErrorBody)))]
+pub(crate) async fn parts(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<PartsOut>, ApiError> {
+    let found = state.engine.file_parts(&grant, FileId::from(id)).await?;
+    let parts = found.parts.into_iter().map(|p| part_out(&found.file, p)).collect();
+    let attachments = found.attachments.into_iter().map(FileOut::from).collect();
+    Ok(Json(PartsOut { file: found.file.into(), parts, attachments }))
+}
+
+/// The bytes of an image part.
+#[utoipa::path(get, path = "/files/{id}/parts/{part_id}/content", tag = "files",
+    params(("id" = Uuid, Path, description = "File id"), ("part_id" = Uuid, Path, description = "Part id")),
+    responses((status = 200, description = "The image"), (status = 404, body = ErrorBody)))]
+pub(crate) async fn part_content(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath((id, part_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<Response, ApiError> {
+    let (part, reader) = state.engine.part_content(&grant, FileId::from(id), PartId::from(part_id)).await?;
+    let mut resp = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(reader)));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, header_value(&part.mime_type));
+    if let Some(size) = part.data_size {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
+    Ok(resp)
+}
+
+/// The file's PNG preview (200×280 by default). 404 `not_found` until it is made.
+#[utoipa::path(get, path = "/files/{id}/thumbnail", tag = "files", params(("id" = Uuid, Path, description = "File id")),
+    responses((status = 200, description = "A PNG image", content_type = "image/png"), (status = 404, body = ErrorBody)))]
+pub(crate) async fn thumbnail(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let (size, reader) = state.engine.file_thumbnail(&grant, FileId::from(id)).await?;
+    let mut resp = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(reader)));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=300"));
+    Ok(resp)
+}
+
+/// Runs the file's extraction (and thumbnail) again: 202 with the file, now `pending`. A run
+/// in progress is superseded (its result is discarded).
+#[utoipa::path(post, path = "/files/{id}/extract", tag = "files", params(("id" = Uuid, Path, description = "File id")),
+    responses((status = 202, body = FileOut), (status = 404, body = ErrorBody)))]
+pub(crate) async fn extract(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<(StatusCode, Json<FileOut>), ApiError> {
+    let file = state.engine.rerun_extraction(&grant, FileId::from(id)).await?;
+    Ok((StatusCode::ACCEPTED, Json(file.into())))
 }

@@ -14,14 +14,17 @@ mod keys;
 mod me;
 mod openai;
 mod ops;
+mod projects;
 mod rbac;
 
 use axum::http::Method;
 use docwright_engine::admin::perms::*;
 use docwright_engine::billing::{BILLING_CREDIT, BILLING_READ, BILLING_UPDATE};
+use docwright_engine::extraction::FILE_UPDATE;
 use docwright_engine::files::{FILE_CREATE, FILE_DELETE, FILE_READ};
 use docwright_engine::gateway::{AI_PROVIDER_READ, AI_PROVIDER_UPDATE, AI_USE};
 use docwright_engine::notices::NOTICE_READ;
+use docwright_engine::projects::{PROJECT_CREATE, PROJECT_DELETE, PROJECT_READ, PROJECT_UPDATE, SEARCH};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
@@ -87,6 +90,28 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(FILE_READ), routes!(files::get_file)),
         (Rbac(FILE_READ), routes!(files::content)),
         (Rbac(FILE_DELETE), routes!(files::delete_file)),
+        (Rbac(FILE_READ), routes!(files::parts)),
+        (Rbac(FILE_READ), routes!(files::part_content)),
+        (Rbac(FILE_READ), routes!(files::thumbnail)),
+        (Rbac(FILE_UPDATE), routes!(files::extract)),
+        (Rbac(PROJECT_CREATE), routes!(projects::create_client)),
+        (Rbac(PROJECT_READ), routes!(projects::list_clients)),
+        (Rbac(PROJECT_READ), routes!(projects::get_client)),
+        (Rbac(PROJECT_UPDATE), routes!(projects::update_client)),
+        (Rbac(PROJECT_DELETE), routes!(projects::delete_client)),
+        (Rbac(PROJECT_CREATE), routes!(projects::create_project)),
+        (Rbac(PROJECT_READ), routes!(projects::get_project)),
+        (Rbac(PROJECT_UPDATE), routes!(projects::update_project)),
+        (Rbac(PROJECT_DELETE), routes!(projects::delete_project)),
+        (Rbac(PROJECT_CREATE), routes!(projects::create_folder)),
+        (Rbac(PROJECT_UPDATE), routes!(projects::update_folder)),
+        (Rbac(PROJECT_DELETE), routes!(projects::delete_folder)),
+        (Rbac(PROJECT_CREATE), routes!(projects::create_document)),
+        (Rbac(PROJECT_UPDATE), routes!(projects::update_document)),
+        (Rbac(PROJECT_DELETE), routes!(projects::delete_document)),
+        (Rbac(PROJECT_READ), routes!(projects::document_results)),
+        (Rbac(PROJECT_READ), routes!(projects::tree)),
+        (Rbac(SEARCH), routes!(projects::search)),
     ]
 }
 

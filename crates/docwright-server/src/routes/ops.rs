@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// Status of one component.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct ComponentStatus {
-    /// `ok`, `error` or `not_configured`.
+    /// `ok`, `error`, `unavailable` (optional component missing; the server runs on) or `not_configured`.
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -40,6 +40,9 @@ pub(super) struct HealthChecks {
     pub queue: ComponentStatus,
     /// One entry per configured AI provider (none until providers are configured).
     pub providers: Vec<ComponentStatus>,
+    /// Tesseract for images and scanned pages: `ok` (detail: version, missing languages),
+    /// `unavailable` (the server runs; files get no OCR text) or `not_configured` (OCR off).
+    pub ocr: ComponentStatus,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,8 +95,23 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
             blob_store,
             queue: ComponentStatus::not_configured("no background queue in this build"),
             providers: Vec::new(),
+            ocr: ocr_status(&state),
         },
     })
+}
+
+fn ocr_status(state: &AppState) -> ComponentStatus {
+    use docwright_engine::extraction::OcrStatus;
+    match state.engine.ocr_status() {
+        OcrStatus::Disabled => ComponentStatus::not_configured("OCR is off (extraction.ocr)"),
+        OcrStatus::Available { version, missing } if missing.is_empty() => ComponentStatus::ok(None, Some(version)),
+        OcrStatus::Available { version, missing } => {
+            ComponentStatus::ok(None, Some(format!("{version}; missing languages: {}", missing.join(", "))))
+        }
+        OcrStatus::Unavailable { reason } => {
+            ComponentStatus { status: "unavailable", detail: Some(reason), latency_ms: None }
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

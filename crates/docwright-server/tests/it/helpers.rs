@@ -9,8 +9,21 @@ use docwright_storage::testing::TestDb;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// One `#[tokio::test]` per backend for each listed `async fn(TestApp)`.
+/// One `#[tokio::test]` per backend for each listed `async fn(TestApp)`; with `config = f;`
+/// first, `f(&mut Config)` adjusts each server's configuration.
 macro_rules! both_databases {
+    (config = $adjust:ident; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::run_with(docwright_storage::Backend::Sqlite, super::$adjust, super::$name).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::helpers::run_with(docwright_storage::Backend::Postgres, super::$adjust, super::$name).await
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,7 +41,15 @@ where
     F: FnOnce(TestApp) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let Some(app) = TestApp::spawn(backend, |_| {}).await else { return };
+    run_with(backend, |_| {}, test).await;
+}
+
+pub async fn run_with<F, Fut>(backend: Backend, adjust: impl FnOnce(&mut Config), test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(app) = TestApp::spawn(backend, adjust).await else { return };
     test(app).await;
 }
 
@@ -55,6 +76,12 @@ impl TestApp {
         config.storage.data_dir = PathBuf::from(dir.path());
         config.database.url = Some(Secret::new(db.url().to_owned()));
         config.database.max_connections = 5;
+        // The test binary is no worker program: parsers run on threads here (the binary's
+        // tests cover process isolation). Idle workers look often, so tests wait little.
+        config.extraction.isolation = docwright_config::Isolation::Thread;
+        config.extraction.poll_interval_ms = 50;
+        // Previews the same on every machine, with or without LibreOffice.
+        config.extraction.office_converter = "off".to_owned();
         config.bootstrap.admin_token = Some(Secret::new(ADMIN_TOKEN.to_owned()));
         adjust(&mut config);
         Some(Self::start(config, db, dir).await)

@@ -33,8 +33,20 @@ enum Target {
     /// A file of the target tenant, uploaded by its sysadmin (so users, at level `my`, do not
     /// own it).
     File,
+    /// The image part of an extracted image file of the target tenant.
+    Part,
     /// No object: the request is a multipart upload of a small file instead of a JSON body.
     Upload,
+    /// A client of the target tenant (the top of its projects tree).
+    Client,
+    /// A project of that client.
+    Project,
+    /// A folder of that project.
+    Folder,
+    /// A document of that project, placing another file of the tenant.
+    Document,
+    /// No object: a search for a word of the fixture files (the path gets its query).
+    Search,
 }
 
 /// Expected statuses for [sysadmin, admin, user, viewer].
@@ -53,6 +65,11 @@ struct Case {
 
 fn none() -> Option<Value> {
     None
+}
+
+/// A body with a fresh `name`.
+fn named() -> Option<Value> {
+    Some(json!({"name": uuid::Uuid::now_v7().to_string()}))
 }
 
 fn table() -> Vec<Case> {
@@ -231,7 +248,52 @@ fn table() -> Vec<Case> {
         m(Method::POST, "/files/upload", T::Upload, none, [201, 201, 201, 403], [201, 201, 201, 403]),
         m(Method::GET, "/files/{id}", T::File, none, [200; 4], [404; 4]),
         m(Method::GET, "/files/{id}/content", T::File, none, [200; 4], [404; 4]),
+        m(Method::GET, "/files/{id}/parts", T::File, none, [200; 4], [404; 4]),
+        m(Method::GET, "/files/{id}/thumbnail", T::File, none, [200; 4], [404; 4]),
+        m(Method::GET, "/files/{id}/parts/{part_id}/content", T::Part, none, [200; 4], [404; 4]),
+        m(Method::POST, "/files/{id}/extract", T::File, none, [202, 202, 404, 403], [404, 404, 404, 403]),
         m(Method::DELETE, "/files/{id}", T::File, none, [204, 204, 404, 403], [404, 404, 404, 403]),
+        // The projects tree: users build it, only admins delete from it, viewers read. In a
+        // request body, `{client}` and `{file}` stand for the fixture's.
+        m(Method::POST, "/projects/clients", T::None, named, [201, 201, 201, 403], [201, 201, 201, 403]),
+        m(Method::GET, "/projects/clients", T::None, none, [200; 4], [200; 4]),
+        m(Method::GET, "/projects/clients/{id}", T::Client, none, [200; 4], [404; 4]),
+        m(Method::PATCH, "/projects/clients/{id}", T::Client, named, [200, 200, 200, 403], [404, 404, 404, 403]),
+        m(Method::DELETE, "/projects/clients/{id}", T::Client, none, [204, 204, 403, 403], [404, 404, 403, 403]),
+        m(
+            Method::POST,
+            "/projects",
+            T::None,
+            || Some(json!({"client_id": "{client}", "name": uuid::Uuid::now_v7().to_string()})),
+            [201, 201, 201, 403],
+            [404, 404, 404, 403],
+        ),
+        m(Method::GET, "/projects/{id}", T::Project, none, [200; 4], [404; 4]),
+        m(Method::PATCH, "/projects/{id}", T::Project, named, [200, 200, 200, 403], [404, 404, 404, 403]),
+        m(Method::DELETE, "/projects/{id}", T::Project, none, [204, 204, 403, 403], [404, 404, 403, 403]),
+        m(Method::POST, "/projects/{id}/folders", T::Project, named, [201, 201, 201, 403], [404, 404, 404, 403]),
+        m(Method::PATCH, "/projects/folders/{id}", T::Folder, named, [200, 200, 200, 403], [404, 404, 404, 403]),
+        m(Method::DELETE, "/projects/folders/{id}", T::Folder, none, [204, 204, 403, 403], [404, 404, 403, 403]),
+        m(
+            Method::POST,
+            "/projects/{id}/documents",
+            T::Project,
+            || Some(json!({"file_id": "{file}"})),
+            [201, 201, 201, 403],
+            [404, 404, 404, 403],
+        ),
+        m(
+            Method::PATCH,
+            "/projects/documents/{id}",
+            T::Document,
+            || Some(json!({"title": "retitled"})),
+            [200, 200, 200, 403],
+            [404, 404, 404, 403],
+        ),
+        m(Method::DELETE, "/projects/documents/{id}", T::Document, none, [204, 204, 403, 403], [404, 404, 403, 403]),
+        m(Method::GET, "/projects/documents/{id}/results", T::Document, none, [200; 4], [404; 4]),
+        m(Method::GET, "/projects/tree", T::None, none, [200; 4], [200; 4]),
+        m(Method::GET, "/projects/search", T::Search, none, [200; 4], [200; 4]),
     ]
 }
 
@@ -268,9 +330,21 @@ struct Fixture {
     rule: String,
     notice: String,
     file: String,
+    /// (file, part) of an extracted image.
+    part: (String, String),
+    client: String,
+    project: String,
+    folder: String,
+    document: String,
 }
 
-async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n: usize) -> Fixture {
+/// Whether a case reads what extraction makes (parts, previews): only then does its fixture
+/// wait for the files' extraction (it costs time in a table this long).
+fn needs_extraction(case: &Case) -> bool {
+    case.target == Target::Part || case.path.contains("/parts") || case.path.contains("/thumbnail")
+}
+
+async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n: usize, extracted: bool) -> Fixture {
     let sys = sys.in_tenant(tenant);
     let (_, u) =
         app.post("/api/admin/users", &sys, json!({"display_name": format!("target {n}"), "role": "user"})).await;
@@ -290,6 +364,23 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
     let tenant_id = docwright_core::id::TenantId::parse(tenant).expect("tenant id");
     let notice = app.state.engine.enqueue_notice(tenant_id, notice).await.expect("notice").id.to_string();
     let (_, file) = app.upload(&sys, &format!("target {n}.txt"), format!("file {n}").as_bytes()).await;
+    let part = if extracted {
+        let (_, image) = app.upload(&sys, &format!("target {n}.png"), &crate::files::png()).await;
+        let image = image["id"].as_str().expect("image").to_owned();
+        crate::extraction::ended(app, &sys, file["id"].as_str().expect("file")).await;
+        crate::extraction::ended(app, &sys, &image).await;
+        let (_, parts) = app.get(&format!("/files/{image}/parts"), &sys).await;
+        (image, parts["parts"][0]["id"].as_str().expect("image part").to_owned())
+    } else {
+        (String::new(), String::new())
+    };
+    let id = |v: Value| v["id"].as_str().expect("fixture id").to_owned();
+    let client = id(app.post("/projects/clients", &sys, json!({"name": format!("client {n}")})).await.1);
+    let project = id(app.post("/projects", &sys, json!({"client_id": client, "name": "project"})).await.1);
+    let folder = id(app.post(&format!("/projects/{project}/folders"), &sys, json!({"name": "folder"})).await.1);
+    let (_, placed) = app.upload(&sys, &format!("placed {n}.txt"), format!("placed {n}").as_bytes()).await;
+    let document =
+        id(app.post(&format!("/projects/{project}/documents"), &sys, json!({"file_id": placed["id"]})).await.1);
     Fixture {
         tenant: tenant.to_owned(),
         user,
@@ -298,6 +389,11 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
         rule: r["id"].as_str().expect("rule").to_owned(),
         notice,
         file: file["id"].as_str().expect("file").to_owned(),
+        part,
+        client,
+        project,
+        folder,
+        document,
     }
 }
 
@@ -313,8 +409,20 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::TenantKey => path.replace("{provider}", "dryrun"),
         Target::Notice => path.replace("{id}", &f.notice),
         Target::File => path.replace("{id}", &f.file),
+        Target::Part => path.replace("{id}", &f.part.0).replace("{part_id}", &f.part.1),
         Target::Upload => path.to_owned(),
+        Target::Client => path.replace("{id}", &f.client),
+        Target::Project => path.replace("{id}", &f.project),
+        Target::Folder => path.replace("{id}", &f.folder),
+        Target::Document => path.replace("{id}", &f.document),
+        Target::Search => format!("{path}?q=file"),
     }
+}
+
+/// A case's body with the fixture's ids for `{client}` and `{file}`.
+fn fill_body(body: Option<Value>, f: &Fixture) -> Option<Value> {
+    let text = body?.to_string().replace("{client}", &f.client).replace("{file}", &f.file);
+    Some(serde_json::from_str(&text).expect("body"))
 }
 
 async fn rbac_matrix(app: TestApp) {
@@ -337,7 +445,7 @@ async fn rbac_matrix(app: TestApp) {
         {
             for (i, (role, auth)) in callers.iter().enumerate() {
                 n += 1;
-                let f = fixture(&app, &sys, tenant_admin, tenant, n).await;
+                let f = fixture(&app, &sys, tenant_admin, tenant, n, needs_extraction(&case)).await;
                 if case.target == Target::TenantKey {
                     let put = Some(json!({"key": "sk-fixture"}));
                     app.call(Method::PUT, "/api/admin/ai/keys/dryrun", &sys.in_tenant(&a), put).await;
@@ -346,7 +454,7 @@ async fn rbac_matrix(app: TestApp) {
                 let (status, body) = if case.target == Target::Upload {
                     app.upload(auth, "matrix.txt", b"matrix").await
                 } else {
-                    app.call(case.method.clone(), &path, auth, (case.body)()).await
+                    app.call(case.method.clone(), &path, auth, fill_body((case.body)(), &f)).await
                 };
                 if status.as_u16() != expected[i] {
                     failures.push(format!(
@@ -362,16 +470,13 @@ async fn rbac_matrix(app: TestApp) {
         }
         // Naming a tenant one does not belong to: refused for every tenant role, whatever the route.
         for (role, auth) in callers.iter().skip(1) {
-            let f = fixture(&app, &sys, &admin_b, &b, {
-                n += 1;
-                n
-            })
-            .await;
+            n += 1;
+            let f = fixture(&app, &sys, &admin_b, &b, n, needs_extraction(&case)).await;
             let path = fill(case.path, case.target, &f);
             let (status, body) = if case.target == Target::Upload {
                 app.upload(&auth.in_tenant(&b), "matrix.txt", b"matrix").await
             } else {
-                app.call(case.method.clone(), &path, &auth.in_tenant(&b), (case.body)()).await
+                app.call(case.method.clone(), &path, &auth.in_tenant(&b), fill_body((case.body)(), &f)).await
             };
             if status != StatusCode::FORBIDDEN {
                 failures.push(format!(
@@ -387,10 +492,10 @@ async fn rbac_matrix(app: TestApp) {
 async fn rbac_routes_need_credentials(app: TestApp) {
     let sys = app.sysadmin().await;
     let root = app.get("/me", &sys).await.1["current_tenant_id"].as_str().unwrap().to_owned();
-    let f = fixture(&app, &sys, &sys, &root, 0).await;
+    let f = fixture(&app, &sys, &sys, &root, 0, true).await;
     for case in table() {
         let path = fill(case.path, case.target, &f);
-        let (status, body) = app.call(case.method.clone(), &path, &Auth::none(), (case.body)()).await;
+        let (status, body) = app.call(case.method.clone(), &path, &Auth::none(), fill_body((case.body)(), &f)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{} {path}: {body}", case.method);
         assert_eq!(body["error"]["code"], "missing_credentials");
     }

@@ -42,6 +42,7 @@ where
 
 mod files;
 mod notices;
+mod projects;
 
 both_databases!(
     migrations_are_idempotent,

@@ -393,3 +393,184 @@ async fn reservations_of_a_killed_server_are_released_after_restart() {
     assert_eq!(v["ok"], true, "{v}");
     server.stop("TERM");
 }
+
+mod extraction {
+    //! SPEC D2: parsers run in a bounded child process (`docwright extract-worker`). Hostile
+    //! files end in `failed` with a named reason; a worker that hangs is killed at the time
+    //! limit, one that crashes is reported; the server serves on throughout.
+
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    const TOKEN: &str = "extraction-test-admin-token-0123456789";
+
+    async fn login(c: &reqwest::Client, server: &Server) -> String {
+        let (_, pair) = post(c, server.url("/auth/exchange"), None, json!({"static_token": TOKEN})).await;
+        pair["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn upload(c: &reqwest::Client, server: &Server, access: &str, name: &str, bytes: Vec<u8>) -> String {
+        let form = reqwest::multipart::Form::new()
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
+        let resp = c.post(server.url("/files/upload")).bearer_auth(access).multipart(form).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        let body: Value = resp.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the file's extraction has ended; returns its record.
+    async fn ended(c: &reqwest::Client, server: &Server, access: &str, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let f: Value = c
+                .get(server.url(&format!("/files/{id}")))
+                .bearer_auth(access)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if f["extraction_status"] == "done" || f["extraction_status"] == "failed" {
+                return f;
+            }
+            assert!(Instant::now() < deadline, "extraction did not end: {f}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A PDF whose page tree declares 10,001 pages that all share one page object.
+    fn ten_thousand_pages() -> Vec<u8> {
+        let kids: String = (0..10_001).map(|_| "3 0 R ").collect();
+        let objects = [
+            "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+            format!("<< /Type /Pages /Count 10001 /Kids [{kids}] >>"),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>".to_owned(),
+        ];
+        let mut out = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, o) in objects.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+        }
+        let xref = out.len();
+        out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+        for off in offsets {
+            out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+        }
+        out.extend_from_slice(
+            format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+        );
+        out
+    }
+
+    /// A DOCX whose document.xml inflates to 300 MiB of nothing.
+    fn zip_bomb() -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true);
+        zip.start_file("[Content_Types].xml", opts).unwrap();
+        zip.write_all(br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#).unwrap();
+        zip.start_file("_rels/.rels", opts).unwrap();
+        zip.write_all(br#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#).unwrap();
+        zip.start_file("word/document.xml", opts).unwrap();
+        zip.write_all(br#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>"#).unwrap();
+        let spaces = vec![b' '; 1 << 20];
+        for _ in 0..300 {
+            zip.write_all(&spaces).unwrap();
+        }
+        zip.write_all(b"</w:t></w:r></w:p></w:body></w:document>").unwrap();
+        zip.finish().unwrap().into_inner()
+    }
+
+    fn script(dir: &Path, name: &str, body: &str) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hostile_files_fail_with_a_reason_in_their_own_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [
+            ("DOCWRIGHT_BOOTSTRAP__ADMIN_TOKEN", TOKEN),
+            ("DOCWRIGHT_EXTRACTION__MAX_MEMORY_MIB", "512"),
+            ("DOCWRIGHT_EXTRACTION__MAX_INFLATED_MIB", "64"),
+            ("DOCWRIGHT_EXTRACTION__POLL_INTERVAL_MS", "100"),
+            ("DOCWRIGHT_EXTRACTION__OCR", "false"),
+            // Previews the same on every machine, with or without LibreOffice.
+            ("DOCWRIGHT_EXTRACTION__OFFICE_CONVERTER", "off"),
+        ];
+        let server = Server::start(dir.path(), &env);
+        let c = reqwest::Client::new();
+        let access = login(&c, &server).await;
+
+        let mut truncated = ten_thousand_pages();
+        truncated.truncate(200);
+        let cases: [(&str, Vec<u8>, &[&str]); 3] = [
+            ("huge.pdf", ten_thousand_pages(), &["too_many_pages"]),
+            ("bomb.docx", zip_bomb(), &["too_large", "out_of_memory"]),
+            ("truncated.pdf", truncated, &["malformed"]),
+        ];
+        for (name, bytes, codes) in cases {
+            let id = upload(&c, &server, &access, name, bytes).await;
+            let f = ended(&c, &server, &access, &id).await;
+            assert_eq!(f["extraction_status"], "failed", "{name}: {f}");
+            let code = f["extraction_error"].as_str().unwrap_or_default();
+            assert!(codes.contains(&code), "{name}: {code} not in {codes:?}: {f}");
+            assert!(!f["extraction_message"].as_str().unwrap_or_default().is_empty(), "{f}");
+            // A failed file still gets a preview (a generic icon at worst).
+            let thumb = c.get(server.url(&format!("/files/{id}/thumbnail"))).bearer_auth(&access).send().await.unwrap();
+            assert_eq!(thumb.status().as_u16(), 200, "{name}");
+        }
+        let health: Value = c.get(server.url("/api/health")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(health["checks"]["ocr"]["status"], "not_configured", "{health}");
+        let (status, _, stderr) = server.stop("TERM");
+        assert!(status.success(), "{stderr}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hanging_or_crashing_worker_is_ended_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for (worker, code) in [
+            (script(dir.path(), "hang.sh", "sleep 600"), "timed_out"),
+            (script(dir.path(), "crash.sh", "echo 'parser exploded' >&2; kill -SEGV $$"), "parser_crashed"),
+            (
+                script(dir.path(), "oom.sh", "echo 'memory allocation of 1073741824 bytes failed' >&2; kill -ABRT $$"),
+                "out_of_memory",
+            ),
+        ] {
+            let data = tempfile::tempdir().unwrap();
+            let env = [
+                ("DOCWRIGHT_BOOTSTRAP__ADMIN_TOKEN", TOKEN),
+                ("DOCWRIGHT_EXTRACTION__WORKER_PROGRAM", worker.as_str()),
+                // The job's own limit is 1 s; the worker gets a few seconds' grace on top.
+                ("DOCWRIGHT_EXTRACTION__TIMEOUT_SECS", "1"),
+                ("DOCWRIGHT_EXTRACTION__POLL_INTERVAL_MS", "100"),
+            ];
+            let server = Server::start(data.path(), &env);
+            let c = reqwest::Client::new();
+            let access = login(&c, &server).await;
+            let started = Instant::now();
+            let id = upload(&c, &server, &access, "notes.txt", b"hello".to_vec()).await;
+            let f = ended(&c, &server, &access, &id).await;
+            assert_eq!(
+                (f["extraction_status"].as_str(), f["extraction_error"].as_str()),
+                (Some("failed"), Some(code)),
+                "{f}"
+            );
+            if code == "timed_out" {
+                assert!(started.elapsed() < Duration::from_secs(30), "the hanging worker was not killed in time");
+            }
+            // The server serves on.
+            let health = c.get(server.url("/api/health")).send().await.unwrap();
+            assert_eq!(health.status().as_u16(), 200);
+            let (status, _, stderr) = server.stop("TERM");
+            assert!(status.success(), "{stderr}");
+        }
+    }
+}

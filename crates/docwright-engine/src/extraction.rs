@@ -1,0 +1,591 @@
+//! Extraction of uploaded files (SPEC D2) and their thumbnails (D3), as durable background jobs.
+//!
+//! Every upload starts `pending`. A worker (an owned background task; `extraction.workers` of
+//! them per server) claims the oldest pending file (`running`, with this process's id), hands
+//! it to `docwright-extract` — in a child process with memory and CPU limits (`Runner::Process`,
+//! the default: a parser that panics, loops or allocates without bound ends only that process)
+//! or on a blocking thread (`Runner::Thread`, time-bounded only) — and stores what came back in
+//! one transaction: the parts (image bytes and the thumbnail as blobs of the tenant), `done` or
+//! `failed` with a stable code and a reason. E-mail attachments become files of their own
+//! (`parent_file_id`), queued like uploads. A claimer that dies is noticed by the billing
+//! reconciler's heartbeats and its file goes back to `pending` (`failed`/`worker_lost` after
+//! `max_attempts`). A re-run sets a file `pending` again.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use docwright_core::id::{FileId, PartId, TenantId};
+use docwright_core::rbac::{Action, Permission};
+use docwright_core::time::Timestamp;
+use docwright_extract::Ocr;
+pub use docwright_extract::OcrStatus;
+use docwright_extract::worker::{Failure, Job, OcrJob, Outcome, ThumbJob};
+use docwright_storage::files::{ExtractionEnd, FileRecord, PartRecord, Rerun};
+
+use crate::blobs::{BlobReader, BlobStore as _, BlobUpload as _, LocalBlobs, Written};
+use crate::files::{FILE_ITEM, FILE_READ};
+use crate::{Engine, Error, Grant, Result};
+
+/// Asking for a file's extraction to run again.
+pub const FILE_UPDATE: Permission = Permission::new(FILE_ITEM, Action::Update);
+
+/// Where the parsers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runner {
+    /// `<program> extract-worker <job.json>`: a child process per file.
+    Process { program: PathBuf },
+    /// A blocking thread of this process.
+    Thread,
+}
+
+/// `[extraction]`, resolved.
+#[derive(Debug, Clone)]
+pub struct ExtractionSettings {
+    pub runner: Runner,
+    pub workers: u32,
+    pub timeout: Duration,
+    pub max_memory_bytes: u64,
+    pub max_pages: u32,
+    pub max_inflated_bytes: u64,
+    pub max_xml_depth: u32,
+    pub max_attempts: u32,
+    pub poll_interval: Duration,
+    /// `None`: OCR off.
+    pub ocr: Option<Ocr>,
+    pub thumbnail_width: u32,
+    pub thumbnail_height: u32,
+    /// LibreOffice for office previews.
+    pub office_converter: Option<PathBuf>,
+}
+
+impl ExtractionSettings {
+    /// From `[extraction]`; `None` when extraction is off. `this_program` is the worker for
+    /// `process` isolation unless `worker_program` names another.
+    pub fn from_config(x: &docwright_config::ExtractionConfig, this_program: PathBuf) -> Option<Self> {
+        if !x.enabled {
+            return None;
+        }
+        let runner = match x.isolation {
+            docwright_config::Isolation::Thread => Runner::Thread,
+            docwright_config::Isolation::Process if x.worker_program.as_os_str().is_empty() => {
+                Runner::Process { program: this_program }
+            }
+            docwright_config::Isolation::Process => Runner::Process { program: x.worker_program.clone() },
+        };
+        Some(Self {
+            runner,
+            workers: x.workers,
+            timeout: Duration::from_secs(x.timeout_secs),
+            max_memory_bytes: x.max_memory_mib.saturating_mul(1 << 20),
+            max_pages: x.max_pages,
+            max_inflated_bytes: x.max_inflated_mib.saturating_mul(1 << 20),
+            max_xml_depth: x.max_xml_depth,
+            max_attempts: x.max_attempts,
+            poll_interval: Duration::from_millis(x.poll_interval_ms),
+            ocr: x.ocr.then(|| Ocr {
+                program: x.tesseract.clone(),
+                languages: x.ocr_languages.clone(),
+                timeout: Duration::from_secs(x.ocr_timeout_secs),
+            }),
+            thumbnail_width: x.thumbnail_width,
+            thumbnail_height: x.thumbnail_height,
+            office_converter: match x.office_converter.as_str() {
+                "off" | "" => None,
+                "auto" => docwright_extract::find_office_converter(),
+                path => Some(PathBuf::from(path)),
+            },
+        })
+    }
+}
+
+impl Default for ExtractionSettings {
+    fn default() -> Self {
+        Self {
+            runner: Runner::Thread,
+            workers: 1,
+            timeout: Duration::from_secs(120),
+            max_memory_bytes: 2048 << 20,
+            max_pages: 5000,
+            max_inflated_bytes: 1 << 30,
+            max_xml_depth: 256,
+            max_attempts: 3,
+            poll_interval: Duration::from_secs(2),
+            ocr: None,
+            thumbnail_width: 200,
+            thumbnail_height: 280,
+            office_converter: None,
+        }
+    }
+}
+
+/// The engine's extraction state: settings (none = off), the wake-up of idle workers, and the
+/// OCR status found at start.
+#[derive(Debug, Default)]
+pub struct Extraction {
+    settings: Option<ExtractionSettings>,
+    wake: tokio::sync::Notify,
+    ocr_status: OnceLock<OcrStatus>,
+}
+
+impl Extraction {
+    /// Tells one idle worker that a file is waiting.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// A file with its content parts and nested files.
+#[derive(Debug, Clone)]
+pub struct FileParts {
+    pub file: FileRecord,
+    pub parts: Vec<PartRecord>,
+    pub attachments: Vec<FileRecord>,
+}
+
+/// Extra wall-clock time a worker process gets over the job's own deadline (start-up, writing
+/// the result) before it is killed.
+const PROCESS_GRACE: Duration = Duration::from_secs(5);
+/// Standard error kept from a failed worker.
+const STDERR_KEEP: usize = 16 * 1024;
+
+impl Engine {
+    /// With background extraction on these settings.
+    pub fn with_extraction(mut self, settings: ExtractionSettings) -> Self {
+        self.extraction = std::sync::Arc::new(Extraction {
+            settings: Some(settings),
+            wake: tokio::sync::Notify::new(),
+            ocr_status: OnceLock::new(),
+        });
+        self
+    }
+
+    /// The extraction settings, when extraction is on.
+    pub fn extraction_settings(&self) -> Option<&ExtractionSettings> {
+        self.extraction.settings.as_ref()
+    }
+
+    /// Whether OCR can run (checked once, by [`Engine::check_ocr`]).
+    pub fn ocr_status(&self) -> OcrStatus {
+        match self.extraction.settings.as_ref().and_then(|s| s.ocr.as_ref()) {
+            None => OcrStatus::Disabled,
+            Some(_) => self
+                .extraction
+                .ocr_status
+                .get()
+                .cloned()
+                .unwrap_or(OcrStatus::Unavailable { reason: "not checked yet".to_owned() }),
+        }
+    }
+
+    /// Runs the OCR program once to learn whether it works and which languages it lacks; logs
+    /// a warning when it does not (the server runs on; images get no OCR text).
+    pub async fn check_ocr(&self) -> OcrStatus {
+        let Some(ocr) = self.extraction.settings.as_ref().and_then(|s| s.ocr.clone()) else {
+            return OcrStatus::Disabled;
+        };
+        let status = tokio::task::spawn_blocking(move || ocr.status())
+            .await
+            .unwrap_or_else(|e| OcrStatus::Unavailable { reason: format!("the check crashed: {e}") });
+        match &status {
+            OcrStatus::Unavailable { reason } => tracing::warn!(%reason, "OCR is unavailable"),
+            OcrStatus::Available { version, missing } if !missing.is_empty() => {
+                tracing::warn!(%version, ?missing, "OCR lacks configured languages")
+            }
+            OcrStatus::Available { version, .. } => tracing::info!(%version, "OCR is available"),
+            OcrStatus::Disabled => {}
+        }
+        let _ = self.extraction.ocr_status.set(status.clone());
+        status
+    }
+
+    /// Asks for a file's extraction (and thumbnail) to run again; a run in progress is
+    /// superseded. Users at level `my` re-run only their own files.
+    pub async fn rerun_extraction(&self, grant: &Grant, id: FileId) -> Result<FileRecord> {
+        grant.expect(FILE_UPDATE)?;
+        let file = self.visible_file(grant, id).await?;
+        match self.db.rerun_extraction(file.tenant_id, id).await? {
+            Rerun::Queued => {
+                self.extraction.wake();
+                self.visible_file(grant, id).await
+            }
+            Rerun::NotFound => Err(Error::NotFound("file")),
+        }
+    }
+
+    /// The content parts of a file, in document order, and the files found inside it (an
+    /// e-mail's attachments).
+    pub async fn file_parts(&self, grant: &Grant, id: FileId) -> Result<FileParts> {
+        grant.expect(FILE_READ)?;
+        let file = self.visible_file(grant, id).await?;
+        let parts = self.db.file_parts(file.tenant_id, id).await?;
+        let attachments = self.db.child_files(file.tenant_id, id).await?;
+        Ok(FileParts { file, parts, attachments })
+    }
+
+    /// The bytes of an image part: its record and a reader of the whole blob.
+    pub async fn part_content(&self, grant: &Grant, id: FileId, part: PartId) -> Result<(PartRecord, BlobReader)> {
+        grant.expect(FILE_READ)?;
+        let file = self.visible_file(grant, id).await?;
+        let part = self.db.file_part(file.tenant_id, id, part).await?.ok_or(Error::NotFound("part"))?;
+        let (Some(sha), Some(size)) = (part.data_sha256.as_deref(), part.data_size) else {
+            return Err(Error::NotFound("part content"));
+        };
+        let reader = self.read_blob(file.tenant_id, sha, size).await?;
+        Ok((part, reader))
+    }
+
+    /// The PNG preview of a file, once made: its size and a reader.
+    pub async fn file_thumbnail(&self, grant: &Grant, id: FileId) -> Result<(u64, BlobReader)> {
+        grant.expect(FILE_READ)?;
+        let file = self.visible_file(grant, id).await?;
+        let Some(sha) = file.extraction.thumbnail_sha256.as_deref() else {
+            return Err(Error::NotFound("thumbnail"));
+        };
+        let blobs = &self.file_settings()?.blobs;
+        let path = blobs.path(file.tenant_id, sha).map_err(|e| Error::Internal(format!("blob store: {e}")))?;
+        let size = tokio::fs::metadata(&path).await.map_err(|e| Error::Internal(format!("thumbnail blob: {e}")))?.len();
+        Ok((size, self.read_blob(file.tenant_id, sha, size).await?))
+    }
+
+    async fn read_blob(&self, tenant: TenantId, sha: &str, size: u64) -> Result<BlobReader> {
+        self.file_settings()?.blobs.read(tenant, sha, 0..size).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Internal(format!("blob {sha} is missing")),
+            _ => Error::Internal(format!("blob store: {e}")),
+        })
+    }
+
+    /// An extraction worker, to run as an owned background task until `stop` resolves: takes
+    /// pending files one at a time, sleeping until woken or `poll_interval` when there is none.
+    pub fn extraction_worker<S>(&self, stop: S) -> impl Future<Output = ()> + Send + use<S>
+    where
+        S: Future<Output = ()> + Send + 'static,
+    {
+        let engine = self.clone();
+        async move {
+            let Some(poll) = engine.extraction.settings.as_ref().map(|s| s.poll_interval) else { return };
+            tokio::pin!(stop);
+            loop {
+                // At shutdown the file being read is dropped (its worker process is killed) and
+                // handed back, so the next start takes it up again.
+                let ran = tokio::select! {
+                    () = &mut stop => break,
+                    ran = engine.extract_next() => ran,
+                };
+                let idle = match ran {
+                    Ok(Some(_)) => false,
+                    Ok(None) => true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "extraction worker: will retry");
+                        true
+                    }
+                };
+                if idle {
+                    tokio::select! {
+                        () = &mut stop => break,
+                        () = engine.extraction.wake.notified() => {}
+                        () = tokio::time::sleep(poll) => {}
+                    }
+                }
+            }
+            match engine.db.release_extractions(&engine.instance).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "handed unfinished extractions back for the next start"),
+                Err(e) => tracing::warn!(error = %e, "could not hand unfinished extractions back"),
+            }
+        }
+    }
+
+    /// Claims the oldest pending file, extracts it and stores the outcome. `None` when no file
+    /// was pending (or extraction is off). The returned record is the file as stored afterwards.
+    pub async fn extract_next(&self) -> Result<Option<FileRecord>> {
+        let Some(settings) = self.extraction.settings.clone() else { return Ok(None) };
+        let Some(file) = self.db.claim_extraction(&self.instance, Timestamp::now()).await? else { return Ok(None) };
+        let started = std::time::Instant::now();
+        let outcome = self.run_extraction(&settings, &file).await;
+        let end = self.store_outcome(&settings, &file, outcome).await;
+        let (end, thumbnail) = match end {
+            Ok(stored) => stored,
+            Err(e) => (ExtractionEnd::Failed { code: "store_failed".into(), message: e.to_string() }, None),
+        };
+        match &end {
+            ExtractionEnd::Done { parts, .. } => tracing::info!(
+                file = %file.id, parts = parts.len(), ms = started.elapsed().as_millis() as u64, "extracted"
+            ),
+            ExtractionEnd::Failed { code, message } => tracing::info!(
+                file = %file.id, %code, %message, ms = started.elapsed().as_millis() as u64, "extraction failed"
+            ),
+        }
+        let kept = self
+            .db
+            .finish_extraction(file.tenant_id, file.id, &self.instance, &end, thumbnail.as_deref(), Timestamp::now())
+            .await?;
+        if !kept {
+            // Deleted meanwhile, or handed to another process: drop the blobs only we named.
+            self.forget_blobs(file.tenant_id, &end, thumbnail.as_deref()).await;
+        }
+        Ok(self.db.file(file.tenant_id, file.id).await?)
+    }
+
+    async fn run_extraction(&self, settings: &ExtractionSettings, file: &FileRecord) -> Outcome {
+        let fail = |code: &str, message: String| {
+            let f = Failure::new(code, message);
+            Outcome { extraction: Some(Err(f.clone())), thumbnail: Some(Err(f)) }
+        };
+        let blobs = match self.file_settings() {
+            Ok(f) => f.blobs.clone(),
+            Err(e) => return fail("store_failed", e.to_string()),
+        };
+        let input = match blobs.path(file.tenant_id, &file.sha256) {
+            Ok(p) => p,
+            Err(e) => return fail("store_failed", e.to_string()),
+        };
+        let work = match tokio::fs::create_dir_all(blobs.tmp_dir())
+            .await
+            .and_then(|()| tempfile::Builder::new().prefix("extract-").tempdir_in(blobs.tmp_dir()))
+        {
+            Ok(dir) => dir,
+            Err(e) => return fail("store_failed", format!("cannot make a work directory: {e}")),
+        };
+        let job = job_for(settings, file, input, work.path());
+        match &settings.runner {
+            Runner::Thread => {
+                let run = tokio::task::spawn_blocking(move || job.run());
+                match tokio::time::timeout(settings.timeout + PROCESS_GRACE, run).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(e)) => fail("parser_crashed", format!("the parser thread ended: {e}")),
+                    Err(_) => fail("timed_out", "extraction did not finish within its time limit".into()),
+                }
+            }
+            Runner::Process { program } => match run_process(program, &job, settings.timeout + PROCESS_GRACE).await {
+                Ok(outcome) => outcome,
+                Err(failure) => Outcome { extraction: Some(Err(failure.clone())), thumbnail: Some(Err(failure)) },
+            },
+        }
+    }
+
+    /// Turns an outcome into what the database keeps: image parts, attachments and the
+    /// thumbnail go to the blob store first.
+    async fn store_outcome(
+        &self,
+        settings: &ExtractionSettings,
+        file: &FileRecord,
+        outcome: Outcome,
+    ) -> Result<(ExtractionEnd, Option<String>)> {
+        let blobs = self.file_settings()?.blobs.clone();
+        let tenant = file.tenant_id;
+        let thumbnail = match outcome.thumbnail {
+            Some(Ok(png)) if !png.is_empty() => Some(put_blob(&blobs, tenant, &png).await?.sha256),
+            Some(Err(f)) if f.code != "unsupported_type" => {
+                tracing::debug!(file = %file.id, code = %f.code, "no thumbnail; a generic icon stands in");
+                let icon = docwright_extract::generic_icon(
+                    &file.mime_type,
+                    &file.file_name,
+                    settings.thumbnail_width,
+                    settings.thumbnail_height,
+                );
+                Some(put_blob(&blobs, tenant, &icon).await?.sha256)
+            }
+            _ => None,
+        };
+        let end = match outcome.extraction {
+            None => ExtractionEnd::Failed { code: "not_run".into(), message: "extraction was not asked for".into() },
+            Some(Err(f)) => ExtractionEnd::Failed { code: f.code, message: f.message },
+            Some(Ok(extraction)) => {
+                for attachment in &extraction.attachments {
+                    self.store_attachment(&blobs, file, attachment).await?;
+                }
+                let mut parts = Vec::with_capacity(extraction.parts.len());
+                for (seq, part) in extraction.parts.into_iter().enumerate() {
+                    let data = match &part.data {
+                        Some(bytes) => Some(put_blob(&blobs, tenant, bytes).await?),
+                        None => None,
+                    };
+                    parts.push(PartRecord {
+                        id: PartId::new(),
+                        file_id: file.id,
+                        seq: u32::try_from(seq).unwrap_or(u32::MAX),
+                        type_group: part.kind.as_str().to_owned(),
+                        mime_type: part.mime_type,
+                        label: part.label,
+                        level: part.level,
+                        text: part.text,
+                        rows_json: part.rows.map(|r| serde_json::Value::from(r).to_string()),
+                        method: part.method.as_str().to_owned(),
+                        page: part.location.page,
+                        slide: part.location.slide,
+                        sheet: part.location.sheet,
+                        row_start: part.location.row_start,
+                        row_end: part.location.row_end,
+                        data_size: data.as_ref().map(|w| w.size),
+                        data_sha256: data.map(|w| w.sha256),
+                    });
+                }
+                ExtractionEnd::Done { parts, warnings: extraction.warnings, units: extraction.units }
+            }
+        };
+        Ok((end, thumbnail))
+    }
+
+    /// An attachment becomes a file of its own (its type sniffed from its bytes, as uploads'
+    /// are), queued for extraction.
+    async fn store_attachment(
+        &self,
+        blobs: &LocalBlobs,
+        parent: &FileRecord,
+        attachment: &docwright_extract::Attachment,
+    ) -> Result<()> {
+        let written = put_blob(blobs, parent.tenant_id, &attachment.data).await?;
+        let name = crate::files::checked_name(&attachment.file_name).unwrap_or_else(|_| "attachment".to_owned());
+        let record = crate::files::new_record(parent.tenant_id, parent.owner_id, name, written, Some(parent.id));
+        self.db.insert_file(&record).await?;
+        self.extraction.wake();
+        Ok(())
+    }
+
+    async fn forget_blobs(&self, tenant: TenantId, end: &ExtractionEnd, thumbnail: Option<&str>) {
+        let Ok(settings) = self.file_settings() else { return };
+        let mut shas: Vec<&str> = thumbnail.into_iter().collect();
+        if let ExtractionEnd::Done { parts, .. } = end {
+            shas.extend(parts.iter().filter_map(|p| p.data_sha256.as_deref()));
+        }
+        for sha in shas {
+            if matches!(self.db.file_content_referenced(tenant, sha).await, Ok(false)) {
+                let _ = settings.blobs.remove(tenant, sha).await;
+            }
+        }
+    }
+}
+
+fn job_for(settings: &ExtractionSettings, file: &FileRecord, input: PathBuf, out_dir: &Path) -> Job {
+    Job {
+        input,
+        mime: file.mime_type.clone(),
+        file_name: file.file_name.clone(),
+        out_dir: out_dir.to_path_buf(),
+        extract: true,
+        thumbnail: Some(ThumbJob {
+            width: settings.thumbnail_width,
+            height: settings.thumbnail_height,
+            converter: settings.office_converter.clone(),
+        }),
+        timeout_ms: u64::try_from(settings.timeout.as_millis()).unwrap_or(u64::MAX),
+        max_memory_bytes: settings.max_memory_bytes,
+        max_pages: settings.max_pages,
+        max_inflated_bytes: settings.max_inflated_bytes,
+        max_xml_depth: settings.max_xml_depth,
+        max_parts: 200_000,
+        max_text_chars: 200_000_000,
+        max_image_pixels: 100_000_000,
+        ocr: settings.ocr.as_ref().map(|o| OcrJob {
+            program: o.program.clone(),
+            languages: o.languages.clone(),
+            timeout_ms: u64::try_from(o.timeout.as_millis()).unwrap_or(u64::MAX),
+        }),
+    }
+}
+
+/// Runs a job in a worker process and reads its outcome; a worker that ends without one is
+/// the failure it was (killed at the time limit, out of memory, crashed).
+async fn run_process(program: &Path, job: &Job, limit: Duration) -> std::result::Result<Outcome, Failure> {
+    use tokio::io::AsyncReadExt as _;
+
+    let job_file = job.out_dir.join("job.json");
+    let json = serde_json::to_vec(job).map_err(|e| Failure::new("store_failed", e.to_string()))?;
+    tokio::fs::write(&job_file, json).await.map_err(|e| Failure::new("store_failed", e.to_string()))?;
+    let mut child = tokio::process::Command::new(program)
+        .arg("extract-worker")
+        .arg(&job_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Failure::new("worker_unavailable", format!("cannot start {}: {e}", program.display())))?;
+    let stderr = child.stderr.take();
+    let read_stderr = async move {
+        let mut kept = Vec::new();
+        if let Some(mut err) = stderr {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                // Keep the tail: the reason is at the end.
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > STDERR_KEEP {
+                    kept.drain(..kept.len() - STDERR_KEEP);
+                }
+            }
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    };
+    let (status, stderr) = match tokio::time::timeout(limit, async { tokio::join!(child.wait(), read_stderr) }).await {
+        Ok((status, stderr)) => (status, stderr),
+        Err(_) => {
+            let _ = child.kill().await;
+            return Err(Failure::new("timed_out", "extraction did not finish within its time limit"));
+        }
+    };
+    let status = status.map_err(|e| Failure::new("parser_crashed", format!("waiting for the worker failed: {e}")))?;
+    if status.success() {
+        let dir = job.out_dir.clone();
+        return match tokio::task::spawn_blocking(move || Outcome::read(&dir)).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(e)) => Err(Failure::new("parser_crashed", format!("the worker's result is unreadable: {e}"))),
+            Err(e) => Err(Failure::new("parser_crashed", e.to_string())),
+        };
+    }
+    Err(classify_exit(status, &stderr))
+}
+
+/// Why a worker process ended without a result.
+fn classify_exit(status: std::process::ExitStatus, stderr: &str) -> Failure {
+    use std::os::unix::process::ExitStatusExt as _;
+    const SIGKILL: i32 = 9;
+    const SIGXCPU: i32 = 24;
+    let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    if stderr.contains("memory allocation of") || stderr.contains("out of memory") {
+        return Failure::new("out_of_memory", "extraction ran out of its memory limit");
+    }
+    if stderr.contains("has overflowed its stack") {
+        return Failure::new("parser_crashed", "the parser overflowed its stack (the file nests too deeply)");
+    }
+    match status.signal() {
+        Some(SIGXCPU) | Some(SIGKILL) => Failure::new("timed_out", "extraction used up its CPU time limit"),
+        Some(sig) => Failure::new("parser_crashed", format!("the worker was ended by signal {sig}: {last_line}")),
+        None => Failure::new(
+            "parser_crashed",
+            format!("the worker exited with status {}: {last_line}", status.code().unwrap_or(-1)),
+        ),
+    }
+}
+
+/// Stores bytes as a blob of `tenant`.
+async fn put_blob(blobs: &LocalBlobs, tenant: TenantId, bytes: &[u8]) -> Result<Written> {
+    let io = |e: std::io::Error| Error::Internal(format!("blob store: {e}"));
+    let mut upload = blobs.begin().await.map_err(io)?;
+    upload.write(bytes).await.map_err(io)?;
+    upload.finish().await.map_err(io)?;
+    let written = upload.summary();
+    blobs.commit(tenant, upload).await.map_err(io)?;
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    use super::*;
+
+    #[test]
+    fn worker_exits_are_named() {
+        let oom = classify_exit(std::process::ExitStatus::from_raw(6), "memory allocation of 1048576 bytes failed\n");
+        assert_eq!(oom.code, "out_of_memory");
+        assert_eq!(classify_exit(std::process::ExitStatus::from_raw(24), "").code, "timed_out");
+        let stack = classify_exit(std::process::ExitStatus::from_raw(11), "thread 'main' has overflowed its stack\n");
+        assert_eq!(stack.code, "parser_crashed");
+        let exit = classify_exit(std::process::ExitStatus::from_raw(3 << 8), "extract-worker: cannot write\n");
+        assert!(exit.message.contains("status 3") && exit.message.contains("cannot write"), "{}", exit.message);
+    }
+}

@@ -1,0 +1,254 @@
+//! Full-text search over extracted text (SPEC D4): SQLite FTS5 (`file_parts_fts`, ranked by
+//! `bm25`, snippets by `snippet()`) or PostgreSQL (`file_parts.text_tsv` with the `simple`
+//! configuration, ranked by `ts_rank_cd`, snippets by `ts_headline`).
+//!
+//! User text never reaches either query language as syntax: [`search_terms`] reduces it to
+//! words, and each dialect gets them in a form that cannot be an operator — FTS5 phrases in
+//! double quotes (quotes inside doubled), or a plain string for `plainto_tsquery`. Every term
+//! must occur (AND). Hits are tenant-scoped, optionally limited to one owner's files, and
+//! grouped per file: a file appears once, with its best part (its location and snippet) and
+//! the number of its parts that match.
+
+use docwright_core::id::{FileId, PartId, TenantId, UserId};
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use crate::projects::placeholders;
+use crate::{Backend, Db, Result, parse_col, trusted};
+
+/// At most this many terms are searched for; more are ignored.
+pub const MAX_TERMS: usize = 32;
+/// A longer term is cut to this many characters.
+pub const MAX_TERM_CHARS: usize = 100;
+
+/// Marks around matches in snippets as the database writes them: Unicode private-use
+/// characters, which extracted text does not contain in practice, turned into
+/// [`SnippetPiece`]s before anything leaves this module.
+const MARK_START: char = '\u{E000}';
+const MARK_END: char = '\u{E001}';
+
+/// The words of a user's query: split on whitespace, cut to [`MAX_TERM_CHARS`], keeping only
+/// terms with a letter or digit (a lone `(` or `"` is no word), at most [`MAX_TERMS`]. Empty
+/// when nothing searchable is left.
+pub fn search_terms(q: &str) -> Vec<String> {
+    q.split_whitespace()
+        .map(|t| t.chars().filter(|c| !c.is_control() && *c != MARK_START && *c != MARK_END).take(MAX_TERM_CHARS))
+        .map(String::from_iter)
+        .filter(|t| t.chars().any(char::is_alphanumeric))
+        .take(MAX_TERMS)
+        .collect()
+}
+
+/// The FTS5 query for `terms`: each a quoted phrase (an embedded `"` doubled), joined by
+/// spaces, which FTS5 reads as AND. Operators (`OR`, `NOT`, `NEAR`, `*`, `^`, `:`, brackets)
+/// inside quotes are plain text.
+fn fts5_query(terms: &[String]) -> String {
+    terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+}
+
+/// One search: `terms` from [`search_terms`] (not empty).
+#[derive(Debug, Clone)]
+pub struct SearchQuery<'a> {
+    pub terms: &'a [String],
+    /// Only files uploaded by this user (an RBAC grant at level `my`).
+    pub owner: Option<UserId>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A file that matched, with its best-matching part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub file_id: FileId,
+    pub file_name: String,
+    pub mime_type: String,
+    /// The best-matching part and where it was found.
+    pub part_id: PartId,
+    pub seq: u32,
+    pub page: Option<u32>,
+    pub slide: Option<u32>,
+    pub sheet: Option<String>,
+    /// Higher is better; comparable only within one result list.
+    pub score: f64,
+    /// How many parts of the file match.
+    pub matching_parts: u64,
+    /// The best part's text around the matches.
+    pub snippet: Vec<SnippetPiece>,
+}
+
+/// A run of snippet text, marked when it is a match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnippetPiece {
+    pub text: String,
+    pub hit: bool,
+}
+
+/// One page of hits, best first.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    pub has_more: bool,
+}
+
+impl Db {
+    /// Searches the extracted text of the tenant's files (see the module docs).
+    pub async fn search(&self, tenant: TenantId, q: &SearchQuery<'_>) -> Result<SearchPage> {
+        if q.terms.is_empty() {
+            return Ok(SearchPage { hits: Vec::new(), has_more: false });
+        }
+        // The best part per file, ranked: higher scores first (bm25 is negated: smaller is better).
+        let (query_text, hits) = match self.backend() {
+            Backend::Sqlite => (
+                fts5_query(q.terms),
+                "SELECT p.id AS part_id, p.file_id, p.seq, p.page, p.slide, p.sheet, -bm25(file_parts_fts) AS score \
+                 FROM file_parts_fts JOIN file_parts p ON p.rowid = file_parts_fts.rowid \
+                 JOIN files f ON f.id = p.file_id \
+                 WHERE file_parts_fts MATCH $1 AND p.tenant_id = $2 AND ($3 = '' OR f.owner_id = $3)",
+            ),
+            Backend::Postgres => (
+                q.terms.join(" "),
+                "SELECT p.id AS part_id, p.file_id, p.seq, p.page, p.slide, p.sheet, \
+                 CAST(ts_rank_cd(p.text_tsv, plainto_tsquery('simple', $1)) AS DOUBLE PRECISION) AS score \
+                 FROM file_parts p JOIN files f ON f.id = p.file_id \
+                 WHERE p.text_tsv @@ plainto_tsquery('simple', $1) AND p.tenant_id = $2 AND ($3 = '' OR f.owner_id = $3)",
+            ),
+        };
+        let sql = format!(
+            "WITH hits AS ({hits}), \
+             best AS (SELECT h.*, ROW_NUMBER() OVER (PARTITION BY file_id ORDER BY score DESC, seq) AS rn, \
+                      COUNT(*) OVER (PARTITION BY file_id) AS matching FROM hits h) \
+             SELECT b.part_id, b.file_id, b.seq, b.page, b.slide, b.sheet, b.score, b.matching, f.file_name, f.mime_type \
+             FROM best b JOIN files f ON f.id = b.file_id WHERE b.rn = 1 \
+             ORDER BY b.score DESC, b.file_id LIMIT $4 OFFSET $5"
+        );
+        let rows = sqlx::query(trusted(sql))
+            .bind(query_text.clone())
+            .bind(tenant.to_string())
+            .bind(q.owner.map(|u| u.to_string()).unwrap_or_default())
+            .bind(i64::from(q.limit) + 1)
+            .bind(i64::from(q.offset))
+            .fetch_all(self.pool())
+            .await?;
+        let mut hits = rows.iter().map(hit_from_row).collect::<Result<Vec<_>>>()?;
+        let has_more = hits.len() > q.limit as usize;
+        hits.truncate(q.limit as usize);
+        self.add_snippets(tenant, &query_text, &mut hits).await?;
+        Ok(SearchPage { hits, has_more })
+    }
+
+    /// Fills in the snippets of the page's best parts (only these: snippets are the costly part).
+    async fn add_snippets(&self, tenant: TenantId, query_text: &str, hits: &mut [SearchHit]) -> Result<()> {
+        if hits.is_empty() {
+            return Ok(());
+        }
+        let query = match self.backend() {
+            Backend::Sqlite => {
+                let sql = format!(
+                    "SELECT p.id, snippet(file_parts_fts, 0, $2, $3, '…', 24) AS snippet \
+                     FROM file_parts_fts JOIN file_parts p ON p.rowid = file_parts_fts.rowid \
+                     WHERE file_parts_fts MATCH $1 AND p.tenant_id = $4 AND p.id IN ({})",
+                    placeholders(5, hits.len())
+                );
+                sqlx::query(trusted(sql))
+                    .bind(query_text.to_owned())
+                    .bind(MARK_START.to_string())
+                    .bind(MARK_END.to_string())
+                    .bind(tenant.to_string())
+            }
+            Backend::Postgres => {
+                // The same 250,000 characters the index covers.
+                let sql = format!(
+                    "SELECT p.id, ts_headline('simple', left(p.text, 250000), plainto_tsquery('simple', $1), $2) AS snippet \
+                     FROM file_parts p WHERE p.tenant_id = $3 AND p.id IN ({})",
+                    placeholders(4, hits.len())
+                );
+                let options = format!(
+                    "StartSel=\"{MARK_START}\", StopSel=\"{MARK_END}\", MaxWords=30, MinWords=12, MaxFragments=2, \
+                     FragmentDelimiter=\" … \""
+                );
+                sqlx::query(trusted(sql)).bind(query_text.to_owned()).bind(options).bind(tenant.to_string())
+            }
+        };
+        let mut query = query;
+        for h in hits.iter() {
+            query = query.bind(h.part_id.to_string());
+        }
+        for row in query.fetch_all(self.pool()).await? {
+            let id: String = row.try_get("id")?;
+            let raw: String = row.try_get("snippet")?;
+            if let Some(h) = hits.iter_mut().find(|h| h.part_id.to_string() == id) {
+                h.snippet = pieces(&raw);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits a snippet with match marks into pieces.
+fn pieces(raw: &str) -> Vec<SnippetPiece> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut hit = false;
+    for c in raw.chars() {
+        if c == MARK_START || c == MARK_END {
+            if !text.is_empty() {
+                out.push(SnippetPiece { text: std::mem::take(&mut text), hit });
+            }
+            hit = c == MARK_START;
+        } else {
+            text.push(c);
+        }
+    }
+    if !text.is_empty() {
+        out.push(SnippetPiece { text, hit });
+    }
+    out
+}
+
+fn hit_from_row(r: &AnyRow) -> Result<SearchHit> {
+    let u32_of = |col: &str| -> Result<Option<u32>> {
+        Ok(r.try_get::<Option<i64>, _>(col)?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+    };
+    Ok(SearchHit {
+        file_id: parse_col(r, "file_id", FileId::parse)?,
+        file_name: r.try_get("file_name")?,
+        mime_type: r.try_get("mime_type")?,
+        part_id: parse_col(r, "part_id", PartId::parse)?,
+        seq: u32_of("seq")?.unwrap_or(0),
+        page: u32_of("page")?,
+        slide: u32_of("slide")?,
+        sheet: r.try_get("sheet")?,
+        score: r.try_get("score")?,
+        matching_parts: u64::try_from(r.try_get::<i64, _>("matching")?).unwrap_or(0),
+        snippet: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_becomes_quoted_terms() {
+        let check = |q: &str, terms: &[&str], fts: &str| {
+            let t = search_terms(q);
+            assert_eq!(t, terms, "{q}");
+            assert_eq!(fts5_query(&t), fts, "{q}");
+        };
+        check("foo\"bar OR (", &["foo\"bar", "OR"], r#""foo""bar" "OR""#);
+        check("  Rechnung   счёт ", &["Rechnung", "счёт"], r#""Rechnung" "счёт""#);
+        check("NEAR(a b) -x *", &["NEAR(a", "b)", "-x"], r#""NEAR(a" "b)" "-x""#);
+        check("\" ( ) * ^ :", &[], "");
+        check("", &[], "");
+        assert_eq!(search_terms(&"w ".repeat(100)).len(), MAX_TERMS);
+        assert_eq!(search_terms(&"x".repeat(500))[0].chars().count(), MAX_TERM_CHARS);
+    }
+
+    #[test]
+    fn marks_become_pieces() {
+        let raw = format!("a {MARK_START}b{MARK_END} c {MARK_START}d{MARK_END}");
+        let p = |t: &str, hit| SnippetPiece { text: t.into(), hit };
+        assert_eq!(pieces(&raw), vec![p("a ", false), p("b", true), p(" c ", false), p("d", true)]);
+        assert_eq!(pieces("plain"), vec![p("plain", false)]);
+    }
+}
