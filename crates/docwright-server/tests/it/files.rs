@@ -251,7 +251,11 @@ async fn over_the_limit(backend: Backend) {
     let Some(app) = TestApp::spawn(backend, |c| {
         without_extraction(c);
         c.storage.max_upload_bytes = 1000;
-    }).await else { return };
+    })
+    .await
+    else {
+        return;
+    };
     let tenant = app.create_tenant("Limit").await;
     let admin = app.user_in(&tenant, "admin").await.auth;
     // Exactly the limit is fine, and far above the 2 MiB JSON body limit would be too.
