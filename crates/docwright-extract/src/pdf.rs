@@ -5,12 +5,13 @@
 //! open with the empty password is `Encrypted`, never an empty extraction), then the page count
 //! is checked against the limit before any per-page work. Pages are shared among scoped threads
 //! (one per core) that take the next page from a counter, so a slow page does not hold up a
-//! whole batch. `PdfDocument` is `Sync`, but its caches and reader sit behind mutexes that the
-//! threads then queue on (measured: two threads on one document were no faster than one), so
-//! each further thread parses its own document from the same bytes: memory is the file a few
-//! times over plus the pages in flight, and the parsed objects stay bounded by the library's
-//! caches. Each page is its own unit of failure: an error or a panic inside the parser becomes a
-//! warning naming the page, and the other pages are kept.
+//! whole batch; all threads read the one document (`PdfDocument` is `Sync`). A page's text is
+//! read once from its content stream and set in reading order by [`text`]; nothing is kept per
+//! page after its parts are made, so memory is the file plus the pages in flight and the
+//! library's bounded object caches. Each page is its own unit of failure: an error or a panic
+//! inside the parser becomes a warning naming the page, and the other pages are kept.
+
+mod text;
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -43,11 +44,7 @@ const PAGES_PER_THREAD: usize = 4;
 /// Opens the PDF at `path` and settles its encryption: `Encrypted` unless it opens with the
 /// empty password (owner-password-only files are common and readable).
 pub(crate) fn open(path: &Path) -> Result<PdfDocument, ExtractError> {
-    open_bytes(std::fs::read(path)?)
-}
-
-fn open_bytes(data: Vec<u8>) -> Result<PdfDocument, ExtractError> {
-    let doc = PdfDocument::from_bytes(data).map_err(map_error)?;
+    let doc = PdfDocument::from_bytes(std::fs::read(path)?).map_err(map_error)?;
     if doc.is_encrypted() && !doc.is_authenticated() && !matches!(doc.authenticate(b""), Ok(true)) {
         return Err(ExtractError::Encrypted);
     }
@@ -73,8 +70,7 @@ fn map_error(e: pdf_oxide::Error) -> ExtractError {
 
 pub(crate) fn extract(path: &Path, options: &Options) -> Result<Extraction, ExtractError> {
     let limits = &options.limits;
-    let data = std::fs::read(path)?;
-    let doc = open_bytes(data.clone())?;
+    let doc = open(path)?;
     let pages = page_count(&doc, limits)?;
     if pages == 0 {
         // Nothing to recover: a PDF without a single readable page is damaged, not empty.
@@ -88,25 +84,24 @@ pub(crate) fn extract(path: &Path, options: &Options) -> Result<Extraction, Extr
     limits.check_time()?;
 
     let shared = Shared {
-        data: &data,
+        doc: &doc,
         pages,
         options,
         next_page: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         text_chars: AtomicUsize::new(0),
         images: Mutex::new(ImageBudget::default()),
-        parser_warnings: Mutex::new(Vec::new()),
     };
     let threads =
         std::thread::available_parallelism().map_or(1, usize::from).min(pages.div_ceil(PAGES_PER_THREAD)).max(1);
     let results: Vec<Result<Vec<(usize, PageOut)>, ExtractError>> = if threads == 1 {
-        vec![shared.work(&doc)]
+        vec![shared.work()]
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
-                .map(|i| {
-                    let (shared, doc) = (&shared, &doc);
-                    scope.spawn(move || if i == 0 { shared.work(doc) } else { shared.work_on_own_document() })
+                .map(|_| {
+                    let shared = &shared;
+                    scope.spawn(move || shared.work())
                 })
                 .collect();
             handles
@@ -135,9 +130,7 @@ pub(crate) fn extract(path: &Path, options: &Options) -> Result<Extraction, Extr
             MAX_IMAGE_BYTES >> 20
         ));
     }
-    let mut parser_warnings = shared.parser_warnings.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-    parser_warnings.extend(doc.take_structured_warnings());
-    extraction.warnings.extend(library_warnings(parser_warnings));
+    extraction.warnings.extend(library_warnings(doc.take_structured_warnings()));
     Ok(extraction)
 }
 
@@ -190,8 +183,7 @@ struct ImageBudget {
 
 /// What the page workers share.
 struct Shared<'a> {
-    /// The file, for the threads that parse their own document.
-    data: &'a [u8],
+    doc: &'a PdfDocument,
     pages: usize,
     options: &'a Options,
     next_page: AtomicUsize,
@@ -199,23 +191,11 @@ struct Shared<'a> {
     stop: AtomicBool,
     text_chars: AtomicUsize,
     images: Mutex<ImageBudget>,
-    /// What the documents of the other threads reported.
-    parser_warnings: Mutex<Vec<pdf_oxide::extractors::warnings::Warning>>,
 }
 
 impl Shared<'_> {
-    fn work_on_own_document(&self) -> Result<Vec<(usize, PageOut)>, ExtractError> {
-        let doc = open_bytes(self.data.to_vec()).inspect_err(|_| self.stop.store(true, Ordering::Relaxed))?;
-        let result = self.work(&doc);
-        self.parser_warnings
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(doc.take_structured_warnings());
-        result
-    }
-
     /// Takes pages until none are left; a fatal error stops every worker.
-    fn work(&self, doc: &PdfDocument) -> Result<Vec<(usize, PageOut)>, ExtractError> {
+    fn work(&self) -> Result<Vec<(usize, PageOut)>, ExtractError> {
         let mut out = Vec::new();
         let result = (|| {
             let pages = self.pages;
@@ -228,7 +208,7 @@ impl Shared<'_> {
                     return Ok(());
                 }
                 self.options.limits.check_time()?;
-                out.push((index, self.page(doc, index)?));
+                out.push((index, self.page(self.doc, index)?));
             }
         })();
         if result.is_err() {
@@ -244,7 +224,7 @@ impl Shared<'_> {
         let location = Location { page: Some(number), ..Location::default() };
         let mut out = PageOut::default();
 
-        let text = match catch(|| doc.extract_text(index)) {
+        let text = match catch(|| text::page_text(doc, index)) {
             Ok(text) => text,
             Err(e) => {
                 out.warnings.push(format!("page {number}: the text could not be read ({e})"));

@@ -66,6 +66,31 @@ pub(crate) fn text_pdf() -> Vec<u8> {
     ])
 }
 
+/// One page laid out like a paper: a title across the page, two columns of three lines each
+/// (the right column painted first, so that only the geometry gives the order) and, below
+/// them, a form row whose label and amount stand far apart.
+pub(crate) fn two_column_pdf() -> Vec<u8> {
+    let mut content = String::from(
+        "BT /F1 16 Tf 1 0 0 1 72 740 Tm (A title that runs across both columns of this page) Tj\n/F1 10 Tf\n",
+    );
+    for (x, side) in [(330, "Right"), (72, "Left")] {
+        for (i, nth) in ["first", "second", "third"].into_iter().enumerate() {
+            let y = 700 - 12 * i;
+            content.push_str(&format!("1 0 0 1 {x} {y} Tm ({side} column, {nth} line of its text.) Tj\n"));
+        }
+    }
+    content.push_str("1 0 0 1 72 600 Tm (Total) Tj 1 0 0 1 200 600 Tm (123.45) Tj\nET\n");
+    pdf(&[
+        obj("<< /Type /Catalog /Pages 2 0 R >>"),
+        obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
+        obj(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        ),
+        stream("", content.as_bytes()),
+        obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"),
+    ])
+}
+
 /// A page tree that declares `count` pages, all the same page object: cheap to write, and a
 /// parser that trusted it would do `count` pages of work.
 pub(crate) fn many_pages_pdf(count: usize) -> Vec<u8> {

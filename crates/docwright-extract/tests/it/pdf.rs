@@ -48,6 +48,25 @@ fn one_text_part_per_page_in_order() {
 }
 
 #[test]
+fn columns_are_read_one_after_the_other_and_form_rows_stay_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let extraction = run(&write(dir.path(), "paper.pdf", &fixtures::two_column_pdf()), &Options::default()).unwrap();
+    let pages = page_texts(&extraction);
+    let text = &pages[0].1;
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle:?} is missing from {text:?}"));
+    let order = [
+        at("A title that runs across both columns of this page"),
+        at("Left column, first line of its text."),
+        at("Left column, third line of its text."),
+        at("Right column, first line of its text."),
+        at("Right column, third line of its text."),
+        at("Total 123.45"),
+    ];
+    assert!(order.is_sorted(), "{order:?} in {text:?}");
+    assert!(text.contains("Left column, first line of its text.\nLeft column, second"), "{text:?}");
+}
+
+#[test]
 fn embedded_images_become_image_parts() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "images.pdf", &fixtures::images_pdf());
