@@ -11,6 +11,7 @@ use sqlx::Executor as _;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::Backend;
+use crate::files::PartRecord;
 
 /// The variable naming the PostgreSQL server for tests.
 pub const POSTGRES_URL_VAR: &str = "DOCWRIGHT_TEST_POSTGRES_URL";
@@ -107,5 +108,28 @@ where
 {
     if let Some(db) = TestDb::fresh(backend).await {
         body(db).await;
+    }
+}
+
+/// A text part of page `seq + 1` of `file`, as a PDF's extraction stores it.
+pub fn text_part(file: docwright_core::id::FileId, seq: u32, text: &str) -> PartRecord {
+    PartRecord {
+        id: docwright_core::id::PartId::new(),
+        file_id: file,
+        seq,
+        type_group: "text".into(),
+        mime_type: "text/plain".into(),
+        label: Some("page".into()),
+        level: None,
+        text: text.into(),
+        rows_json: None,
+        method: "text".into(),
+        page: Some(seq + 1),
+        slide: None,
+        sheet: None,
+        row_start: None,
+        row_end: None,
+        data_sha256: None,
+        data_size: None,
     }
 }

@@ -2,11 +2,12 @@
 //! over their extracted text (parts written through the storage API as an extractor would),
 //! errors per P6, RBAC on search and the results of a document.
 
-use docwright_core::id::{DocumentId, FileId, PartId, TenantId};
+use docwright_core::id::{DocumentId, FileId, TenantId};
 use docwright_core::time::Timestamp;
 use docwright_engine::projects::NewResult;
 use docwright_storage::files::{ExtractionEnd, PartRecord};
 use docwright_storage::projects::ResultFormat;
+use docwright_storage::testing::text_part;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -53,23 +54,8 @@ async fn extracted(app: &TestApp, auth: &Auth, name: &str, pages: Result<&[&str]
                 .iter()
                 .enumerate()
                 .map(|(i, text)| PartRecord {
-                    id: PartId::new(),
-                    file_id: id,
-                    seq: u32::try_from(i).unwrap(),
                     type_group: if i == 0 { "text" } else { "table" }.into(),
-                    mime_type: "text/plain".into(),
-                    label: None,
-                    level: None,
-                    text: (*text).into(),
-                    rows_json: None,
-                    method: "text".into(),
-                    page: Some(u32::try_from(i).unwrap() + 1),
-                    slide: None,
-                    sheet: None,
-                    row_start: None,
-                    row_end: None,
-                    data_sha256: None,
-                    data_size: None,
+                    ..text_part(id, u32::try_from(i).unwrap(), text)
                 })
                 .collect(),
             warnings: vec!["page 9 was damaged".into()],

@@ -1,11 +1,12 @@
 //! File records: insert and get per tenant, and delete telling whether the content is still
 //! named by another record of the tenant.
 
-use docwright_core::id::{FileId, PartId, TenantId, UserId};
+use docwright_core::id::{FileId, TenantId, UserId};
 use docwright_core::rbac::bootstrap_rules;
 use docwright_core::time::Timestamp;
 use docwright_storage::Db;
 use docwright_storage::files::{Deleted, ExtractionEnd, FileRecord, PartRecord, Rerun};
+use docwright_storage::testing::text_part;
 
 use crate::tenant;
 
@@ -54,24 +55,16 @@ async fn file_records_share_content_within_a_tenant_only(db: Db) {
 both_databases!(extraction_runs_as_a_claimed_job_and_replaces_parts);
 
 fn part(file: FileId, seq: u32, text: &str, data: Option<&str>) -> PartRecord {
-    PartRecord {
-        id: PartId::new(),
-        file_id: file,
-        seq,
-        type_group: if data.is_some() { "image" } else { "text" }.into(),
-        mime_type: if data.is_some() { "image/png" } else { "text/plain" }.into(),
-        label: Some("page".into()),
-        level: None,
-        text: text.into(),
-        rows_json: None,
-        method: "text".into(),
-        page: Some(seq + 1),
-        slide: None,
-        sheet: None,
-        row_start: None,
-        row_end: None,
-        data_sha256: data.map(str::to_owned),
-        data_size: data.map(|_| 3),
+    let part = text_part(file, seq, text);
+    match data {
+        Some(sha) => PartRecord {
+            type_group: "image".into(),
+            mime_type: "image/png".into(),
+            data_sha256: Some(sha.to_owned()),
+            data_size: Some(3),
+            ..part
+        },
+        None => part,
     }
 }
 

@@ -1,15 +1,16 @@
 //! The projects tree (clients, projects, nested folders, documents, results) and full-text
 //! search over extracted parts, on both databases.
 
-use docwright_core::id::{ClientId, DocumentId, FileId, FolderId, PartId, ProjectId, ResultId, TenantId, UserId};
+use docwright_core::id::{ClientId, DocumentId, FileId, FolderId, ProjectId, ResultId, TenantId, UserId};
 use docwright_core::rbac::bootstrap_rules;
 use docwright_core::time::Timestamp;
-use docwright_storage::files::{ExtractionEnd, FileRecord, PartRecord};
+use docwright_storage::files::{ExtractionEnd, FileRecord};
 use docwright_storage::projects::{
     Client, Document, DocumentPatch, DocumentResult, Folder, FolderPatch, FolderTree, MAX_FOLDER_DEPTH, Project,
     ProjectPatch, ResultFormat, Write,
 };
 use docwright_storage::search::{SearchHit, SearchQuery, search_terms};
+use docwright_storage::testing::text_part;
 use docwright_storage::{Db, Error, PageRequest};
 
 use crate::tenant;
@@ -101,29 +102,7 @@ async fn extracted_file(db: &Db, tenant: TenantId, owner: UserId, name: &str, pa
     // Files are extracted as they come in, so the pending one claimed is this one.
     let claimed = db.claim_extraction("test", Timestamp::now()).await.unwrap().unwrap();
     assert_eq!(claimed.id, f.id);
-    let parts = pages
-        .iter()
-        .enumerate()
-        .map(|(i, text)| PartRecord {
-            id: PartId::new(),
-            file_id: f.id,
-            seq: u32::try_from(i).unwrap(),
-            type_group: "text".into(),
-            mime_type: "text/plain".into(),
-            label: None,
-            level: None,
-            text: (*text).into(),
-            rows_json: None,
-            method: "text".into(),
-            page: Some(u32::try_from(i).unwrap() + 1),
-            slide: None,
-            sheet: None,
-            row_start: None,
-            row_end: None,
-            data_sha256: None,
-            data_size: None,
-        })
-        .collect();
+    let parts = pages.iter().enumerate().map(|(i, text)| text_part(f.id, u32::try_from(i).unwrap(), text)).collect();
     let end = ExtractionEnd::Done { parts, warnings: vec![], units: Some(u32::try_from(pages.len()).unwrap()) };
     assert!(db.finish_extraction(tenant, f.id, "test", &end, None, Timestamp::now()).await.unwrap());
     f.id
