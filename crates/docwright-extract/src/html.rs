@@ -131,10 +131,16 @@ struct State {
     max_tables: usize,
     /// Tables opened past `max_tables`, flattened into their cell.
     flattened: u32,
+    /// The source line of the token being read, and the lines of the current block's first and
+    /// last text: a part's location is the range of source lines it was read from.
+    line: u32,
+    block_lines: Option<(u32, u32)>,
 }
 
 #[derive(Default)]
 struct TableBuilder {
+    /// The source line of `<table>`.
+    start_line: u32,
     rows: Vec<Vec<String>>,
     cell: Option<String>,
 }
@@ -154,19 +160,26 @@ impl State {
         }
         let text = collapse(&self.buf);
         self.buf.clear();
+        let at = self.block_location();
         if text.is_empty() {
             self.in_item = false;
             return;
         }
         let part = if let Some(level) = self.heading {
-            Part::text("heading", text, Location::default()).with_level(level)
+            Part::text("heading", text, at).with_level(level)
         } else if self.in_item {
-            Part::text("list_item", text, Location::default()).with_level(self.lists.max(1))
+            Part::text("list_item", text, at).with_level(self.lists.max(1))
         } else {
-            Part::text("paragraph", text, Location::default())
+            Part::text("paragraph", text, at)
         };
         self.in_item = false;
         self.ready.push(part);
+    }
+
+    /// The source lines of the block just ended (and none for the next one yet).
+    fn block_location(&mut self) -> Location {
+        let (first, last) = self.block_lines.take().unwrap_or((self.line, self.line));
+        Location { row_start: Some(first), row_end: Some(last), ..Location::default() }
     }
 
     /// Where text goes now: the open cell of the innermost table, or the current block.
@@ -235,7 +248,7 @@ impl State {
             "table" => {
                 if self.tables.len() < self.max_tables {
                     self.flush();
-                    self.tables.push(TableBuilder::default());
+                    self.tables.push(TableBuilder { start_line: self.line, ..TableBuilder::default() });
                 } else {
                     self.flattened += 1;
                 }
@@ -312,7 +325,12 @@ impl State {
                         let text: Vec<String> = rows.iter().map(|r| r.join(" | ")).collect();
                         outer.cell.get_or_insert_with(String::new).push_str(&text.join("\n"));
                     } else if !rows.is_empty() {
-                        self.ready.push(Part::table(rows, Location::default()));
+                        let at = Location {
+                            row_start: Some(table.start_line),
+                            row_end: Some(self.line),
+                            ..Location::default()
+                        };
+                        self.ready.push(Part::table(rows, at));
                     }
                 }
             }
@@ -320,8 +338,9 @@ impl State {
                 let text = self.buf.replace(BREAK, "\n").trim_matches('\n').to_owned();
                 self.buf.clear();
                 self.pre = self.pre.saturating_sub(1);
+                let at = self.block_location();
                 if !text.trim().is_empty() && self.tables.is_empty() {
-                    self.ready.push(Part::text("code", text, Location::default()));
+                    self.ready.push(Part::text("code", text, at));
                 }
             }
             _ if is_block(name) && !self.in_item => self.flush(),
@@ -333,6 +352,11 @@ impl State {
         if self.in_title {
             self.title.push_str(text);
         } else if self.skipped == 0 {
+            if self.tables.is_empty() && !text.trim().is_empty() {
+                let line = self.line;
+                let lines = self.block_lines.get_or_insert((line, line));
+                lines.1 = line;
+            }
             if self.pre > 0 && self.tables.is_empty() {
                 self.buf.push_str(text);
             } else {
@@ -345,8 +369,9 @@ impl State {
 impl TokenSink for Sink {
     type Handle = ();
 
-    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+    fn process_token(&self, token: Token, line: u64) -> TokenSinkResult<()> {
         let mut state = self.0.borrow_mut();
+        state.line = u32::try_from(line).unwrap_or(u32::MAX);
         match token {
             Token::TagToken(tag) => match tag.kind {
                 TagKind::StartTag => return state.start_tag(&tag.name, tag.self_closing),
@@ -356,7 +381,12 @@ impl TokenSink for Sink {
                     if was_title {
                         let title = collapse(&std::mem::take(&mut state.title));
                         if !title.is_empty() {
-                            state.ready.insert(0, Part::text("title", title, Location::default()));
+                            let at = Location {
+                                row_start: Some(state.line),
+                                row_end: Some(state.line),
+                                ..Location::default()
+                            };
+                            state.ready.insert(0, Part::text("title", title, at));
                         }
                     }
                 }

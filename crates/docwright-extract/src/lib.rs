@@ -87,7 +87,10 @@ pub struct Location {
     pub slide: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sheet: Option<String>,
-    /// First and last row (inclusive) of a table or of the lines of a text part, when known.
+    /// First and last row (inclusive) of a sheet's table, or the first and last line of the
+    /// source a part was read from (plain text, Markdown, HTML). PDF and DOCX parts have a
+    /// `page` (for DOCX, as the document's own page and section breaks count pages), PPTX parts
+    /// a `slide`; mail parts are located by their label (`subject`, `headers`, `body`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_start: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use office_oxide::ir::{Element, List, Section, inline_to_text};
+use office_oxide::ir::{Element, List, Section, SectionBreakType, inline_to_text};
 use office_oxide::options::ParseOptions;
 use office_oxide::{Document, DocumentFormat, OfficeError};
 
@@ -50,11 +50,16 @@ pub(crate) fn extract(path: &Path, format: Format, options: &Options) -> Result<
         }
         _ => {
             let mut seen = HashSet::new();
-            for section in &ir.sections {
+            let mut page = Page { number: 1, blank: true };
+            for (i, section) in ir.sections.iter().enumerate() {
                 limits.check_time()?;
                 headers_footers(section, &mut seen, &mut out)?;
-                let mut walk = Walk { out: &mut out, location: Location::default(), max_depth: limits.max_xml_depth };
+                if i > 0 && section.break_type != SectionBreakType::Continuous {
+                    page.turn(false);
+                }
+                let mut walk = Walk { out: &mut out, page, max_depth: limits.max_xml_depth };
                 walk.elements(&section.elements, 0)?;
+                page = walk.page;
             }
         }
     }
@@ -163,14 +168,46 @@ fn slide(section: &Section, number: u32, out: &mut Collector<'_>) -> Result<(), 
     Ok(())
 }
 
+/// The page of a DOCX body being walked. A DOCX file has no fixed pages: they are counted as the
+/// document itself breaks them (page breaks, "page break before" paragraphs, sections that start
+/// on a new page); text that Word flows onto the next page on its own stays on the page before.
+#[derive(Debug, Clone, Copy)]
+struct Page {
+    number: u32,
+    /// Nothing has been put on this page yet.
+    blank: bool,
+}
+
+impl Page {
+    /// The next page; a break that only asks for a fresh page (`always` false) starts none when
+    /// the current one is still blank.
+    fn turn(&mut self, always: bool) {
+        if always || !self.blank {
+            self.number = self.number.saturating_add(1);
+            self.blank = true;
+        }
+    }
+}
+
 /// Walks a DOCX body into parts.
 struct Walk<'o, 'l> {
     out: &'o mut Collector<'l>,
-    location: Location,
+    page: Page,
     max_depth: u32,
 }
 
 impl Walk<'_, '_> {
+    /// Where the next part is: its page.
+    fn here(&mut self) -> Location {
+        self.page.blank = false;
+        Location { page: Some(self.page.number), ..Location::default() }
+    }
+
+    fn push(&mut self, part: impl FnOnce(Location) -> Part) -> Result<(), ExtractError> {
+        let location = self.here();
+        self.out.push(part(location))
+    }
+
     fn elements(&mut self, elements: &[Element], depth: u32) -> Result<(), ExtractError> {
         // office_oxide bounds its own nesting; this is a second fence on our recursion.
         if depth > self.max_depth {
@@ -179,15 +216,21 @@ impl Walk<'_, '_> {
         for element in elements {
             match element {
                 Element::Heading(h) => {
-                    let part = Part::text("heading", inline_to_text(&h.content), self.location.clone());
-                    self.out.push(part.with_level(h.level.max(1)))?;
+                    if h.page_break_before {
+                        self.page.turn(false);
+                    }
+                    self.push(|at| Part::text("heading", inline_to_text(&h.content), at).with_level(h.level.max(1)))?;
                 }
                 Element::Paragraph(p) => {
-                    self.out.push(Part::text("paragraph", inline_to_text(&p.content), self.location.clone()))?;
+                    if p.page_break_before {
+                        self.page.turn(false);
+                    }
+                    self.push(|at| Part::text("paragraph", inline_to_text(&p.content), at))?;
                 }
+                Element::PageBreak => self.page.turn(true),
                 Element::List(list) => self.list(list, 1, depth)?,
                 Element::Table(table) => {
-                    self.out.push(Part::table(table_rows(table), self.location.clone()))?;
+                    self.push(|at| Part::table(table_rows(table), at))?;
                     // Pictures inside cells are still pictures of the document.
                     for row in &table.rows {
                         for cell in &row.cells {
@@ -195,21 +238,22 @@ impl Walk<'_, '_> {
                         }
                     }
                 }
-                Element::Image(image) => push_image(image, &self.location, self.out)?,
-                Element::TextBox(tb) => self.elements(&tb.content, depth + 1)?,
-                Element::Footnote(note) => {
-                    self.out.push(Part::text("footnote", plain_text(&note.content), self.location.clone()))?;
+                Element::Image(image) => {
+                    let at = self.here();
+                    push_image(image, &at, self.out)?;
                 }
+                Element::TextBox(tb) => self.elements(&tb.content, depth + 1)?,
+                Element::Footnote(note) => self.push(|at| Part::text("footnote", plain_text(&note.content), at))?,
                 Element::Endnote(note) => {
                     let label = if note.marker.as_deref().is_some_and(|m| m.starts_with("Comment")) {
                         "comment"
                     } else {
                         "endnote"
                     };
-                    self.out.push(Part::text(label, plain_text(&note.content), self.location.clone()))?;
+                    self.push(|at| Part::text(label, plain_text(&note.content), at))?;
                 }
                 Element::CodeBlock(code) => {
-                    self.out.push(Part::text("code", code.content.clone(), self.location.clone()))?;
+                    self.push(|at| Part::text("code", code.content.clone(), at))?;
                 }
                 _ => {}
             }
@@ -226,7 +270,7 @@ impl Walk<'_, '_> {
         let level = level.max(list.level.saturating_add(1));
         for item in &list.items {
             let text = plain_text_shallow(&item.content);
-            self.out.push(Part::text("list_item", text, self.location.clone()).with_level(level))?;
+            self.push(|at| Part::text("list_item", text, at).with_level(level))?;
             self.images(&item.content, depth + 1)?;
             if let Some(nested) = &item.nested {
                 self.list(nested, level.saturating_add(1), depth + 1)?;
@@ -242,7 +286,10 @@ impl Walk<'_, '_> {
         }
         for element in elements {
             match element {
-                Element::Image(image) => push_image(image, &self.location, self.out)?,
+                Element::Image(image) => {
+                    let at = self.here();
+                    push_image(image, &at, self.out)?;
+                }
                 Element::TextBox(tb) => self.images(&tb.content, depth + 1)?,
                 Element::Table(t) => {
                     for cell in t.rows.iter().flat_map(|r| &r.cells) {

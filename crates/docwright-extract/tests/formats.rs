@@ -296,6 +296,21 @@ fn html_in_windows_1252_without_scripts() {
     assert_eq!(labelled(&x, "table")[0].rows.as_ref().unwrap(), &[vec!["Article", "Prix"], vec!["Café", "3"]]);
     let all: String = x.parts.iter().map(|p| p.text.as_str()).collect();
     assert!(!all.contains("secret") && !all.contains("color") && !all.contains("JavaScript"), "{all}");
+    // Each part's location is the range of source lines it was read from.
+    let lines: Vec<_> = x.parts.iter().map(|p| (p.text.trim(), p.location.row_start, p.location.row_end)).collect();
+    assert_eq!(
+        lines,
+        [
+            ("Prix d'été", Some(2), Some(2)),
+            ("Les prix", Some(4), Some(4)),
+            ("Le café coûte 3 €.", Some(4), Some(4)),
+            ("Crème", Some(6), Some(6)),
+            ("Thé", Some(6), Some(6)),
+            ("Vert", Some(6), Some(6)),
+            ("| Article | Prix |\n| --- | --- |\n| Café | 3 |", Some(7), Some(7)),
+            ("Fin", Some(8), Some(8)),
+        ]
+    );
 }
 
 #[test]
@@ -372,6 +387,38 @@ fn docx_package(document: &[u8]) -> Vec<u8> {
 }
 
 const W: &str = r#"<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>"#;
+
+#[test]
+fn docx_parts_carry_the_page_the_document_breaks_them_onto() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_text = |t: &str| format!("<w:r><w:t>{t}</w:t></w:r>");
+    let document = format!(
+        "{W}<w:p>{}</w:p><w:p><w:r><w:br w:type=\"page\"/><w:t>After a page break.</w:t></w:r></w:p>\
+         <w:p><w:pPr><w:pageBreakBefore/></w:pPr>{}</w:p><w:p>{}</w:p>\
+         <w:p><w:pPr><w:sectPr><w:type w:val=\"nextPage\"/></w:sectPr></w:pPr></w:p><w:p>{}</w:p>\
+         <w:sectPr><w:type w:val=\"nextPage\"/></w:sectPr></w:body></w:document>",
+        run_text("On page one."),
+        run_text("Starts a page of its own."),
+        run_text("Same page."),
+        run_text("The next section."),
+    );
+    let path = write(&dir, "pages.docx", &docx_package(document.as_bytes()));
+    let x = run(&path, DOCX, "pages.docx");
+    let pages: Vec<(&str, Option<u32>)> =
+        x.parts.iter().filter(|p| !p.text.trim().is_empty()).map(|p| (p.text.trim(), p.location.page)).collect();
+    assert_eq!(
+        pages,
+        [
+            ("On page one.", Some(1)),
+            ("After a page break.", Some(2)),
+            ("Starts a page of its own.", Some(3)),
+            ("Same page.", Some(3)),
+            ("The next section.", Some(4)),
+        ],
+        "{:#?}",
+        x.parts
+    );
+}
 
 #[test]
 fn hostile_docx_zip_bomb_is_too_large() {
