@@ -78,16 +78,23 @@ pub(crate) fn extract(path: &Path, mime: &str, options: &Options) -> Result<Extr
     dimensions(&bytes, limits.max_image_pixels)?;
     let mut image = Part::image(mime, bytes, Location::default());
     let mut extraction = Extraction::default();
-    if let Some(ocr) = &options.ocr {
-        let text = recognize(ocr, path, mime, limits)?;
-        image.text.clone_from(&text);
-        image.method = Method::Ocr;
-        extraction.parts.push(image);
-        let mut part = Part::text("ocr_text", text, Location::default());
-        part.method = Method::Ocr;
-        extraction.parts.push(part);
-    } else {
-        extraction.parts.push(image);
+    match options.ocr.as_ref().map(|ocr| recognize(ocr, path, mime, limits)) {
+        Some(Ok(text)) => {
+            image.text.clone_from(&text);
+            image.method = Method::Ocr;
+            extraction.parts.push(image);
+            let mut part = Part::text("ocr_text", text, Location::default());
+            part.method = Method::Ocr;
+            extraction.parts.push(part);
+        }
+        // The file's bounds end the extraction, as for every other format.
+        Some(Err(e @ (ExtractError::TimedOut | ExtractError::TooLarge { .. }))) => return Err(e),
+        // A picture that OCR cannot read is still a picture: kept, with the reason.
+        Some(Err(e)) => {
+            extraction.warnings.push(format!("OCR failed: {e}"));
+            extraction.parts.push(image);
+        }
+        None => extraction.parts.push(image),
     }
     Ok(extraction)
 }
@@ -113,6 +120,8 @@ fn recognize(ocr: &crate::Ocr, path: &Path, mime: &str, limits: &Limits) -> Resu
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
@@ -133,6 +142,19 @@ mod tests {
         assert_eq!(extraction.parts[0].kind, crate::PartKind::Image);
         assert_eq!(extraction.parts[0].data.as_deref(), Some(bytes.as_slice()));
         assert_eq!(extraction.parts[0].mime_type, "image/png");
+    }
+
+    #[test]
+    fn an_image_that_ocr_cannot_read_is_kept_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.png");
+        std::fs::write(&path, png(40, 30)).unwrap();
+        let broken = crate::Ocr::new(dir.path().join("no-such-tesseract"), vec!["eng".into()], Duration::from_secs(5));
+        let options = Options { ocr: Some(broken), ..Options::default() };
+        let extraction = extract(&path, "image/png", &options).unwrap();
+        assert_eq!(extraction.parts.len(), 1);
+        assert_eq!(extraction.parts[0].kind, crate::PartKind::Image);
+        assert!(extraction.warnings.iter().any(|w| w.starts_with("OCR failed")), "{:?}", extraction.warnings);
     }
 
     #[test]
