@@ -265,41 +265,29 @@ pub(crate) fn number_text(f: f64) -> String {
     if text.contains('e') { text } else { text.trim_end_matches('0').trim_end_matches('.').to_owned() }
 }
 
-/// An Excel date serial as `YYYY-MM-DD`, with `THH:MM[:SS]` when it has a time; a duration as
-/// hours. The serial counts days from 1899-12-30 (the 1900 system; calamine does not tell a
-/// 1904 workbook's dates apart without its `chrono` feature, and those are rare).
+/// An Excel date serial as `YYYY-MM-DD`, with ` HH:MM[:SS]` when it has a time; a duration as
+/// hours. calamine turns the serial into a date in the workbook's own date system (1900, with
+/// Excel's phantom 1900-02-29, or 1904); the time is rounded to the second first, so that a
+/// serial a hair below 08:00 reads 08:00.
 fn excel_date_text(dt: &calamine::ExcelDateTime) -> String {
+    use calamine::{ExcelDateTime, ExcelDateTimeType};
     let serial = dt.as_f64();
     if dt.is_duration() {
         let seconds = (serial * 86_400.0).round() as i64;
         return format!("{}:{:02}:{:02}", seconds / 3600, (seconds % 3600) / 60, seconds % 60);
     }
-    let days = serial.floor() as i64;
-    let seconds = ((serial - serial.floor()) * 86_400.0).round() as i64;
-    let (days, seconds) = if seconds >= 86_400 { (days + 1, 0) } else { (days, seconds) };
-    // Days since 1970-01-01: 1899-12-30 is 25,569 days before it.
-    let (y, m, d) = civil_from_days(days - 25_569);
-    if seconds == 0 {
-        format!("{y:04}-{m:02}-{d:02}")
-    } else if seconds % 60 == 0 {
-        format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", seconds / 3600, (seconds % 3600) / 60)
-    } else {
-        format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", seconds / 3600, (seconds % 3600) / 60, seconds % 60)
+    // calamine keeps the date system to itself; a serial that reads differently in the 1900
+    // system was read in the 1904 one.
+    let is_1904 =
+        ExcelDateTime::new(serial, ExcelDateTimeType::DateTime, false).to_ymd_hms_milli() != dt.to_ymd_hms_milli();
+    let rounded = (serial * 86_400.0).round() / 86_400.0;
+    let (y, m, d, hour, minute, second, _) =
+        ExcelDateTime::new(rounded, ExcelDateTimeType::DateTime, is_1904).to_ymd_hms_milli();
+    match (hour, minute, second) {
+        (0, 0, 0) => format!("{y:04}-{m:02}-{d:02}"),
+        (_, _, 0) => format!("{y:04}-{m:02}-{d:02} {hour:02}:{minute:02}"),
+        _ => format!("{y:04}-{m:02}-{d:02} {hour:02}:{minute:02}:{second:02}"),
     }
-}
-
-/// The proleptic Gregorian date of a day count from 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// The delimiters tried, in order of preference on a tie.
@@ -414,9 +402,16 @@ mod tests {
         assert_eq!(number_text(0.1 + 0.2), "0.3");
         assert_eq!(number_text(-2.5), "-2.5");
         assert_eq!(number_text(1234567.125), "1234567.125");
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        let date = calamine::ExcelDateTime::new(45_000.5, calamine::ExcelDateTimeType::DateTime, false);
-        assert_eq!(excel_date_text(&date), "2023-03-15 12:00");
+        use calamine::{ExcelDateTime, ExcelDateTimeType::DateTime};
+        assert_eq!(excel_date_text(&ExcelDateTime::new(45_000.5, DateTime, false)), "2023-03-15 12:00");
+        // The same moment in a 1904 workbook is 1,462 days less.
+        assert_eq!(excel_date_text(&ExcelDateTime::new(45_000.5 - 1462.0, DateTime, true)), "2023-03-15 12:00");
+        assert_eq!(
+            excel_date_text(&ExcelDateTime::new(45_000.0 + 8.0 / 24.0 - 1e-9, DateTime, false)),
+            "2023-03-15 08:00"
+        );
+        assert_eq!(excel_date_text(&ExcelDateTime::new(60.0, DateTime, false)), "1900-02-29", "Excel's own calendar");
+        assert_eq!(excel_date_text(&ExcelDateTime::new(61.0, DateTime, false)), "1900-03-01");
     }
 
     #[test]
