@@ -6,9 +6,9 @@
 //! is checked against the limit before any per-page work. Pages are shared among scoped threads
 //! (one per core) that take the next page from a counter, so a slow page does not hold up a
 //! whole batch; all threads read the one document (`PdfDocument` is `Sync`). A page's text is
-//! read once from its content stream and set in reading order by [`text`]; nothing is kept per
-//! page after its parts are made, so memory is the file plus the pages in flight and the
-//! library's bounded object caches. Each page is its own unit of failure: an error or a panic
+//! read once from its content stream and set in reading order by [`text`]; nothing but its parts
+//! is kept of a page, so memory is the file, the parts made, the pages in flight and the
+//! library's caches (bounded by count and bytes, not by the page count). Each page is its own unit of failure: an error or a panic
 //! inside the parser becomes a warning naming the page, and the other pages are kept.
 
 mod text;
