@@ -1,7 +1,8 @@
 //! The blob store (SPEC D1): file content, addressed by SHA-256 within a tenant.
 //!
 //! [`BlobStore`] is the narrow interface the file use cases need — begin an upload, write it
-//! chunk by chunk, commit it under its hash, read a byte range, remove. [`LocalBlobs`] keeps
+//! chunk by chunk, commit it under its hash, read a byte range, and remove in two steps (set
+//! aside, then put back or discard), so that a remover can ask the database again in between. [`LocalBlobs`] keeps
 //! blobs in a directory (`<blob_dir>/<tenant>/<aa>/<sha256>`, `aa` the hash's first two hex
 //! digits). An upload goes to a temporary file in `<blob_dir>/.tmp` and is renamed into place,
 //! so a blob is never seen half-written; an upload dropped before its commit removes its
@@ -26,6 +27,8 @@ pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 /// Where file content is kept.
 pub trait BlobStore: Send + Sync {
     type Upload: BlobUpload;
+    /// A blob moved out of reach by [`BlobStore::set_aside`].
+    type Aside: Send;
     /// Starts an upload.
     fn begin(&self) -> impl Future<Output = io::Result<Self::Upload>> + Send;
     /// Stores a finished upload under its SHA-256 in `tenant` (equal bytes already there are
@@ -40,8 +43,20 @@ pub trait BlobStore: Send + Sync {
         sha256: &str,
         range: Range<u64>,
     ) -> impl Future<Output = io::Result<BlobReader>> + Send;
-    /// Removes a blob; absent is fine.
-    fn remove(&self, tenant: TenantId, sha256: &str) -> impl Future<Output = io::Result<()>> + Send;
+    /// Whether the blob is there.
+    fn exists(&self, tenant: TenantId, sha256: &str) -> impl Future<Output = io::Result<bool>> + Send;
+    /// Moves a blob out of reach, to be put back or discarded: `None` when it is not there.
+    fn set_aside(&self, tenant: TenantId, sha256: &str)
+    -> impl Future<Output = io::Result<Option<Self::Aside>>> + Send;
+    /// Puts a blob set aside back in its place (equal bytes put there meanwhile are replaced).
+    fn put_back(
+        &self,
+        tenant: TenantId,
+        sha256: &str,
+        aside: Self::Aside,
+    ) -> impl Future<Output = io::Result<()>> + Send;
+    /// Removes a blob set aside for good.
+    fn discard(&self, aside: Self::Aside) -> impl Future<Output = io::Result<()>> + Send;
 }
 
 /// An upload in progress: content is written and hashed as it arrives.
@@ -129,6 +144,8 @@ impl BlobUpload for LocalUpload {
 
 impl BlobStore for LocalBlobs {
     type Upload = LocalUpload;
+    /// A blob set aside: a file in `.tmp`.
+    type Aside = PathBuf;
 
     async fn begin(&self) -> io::Result<LocalUpload> {
         let tmp = self.tmp_dir();
@@ -164,17 +181,40 @@ impl BlobStore for LocalBlobs {
         Ok(Box::pin(file.take(range.end.saturating_sub(range.start))))
     }
 
-    async fn remove(&self, tenant: TenantId, sha256: &str) -> io::Result<()> {
+    async fn exists(&self, tenant: TenantId, sha256: &str) -> io::Result<bool> {
+        tokio::fs::try_exists(self.path(tenant, sha256)?).await
+    }
+
+    async fn set_aside(&self, tenant: TenantId, sha256: &str) -> io::Result<Option<PathBuf>> {
         let path = self.path(tenant, sha256)?;
-        match tokio::fs::remove_file(&path).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => {
+        let tmp = self.tmp_dir();
+        tokio::fs::create_dir_all(&tmp).await?;
+        let aside = tmp.join(format!("aside-{}", uuid::Uuid::now_v7()));
+        match tokio::fs::rename(&path, &aside).await {
+            Ok(()) => {
                 // Leave no empty fan-out directory behind; one still in use stays.
                 if let Some(parent) = path.parent() {
                     let _ = tokio::fs::remove_dir(parent).await;
                 }
-                Ok(())
+                Ok(Some(aside))
             }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_back(&self, tenant: TenantId, sha256: &str, aside: PathBuf) -> io::Result<()> {
+        let target = self.path(tenant, sha256)?;
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::rename(aside, target).await
+    }
+
+    async fn discard(&self, aside: PathBuf) -> io::Result<()> {
+        match tokio::fs::remove_file(aside).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
         }
     }
 }
@@ -389,9 +429,26 @@ From: a@example.org\r\nTo: b@example.org\r\nSubject: Hi\r\n\r\nBody\r\n",
         up.write(b"partial").await.unwrap();
         drop(up);
         assert!(is_empty_dir(&store.tmp_dir()));
-        store.remove(tenant, &w.sha256).await.unwrap();
+
+        // Set aside and put back: meanwhile the same bytes were committed again, which is fine.
+        let aside = store.set_aside(tenant, &w.sha256).await.unwrap().unwrap();
+        assert!(!store.exists(tenant, &w.sha256).await.unwrap());
+        let mut again = store.begin().await.unwrap();
+        again.write(b"hello world").await.unwrap();
+        again.finish().await.unwrap();
+        store.commit(tenant, again).await.unwrap();
+        store.put_back(tenant, &w.sha256, aside).await.unwrap();
+        let mut out = String::new();
+        store.read(tenant, &w.sha256, 0..11).await.unwrap().read_to_string(&mut out).await.unwrap();
+        assert_eq!(out, "hello world");
+        assert!(is_empty_dir(&store.tmp_dir()));
+        // Set aside and discarded: gone, fan-out directory included; a second time finds nothing.
+        let aside = store.set_aside(tenant, &w.sha256).await.unwrap().unwrap();
+        store.discard(aside).await.unwrap();
         assert!(!store.path(tenant, &w.sha256).unwrap().exists());
-        store.remove(tenant, &w.sha256).await.unwrap();
+        assert!(!store.path(tenant, &w.sha256).unwrap().parent().unwrap().exists());
+        assert!(store.set_aside(tenant, &w.sha256).await.unwrap().is_none());
+        assert!(is_empty_dir(&store.tmp_dir()));
         assert!(store.path(tenant, "../../etc/passwd").is_err());
     }
 }

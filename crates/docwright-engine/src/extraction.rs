@@ -304,9 +304,9 @@ impl Engine {
         let started = std::time::Instant::now();
         let outcome = self.run_extraction(&settings, &file).await;
         let end = self.store_outcome(&settings, &file, outcome).await;
-        let (end, thumbnail) = match end {
-            Ok(stored) => stored,
-            Err(e) => (ExtractionEnd::Failed { code: "store_failed".into(), message: e.to_string() }, None),
+        let (end, thumbnail, blobs) = match end {
+            Ok(stored) => (stored.end, stored.thumbnail, stored.blobs),
+            Err(e) => (ExtractionEnd::Failed { code: "store_failed".into(), message: e.to_string() }, None, Vec::new()),
         };
         match &end {
             ExtractionEnd::Done { parts, .. } => tracing::info!(
@@ -320,7 +320,11 @@ impl Engine {
             .db
             .finish_extraction(file.tenant_id, file.id, &self.instance, &end, thumbnail.as_deref(), Timestamp::now())
             .await?;
-        if !kept {
+        if kept {
+            for (sha256, bytes) in &blobs {
+                self.keep_blob(file.tenant_id, sha256, bytes).await?;
+            }
+        } else {
             // Deleted meanwhile, or handed to another process: drop the blobs only we named.
             self.forget_blobs(file.tenant_id, &end, thumbnail.as_deref()).await;
         }
@@ -371,11 +375,12 @@ impl Engine {
         settings: &ExtractionSettings,
         file: &FileRecord,
         outcome: Outcome,
-    ) -> Result<(ExtractionEnd, Option<String>)> {
+    ) -> Result<Stored> {
         let blobs = self.file_settings()?.blobs.clone();
         let tenant = file.tenant_id;
-        let thumbnail = match outcome.thumbnail {
-            Some(Ok(png)) if !png.is_empty() => Some(put_blob(&blobs, tenant, &png).await?.sha256),
+        let mut stored_blobs = Vec::new();
+        let thumbnail_png = match outcome.thumbnail {
+            Some(Ok(png)) if !png.is_empty() => Some(png),
             Some(Err(f)) if f.code != "unsupported_type" => {
                 tracing::debug!(file = %file.id, code = %f.code, "no thumbnail; a generic icon stands in");
                 let icon = docwright_extract::generic_icon(
@@ -384,9 +389,17 @@ impl Engine {
                     settings.thumbnail_width,
                     settings.thumbnail_height,
                 );
-                Some(put_blob(&blobs, tenant, &icon).await?.sha256)
+                Some(icon)
             }
             _ => None,
+        };
+        let thumbnail = match thumbnail_png {
+            Some(png) => {
+                let sha256 = put_blob(&blobs, tenant, &png).await?.sha256;
+                stored_blobs.push((sha256.clone(), png));
+                Some(sha256)
+            }
+            None => None,
         };
         let end = match outcome.extraction {
             None => ExtractionEnd::Failed { code: "not_run".into(), message: "extraction was not asked for".into() },
@@ -396,9 +409,13 @@ impl Engine {
                     self.store_attachment(&blobs, file, attachment).await?;
                 }
                 let mut parts = Vec::with_capacity(extraction.parts.len());
-                for (seq, part) in extraction.parts.into_iter().enumerate() {
-                    let data = match &part.data {
-                        Some(bytes) => Some(put_blob(&blobs, tenant, bytes).await?),
+                for (seq, mut part) in extraction.parts.into_iter().enumerate() {
+                    let data = match part.data.take() {
+                        Some(bytes) => {
+                            let written = put_blob(&blobs, tenant, &bytes).await?;
+                            stored_blobs.push((written.sha256.clone(), bytes));
+                            Some(written)
+                        }
                         None => None,
                     };
                     parts.push(PartRecord {
@@ -424,7 +441,7 @@ impl Engine {
                 ExtractionEnd::Done { parts, warnings: extraction.warnings, units: extraction.units }
             }
         };
-        Ok((end, thumbnail))
+        Ok(Stored { end, thumbnail, blobs: stored_blobs })
     }
 
     /// An attachment becomes a file of its own (its type sniffed from its bytes, as uploads'
@@ -439,19 +456,19 @@ impl Engine {
         let name = crate::files::checked_name(&attachment.file_name).unwrap_or_else(|_| "attachment".to_owned());
         let record = crate::files::new_record(parent.tenant_id, parent.owner_id, name, written, Some(parent.id));
         self.db.insert_file(&record).await?;
+        self.keep_blob(parent.tenant_id, &record.sha256, &attachment.data).await?;
         self.extraction.wake();
         Ok(())
     }
 
     async fn forget_blobs(&self, tenant: TenantId, end: &ExtractionEnd, thumbnail: Option<&str>) {
-        let Ok(settings) = self.file_settings() else { return };
         let mut shas: Vec<&str> = thumbnail.into_iter().collect();
         if let ExtractionEnd::Done { parts, .. } = end {
             shas.extend(parts.iter().filter_map(|p| p.data_sha256.as_deref()));
         }
         for sha in shas {
-            if matches!(self.db.file_content_referenced(tenant, sha).await, Ok(false)) {
-                let _ = settings.blobs.remove(tenant, sha).await;
+            if let Err(e) = self.release_blob(tenant, sha).await {
+                tracing::warn!(%tenant, sha, error = %e, "an extraction's blob could not be removed");
             }
         }
     }
@@ -561,8 +578,16 @@ fn classify_exit(status: std::process::ExitStatus, stderr: &str) -> Failure {
     }
 }
 
+/// What an outcome became: the end to record, the thumbnail's blob, and every blob written with
+/// its bytes, kept until the record names them (see [`Engine::keep_blob`]).
+struct Stored {
+    end: ExtractionEnd,
+    thumbnail: Option<String>,
+    blobs: Vec<(String, Vec<u8>)>,
+}
+
 /// Stores bytes as a blob of `tenant`.
-async fn put_blob(blobs: &LocalBlobs, tenant: TenantId, bytes: &[u8]) -> Result<Written> {
+pub(crate) async fn put_blob(blobs: &LocalBlobs, tenant: TenantId, bytes: &[u8]) -> Result<Written> {
     let io = |e: std::io::Error| Error::Internal(format!("blob store: {e}"));
     let mut upload = blobs.begin().await.map_err(io)?;
     upload.write(bytes).await.map_err(io)?;

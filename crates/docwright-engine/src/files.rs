@@ -4,10 +4,9 @@
 //! An upload streams into the blob store chunk by chunk (hashed as it goes) and stops at the
 //! configured size limit. It is made durable, then the record is written, then the blob is
 //! moved into place with no await in between, so a request cancelled after the insert still
-//! gets its blob. Known gap: a concurrent delete of the tenant's last record with the same
-//! content that counts the remaining records before our insert and removes the blob after our
-//! move leaves our record without content; a lock per (tenant, sha256) or a reference count in
-//! the database would close it.
+//! gets its blob. A delete that finds the tenant's last record of some content gone removes the
+//! blob through [`Engine::release_blob`], which asks again after setting it aside, so an upload
+//! of the same content racing with it keeps its bytes.
 
 use docwright_core::id::{FileId, TenantId, UserId};
 use docwright_core::rbac::{Action, Permission};
@@ -15,7 +14,7 @@ use docwright_core::time::Timestamp;
 use docwright_storage::files::FileRecord;
 use futures_util::{Stream, StreamExt as _};
 
-use crate::blobs::{BlobReader, BlobStore as _, BlobUpload as _, LocalBlobs, sniff_mime};
+use crate::blobs::{BlobReader, BlobStore, BlobUpload as _, LocalBlobs, sniff_mime};
 use crate::{Engine, Error, Grant, Result};
 
 /// The RBAC item of uploaded files (a member of the `data.` family).
@@ -138,11 +137,30 @@ impl Engine {
         self.visible_file(grant, id).await?;
         let Some(blobs) = self.db.delete_file(tenant, id).await? else { return Err(Error::NotFound("file")) };
         for deleted in blobs.into_iter().filter(|d| !d.still_referenced) {
-            self.file_settings()?
-                .blobs
-                .remove(tenant, &deleted.sha256)
-                .await
-                .map_err(|e| Error::Internal(format!("blob store: {e}")))?;
+            self.release_blob(tenant, &deleted.sha256).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a blob of `tenant` that no record names. Asking the database and removing cannot
+    /// be one step, so the blob is set aside first and the database asked again: a record that
+    /// came to name the same bytes in between (an upload of equal content, another file's
+    /// preview icon) gets them back. Writers put their blob in place after their record is
+    /// written (uploads), or check it is still there afterwards ([`Engine::keep_blob`]); either
+    /// way every record keeps its bytes.
+    pub(crate) async fn release_blob(&self, tenant: TenantId, sha256: &str) -> Result<()> {
+        let referenced = move || async move { Ok(self.db.file_content_referenced(tenant, sha256).await?) };
+        release(&self.file_settings()?.blobs, tenant, sha256, referenced).await
+    }
+
+    /// Makes sure the blob `bytes` of a record just written is in place: a concurrent
+    /// [`Engine::release_blob`] that asked the database before the record was there may have
+    /// taken it away.
+    pub(crate) async fn keep_blob(&self, tenant: TenantId, sha256: &str, bytes: &[u8]) -> Result<()> {
+        let blobs = &self.file_settings()?.blobs;
+        if !blobs.exists(tenant, sha256).await.map_err(|e| Error::Internal(format!("blob store: {e}")))? {
+            tracing::warn!(%tenant, sha256, "a blob removed while its record was being written is stored again");
+            crate::extraction::put_blob(blobs, tenant, bytes).await?;
         }
         Ok(())
     }
@@ -152,6 +170,29 @@ impl Engine {
         match self.db.file(ctx.tenant, id).await? {
             Some(f) if grant.tenant_wide() || f.owner_id == ctx.user() => Ok(f),
             _ => Err(Error::NotFound("file")),
+        }
+    }
+}
+
+/// [`Engine::release_blob`] with the database's answer as `referenced`, asked before and after
+/// the blob is set aside.
+async fn release<B: BlobStore, F: Future<Output = Result<bool>>>(
+    blobs: &B,
+    tenant: TenantId,
+    sha256: &str,
+    mut referenced: impl FnMut() -> F,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::Internal(format!("blob store: {e}"));
+    if referenced().await? {
+        return Ok(());
+    }
+    let Some(aside) = blobs.set_aside(tenant, sha256).await.map_err(io)? else { return Ok(()) };
+    match referenced().await {
+        Ok(false) => blobs.discard(aside).await.map_err(io),
+        Ok(true) => blobs.put_back(tenant, sha256, aside).await.map_err(io),
+        Err(e) => {
+            let _ = blobs.put_back(tenant, sha256, aside).await;
+            Err(e)
         }
     }
 }
@@ -192,7 +233,82 @@ pub(crate) fn checked_name(name: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::AsyncReadExt as _;
+
     use super::*;
+
+    async fn stored(blobs: &LocalBlobs, tenant: TenantId, bytes: &[u8]) -> String {
+        let mut upload = blobs.begin().await.unwrap();
+        upload.write(bytes).await.unwrap();
+        upload.finish().await.unwrap();
+        let sha = upload.summary().sha256;
+        blobs.commit(tenant, upload).await.unwrap();
+        sha
+    }
+
+    async fn content(blobs: &LocalBlobs, tenant: TenantId, sha: &str) -> Option<String> {
+        let mut out = String::new();
+        blobs.read(tenant, sha, 0..1000).await.ok()?.read_to_string(&mut out).await.ok()?;
+        Some(out)
+    }
+
+    #[tokio::test]
+    async fn a_blob_is_released_only_when_no_record_names_it_after_it_was_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::new(dir.path());
+        let tenant = TenantId::new();
+        let sha = stored(&blobs, tenant, b"equal content").await;
+
+        // Still named: nothing moves.
+        release(&blobs, tenant, &sha, || async { Ok(true) }).await.unwrap();
+        assert_eq!(content(&blobs, tenant, &sha).await.as_deref(), Some("equal content"));
+
+        // Unnamed before, but an upload of the same content wrote its record and moved its
+        // bytes into place while ours were set aside: the blob stays.
+        let asked = AtomicUsize::new(0);
+        let (counter, store) = (&asked, &blobs);
+        release(&blobs, tenant, &sha, move || async move {
+            if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Ok(false);
+            }
+            stored(store, tenant, b"equal content").await;
+            Ok(true)
+        })
+        .await
+        .unwrap();
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        assert_eq!(content(&blobs, tenant, &sha).await.as_deref(), Some("equal content"));
+
+        // The same, with the record written but its bytes not moved yet: ours go back.
+        let asked = AtomicUsize::new(0);
+        let counter = &asked;
+        release(&blobs, tenant, &sha, move || async move { Ok(counter.fetch_add(1, Ordering::SeqCst) > 0) })
+            .await
+            .unwrap();
+        assert_eq!(content(&blobs, tenant, &sha).await.as_deref(), Some("equal content"));
+
+        // A failing database keeps the blob.
+        let asked = AtomicUsize::new(0);
+        let counter = &asked;
+        let failed = release(&blobs, tenant, &sha, move || async move {
+            match counter.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(false),
+                _ => Err(Error::Internal("database down".into())),
+            }
+        })
+        .await;
+        assert!(failed.is_err());
+        assert_eq!(content(&blobs, tenant, &sha).await.as_deref(), Some("equal content"));
+
+        // Named by nobody, before and after: gone, and nothing is left set aside.
+        release(&blobs, tenant, &sha, || async { Ok(false) }).await.unwrap();
+        assert_eq!(content(&blobs, tenant, &sha).await, None);
+        assert_eq!(std::fs::read_dir(blobs.tmp_dir()).unwrap().count(), 0);
+        // Already gone is fine.
+        release(&blobs, tenant, &sha, || async { Ok(false) }).await.unwrap();
+    }
 
     #[test]
     fn names_keep_their_last_segment() {
