@@ -34,7 +34,15 @@ const PARAGRAPH_GAP_LINES: f32 = 1.6;
 
 /// The text of page `index` (0-based).
 pub(super) fn page_text(doc: &PdfDocument, index: usize) -> pdf_oxide::Result<String> {
-    let spans = doc.extract_spans_with_config(index, SpanMergingConfig::default())?;
+    let mut spans = doc.extract_spans_with_config(index, SpanMergingConfig::default())?;
+    // Only what a reader sees: text placed beyond the crop box (the other half of a spread,
+    // printer's marks, leftovers) is not on the page.
+    if let Ok((left, bottom, right, top)) = doc.get_page_visible_box(index) {
+        spans.retain(|s| {
+            let b = &s.bbox;
+            b.x + b.width.max(0.0) > left && b.x < right && b.y + b.height.max(0.0) > bottom && b.y < top
+        });
+    }
     Ok(assemble(spans))
 }
 
@@ -61,8 +69,9 @@ pub(super) fn assemble(spans: Vec<TextSpan>) -> String {
                 if let Some(prev) = &previous {
                     let height = prev.size.max(line.size).max(1.0);
                     let gap = prev.baseline - line.baseline;
-                    out.push('\n');
                     if gap > PARAGRAPH_GAP_LINES * height || gap < -height {
+                        out.push_str("\n\n");
+                    } else if !rejoin_hyphenated(&mut out, &line.text) {
                         out.push('\n');
                     }
                 }
@@ -94,8 +103,8 @@ fn cut(spans: &[TextSpan], region: Vec<usize>, depth: u32, out: &mut Vec<Vec<usi
     let em = median_size(spans, &region);
     let across = |i: &usize| (spans[*i].bbox.x, spans[*i].bbox.x + spans[*i].bbox.width.max(0.0));
     let (min_x, max_x) = extent(region.iter().map(across));
-    let gutter = widest_gap(region.iter().map(across).collect(), MIN_GUTTER_EM * em)
-        .filter(|&(start, end)| start - min_x >= MIN_COLUMN_EM * em && max_x - end >= MIN_COLUMN_EM * em);
+    let columns = |start: f32, end: f32| start - min_x >= MIN_COLUMN_EM * em && max_x - end >= MIN_COLUMN_EM * em;
+    let gutter = widest_gap(region.iter().map(across).collect(), MIN_GUTTER_EM * em, columns);
     if let Some((start, end)) = gutter {
         let middle = (start + end) / 2.0;
         let (left, right) = region.into_iter().partition(|&i| spans[i].bbox.x < middle);
@@ -105,7 +114,7 @@ fn cut(spans: &[TextSpan], region: Vec<usize>, depth: u32, out: &mut Vec<Vec<usi
     }
     // Upwards: a span covers its baseline to its baseline plus its size.
     let up = |i: &usize| (spans[*i].bbox.y, spans[*i].bbox.y + spans[*i].bbox.height.max(0.0));
-    if let Some((start, end)) = widest_gap(region.iter().map(up).collect(), MIN_BAND_GAP_EM * em) {
+    if let Some((start, end)) = widest_gap(region.iter().map(up).collect(), MIN_BAND_GAP_EM * em, |_, _| true) {
         let middle = (start + end) / 2.0;
         let (above, below) = region.into_iter().partition(|&i| spans[i].bbox.y > middle);
         cut(spans, above, depth + 1, out);
@@ -115,13 +124,15 @@ fn cut(spans: &[TextSpan], region: Vec<usize>, depth: u32, out: &mut Vec<Vec<usi
     out.push(region);
 }
 
-/// The widest stretch of at least `min` covered by none of the intervals, strictly inside them.
-fn widest_gap(mut intervals: Vec<(f32, f32)>, min: f32) -> Option<(f32, f32)> {
+/// The widest stretch of at least `min` covered by none of the intervals, strictly inside them,
+/// among those that `fits`.
+fn widest_gap(mut intervals: Vec<(f32, f32)>, min: f32, fits: impl Fn(f32, f32) -> bool) -> Option<(f32, f32)> {
     intervals.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut covered_to = intervals.first()?.1;
     let mut best: Option<(f32, f32)> = None;
     for (start, end) in intervals.into_iter().skip(1) {
-        if start - covered_to >= min && best.is_none_or(|(s, e)| start - covered_to > e - s) {
+        let width = start - covered_to;
+        if width >= min && best.is_none_or(|(s, e)| width > e - s) && fits(covered_to, start) {
             best = Some((covered_to, start));
         }
         covered_to = covered_to.max(end);
@@ -138,6 +149,22 @@ fn median_size(spans: &[TextSpan], region: &[usize]) -> f32 {
     let middle = sizes.len() / 2;
     let (_, median, _) = sizes.select_nth_unstable_by(middle, f32::total_cmp);
     median.max(1.0)
+}
+
+/// A word broken at the end of a line ("ef-" + "ficient") is one word again: when the text so
+/// far ends in a letter and a hyphen (or a soft hyphen) and `next` goes on in lower case, the
+/// hyphen is dropped and `next` continues the line. Like `pdftotext`, this also joins a compound
+/// that happened to break at its own hyphen; searching and reading want the common case.
+fn rejoin_hyphenated(out: &mut String, next: &str) -> bool {
+    let mut tail = out.chars().rev();
+    let (Some(hyphen), Some(letter)) = (tail.next(), tail.next()) else { return false };
+    let continues = next.chars().next().is_some_and(char::is_lowercase);
+    if matches!(hyphen, '-' | '\u{AD}' | '\u{2010}') && letter.is_alphabetic() && continues {
+        out.pop();
+        true
+    } else {
+        false
+    }
 }
 
 /// One line of a block: its text, baseline and (largest) font size.
@@ -222,6 +249,17 @@ mod tests {
             span("New paragraph", 40.0, 640.0, 10.0),
         ]);
         assert_eq!(text, "Hello world2\nNext line\n\nNew paragraph");
+    }
+
+    #[test]
+    fn words_broken_at_the_end_of_a_line_are_joined() {
+        let text = assemble(vec![
+            span("retrieval is ef-", 40.0, 700.0, 10.0),
+            span("ficient and well-", 40.0, 688.0, 10.0),
+            span("Known. A dash -", 40.0, 676.0, 10.0),
+            span("stays.", 40.0, 664.0, 10.0),
+        ]);
+        assert_eq!(text, "retrieval is efficient and well-\nKnown. A dash -\nstays.");
     }
 
     #[test]
