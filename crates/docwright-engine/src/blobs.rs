@@ -2,11 +2,11 @@
 //!
 //! [`BlobStore`] is the narrow interface the file use cases need — begin an upload, write it
 //! chunk by chunk, commit it under its hash, read a byte range, and remove in two steps (set
-//! aside, then put back or discard), so that a remover can ask the database again in between. [`LocalBlobs`] keeps
-//! blobs in a directory (`<blob_dir>/<tenant>/<aa>/<sha256>`, `aa` the hash's first two hex
-//! digits). An upload goes to a temporary file in `<blob_dir>/.tmp` and is renamed into place,
-//! so a blob is never seen half-written; an upload dropped before its commit removes its
-//! temporary file. Nothing here holds a whole file in memory.
+//! aside, then put back or discard), so that a remover can ask the database again in between.
+//! [`LocalBlobs`] keeps blobs in a directory (`<blob_dir>/<tenant>/<aa>/<sha256>`, `aa` the
+//! hash's first two hex digits). An upload goes to a temporary file in `<blob_dir>/.tmp` and is
+//! renamed into place, so a blob is never seen half-written; an upload dropped before its commit
+//! removes its temporary file. Nothing here holds a whole file in memory.
 
 use std::io;
 use std::ops::Range;
@@ -170,8 +170,22 @@ impl BlobStore for LocalBlobs {
             std::fs::create_dir_all(parent)?;
         }
         drop(upload.file);
-        // Same name, same bytes: replacing an existing blob is harmless and atomic.
-        upload.path.persist(&target).map_err(|e| e.error)?;
+        // Same name, same bytes: replacing an existing blob is harmless and atomic. A removal of
+        // a neighbour may take the empty fan-out directory away in between: make it again.
+        let mut path = upload.path;
+        for _ in 0..3 {
+            match path.persist(&target) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
+                    path = e.path;
+                    if let Some(parent) = target.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                }
+                Err(e) => return Err(e.error),
+            }
+        }
+        path.persist(&target).map_err(|e| e.error)?;
         Ok(())
     }
 
@@ -205,10 +219,17 @@ impl BlobStore for LocalBlobs {
 
     async fn put_back(&self, tenant: TenantId, sha256: &str, aside: PathBuf) -> io::Result<()> {
         let target = self.path(tenant, sha256)?;
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent).await?;
+        let mut attempts = 0;
+        loop {
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            match tokio::fs::rename(&aside, &target).await {
+                // The fan-out directory was removed by a neighbour's removal just now.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 && aside.exists() => attempts += 1,
+                other => return other,
+            }
         }
-        tokio::fs::rename(aside, target).await
     }
 
     async fn discard(&self, aside: PathBuf) -> io::Result<()> {
