@@ -9,7 +9,10 @@
 //! `failed` with a stable code and a reason. E-mail attachments become files of their own
 //! (`parent_file_id`), queued like uploads. A claimer that dies is noticed by the billing
 //! reconciler's heartbeats and its file goes back to `pending` (`failed`/`worker_lost` after
-//! `max_attempts`). A re-run sets a file `pending` again.
+//! `max_attempts`). A re-run sets a file `pending` again. A file never extracted before whose
+//! bytes and type another file of the tenant already had extracted takes that extraction over
+//! (parts, warnings, preview, attachments) instead of running the parsers and OCR again; an
+//! explicit re-run always reads the file itself.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -301,6 +304,9 @@ impl Engine {
     pub async fn extract_next(&self) -> Result<Option<FileRecord>> {
         let Some(settings) = self.extraction.settings.clone() else { return Ok(None) };
         let Some(file) = self.db.claim_extraction(&self.instance, Timestamp::now()).await? else { return Ok(None) };
+        if file.extraction.finished_at.is_none() && self.reuse_extraction(&file).await? {
+            return Ok(self.db.file(file.tenant_id, file.id).await?);
+        }
         let started = std::time::Instant::now();
         let outcome = self.run_extraction(&settings, &file).await;
         let end = self.store_outcome(&settings, &file, outcome).await;
@@ -329,6 +335,70 @@ impl Engine {
             self.forget_blobs(file.tenant_id, &end, thumbnail.as_deref()).await;
         }
         Ok(self.db.file(file.tenant_id, file.id).await?)
+    }
+
+    /// A file never extracted before whose bytes another file of the tenant already had
+    /// extracted (the same attachment mailed twice, a document synced again) takes that
+    /// extraction's parts, preview and attachments instead of running the parsers and OCR again.
+    /// An explicit re-run always runs. Answers whether the extraction was taken over.
+    async fn reuse_extraction(&self, file: &FileRecord) -> Result<bool> {
+        let Some(donor) = self.db.extraction_donor(file).await? else { return Ok(false) };
+        // The name decides the reader only for generic containers; it must decide the same.
+        let reader = |f: &FileRecord| docwright_extract::Format::detect(&f.mime_type, &f.file_name);
+        if reader(&donor) != reader(file) {
+            return Ok(false);
+        }
+        let tenant = file.tenant_id;
+        let parts: Vec<PartRecord> = self
+            .db
+            .file_parts(tenant, donor.id)
+            .await?
+            .into_iter()
+            .map(|p| PartRecord { id: PartId::new(), file_id: file.id, ..p })
+            .collect();
+        let named: Vec<String> = donor
+            .extraction
+            .thumbnail_sha256
+            .iter()
+            .cloned()
+            .chain(parts.iter().filter_map(|p| p.data_sha256.clone()))
+            .collect();
+        let end =
+            ExtractionEnd::Done { parts, warnings: donor.extraction.warnings.clone(), units: donor.extraction.units };
+        let thumbnail = donor.extraction.thumbnail_sha256.as_deref();
+        if !self.db.finish_extraction(tenant, file.id, &self.instance, &end, thumbnail, Timestamp::now()).await? {
+            return Ok(true);
+        }
+        for child in self.db.child_files(tenant, donor.id).await? {
+            let copy = FileRecord {
+                id: FileId::new(),
+                owner_id: file.owner_id,
+                created_at: Timestamp::now(),
+                extraction_status: "pending".to_owned(),
+                extraction: Default::default(),
+                parent_file_id: Some(file.id),
+                ..child
+            };
+            self.db.insert_file(&copy).await?;
+            if !self.file_settings()?.blobs.exists(tenant, &copy.sha256).await.unwrap_or(false) {
+                // The donor's attachment was deleted meanwhile, bytes and all: no copy then.
+                self.db.delete_file(tenant, copy.id).await?;
+                continue;
+            }
+            self.extraction.wake();
+        }
+        // The donor may have been deleted meanwhile, its blobs released before this file's
+        // parts named them: then this file is extracted for real after all.
+        let settings = self.file_settings()?;
+        for sha256 in &named {
+            if !settings.blobs.exists(tenant, sha256).await.map_err(|e| Error::Internal(format!("blob store: {e}")))? {
+                self.db.rerun_extraction(tenant, file.id).await?;
+                self.extraction.wake();
+                return Ok(true);
+            }
+        }
+        tracing::info!(file = %file.id, from = %donor.id, "extraction taken over from a file with the same content");
+        Ok(true)
     }
 
     async fn run_extraction(&self, settings: &ExtractionSettings, file: &FileRecord) -> Outcome {

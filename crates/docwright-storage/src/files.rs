@@ -45,6 +45,8 @@ pub struct ExtractionInfo {
     pub warnings: Vec<String>,
     pub attempts: u32,
     pub started_at: Option<Timestamp>,
+    /// When the last run ended; kept while a new run is under way, so `None` means the file was
+    /// never extracted.
     pub finished_at: Option<Timestamp>,
     /// Pages, slides or sheets of the source.
     pub units: Option<u32>,
@@ -200,8 +202,7 @@ impl Db {
             let Some(id) = candidate else { return Ok(None) };
             let sql = format!(
                 "UPDATE files SET extraction_status = 'running', extraction_claimed_by = $1, \
-                 extraction_started_at = $2, extraction_finished_at = NULL, \
-                 extraction_attempts = extraction_attempts + 1 \
+                 extraction_started_at = $2, extraction_attempts = extraction_attempts + 1 \
                  WHERE id = $3 AND extraction_status = 'pending' RETURNING {COLS}"
             );
             let row = sqlx::query(trusted(sql))
@@ -379,6 +380,23 @@ impl Db {
     }
 
     /// Files attached to `parent` (an e-mail's attachments).
+    /// The most recently extracted other file of `tenant` with the same bytes and type as
+    /// `file` whose extraction is done: its parts can stand for `file`'s.
+    pub async fn extraction_donor(&self, file: &FileRecord) -> Result<Option<FileRecord>> {
+        let sql = format!(
+            "SELECT {COLS} FROM files WHERE tenant_id = $1 AND sha256 = $2 AND mime_type = $3 AND id <> $4 \
+             AND extraction_status = 'done' ORDER BY extraction_finished_at DESC, id DESC LIMIT 1"
+        );
+        let row = sqlx::query(trusted(sql))
+            .bind(file.tenant_id.to_string())
+            .bind(file.sha256.clone())
+            .bind(file.mime_type.clone())
+            .bind(file.id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     pub async fn child_files(&self, tenant: TenantId, parent: FileId) -> Result<Vec<FileRecord>> {
         let sql = format!("SELECT {COLS} FROM files WHERE tenant_id = $1 AND parent_file_id = $2 ORDER BY id");
         let rows =
