@@ -143,25 +143,25 @@ impl Db {
     /// it named (content, thumbnail, image parts), each with whether another record of the
     /// tenant still names it (then the blob must stay).
     pub async fn delete_file(&self, tenant: TenantId, id: FileId) -> Result<Option<Vec<Deleted>>> {
-        let mut tx = self.pool().begin().await?;
-        let mut named: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT data_sha256 FROM file_parts WHERE tenant_id = $1 AND file_id = $2 AND data_sha256 IS NOT NULL",
-        )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM file_parts WHERE tenant_id = $1 AND file_id = $2")
-            .bind(tenant.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        // On the writer, and starting with a write: SQLite takes its write lock up front (and
+        // waits for it under busy_timeout) instead of failing to upgrade a read.
+        let mut tx = self.writer().begin().await?;
+        let parts: Vec<Option<String>> =
+            sqlx::query_scalar("DELETE FROM file_parts WHERE tenant_id = $1 AND file_id = $2 RETURNING data_sha256")
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut named: Vec<String> = parts.into_iter().flatten().collect();
         let row = sqlx::query("DELETE FROM files WHERE tenant_id = $1 AND id = $2 RETURNING sha256, thumbnail_sha256")
             .bind(tenant.to_string())
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
         named.push(row.try_get("sha256")?);
         named.extend(row.try_get::<Option<String>, _>("thumbnail_sha256")?);
         named.sort();
