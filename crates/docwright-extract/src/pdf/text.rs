@@ -2,13 +2,14 @@
 //!
 //! `pdf_oxide`'s own `extract_text` reads every page's content stream three times (the spans,
 //! then every glyph again to place characters, and once per document every page of it to find
-//! running headers) and runs table detection on top: four times the work of `pdftotext`
-//! (SPEC N2), and it keeps every page's spans in a cache for the document's life. Here a page is
-//! read once ([`PdfDocument::extract_spans_with_config`], the spans as the content stream paints
-//! them), ordered into blocks by recursive XY-cut (the library's [`XYCutStrategy`]: columns
-//! before rows, so a two-column page reads column by column), and each block is set into lines
-//! by baseline and into words by the gaps between spans. Running headers and page numbers stay
-//! in the text, as `pdftotext` keeps them: a page's text is what is printed on it.
+//! running headers) and runs table detection on top: about four times the work of `pdftotext`
+//! (SPEC N2). Here a page is read once ([`PdfDocument::extract_spans_with_config`], the spans as
+//! the content stream paints them, kept only if they fall inside the crop box), ordered into
+//! blocks by our own recursive XY-cut (a gutter splits only between columns of text, so a
+//! two-column page reads column by column while a form row stays one line), and each block is
+//! set into lines by baseline and into words by the gaps between spans; a word hyphenated at a
+//! line's end is joined again. Running headers and page numbers stay in the text, as
+//! `pdftotext` keeps them: a page's text is what is printed on it.
 
 use pdf_oxide::PdfDocument;
 use pdf_oxide::extractors::SpanMergingConfig;
