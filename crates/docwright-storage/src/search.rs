@@ -27,16 +27,30 @@ pub const MAX_TERM_CHARS: usize = 100;
 const MARK_START: char = '\u{E000}';
 const MARK_END: char = '\u{E001}';
 
-/// The words of a user's query: split on whitespace, cut to [`MAX_TERM_CHARS`], keeping only
+/// The words of a user's query: split on whitespace, ё folded to е, cut to [`MAX_TERM_CHARS`], keeping only
 /// terms with a letter or digit (a lone `(` or `"` is no word), at most [`MAX_TERMS`]. Empty
 /// when nothing searchable is left.
 pub fn search_terms(q: &str) -> Vec<String> {
     q.split_whitespace()
-        .map(|t| t.chars().filter(|c| !c.is_control() && *c != MARK_START && *c != MARK_END).take(MAX_TERM_CHARS))
+        .map(|t| {
+            t.chars()
+                .filter(|c| !c.is_control() && *c != MARK_START && *c != MARK_END)
+                .map(fold_yo)
+                .take(MAX_TERM_CHARS)
+        })
         .map(String::from_iter)
         .filter(|t| t.chars().any(char::is_alphanumeric))
         .take(MAX_TERMS)
         .collect()
+}
+
+/// Russian ё as е, as both indexes hold the text (the migrations fold it the same way).
+fn fold_yo(c: char) -> char {
+    match c {
+        'ё' => 'е',
+        'Ё' => 'Е',
+        other => other,
+    }
 }
 
 /// The FTS5 query for `terms`: each a quoted phrase (an embedded `"` doubled), joined by
@@ -158,7 +172,7 @@ impl Db {
             Backend::Postgres => {
                 // The same 250,000 characters the index covers.
                 let sql = format!(
-                    "SELECT p.id, ts_headline('simple', left(p.text, 250000), plainto_tsquery('simple', $1), $2) AS snippet \
+                    "SELECT p.id, ts_headline('simple', translate(left(p.text, 250000), 'ёЁ', 'еЕ'), plainto_tsquery('simple', $1), $2) AS snippet \
                      FROM file_parts p WHERE p.tenant_id = $3 AND p.id IN ({})",
                     placeholders(4, hits.len())
                 );
@@ -236,7 +250,7 @@ mod tests {
             assert_eq!(fts5_query(&t), fts, "{q}");
         };
         check("foo\"bar OR (", &["foo\"bar", "OR"], r#""foo""bar" "OR""#);
-        check("  Rechnung   счёт ", &["Rechnung", "счёт"], r#""Rechnung" "счёт""#);
+        check("  Rechnung   счёт ЁЖ", &["Rechnung", "счет", "ЕЖ"], r#""Rechnung" "счет" "ЕЖ""#);
         check("NEAR(a b) -x *", &["NEAR(a", "b)", "-x"], r#""NEAR(a" "b)" "-x""#);
         check("\" ( ) * ^ :", &[], "");
         check("", &[], "");

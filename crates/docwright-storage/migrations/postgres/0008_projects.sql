@@ -72,8 +72,10 @@ CREATE INDEX document_results_document ON document_results (document_id, created
 -- German, Russian and English at once) and a GIN index. Adding the column computes it for the
 -- parts extracted before this migration. A tsvector holds at most 1 MB, so only the first
 -- 250,000 characters of a part are indexed (a page or slide is far below; a huge sheet is cut).
+-- Russian ё is written е as often as not: the index (and the query, and the text the snippet is
+-- cut from) has ё/Ё as е/Е.
 ALTER TABLE file_parts ADD COLUMN text_tsv tsvector
-    GENERATED ALWAYS AS (to_tsvector('simple', left(text, 250000))) STORED;
+    GENERATED ALWAYS AS (to_tsvector('simple', translate(left(text, 250000), 'ёЁ', 'еЕ'))) STORED;
 CREATE INDEX file_parts_text_tsv ON file_parts USING GIN (text_tsv);
 
 -- Tenants made before this migration got their rules from an older `bootstrap_rules`: give

@@ -70,10 +70,13 @@ CREATE INDEX document_results_document ON document_results (document_id, created
 -- Full-text search over the extracted text (file_parts.text): an FTS5 index whose content is
 -- file_parts itself (external content, keyed by file_parts' rowid), kept in step by triggers.
 -- unicode61 folds case in every script (СЧЁТ finds счёт) and, with remove_diacritics 2, Latin
--- accents (Uber finds Über; ё stays ё); no stemmer, since the corpus is German, Russian and
--- English at once.
+-- accents (Uber finds Über); no stemmer, since the corpus is German, Russian and English at
+-- once. Russian ё is written е as often as not, and unicode61 folds no Cyrillic, so the index
+-- holds the text with ё/Ё as е/Е (the query is folded the same way); snippets still show the
+-- text as stored, since folding keeps every token where it was.
 -- file_parts has no INTEGER PRIMARY KEY, so a manual VACUUM may renumber its rowids: after one,
--- run INSERT INTO file_parts_fts(file_parts_fts) VALUES ('rebuild'). docwright never vacuums.
+-- run INSERT INTO file_parts_fts (file_parts_fts) VALUES ('delete-all') and the INSERT … SELECT
+-- at the end of this block ('rebuild' would index the text unfolded). docwright never vacuums.
 CREATE VIRTUAL TABLE file_parts_fts USING fts5(
     text,
     content = 'file_parts',
@@ -81,17 +84,19 @@ CREATE VIRTUAL TABLE file_parts_fts USING fts5(
     tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER file_parts_fts_insert AFTER INSERT ON file_parts BEGIN
-    INSERT INTO file_parts_fts (rowid, text) VALUES (new.rowid, new.text);
+    INSERT INTO file_parts_fts (rowid, text) VALUES (new.rowid, replace(replace(new.text, 'ё', 'е'), 'Ё', 'Е'));
 END;
 CREATE TRIGGER file_parts_fts_delete AFTER DELETE ON file_parts BEGIN
-    INSERT INTO file_parts_fts (file_parts_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO file_parts_fts (file_parts_fts, rowid, text)
+    VALUES ('delete', old.rowid, replace(replace(old.text, 'ё', 'е'), 'Ё', 'Е'));
 END;
 CREATE TRIGGER file_parts_fts_update AFTER UPDATE OF text ON file_parts BEGIN
-    INSERT INTO file_parts_fts (file_parts_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
-    INSERT INTO file_parts_fts (rowid, text) VALUES (new.rowid, new.text);
+    INSERT INTO file_parts_fts (file_parts_fts, rowid, text)
+    VALUES ('delete', old.rowid, replace(replace(old.text, 'ё', 'е'), 'Ё', 'Е'));
+    INSERT INTO file_parts_fts (rowid, text) VALUES (new.rowid, replace(replace(new.text, 'ё', 'е'), 'Ё', 'Е'));
 END;
 -- Parts extracted before this migration.
-INSERT INTO file_parts_fts (file_parts_fts) VALUES ('rebuild');
+INSERT INTO file_parts_fts (rowid, text) SELECT rowid, replace(replace(text, 'ё', 'е'), 'Ё', 'Е') FROM file_parts;
 
 -- Tenants made before this migration got their rules from an older `bootstrap_rules`: give
 -- those that still have the bootstrap `data.*` rule of a role the new rule for the projects
