@@ -304,8 +304,13 @@ impl Engine {
     pub async fn extract_next(&self) -> Result<Option<FileRecord>> {
         let Some(settings) = self.extraction.settings.clone() else { return Ok(None) };
         let Some(file) = self.db.claim_extraction(&self.instance, Timestamp::now()).await? else { return Ok(None) };
-        if file.extraction.finished_at.is_none() && self.reuse_extraction(&file).await? {
-            return Ok(self.db.file(file.tenant_id, file.id).await?);
+        if file.extraction.finished_at.is_none() {
+            match self.reuse_extraction(&file).await {
+                Ok(true) => return Ok(self.db.file(file.tenant_id, file.id).await?),
+                Ok(false) => {}
+                // The file is claimed: read it for real rather than leave it running.
+                Err(e) => tracing::warn!(file = %file.id, error = %e, "an earlier extraction could not be taken over"),
+            }
         }
         let started = std::time::Instant::now();
         let outcome = self.run_extraction(&settings, &file).await;
