@@ -206,10 +206,29 @@ async fn exists(tx: &mut Tx, table: &'static str, tenant: TenantId, id: String) 
     Ok(n > 0)
 }
 
+/// A tree table: its name, its columns and how a row of them is read.
+type Table<T> = (&'static str, &'static str, fn(&AnyRow) -> Result<T>);
+
+/// The row of `table` with `id` in `tenant`, read as `cols` by `from_row`, through `conn` (the
+/// pool, or a transaction that goes on to write).
+async fn by_id<'c, T>(
+    conn: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    (table, cols, from_row): Table<T>,
+    tenant: TenantId,
+    id: String,
+) -> Result<Option<T>> {
+    let sql = format!("SELECT {cols} FROM {table} WHERE tenant_id = $1 AND id = $2");
+    let row = sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id).fetch_optional(conn).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+const CLIENTS: Table<Client> = ("clients", CLIENT_COLS, client_from_row);
+const PROJECTS: Table<Project> = ("projects", PROJECT_COLS, project_from_row);
+const FOLDERS: Table<Folder> = ("folders", FOLDER_COLS, folder_from_row);
+const DOCUMENTS: Table<Document> = ("documents", DOCUMENT_COLS, document_from_row);
+
 async fn folder_in(tx: &mut Tx, tenant: TenantId, id: FolderId) -> Result<Option<Folder>> {
-    let sql = format!("SELECT {FOLDER_COLS} FROM folders WHERE tenant_id = $1 AND id = $2");
-    let row = sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&mut **tx).await?;
-    row.as_ref().map(folder_from_row).transpose()
+    by_id(&mut **tx, FOLDERS, tenant, id.to_string()).await
 }
 
 /// The depth of a folder: 1 at the top of its project.
@@ -264,10 +283,7 @@ impl Db {
     }
 
     pub async fn client(&self, tenant: TenantId, id: ClientId) -> Result<Option<Client>> {
-        let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE tenant_id = $1 AND id = $2");
-        let row =
-            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(self.pool()).await?;
-        row.as_ref().map(client_from_row).transpose()
+        by_id(self.pool(), CLIENTS, tenant, id.to_string()).await
     }
 
     /// The tenant's clients in creation order, one page.
@@ -335,19 +351,13 @@ impl Db {
     }
 
     pub async fn project(&self, tenant: TenantId, id: ProjectId) -> Result<Option<Project>> {
-        let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE tenant_id = $1 AND id = $2");
-        let row =
-            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(self.pool()).await?;
-        row.as_ref().map(project_from_row).transpose()
+        by_id(self.pool(), PROJECTS, tenant, id.to_string()).await
     }
 
     /// Renames, describes or moves a project to another client of the tenant.
     pub async fn update_project(&self, tenant: TenantId, id: ProjectId, patch: &ProjectPatch) -> Result<Write> {
         let Some(mut tx) = self.tree_tx(tenant).await? else { return Ok(Write::Missing("project")) };
-        let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE tenant_id = $1 AND id = $2");
-        let row =
-            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&mut *tx).await?;
-        let Some(current) = row.as_ref().map(project_from_row).transpose()? else {
+        let Some(current) = by_id(&mut *tx, PROJECTS, tenant, id.to_string()).await? else {
             return Ok(Write::Missing("project"));
         };
         let client = patch.client_id.unwrap_or(current.client_id);
@@ -414,10 +424,7 @@ impl Db {
     }
 
     pub async fn folder(&self, tenant: TenantId, id: FolderId) -> Result<Option<Folder>> {
-        let sql = format!("SELECT {FOLDER_COLS} FROM folders WHERE tenant_id = $1 AND id = $2");
-        let row =
-            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(self.pool()).await?;
-        row.as_ref().map(folder_from_row).transpose()
+        by_id(self.pool(), FOLDERS, tenant, id.to_string()).await
     }
 
     /// Renames or moves a folder with its subfolders and documents (see [`FolderPatch`]).
@@ -539,19 +546,13 @@ impl Db {
     }
 
     pub async fn document(&self, tenant: TenantId, id: DocumentId) -> Result<Option<Document>> {
-        let sql = format!("SELECT {DOCUMENT_COLS} FROM documents WHERE tenant_id = $1 AND id = $2");
-        let row =
-            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(self.pool()).await?;
-        row.as_ref().map(document_from_row).transpose()
+        by_id(self.pool(), DOCUMENTS, tenant, id.to_string()).await
     }
 
     /// Retitles or moves a document (see [`DocumentPatch`]).
     pub async fn update_document(&self, tenant: TenantId, id: DocumentId, patch: &DocumentPatch) -> Result<Write> {
         let Some(mut tx) = self.tree_tx(tenant).await? else { return Ok(Write::Missing("document")) };
-        let sql = format!("SELECT {DOCUMENT_COLS} FROM documents WHERE tenant_id = $1 AND id = $2");
-        let row =
-            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(id.to_string()).fetch_optional(&mut *tx).await?;
-        let Some(current) = row.as_ref().map(document_from_row).transpose()? else {
+        let Some(current) = by_id(&mut *tx, DOCUMENTS, tenant, id.to_string()).await? else {
             return Ok(Write::Missing("document"));
         };
         let folder = match patch.folder_id {
