@@ -240,6 +240,11 @@ impl BlobStore for LocalBlobs {
     }
 }
 
+/// A blob store failure as the engine reports it (an internal error: the store is ours).
+pub(crate) fn store_error(e: io::Error) -> crate::Error {
+    crate::Error::Internal(format!("blob store: {e}"))
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {

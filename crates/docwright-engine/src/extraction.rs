@@ -26,7 +26,7 @@ pub use docwright_extract::OcrStatus;
 use docwright_extract::worker::{Failure, Job, OcrJob, Outcome, ThumbJob};
 use docwright_storage::files::{ExtractionEnd, FileRecord, PartRecord, Rerun};
 
-use crate::blobs::{BlobReader, BlobStore as _, BlobUpload as _, LocalBlobs, Written};
+use crate::blobs::{BlobReader, BlobStore as _, BlobUpload as _, LocalBlobs, Written, store_error};
 use crate::files::{FILE_ITEM, FILE_READ};
 use crate::{Engine, Error, Grant, Result};
 
@@ -234,7 +234,7 @@ impl Engine {
         let (Some(sha), Some(size)) = (part.data_sha256.as_deref(), part.data_size) else {
             return Err(Error::NotFound("part content"));
         };
-        let reader = self.read_blob(file.tenant_id, sha, size).await?;
+        let reader = self.read_blob(file.tenant_id, sha, 0..size).await?;
         Ok((part, reader))
     }
 
@@ -246,16 +246,9 @@ impl Engine {
             return Err(Error::NotFound("thumbnail"));
         };
         let blobs = &self.file_settings()?.blobs;
-        let path = blobs.path(file.tenant_id, sha).map_err(|e| Error::Internal(format!("blob store: {e}")))?;
+        let path = blobs.path(file.tenant_id, sha).map_err(store_error)?;
         let size = tokio::fs::metadata(&path).await.map_err(|e| Error::Internal(format!("thumbnail blob: {e}")))?.len();
-        Ok((size, self.read_blob(file.tenant_id, sha, size).await?))
-    }
-
-    async fn read_blob(&self, tenant: TenantId, sha: &str, size: u64) -> Result<BlobReader> {
-        self.file_settings()?.blobs.read(tenant, sha, 0..size).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Internal(format!("blob {sha} is missing")),
-            _ => Error::Internal(format!("blob store: {e}")),
-        })
+        Ok((size, self.read_blob(file.tenant_id, sha, 0..size).await?))
     }
 
     /// An extraction worker, to run as an owned background task until `stop` resolves: takes
@@ -396,7 +389,7 @@ impl Engine {
         // parts named them: then this file is extracted for real after all.
         let settings = self.file_settings()?;
         for sha256 in &named {
-            if !settings.blobs.exists(tenant, sha256).await.map_err(|e| Error::Internal(format!("blob store: {e}")))? {
+            if !settings.blobs.exists(tenant, sha256).await.map_err(store_error)? {
                 self.db.rerun_extraction(tenant, file.id).await?;
                 self.extraction.wake();
                 return Ok(true);
@@ -663,12 +656,11 @@ struct Stored {
 
 /// Stores bytes as a blob of `tenant`.
 pub(crate) async fn put_blob(blobs: &LocalBlobs, tenant: TenantId, bytes: &[u8]) -> Result<Written> {
-    let io = |e: std::io::Error| Error::Internal(format!("blob store: {e}"));
-    let mut upload = blobs.begin().await.map_err(io)?;
-    upload.write(bytes).await.map_err(io)?;
-    upload.finish().await.map_err(io)?;
+    let mut upload = blobs.begin().await.map_err(store_error)?;
+    upload.write(bytes).await.map_err(store_error)?;
+    upload.finish().await.map_err(store_error)?;
     let written = upload.summary();
-    blobs.commit(tenant, upload).await.map_err(io)?;
+    blobs.commit(tenant, upload).await.map_err(store_error)?;
     Ok(written)
 }
 

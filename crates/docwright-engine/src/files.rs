@@ -14,7 +14,7 @@ use docwright_core::time::Timestamp;
 use docwright_storage::files::FileRecord;
 use futures_util::{Stream, StreamExt as _};
 
-use crate::blobs::{BlobReader, BlobStore, BlobUpload as _, LocalBlobs, sniff_mime};
+use crate::blobs::{BlobReader, BlobStore, BlobUpload as _, LocalBlobs, sniff_mime, store_error};
 use crate::{Engine, Error, Grant, Result};
 
 /// The RBAC item of uploaded files (a member of the `data.` family).
@@ -80,8 +80,7 @@ impl Engine {
         let file_name = checked_name(file_name)?;
         let settings = self.file_settings()?;
         let limit = settings.max_upload_bytes;
-        let io = |e: std::io::Error| Error::Internal(format!("blob store: {e}"));
-        let mut upload = settings.blobs.begin().await.map_err(io)?;
+        let mut upload = settings.blobs.begin().await.map_err(store_error)?;
         let mut size = 0u64;
         while let Some(chunk) = content.next().await {
             let chunk = chunk.map_err(|e| UploadError::Body(e.to_string()))?;
@@ -90,16 +89,16 @@ impl Engine {
                 // Dropping the upload removes its temporary file.
                 return Err(UploadError::TooLarge { limit });
             }
-            upload.write(&chunk).await.map_err(io)?;
+            upload.write(&chunk).await.map_err(store_error)?;
         }
-        upload.finish().await.map_err(io)?;
+        upload.finish().await.map_err(store_error)?;
         let written = upload.summary();
         let ctx = grant.ctx();
         let record = new_record(ctx.tenant, ctx.user(), file_name, written, None);
         self.db.insert_file(&record).await.map_err(Error::from)?;
         if let Err(e) = settings.blobs.commit(ctx.tenant, upload).await {
             let _ = self.db.delete_file(ctx.tenant, record.id).await;
-            return Err(io(e).into());
+            return Err(store_error(e).into());
         }
         self.extraction.wake();
         Ok(record)
@@ -122,10 +121,19 @@ impl Engine {
         if file.tenant_id != grant.ctx().tenant || !(grant.tenant_wide() || file.owner_id == grant.ctx().user()) {
             return Err(Error::NotFound("file"));
         }
-        let settings = self.file_settings()?;
-        settings.blobs.read(file.tenant_id, &file.sha256, range).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Internal(format!("blob of file {} is missing", file.id)),
-            _ => Error::Internal(format!("blob store: {e}")),
+        self.read_blob(file.tenant_id, &file.sha256, range).await
+    }
+
+    /// A byte range of a blob that a record names: its absence is an internal error.
+    pub(crate) async fn read_blob(
+        &self,
+        tenant: TenantId,
+        sha256: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<BlobReader> {
+        self.file_settings()?.blobs.read(tenant, sha256, range).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Internal(format!("blob {sha256} is missing")),
+            _ => store_error(e),
         })
     }
 
@@ -158,7 +166,7 @@ impl Engine {
     /// taken it away.
     pub(crate) async fn keep_blob(&self, tenant: TenantId, sha256: &str, bytes: &[u8]) -> Result<()> {
         let blobs = &self.file_settings()?.blobs;
-        if !blobs.exists(tenant, sha256).await.map_err(|e| Error::Internal(format!("blob store: {e}")))? {
+        if !blobs.exists(tenant, sha256).await.map_err(store_error)? {
             tracing::warn!(%tenant, sha256, "a blob removed while its record was being written is stored again");
             crate::extraction::put_blob(blobs, tenant, bytes).await?;
         }
@@ -182,14 +190,13 @@ async fn release<B: BlobStore, F: Future<Output = Result<bool>>>(
     sha256: &str,
     mut referenced: impl FnMut() -> F,
 ) -> Result<()> {
-    let io = |e: std::io::Error| Error::Internal(format!("blob store: {e}"));
     if referenced().await? {
         return Ok(());
     }
-    let Some(aside) = blobs.set_aside(tenant, sha256).await.map_err(io)? else { return Ok(()) };
+    let Some(aside) = blobs.set_aside(tenant, sha256).await.map_err(store_error)? else { return Ok(()) };
     match referenced().await {
-        Ok(false) => blobs.discard(aside).await.map_err(io),
-        Ok(true) => blobs.put_back(tenant, sha256, aside).await.map_err(io),
+        Ok(false) => blobs.discard(aside).await.map_err(store_error),
+        Ok(true) => blobs.put_back(tenant, sha256, aside).await.map_err(store_error),
         Err(e) => {
             let _ = blobs.put_back(tenant, sha256, aside).await;
             Err(e)
