@@ -142,7 +142,7 @@ fn xlsx_cells(
                         (*s).to_owned()
                     }
                     other => {
-                        let t = data_ref_text(other);
+                        let t = data_text(&Data::from(other.clone()));
                         out.charge_chars(t.len())?;
                         t
                     }
@@ -234,20 +234,6 @@ fn data_text(data: &Data) -> String {
         Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
         Data::Error(e) => format!("#{e:?}"),
         Data::Empty => String::new(),
-    }
-}
-
-fn data_ref_text(data: &DataRef<'_>) -> String {
-    match data {
-        DataRef::Int(i) => i.to_string(),
-        DataRef::Float(f) => number_text(*f),
-        DataRef::String(s) => s.clone(),
-        DataRef::SharedString(s) => (*s).to_owned(),
-        DataRef::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
-        DataRef::DateTime(dt) => excel_date_text(dt),
-        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
-        DataRef::Error(e) => format!("#{e:?}"),
-        DataRef::Empty => String::new(),
     }
 }
 
