@@ -37,12 +37,20 @@ fn action(name: &str, prompt: &str, format: &str) -> Value {
 fn common(call: &AiCall, expected: &str) -> Option<Value> {
     let k = call.key.as_str();
     Some(match k {
-        "input_analysis" => json!({"detected_language": "en", "normalized_request": "r", "intent": "i", "context_items": [],
-                                  "complexity": "complex", "needs_workflow_history": false, "fast_track": false}),
-        "task_planning" => json!({"tasks": [{"id": "t1", "objective": "o", "required_documents": [], "expected_output": expected}]}),
-        k if k.ends_with("_refinement") => json!({"valid": true, "task_complete": true, "next_action_guidance": null, "reasoning": ""}),
-        k if k.ends_with("_intents") => json!({"intents": data(call)["documents"].as_array().unwrap().iter().map(|d| json!({
-            "document_id": d["document_id"], "intents": ["extract"], "extraction_prompt": "expenses", "reasoning": ""})).collect::<Vec<_>>()}),
+        "input_analysis" => {
+            json!({"detected_language": "en", "normalized_request": "r", "intent": "i", "context_items": [],
+                                  "complexity": "complex", "needs_workflow_history": false, "fast_track": false})
+        }
+        "task_planning" => {
+            json!({"tasks": [{"id": "t1", "objective": "o", "required_documents": [], "expected_output": expected}]})
+        }
+        k if k.ends_with("_refinement") => {
+            json!({"valid": true, "task_complete": true, "next_action_guidance": null, "reasoning": ""})
+        }
+        k if k.ends_with("_intents") => {
+            json!({"intents": data(call)["documents"].as_array().unwrap().iter().map(|d| json!({
+            "document_id": d["document_id"], "intents": ["extract"], "extraction_prompt": "expenses", "reasoning": ""})).collect::<Vec<_>>()})
+        }
         _ => return None,
     })
 }
@@ -55,16 +63,21 @@ fn receipts() -> ScriptedAi {
         let k = call.key.as_str();
         Ok(match k {
             "task_t1_step_1_planner" => action("ai.process", "extract expenses", "csv"),
-            k if k.contains("_extract_") => json!({"text": "Migros 2024-03-01 CHF 12.50 VAT 0.95", "description": "receipt"}),
+            k if k.contains("_extract_") => {
+                json!({"text": "Migros 2024-03-01 CHF 12.50 VAT 0.95", "description": "receipt"})
+            }
             k if k.ends_with("_structure") => {
-                let ids: Vec<Value> = data(call)["content_parts"].as_array().unwrap().iter().map(|p| p["id"].clone()).collect();
+                let ids: Vec<Value> =
+                    data(call)["content_parts"].as_array().unwrap().iter().map(|p| p["id"].clone()).collect();
                 let f = |n: &str, t: &str| json!({"field_name": n, "data_type": t, "extraction_hint": "", "content_part_ids": ids});
                 json!({"metadata": {"title": "Expenses", "language": "en", "output_format": "csv", "fields": [], "csv_delimiter": ";"},
                        "documents": [{"id": "e", "title": "Expenses", "filename": "expenses.csv", "output_format": null, "sections": [{
                            "id": "data", "title": null, "content_type": "table", "generation_hint": "", "content_part_ids": ids, "content_formats": [],
                            "extraction_fields": [f("date", "date"), f("shop", "string"), f("CHF", "currency"), f("VAT", "number"), f("Description", "string")]}]}]})
             }
-            k if k.contains("_records_") => json!({"records": [{"date": "2024-03-01", "shop": "Migros", "CHF": 12.5, "VAT": 0.95, "Description": "food"}]}),
+            k if k.contains("_records_") => {
+                json!({"records": [{"date": "2024-03-01", "shop": "Migros", "CHF": 12.5, "VAT": 0.95, "Description": "food"}]})
+            }
             other => panic!("unexpected call {other}"),
         })
     })
@@ -79,12 +92,18 @@ fn report() -> ScriptedAi {
         Ok(match k {
             "task_t1_step_1_planner" => action("ai.generate_document", "report", "docx"),
             k if k.ends_with("_structure") => {
-                let sections: Vec<Value> = (1..=10).map(|i| json!({"id": format!("s{i}"), "title": format!("Part {i}"), "content_type": "paragraph",
-                    "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []})).collect();
+                let sections: Vec<Value> = (1..=10)
+                    .map(|i| {
+                        json!({"id": format!("s{i}"), "title": format!("Part {i}"), "content_type": "paragraph",
+                    "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []})
+                    })
+                    .collect();
                 json!({"metadata": {"title": "Report", "language": "en", "output_format": "docx", "fields": [], "csv_delimiter": null},
                        "documents": [{"id": "r", "title": "Report", "filename": "report.docx", "output_format": null, "sections": sections}]})
             }
-            k if k.contains("_section_") => json!({"elements": [{"type": "paragraph", "text": "Lorem ipsum dolor sit amet. ".repeat(40)}]}),
+            k if k.contains("_section_") => {
+                json!({"elements": [{"type": "paragraph", "text": "Lorem ipsum dolor sit amet. ".repeat(40)}]})
+            }
             other => panic!("unexpected call {other}"),
         })
     })
@@ -104,8 +123,14 @@ fn measure(name: &str, ai: ScriptedAi, docs: usize, image_docs: bool) {
     let h = Harness::new(ai.with_latency(LATENCY));
     let mut infos = Vec::new();
     for i in 1..=docs {
-        let info = DocumentInfo { id: format!("d{i:02}"), file_name: format!("doc{i:02}.pdf"), mime_type: "application/pdf".into(), file_size: 1000 };
-        let parts = if image_docs { vec![image_part("img", "", Some(1))] } else { vec![text_part("p1", "some text", Some(1))] };
+        let info = DocumentInfo {
+            id: format!("d{i:02}"),
+            file_name: format!("doc{i:02}.pdf"),
+            mime_type: "application/pdf".into(),
+            file_size: 1000,
+        };
+        let parts =
+            if image_docs { vec![image_part("img", "", Some(1))] } else { vec![text_part("p1", "some text", Some(1))] };
         h.documents.add(info.clone(), parts, HashMap::from([("img".to_owned(), tiny_png())]), Vec::new());
         infos.push(info);
     }

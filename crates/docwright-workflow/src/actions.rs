@@ -159,7 +159,13 @@ struct ActionOutcome {
 pub(crate) async fn execute_task(run: &Run<'_>, analysis: &Analysis, task: &Task, history: &[Value]) -> Result<String> {
     let task_op = run
         .trace
-        .start(format!("{}_task_{}", run.root, task.id), Some(&run.root), &format!("Task: {}", task.objective), "Task", &task.expected_output)
+        .start(
+            format!("{}_task_{}", run.root, task.id),
+            Some(&run.root),
+            &format!("Task: {}", task.objective),
+            "Task",
+            &task.expected_output,
+        )
         .await;
     run.trace.event(Event::TaskStarted { task_id: task.id.clone(), objective: task.objective.clone() }).await;
     let result = task_loop(run, analysis, task, history, &task_op).await;
@@ -167,7 +173,13 @@ pub(crate) async fn execute_task(run: &Run<'_>, analysis: &Analysis, task: &Task
     result
 }
 
-async fn task_loop(run: &Run<'_>, analysis: &Analysis, task: &Task, history: &[Value], task_op: &str) -> Result<String> {
+async fn task_loop(
+    run: &Run<'_>,
+    analysis: &Analysis,
+    task: &Task,
+    history: &[Value],
+    task_op: &str,
+) -> Result<String> {
     let specs = catalog(run.ports.ai.can_search_web(), run.input.can_search_projects);
     let names: Vec<String> = specs.iter().map(ActionSpec::name).collect();
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -216,7 +228,9 @@ async fn task_loop(run: &Run<'_>, analysis: &Analysis, task: &Task, history: &[V
             run.trace.finish(&step_op, Ok(())).await;
             break;
         }
-        let repeated = executed.iter().any(|e| e["action"] == json!(action) && e["parameters"] == parameters && e["ok"] == json!(true));
+        let repeated = executed
+            .iter()
+            .any(|e| e["action"] == json!(action) && e["parameters"] == parameters && e["ok"] == json!(true));
         if repeated {
             // The same successful action again would only duplicate its result.
             run.trace.finish(&step_op, Ok(())).await;
@@ -368,7 +382,13 @@ async fn execute_action(
                 .collect();
             let body = format!("{}\n\nSources:\n{}", text(&answer.value, "answer"), sources.join("\n"));
             let id = run.next_doc_id("web");
-            run.add_text_doc(id.clone(), format!("{id}.txt"), body.clone(), Origin::Produced(action.to_owned()), Some(query));
+            run.add_text_doc(
+                id.clone(),
+                format!("{id}.txt"),
+                body.clone(),
+                Origin::Produced(action.to_owned()),
+                Some(query),
+            );
             Ok(ActionOutcome { ok: true, summary: format!("web answer in document {id}: {}", clip(&body, 1000)) })
         }
         other => Ok(ActionOutcome { ok: false, summary: format!("unknown action {other}") }),

@@ -27,7 +27,10 @@ fn language_code(s: &str) -> Option<String> {
 }
 
 pub(crate) async fn analyse(run: &Run<'_>) -> Result<Analysis> {
-    let op = run.trace.start(format!("{}_input_analysis", run.root), Some(&run.root), "Input Analysis", "Analysis", "").await;
+    let op = run
+        .trace
+        .start(format!("{}_input_analysis", run.root), Some(&run.root), "Input Analysis", "Analysis", "")
+        .await;
     let message = json!({
         "user_request": run.input.prompt,
         "attached_document_count": run.input.documents.len(),
@@ -65,7 +68,8 @@ pub(crate) async fn analyse(run: &Run<'_>) -> Result<Analysis> {
                 .iter()
                 .filter_map(|i| {
                     let content = text(i, "content");
-                    (!content.is_empty()).then(|| (opt_text(i, "title").unwrap_or_else(|| "Context".to_owned()), content))
+                    (!content.is_empty())
+                        .then(|| (opt_text(i, "title").unwrap_or_else(|| "Context".to_owned()), content))
                 })
                 .collect()
         })
@@ -94,7 +98,8 @@ pub(crate) async fn analyse(run: &Run<'_>) -> Result<Analysis> {
 
 /// The fast track: one call answers, and the answer is rendered as the run's document.
 pub(crate) async fn answer_directly(run: &Run<'_>, analysis: &Analysis) -> Result<()> {
-    let op = run.trace.start(format!("{}_fast_track", run.root), Some(&run.root), "Direct Answer", "Fast Track", "").await;
+    let op =
+        run.trace.start(format!("{}_fast_track", run.root), Some(&run.root), "Direct Answer", "Fast Track", "").await;
     let message = json!({
         "request": analysis.normalized_request,
         "language": analysis.detected_language,

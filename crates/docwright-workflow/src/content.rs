@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::actions::bounded;
 use crate::parts::{self, ContentFormat, ContentPart, Intent, PartData};
-use crate::ports::{AiCall, Event, Input, Operation, Rendered, SourcePart, StoredFile, TypeGroup};
+use crate::ports::{AiCall, Event, Input, Operation, Rendered, SourcePart, TypeGroup};
 use crate::run::{Doc, Origin, Run, clip, data_message, opt_text, pretty, strings, text};
 use crate::{Error, Result, prompts, render, schemas};
 
@@ -45,7 +45,6 @@ pub(crate) struct ContentRequest {
 
 /// What a content processing made.
 pub(crate) struct ContentOutcome {
-    pub(crate) files: Vec<StoredFile>,
     pub(crate) summary: String,
 }
 
@@ -125,30 +124,57 @@ fn choose_format(run: &Run<'_>, req: &ContentRequest, planned: Option<&str>) -> 
 pub(crate) async fn process(run: &Run<'_>, req: &ContentRequest, parent: &str) -> Result<ContentOutcome> {
     let format = if req.mode == Mode::Summarize { "md".to_owned() } else { choose_format(run, req, None) };
     let p = run.trace.unique(&format!("ai_content_{}_{}", run.input.workflow_id, Timestamp::now().millis()));
-    traced(run, p.clone(), parent, ("AI content processing", "Content Processing"), &format!("Format: {format}"), async |p| {
-        let intents = intents(run, req, p).await?;
-        let parts = traced(run, format!("{p}_content_extraction"), p, ("Content Extraction", "Extraction"), "", async |op| {
-            content_parts(run, req, &intents, op).await
-        })
-        .await?;
-        let structure = traced(run, format!("{p}_structure_generation"), p, ("Structure Generation", "Structure"), "", async |op| {
-            structure(run, req, &parts, op).await
-        })
-        .await?;
-        let filled = traced(run, format!("{p}_structure_filling"), p, ("Structure Filling", "Filling"), "", async |op| {
-            fill(run, req, &structure, &parts, op).await
-        })
-        .await?;
-        traced(run, format!("{p}_rendering"), p, ("Content Rendering", "Rendering"), &format!("Format: {format}"), async |op| {
-            render_all(run, req, &structure, filled, op).await
-        })
-        .await
-    })
+    traced(
+        run,
+        p.clone(),
+        parent,
+        ("AI content processing", "Content Processing"),
+        &format!("Format: {format}"),
+        async |p| {
+            let intents = intents(run, req, p).await?;
+            let parts = traced(
+                run,
+                format!("{p}_content_extraction"),
+                p,
+                ("Content Extraction", "Extraction"),
+                "",
+                async |op| content_parts(run, req, &intents, op).await,
+            )
+            .await?;
+            let structure = traced(
+                run,
+                format!("{p}_structure_generation"),
+                p,
+                ("Structure Generation", "Structure"),
+                "",
+                async |op| structure(run, req, &parts, op).await,
+            )
+            .await?;
+            let filled =
+                traced(run, format!("{p}_structure_filling"), p, ("Structure Filling", "Filling"), "", async |op| {
+                    fill(run, req, &structure, &parts, op).await
+                })
+                .await?;
+            traced(
+                run,
+                format!("{p}_rendering"),
+                p,
+                ("Content Rendering", "Rendering"),
+                &format!("Format: {format}"),
+                async |op| render_all(run, req, &structure, filled, op).await,
+            )
+            .await
+        },
+    )
     .await
 }
 
 /// 5A: the intents of each document (one call), or all `extract` for summaries.
-async fn intents(run: &Run<'_>, req: &ContentRequest, p: &str) -> Result<HashMap<String, (Vec<Intent>, Option<String>)>> {
+async fn intents(
+    run: &Run<'_>,
+    req: &ContentRequest,
+    p: &str,
+) -> Result<HashMap<String, (Vec<Intent>, Option<String>)>> {
     let default = |d: &Doc| {
         let mut i = vec![Intent::Extract];
         if d.info.mime_type.starts_with("image/") && req.mode != Mode::Summarize {
@@ -247,7 +273,7 @@ async fn content_parts(
                 for c in &mut cached {
                     c.meta.extraction_prompt = extraction_prompt.clone().or(c.meta.extraction_prompt.take());
                 }
-                parts.extend(cached.into_iter().filter(|c| c.type_group != TypeGroup::Image));
+                parts.extend(cached);
             } else {
                 for s in sources.iter().filter(|s| !matches!(s.type_group, TypeGroup::Image | TypeGroup::Binary)) {
                     if !s.text.trim().is_empty() || s.rows.is_some() {
@@ -304,7 +330,13 @@ async fn objects(run: &Run<'_>, doc: &Doc, sources: &[SourcePart]) -> Result<Vec
 }
 
 /// Reads one image with a vision model; without one (or when it fails) the OCR text stands in.
-async fn read_image(run: &Run<'_>, req: &ContentRequest, job: VisionJob<'_>, several: bool, op: &str) -> Result<Option<ContentPart>> {
+async fn read_image(
+    run: &Run<'_>,
+    req: &ContentRequest,
+    job: VisionJob<'_>,
+    several: bool,
+    op: &str,
+) -> Result<Option<ContentPart>> {
     let doc = &job.doc.info;
     let name = if several { format!("{}_{}", doc.id, job.source.id) } else { doc.id.clone() };
     let ocr_fallback = |why: String| {
@@ -332,11 +364,17 @@ async fn read_image(run: &Run<'_>, req: &ContentRequest, job: VisionJob<'_>, sev
         process: "workflow.content_extraction".to_owned(),
         operation: Operation::DataExtract,
         system: prompts::image_extraction(),
-        inputs: vec![data_message(&message), Input::Image { mime_type: job.source.mime_type.clone(), data: Arc::from(bytes) }],
+        inputs: vec![
+            data_message(&message),
+            Input::Image { mime_type: job.source.mime_type.clone(), data: Arc::from(bytes) },
+        ],
         schema: schemas::image_extraction(),
         max_output_tokens: None,
     };
-    let debug = (run.trace.unique(&format!("content_extraction_prompt_{name}")), run.trace.unique(&format!("content_extraction_response_{name}")));
+    let debug = (
+        run.trace.unique(&format!("content_extraction_prompt_{name}")),
+        run.trace.unique(&format!("content_extraction_response_{name}")),
+    );
     match run.ask(&call, "content_extraction", op, "Image extraction", Some(debug)).await {
         Ok(answer) => {
             let mut body = text(&answer.value, "text");
@@ -364,7 +402,9 @@ pub(crate) async fn extract_for_later(run: &Run<'_>, docs: &[Doc], action: &str)
                 TypeGroup::Table => tables += 1,
                 _ => text_parts += 1,
             }
-            if s.type_group != TypeGroup::Binary {
+            // Images are read by a vision model when an AI action uses the document.
+            let readable = !matches!(s.type_group, TypeGroup::Image | TypeGroup::Binary);
+            if readable && (!s.text.trim().is_empty() || s.rows.is_some()) {
                 kept.push(parts::pre_extracted(&doc.info, s, false, None, Some(action)));
             }
         }
@@ -380,7 +420,8 @@ pub(crate) async fn extract_for_later(run: &Run<'_>, docs: &[Doc], action: &str)
 
 /// 5C: the structure (one call), or for summaries one document per source document.
 async fn structure(run: &Run<'_>, req: &ContentRequest, parts: &[ContentPart], op: &str) -> Result<Structure> {
-    let title = req.title.clone().or_else(|| run.input.title.clone()).unwrap_or_else(|| "Generated Document".to_owned());
+    let title =
+        req.title.clone().or_else(|| run.input.title.clone()).unwrap_or_else(|| "Generated Document".to_owned());
     if req.mode == Mode::Summarize {
         let documents = req
             .documents
@@ -419,7 +460,10 @@ async fn structure(run: &Run<'_>, req: &ContentRequest, parts: &[ContentPart], o
         schema: schemas::structure(),
         max_output_tokens: None,
     };
-    let debug = (run.trace.unique("document_generation_structure_prompt"), run.trace.unique("document_generation_structure_response"));
+    let debug = (
+        run.trace.unique("document_generation_structure_prompt"),
+        run.trace.unique("document_generation_structure_response"),
+    );
     let answer = run.ask(&call, "structure_generation", op, "Structure generation", Some(debug)).await?;
     let mut s = parse_structure(&answer.value, parts, &title);
     for d in &mut s.documents {
@@ -518,12 +562,8 @@ async fn fill(
     parts: &[ContentPart],
     op: &str,
 ) -> Result<Vec<Vec<Vec<Value>>>> {
-    let jobs: Vec<(usize, &PlannedDoc, &PlannedSection)> = structure
-        .documents
-        .iter()
-        .enumerate()
-        .flat_map(|(i, d)| d.sections.iter().map(move |s| (i, d, s)))
-        .collect();
+    let jobs: Vec<(usize, &PlannedDoc, &PlannedSection)> =
+        structure.documents.iter().enumerate().flat_map(|(i, d)| d.sections.iter().map(move |s| (i, d, s))).collect();
     let filled = bounded(jobs, run.settings.section_parallelism, |(i, doc, section)| async move {
         (i, fill_section(run, req, doc, section, parts, op).await)
     })
@@ -562,9 +602,7 @@ async fn fill_section(
             "section_id": section.id,
         })],
     };
-    run.trace
-        .event(Event::SectionDone { document_id: doc.id.clone(), section_id: section.id.clone(), ok })
-        .await;
+    run.trace.event(Event::SectionDone { document_id: doc.id.clone(), section_id: section.id.clone(), ok }).await;
     Ok(elements)
 }
 
@@ -608,7 +646,11 @@ async fn section_elements(
     op: &str,
 ) -> Result<Vec<Value>> {
     let used = section_parts(doc, section, parts);
-    let images: Vec<&ContentPart> = used.iter().copied().filter(|p| p.type_group == TypeGroup::Image && matches!(p.data, PartData::Bytes(_))).collect();
+    let images: Vec<&ContentPart> = used
+        .iter()
+        .copied()
+        .filter(|p| p.type_group == TypeGroup::Image && matches!(p.data, PartData::Bytes(_)))
+        .collect();
     let message = json!({
         "request": req.prompt,
         "document": {"title": doc.title, "language": run.language(), "format": doc.format},
@@ -740,7 +782,9 @@ async fn section_records(
         match answer {
             Ok(a) => {
                 for record in a.value["records"].as_array().into_iter().flatten() {
-                    rows.push(Value::Array(fields.iter().map(|(f, _)| record.get(f).cloned().unwrap_or(Value::Null)).collect()));
+                    rows.push(Value::Array(
+                        fields.iter().map(|(f, _)| record.get(f).cloned().unwrap_or(Value::Null)).collect(),
+                    ));
                 }
             }
             Err(e) if is_fatal(&e) => return Err(e),
@@ -789,11 +833,18 @@ async fn render_all(
         });
         debug_docs.push(render::without_bytes(&model));
         let plain = render::render(&model, "txt", structure.csv_delimiter, &run.settings.render).await?;
-        let plain_text: String = plain.iter().map(|r| String::from_utf8_lossy(&r.bytes).into_owned()).collect::<Vec<_>>().join("\n");
+        let plain_text: String =
+            plain.iter().map(|r| String::from_utf8_lossy(&r.bytes).into_owned()).collect::<Vec<_>>().join("\n");
         texts.push(format!("{}:\n{}", doc.filename, clip(&plain_text, 1500)));
         if req.mode == Mode::Summarize {
             let id = run.next_doc_id("summary");
-            run.add_text_doc(id, doc.filename.clone(), plain_text, Origin::Produced(req.action.clone()), Some(doc.title.clone()));
+            run.add_text_doc(
+                id,
+                doc.filename.clone(),
+                plain_text,
+                Origin::Produced(req.action.clone()),
+                Some(doc.title.clone()),
+            );
             continue;
         }
         let rendered = render::render(&model, &doc.format, structure.csv_delimiter, &run.settings.render).await?;
@@ -810,7 +861,13 @@ async fn render_all(
             files.push(stored);
         }
         let id = run.next_doc_id("produced");
-        run.add_text_doc(id, format!("text of {}", doc.filename), plain_text, Origin::Produced(req.action.clone()), Some(doc.title.clone()));
+        run.add_text_doc(
+            id,
+            format!("text of {}", doc.filename),
+            plain_text,
+            Origin::Produced(req.action.clone()),
+            Some(doc.title.clone()),
+        );
     }
     let final_json = json!({"title": structure.title, "documents": debug_docs});
     run.trace.debug(run.trace.unique("document_generation_response"), || pretty(&final_json)).await;
@@ -824,7 +881,7 @@ async fn render_all(
         )
     };
     run.set_answer(texts.join("\n\n"));
-    Ok(ContentOutcome { files, summary })
+    Ok(ContentOutcome { summary })
 }
 
 /// Renders `body` (paragraphs separated by blank lines) as the run's document, in the
@@ -845,13 +902,19 @@ pub(crate) async fn render_text(run: &Run<'_>, op: &str, title: &str, body: &str
         "sections": [{"id": "answer", "title": null, "elements": paragraphs}],
     });
     run.trace.debug(run.trace.unique("document_generation_response"), || pretty(&model)).await;
-    let rendered = traced(run, format!("{op}_rendering"), op, ("Content Rendering", "Rendering"), &format!("Format: {format}"), async |_| {
-        render::render(&model, format, None, &run.settings.render).await
-    })
+    let rendered = traced(
+        run,
+        format!("{op}_rendering"),
+        op,
+        ("Content Rendering", "Rendering"),
+        &format!("Format: {format}"),
+        async |_| render::render(&model, format, None, &run.settings.render).await,
+    )
     .await?;
     let sources: Vec<String> = run.input.documents.iter().map(|d| d.id.clone()).collect();
     for (i, r) in rendered.into_iter().enumerate() {
-        let file = Rendered { key: format!("answer_{i}"), filename: r.filename, mime_type: r.mime_type, bytes: r.bytes };
+        let file =
+            Rendered { key: format!("answer_{i}"), filename: r.filename, mime_type: r.mime_type, bytes: r.bytes };
         let stored = run.ports.results.store(file, &sources).await.map_err(Error::Sink)?;
         run.trace.event(Event::DocumentReady { file: stored.clone() }).await;
         run.add_result(stored);
@@ -868,7 +931,9 @@ pub(crate) async fn render_answer(run: &Run<'_>, intent: &str) -> Result<()> {
             .docs()
             .iter()
             .filter(|d| matches!(d.origin, Origin::Produced(_)))
-            .filter_map(|d| d.inline.as_ref().map(|p| p.iter().map(|x| x.text.clone()).collect::<Vec<_>>().join("\n\n")))
+            .filter_map(|d| {
+                d.inline.as_ref().map(|p| p.iter().map(|x| x.text.clone()).collect::<Vec<_>>().join("\n\n"))
+            })
             .collect::<Vec<_>>()
             .join("\n\n");
     }
@@ -876,7 +941,11 @@ pub(crate) async fn render_answer(run: &Run<'_>, intent: &str) -> Result<()> {
         body = "The workflow ran its tasks but produced no content.".to_owned();
     }
     run.set_answer(body.clone());
-    let title = run.input.title.clone().unwrap_or_else(|| if intent.is_empty() { "Generated Document".to_owned() } else { intent.to_owned() });
+    let title = run
+        .input
+        .title
+        .clone()
+        .unwrap_or_else(|| if intent.is_empty() { "Generated Document".to_owned() } else { intent.to_owned() });
     render_text(run, &run.root, &title, &body).await
 }
 
@@ -886,7 +955,12 @@ mod tests {
     use crate::ports::DocumentInfo;
 
     fn part(id: &str, doc: &str) -> ContentPart {
-        let d = DocumentInfo { id: doc.into(), file_name: format!("{doc}.pdf"), mime_type: "application/pdf".into(), file_size: 1 };
+        let d = DocumentInfo {
+            id: doc.into(),
+            file_name: format!("{doc}.pdf"),
+            mime_type: "application/pdf".into(),
+            file_size: 1,
+        };
         let s = SourcePart {
             id: id.into(),
             type_group: TypeGroup::Text,

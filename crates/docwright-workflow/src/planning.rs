@@ -36,7 +36,8 @@ pub(crate) fn documents_index(run: &Run<'_>) -> Vec<Value> {
 }
 
 pub(crate) async fn plan(run: &Run<'_>, analysis: &Analysis) -> Result<Vec<Task>> {
-    let op = run.trace.start(format!("{}_task_planning", run.root), Some(&run.root), "Task Planning", "Planning", "").await;
+    let op =
+        run.trace.start(format!("{}_task_planning", run.root), Some(&run.root), "Task Planning", "Planning", "").await;
     let message = json!({
         "request": analysis.normalized_request,
         "intent": analysis.intent,

@@ -53,7 +53,10 @@ impl Operation {
 pub enum Input {
     Text(String),
     /// An image for a vision-capable model.
-    Image { mime_type: String, data: Arc<[u8]> },
+    Image {
+        mime_type: String,
+        data: Arc<[u8]>,
+    },
 }
 
 /// One AI call: a system prompt, a user message of text and images, and the JSON Schema the
@@ -293,13 +296,32 @@ pub trait ResultSink: Send + Sync {
 /// (`completed` or `error`) is reported by whoever runs the workflow, which knows how it ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    PhaseStarted { phase: String, description: String },
+    PhaseStarted {
+        phase: String,
+        description: String,
+    },
     /// `percent` 0-100 of the whole run, as well as can be told.
-    Progress { percent: u8, message: String },
-    TaskStarted { task_id: String, objective: String },
-    ActionStarted { task_id: String, step: u32, action: String },
-    SectionDone { document_id: String, section_id: String, ok: bool },
-    DocumentReady { file: StoredFile },
+    Progress {
+        percent: u8,
+        message: String,
+    },
+    TaskStarted {
+        task_id: String,
+        objective: String,
+    },
+    ActionStarted {
+        task_id: String,
+        step: u32,
+        action: String,
+    },
+    SectionDone {
+        document_id: String,
+        section_id: String,
+        ok: bool,
+    },
+    DocumentReady {
+        file: StoredFile,
+    },
 }
 
 /// One node of the run's trace tree (SPEC W4).

@@ -77,7 +77,10 @@ pub(crate) async fn render(
         .await
         .map_err(|e| Error::Render(format!("the renderer stopped: {e}")))?
         .map_err(|e| Error::Render(e.to_string()))?;
-    Ok(rendered.into_iter().map(|r| Out { filename: r.filename, mime_type: r.mime.to_owned(), bytes: r.bytes }).collect())
+    Ok(rendered
+        .into_iter()
+        .map(|r| Out { filename: r.filename, mime_type: r.mime.to_owned(), bytes: r.bytes })
+        .collect())
 }
 
 #[cfg(test)]

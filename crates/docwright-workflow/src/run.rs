@@ -248,7 +248,8 @@ impl Run<'_> {
             slide: None,
             sheet: None,
         };
-        let info = DocumentInfo { id, file_name: name, mime_type: "text/plain".to_owned(), file_size: text.len() as u64 };
+        let info =
+            DocumentInfo { id, file_name: name, mime_type: "text/plain".to_owned(), file_size: text.len() as u64 };
         self.add_doc(Doc { info, origin, inline: Some(vec![part]), folder: None, note });
     }
 

@@ -198,8 +198,10 @@ mod tests {
             if obj.get("type") == Some(&json!("object")) {
                 assert_eq!(obj.get("additionalProperties"), Some(&json!(false)), "{path} is open");
                 let props: Vec<&String> = obj["properties"].as_object().map(|p| p.keys().collect()).unwrap_or_default();
-                let required: Vec<&str> =
-                    obj["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+                let required: Vec<&str> = obj["required"]
+                    .as_array()
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
                 for p in props {
                     assert!(required.contains(&p.as_str()), "{path}.{p} is not required");
                 }
@@ -236,7 +238,8 @@ mod tests {
 
     #[test]
     fn records_are_typed_by_field() {
-        let s = records(&[("CHF".into(), "currency".into()), ("n".into(), "integer".into()), ("d".into(), "date".into())]);
+        let s =
+            records(&[("CHF".into(), "currency".into()), ("n".into(), "integer".into()), ("d".into(), "date".into())]);
         let item = &s["properties"]["records"]["items"]["properties"];
         assert_eq!(item["CHF"]["type"], json!(["number", "null"]));
         assert_eq!(item["n"]["type"], json!(["integer", "null"]));

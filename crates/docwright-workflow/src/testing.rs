@@ -105,8 +105,17 @@ impl MemoryDocuments {
         self.folders.lock().unwrap().insert(id.to_owned(), folder.to_owned());
     }
 
-    fn find(&self, id: &str) -> Result<(DocumentInfo, Vec<SourcePart>, HashMap<String, Vec<u8>>, Vec<u8>), SourceError> {
-        self.docs.lock().unwrap().iter().find(|d| d.0.id == id).cloned().ok_or_else(|| SourceError::NotFound(id.to_owned()))
+    fn find(
+        &self,
+        id: &str,
+    ) -> Result<(DocumentInfo, Vec<SourcePart>, HashMap<String, Vec<u8>>, Vec<u8>), SourceError> {
+        self.docs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|d| d.0.id == id)
+            .cloned()
+            .ok_or_else(|| SourceError::NotFound(id.to_owned()))
     }
 }
 
@@ -135,13 +144,19 @@ impl DocumentSource for MemoryDocuments {
                 .unwrap()
                 .iter()
                 .filter(|(info, parts, ..)| {
-                    q.is_empty() || parts.iter().any(|p| p.text.to_lowercase().contains(&q)) || info.file_name.to_lowercase().contains(&q)
+                    q.is_empty()
+                        || parts.iter().any(|p| p.text.to_lowercase().contains(&q))
+                        || info.file_name.to_lowercase().contains(&q)
                 })
                 .take(limit as usize)
                 .map(|(info, parts, ..)| Hit {
                     document: info.clone(),
                     folder: folders.get(&info.id).cloned(),
-                    snippet: if q.is_empty() { String::new() } else { parts.first().map(|p| p.text.clone()).unwrap_or_default() },
+                    snippet: if q.is_empty() {
+                        String::new()
+                    } else {
+                        parts.first().map(|p| p.text.clone()).unwrap_or_default()
+                    },
                 })
                 .collect())
         })

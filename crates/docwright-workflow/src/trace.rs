@@ -48,7 +48,14 @@ impl Tracer {
     }
 
     /// Starts an operation under `parent` and reports it; returns its id.
-    pub(crate) async fn start(&self, id: String, parent: Option<&str>, title: &str, label: &str, message: &str) -> String {
+    pub(crate) async fn start(
+        &self,
+        id: String,
+        parent: Option<&str>,
+        title: &str,
+        label: &str,
+        message: &str,
+    ) -> String {
         let entry = LogEntry {
             id: id.clone(),
             parent_id: parent.map(str::to_owned),
@@ -148,10 +155,6 @@ impl Tracer {
         if self.debug {
             self.sink.debug_file(name, content()).await;
         }
-    }
-
-    pub(crate) fn debugging(&self) -> bool {
-        self.debug
     }
 
     /// What the run has spent so far.

@@ -72,7 +72,7 @@ fn receipt_docs(h: &Harness, n: usize) -> Vec<DocumentInfo> {
 
 fn unzip_names(bytes: &[u8]) -> Vec<String> {
     let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip package");
-    zip.file_names().map(str::to_owned).collect()
+    zip.file_names().map(|n| n.expect("a member name").into_owned()).collect()
 }
 
 fn unzip_text(bytes: &[u8], name: &str) -> String {
@@ -93,7 +93,9 @@ async fn receipts_become_one_csv() {
             "input_analysis" => analysis(false),
             "task_planning" => plan(&[], "structured_data"),
             "task_t1_step_1_planner" => action("context.extract_content", json!({})),
-            "task_t1_step_2_planner" => action("ai.process", json!({"prompt": "Extract expenses", "output_format": "csv"})),
+            "task_t1_step_2_planner" => {
+                action("ai.process", json!({"prompt": "Extract expenses", "output_format": "csv"}))
+            }
             k if k.ends_with("_refinement") => verdict(k.contains("step_2")),
             k if k.ends_with("_intents") => json!({"intents": d["documents"].as_array().unwrap().iter().map(|x| json!({
                 "document_id": x["document_id"], "intents": ["extract"], "extraction_prompt": "Extract structured expense data: date, shop name, amount in CHF, VAT amount, description", "reasoning": "receipt"
@@ -126,8 +128,14 @@ async fn receipts_become_one_csv() {
     });
     let h = Harness::new(ai);
     let docs = receipt_docs(&h, 10);
-    let wf = input("wf1", "combine all expenses documents into a csv file with the columns date;shop;CHF;VAT;Description", docs, None);
-    let result = run(&wf, &Settings::default(), &h.ports(), &CancellationToken::new()).await.expect("the workflow runs");
+    let wf = input(
+        "wf1",
+        "combine all expenses documents into a csv file with the columns date;shop;CHF;VAT;Description",
+        docs,
+        None,
+    );
+    let result =
+        run(&wf, &Settings::default(), &h.ports(), &CancellationToken::new()).await.expect("the workflow runs");
     let files = h.results.files();
     assert_eq!(files.len(), 1, "one CSV: {:?}", files.iter().map(|f| &f.0.filename).collect::<Vec<_>>());
     let (csv, sources) = &files[0];
@@ -169,12 +177,16 @@ async fn images_become_a_presentation() {
         Ok(match k {
             "input_analysis" => analysis(false),
             "task_planning" => plan(&[], "pptx"),
-            "task_t1_step_1_planner" => action("ai.generate_document", json!({"prompt": "slides", "output_format": "pptx"})),
+            "task_t1_step_1_planner" => {
+                action("ai.generate_document", json!({"prompt": "slides", "output_format": "pptx"}))
+            }
             k if k.ends_with("_refinement") => verdict(true),
             k if k.ends_with("_intents") => json!({"intents": d["documents"].as_array().unwrap().iter().map(|x| json!({
                 "document_id": x["document_id"], "intents": ["extract", "render"], "extraction_prompt": "Analyze image content to extract storyline information", "reasoning": "image"
             })).collect::<Vec<_>>()}),
-            k if k.contains("_extract_") => json!({"text": format!("storyline of {}", d["file_name"].as_str().unwrap()), "description": "a product photo"}),
+            k if k.contains("_extract_") => {
+                json!({"text": format!("storyline of {}", d["file_name"].as_str().unwrap()), "description": "a product photo"})
+            }
             k if k.ends_with("_structure") => {
                 let parts = d["content_parts"].as_array().unwrap();
                 let sections: Vec<Value> = (1..=10).map(|i| {
@@ -198,11 +210,21 @@ async fn images_become_a_presentation() {
     let docs: Vec<DocumentInfo> = (1..=10)
         .map(|i| {
             let info = doc(&format!("img{i:02}"), &format!("image{i:02}.png"), "image/png");
-            h.documents.add(info.clone(), vec![image_part("p0", "", None)], HashMap::from([("p0".to_owned(), tiny_png())]), tiny_png());
+            h.documents.add(
+                info.clone(),
+                vec![image_part("p0", "", None)],
+                HashMap::from([("p0".to_owned(), tiny_png())]),
+                tiny_png(),
+            );
             info
         })
         .collect();
-    let wf = input("wf2", "make a powerpoint slideshow for the customer about the product with the images integrated", docs, None);
+    let wf = input(
+        "wf2",
+        "make a powerpoint slideshow for the customer about the product with the images integrated",
+        docs,
+        None,
+    );
     run(&wf, &Settings::default(), &h.ports(), &CancellationToken::new()).await.expect("the workflow runs");
     let files = h.results.files();
     assert_eq!(files.len(), 1);
@@ -211,7 +233,8 @@ async fn images_become_a_presentation() {
     let names = unzip_names(&pptx.bytes);
     let media = names.iter().filter(|n| n.starts_with("ppt/media/")).count();
     assert_eq!(media, 10, "every image placed: {names:?}");
-    let slides: Vec<&String> = names.iter().filter(|n| n.starts_with("ppt/slides/slide") && n.ends_with(".xml")).collect();
+    let slides: Vec<&String> =
+        names.iter().filter(|n| n.starts_with("ppt/slides/slide") && n.ends_with(".xml")).collect();
     assert!(slides.len() >= 10, "a slide per image at least: {slides:?}");
     let all_text: String = slides.iter().map(|s| unzip_text(&pptx.bytes, s)).collect();
     assert!(all_text.contains("storyline of image07.png"));
@@ -232,15 +255,25 @@ async fn an_overview_of_project_documents() {
             ]}),
             "task_t1_step_1_planner" => action("context.search_documents", json!({"query": ""})),
             "task_t2_step_1_planner" => {
-                let found: Vec<Value> = d["available_documents"].as_array().unwrap().iter().filter(|x| x["origin"] == json!("found")).map(|x| x["id"].clone()).collect();
+                let found: Vec<Value> = d["available_documents"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|x| x["origin"] == json!("found"))
+                    .map(|x| x["id"].clone())
+                    .collect();
                 assert_eq!(found.len(), 3, "the search made the documents available");
                 assert!(d["task_history"][0]["result"].as_str().unwrap().contains("Offers"));
-                action("ai.generate_document", json!({"prompt": "overview by folder", "document_ids": found, "output_format": "docx"}))
+                action(
+                    "ai.generate_document",
+                    json!({"prompt": "overview by folder", "document_ids": found, "output_format": "docx"}),
+                )
             }
             k if k.ends_with("_refinement") => verdict(true),
             k if k.ends_with("_intents") => json!({"intents": []}),
             k if k.ends_with("_structure") => {
-                let parts: Vec<Value> = d["content_parts"].as_array().unwrap().iter().map(|p| p["id"].clone()).collect();
+                let parts: Vec<Value> =
+                    d["content_parts"].as_array().unwrap().iter().map(|p| p["id"].clone()).collect();
                 json!({"metadata": {"title": "Overview", "language": "en", "output_format": "docx", "fields": [], "csv_delimiter": null},
                        "documents": [{"id": "overview", "title": "Overview", "filename": "overview.docx", "output_format": null, "sections": [
                            {"id": "offers", "title": "Offers", "content_type": "mixed", "generation_hint": "summaries", "content_part_ids": parts, "content_formats": [], "extraction_fields": []}]}]})
@@ -253,11 +286,25 @@ async fn an_overview_of_project_documents() {
         })
     });
     let h = Harness::new(ai);
-    for (id, name, folder) in [("a", "offer-a.pdf", "ACME / Bid / Offers"), ("b", "offer-b.pdf", "ACME / Bid / Offers"), ("c", "minutes.pdf", "ACME / Bid / Meetings")] {
-        h.documents.add(doc(id, name, "application/pdf"), vec![text_part("p1", &format!("text of {name}"), Some(1))], HashMap::new(), Vec::new());
+    for (id, name, folder) in [
+        ("a", "offer-a.pdf", "ACME / Bid / Offers"),
+        ("b", "offer-b.pdf", "ACME / Bid / Offers"),
+        ("c", "minutes.pdf", "ACME / Bid / Meetings"),
+    ] {
+        h.documents.add(
+            doc(id, name, "application/pdf"),
+            vec![text_part("p1", &format!("text of {name}"), Some(1))],
+            HashMap::new(),
+            Vec::new(),
+        );
         h.documents.file_under(id, folder);
     }
-    let wf = input("wf3", "make me an overview about all folders and the summary of documents stored in each folder", vec![], Some("docx"));
+    let wf = input(
+        "wf3",
+        "make me an overview about all folders and the summary of documents stored in each folder",
+        vec![],
+        Some("docx"),
+    );
     run(&wf, &Settings::default(), &h.ports(), &CancellationToken::new()).await.expect("the workflow runs");
     let files = h.results.files();
     assert_eq!(files.len(), 1);
@@ -276,21 +323,34 @@ async fn a_failed_section_is_a_visible_error() {
         match k {
             "input_analysis" => Ok(analysis(false)),
             "task_planning" => Ok(plan(&["d1"], "docx")),
-            "task_t1_step_1_planner" => Ok(action("ai.generate_document", json!({"prompt": "report", "output_format": "md"}))),
+            "task_t1_step_1_planner" => {
+                Ok(action("ai.generate_document", json!({"prompt": "report", "output_format": "md"})))
+            }
             k if k.ends_with("_refinement") => Ok(verdict(true)),
             k if k.ends_with("_intents") => Ok(json!({"intents": []})),
-            k if k.ends_with("_structure") => Ok(json!({"metadata": {"title": "R", "language": "en", "output_format": "md", "fields": [], "csv_delimiter": null},
+            k if k.ends_with("_structure") => Ok(
+                json!({"metadata": {"title": "R", "language": "en", "output_format": "md", "fields": [], "csv_delimiter": null},
                 "documents": [{"id": "r", "title": "Report", "filename": "report.md", "output_format": null, "sections": [
                     {"id": "s1", "title": "One", "content_type": "paragraph", "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []},
                     {"id": "s2", "title": "Two", "content_type": "paragraph", "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []},
-                    {"id": "s3", "title": "Three", "content_type": "paragraph", "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []}]}]})),
-            k if k.ends_with("_section_r_s2") => Err(AiError::Failed("every candidate failed: malformed JSON".to_owned())),
-            k if k.contains("_section_r_") => Ok(json!({"elements": [{"type": "paragraph", "text": format!("text of {}", &k[k.len() - 2..])}]})),
+                    {"id": "s3", "title": "Three", "content_type": "paragraph", "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []}]}]}),
+            ),
+            k if k.ends_with("_section_r_s2") => {
+                Err(AiError::Failed("every candidate failed: malformed JSON".to_owned()))
+            }
+            k if k.contains("_section_r_") => {
+                Ok(json!({"elements": [{"type": "paragraph", "text": format!("text of {}", &k[k.len() - 2..])}]}))
+            }
             other => panic!("unexpected call {other}"),
         }
     });
     let h = Harness::new(ai);
-    h.documents.add(doc("d1", "notes.txt", "text/plain"), vec![text_part("p1", "notes", None)], HashMap::new(), Vec::new());
+    h.documents.add(
+        doc("d1", "notes.txt", "text/plain"),
+        vec![text_part("p1", "notes", None)],
+        HashMap::new(),
+        Vec::new(),
+    );
     let wf = input("wf4", "write a report", vec![doc("d1", "notes.txt", "text/plain")], None);
     run(&wf, &Settings::default(), &h.ports(), &CancellationToken::new()).await.expect("the workflow still succeeds");
     let files = h.results.files();
@@ -314,7 +374,9 @@ async fn a_failed_section_is_a_visible_error() {
 async fn a_simple_request_takes_the_fast_track() {
     let ai = ScriptedAi::new(|call| match call.key.as_str() {
         "input_analysis" => Ok(analysis(true)),
-        "fast_track" => Ok(json!({"title": "Answer", "answer": "Bern is the federal city.\n\nIt has 140,000 inhabitants."})),
+        "fast_track" => {
+            Ok(json!({"title": "Answer", "answer": "Bern is the federal city.\n\nIt has 140,000 inhabitants."}))
+        }
         other => panic!("unexpected call {other}"),
     });
     let h = Harness::new(ai);
@@ -338,12 +400,18 @@ async fn a_budget_refusal_stops_the_run_and_keeps_what_was_done() {
             "task_planning" => Ok(json!({"tasks": [
                 {"id": "t1", "objective": "a", "required_documents": [], "expected_output": "txt"},
                 {"id": "t2", "objective": "b", "required_documents": [], "expected_output": "txt"}]})),
-            "task_t1_step_1_planner" => Ok(action("ai.generate_document", json!({"prompt": "first", "output_format": "txt"}))),
-            "task_t2_step_1_planner" => Err(AiError::InsufficientBalance("insufficient balance: 0.00 CHF available".to_owned())),
+            "task_t1_step_1_planner" => {
+                Ok(action("ai.generate_document", json!({"prompt": "first", "output_format": "txt"})))
+            }
+            "task_t2_step_1_planner" => {
+                Err(AiError::InsufficientBalance("insufficient balance: 0.00 CHF available".to_owned()))
+            }
             k if k.ends_with("_refinement") => Ok(verdict(true)),
-            k if k.ends_with("_structure") => Ok(json!({"metadata": {"title": "A", "language": "en", "output_format": "txt", "fields": [], "csv_delimiter": null},
+            k if k.ends_with("_structure") => Ok(
+                json!({"metadata": {"title": "A", "language": "en", "output_format": "txt", "fields": [], "csv_delimiter": null},
                 "documents": [{"id": "a", "title": "A", "filename": "a.txt", "output_format": null, "sections": [
-                    {"id": "s", "title": null, "content_type": "paragraph", "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []}]}]})),
+                    {"id": "s", "title": null, "content_type": "paragraph", "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []}]}]}),
+            ),
             k if k.contains("_section_") => Ok(json!({"elements": [{"type": "paragraph", "text": "first result"}]})),
             other => panic!("unexpected call {other}"),
         }
@@ -363,7 +431,8 @@ async fn cancel_stops_a_running_workflow() {
     let wf = input("wf7", "anything", vec![], None);
     let cancel = CancellationToken::new();
     let stopper = cancel.clone();
-    let (result, ()) = tokio::join!(run(&wf, &Settings::default(), &h.ports(), &cancel), async move {
+    let (settings, ports) = (Settings::default(), h.ports());
+    let (result, ()) = tokio::join!(run(&wf, &settings, &ports, &cancel), async move {
         tokio::time::sleep(Duration::from_millis(50)).await;
         stopper.cancel();
     });
@@ -379,10 +448,13 @@ fn simple_report_ai() -> ScriptedAi {
             "task_planning" => plan(&[], "docx"),
             "task_t1_step_1_planner" => action("ai.generate_document", json!({"prompt": "report"})),
             k if k.ends_with("_refinement") => verdict(true),
-            k if k.ends_with("_structure") => json!({"metadata": {"title": "R", "language": "en", "output_format": "docx", "fields": [], "csv_delimiter": null},
+            k if k.ends_with("_intents") => json!({"intents": []}),
+            k if k.ends_with("_structure") => {
+                json!({"metadata": {"title": "R", "language": "en", "output_format": "docx", "fields": [], "csv_delimiter": null},
                 "documents": [{"id": "r", "title": "Report", "filename": "report.docx", "output_format": null, "sections": [
                     {"id": "a", "title": "A", "content_type": "paragraph", "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []},
-                    {"id": "b", "title": "B", "content_type": "paragraph", "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []}]}]}),
+                    {"id": "b", "title": "B", "content_type": "paragraph", "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []}]}]})
+            }
             k if k.contains("_section_") => json!({"elements": [{"type": "paragraph", "text": "body"}]}),
             other => panic!("unexpected call {other}"),
         })
@@ -411,7 +483,9 @@ async fn a_rerun_replays_its_checkpoints() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trace_is_one_tree_with_costs() {
     let h = Harness::new(simple_report_ai());
-    let wf = input("wf9", "a report", vec![], Some("docx"));
+    let notes = doc("n1", "notes.txt", "text/plain");
+    h.documents.add(notes.clone(), vec![text_part("p1", "notes", None)], HashMap::new(), Vec::new());
+    let wf = input("wf9", "a report", vec![notes], Some("docx"));
     let result = run(&wf, &Settings::default(), &h.ports(), &CancellationToken::new()).await.unwrap();
     let log = h.trace.log();
     let ids: Vec<&str> = log.iter().map(|e| e.id.as_str()).collect();
@@ -431,8 +505,13 @@ async fn the_trace_is_one_tree_with_costs() {
     let leaves: i64 = log.iter().filter(|e| e.ai.is_some()).map(|e| e.cost.micros()).sum();
     assert_eq!(root.cost.micros(), leaves);
     assert_eq!(result.cost.micros(), leaves);
-    for seed_op in ["_intent_analysis", "_content_extraction", "_structure_generation", "_structure_filling", "_rendering"] {
-        assert!(log.iter().any(|e| e.id.starts_with("ai_content_wf9_") && e.id.ends_with(seed_op)), "no {seed_op} node");
+    for seed_op in
+        ["_intent_analysis", "_content_extraction", "_structure_generation", "_structure_filling", "_rendering"]
+    {
+        assert!(
+            log.iter().any(|e| e.id.starts_with("ai_content_wf9_") && e.id.ends_with(seed_op)),
+            "no {seed_op} node"
+        );
     }
     let section = log.iter().find(|e| e.id.contains("_structure_filling_section_a")).expect("a section node");
     assert_eq!((section.title.as_str(), section.label.as_str()), ("Section Generation", "Section"));
