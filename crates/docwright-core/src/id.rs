@@ -122,6 +122,14 @@ uuid_id!(
     /// Something produced about a document: an extraction summary, a generation result (SPEC D4).
     ResultId
 );
+uuid_id!(
+    /// A job of the durable queue (SPEC S2).
+    JobId
+);
+uuid_id!(
+    /// An asynchronous AI request (`POST /api/ai/process`, SPEC W1).
+    AiRequestId
+);
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@
 //! - [`billing`]: billing models, currencies, ledger kinds, billing addresses.
 //! - [`name`]: human-entered names and e-mail addresses.
 //! - [`time`]: the millisecond timestamp stored in the database.
+//! - [`sheet`]: spreadsheet cell ranges (`A1:D10`) of spreadsheet AI requests.
 
 pub mod billing;
 pub mod id;
@@ -21,6 +22,7 @@ pub mod name;
 pub mod rbac;
 pub mod role;
 pub mod settings;
+pub mod sheet;
 pub mod time;
 pub mod token;
 

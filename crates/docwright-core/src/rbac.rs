@@ -279,6 +279,11 @@ pub mod items {
     /// results produced about documents. The tree is shared by the tenant: it has no owners,
     /// so level `my` reaches none of it.
     pub const DOCUMENT_PROJECT: &str = "data.document.Project";
+    /// Jobs of the durable queue (SPEC S2): listed, retried and cancelled by administrators,
+    /// each tenant's admins seeing the tenant's jobs, sysadmins every job.
+    pub const JOB: &str = "data.system.Job";
+    /// Asynchronous AI requests (`/api/ai/*`, SPEC W1); level `my`: the requests you made.
+    pub const AI_REQUEST: &str = "data.ai.Request";
 
     /// Exact items with a description, for the admin API and validation.
     pub const CATALOG: &[(&str, &str)] = &[
@@ -301,6 +306,11 @@ pub mod items {
         (
             DOCUMENT_PROJECT,
             "The projects tree: clients, projects, folders, documents placed in them, and results about documents.",
+        ),
+        (JOB, "Jobs of the background queue: list, retry, cancel (a tenant's admins see the tenant's jobs)."),
+        (
+            AI_REQUEST,
+            "Asynchronous AI requests: submit (create), status and result (read), cancel (update); level `my`: your own.",
         ),
     ];
 
@@ -360,6 +370,14 @@ pub fn bootstrap_rules() -> Vec<Rule> {
             _ => (T, No, No, No),
         };
         rules.push(rule(role, items::DOCUMENT_PROJECT, true, pr, pc, pu, pd));
+        // Asynchronous AI requests spend money like any AI call: users submit and follow their
+        // own, admins the tenant's; viewers none (they may not use AI providers either).
+        let (ar, view) = match role {
+            Role::Admin => (T, true),
+            Role::User => (My, true),
+            _ => (No, false),
+        };
+        rules.push(rule(role, items::AI_REQUEST, view, ar, ar, ar, ar));
     }
     rules
 }
@@ -432,6 +450,13 @@ mod tests {
         check(Role::Admin, p(items::DOCUMENT_PROJECT, Action::Delete), Tenant);
         check(Role::Viewer, p(items::DOCUMENT_PROJECT, Action::Read), Tenant);
         check(Role::Viewer, p(items::DOCUMENT_PROJECT, Action::Create), None);
+        // Jobs are administration (`data.system.*`); AI requests are the caller's own for users.
+        check(Role::Admin, p(items::JOB, Action::Update), Tenant);
+        check(Role::User, p(items::JOB, Action::Read), None);
+        check(Role::User, p(items::AI_REQUEST, Action::Create), My);
+        check(Role::User, p(items::AI_REQUEST, Action::Read), My);
+        check(Role::Admin, p(items::AI_REQUEST, Action::Read), Tenant);
+        check(Role::Viewer, p(items::AI_REQUEST, Action::Read), None);
     }
 
     #[test]

@@ -20,7 +20,49 @@ use docwright_core::time::Timestamp;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use crate::{Db, Error, Result, parse_col};
+use crate::{Db, Error, Result, WriteTx, parse_col};
+
+impl WriteTx {
+    /// [`Db::settle`] inside this transaction: the caller books the call together with what it
+    /// produced (an AI request's answer and its job's completion), so both happen or neither.
+    pub async fn settle(
+        &mut self,
+        reservation: Option<&str>,
+        account_id: &str,
+        tenant: TenantId,
+        charge: Option<&NewEntry>,
+    ) -> Result<Option<String>> {
+        let now = Timestamp::now();
+        let mut held = 0;
+        if let Some(reservation) = reservation {
+            let row = sqlx::query("DELETE FROM billing_reservations WHERE id = $1 RETURNING amount_micros")
+                .bind(reservation.to_owned())
+                .fetch_optional(self.conn())
+                .await?;
+            // Gone already: released as stale, so not released again (the price is still booked).
+            if let Some(row) = row {
+                held = row.try_get::<i64, _>("amount_micros")?;
+            }
+        }
+        let delta = charge.map_or(0, |e| e.amount.micros());
+        if held != 0 || delta != 0 {
+            // One statement for both: the hold ends and the price is booked together.
+            sqlx::query(
+                "UPDATE billing_accounts SET reserved_micros = reserved_micros - $1, \
+                 balance_micros = balance_micros + $2 WHERE id = $3",
+            )
+            .bind(held)
+            .bind(delta)
+            .bind(account_id.to_owned())
+            .execute(self.conn())
+            .await?;
+        }
+        match charge {
+            Some(e) => Ok(Some(insert_row(self.conn(), account_id, tenant, e, now).await?)),
+            None => Ok(None),
+        }
+    }
+}
 
 /// A tenant's billing settings (SPEC B2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +214,7 @@ fn account(r: &AnyRow) -> Result<Account> {
 
 /// Appends `e` to `account` and moves its balance by the same amount, inside `tx`.
 async fn append(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     account_id: &str,
     tenant: TenantId,
     e: &NewEntry,
@@ -181,14 +223,14 @@ async fn append(
     sqlx::query("UPDATE billing_accounts SET balance_micros = balance_micros + $1 WHERE id = $2")
         .bind(e.amount.micros())
         .bind(account_id.to_owned())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     insert_row(tx, account_id, tenant, e, now).await
 }
 
 /// The ledger row alone; the caller moves the balance in the same transaction.
 async fn insert_row(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     account_id: &str,
     tenant: TenantId,
     e: &NewEntry,
@@ -213,7 +255,7 @@ async fn insert_row(
     .bind(e.provider.clone())
     .bind(e.model.clone())
     .bind(now.millis())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(id)
 }
@@ -411,36 +453,8 @@ impl Db {
         tenant: TenantId,
         charge: Option<&NewEntry>,
     ) -> Result<Option<String>> {
-        let now = Timestamp::now();
-        let mut tx = self.writer().begin().await?;
-        let mut held = 0;
-        if let Some(reservation) = reservation {
-            let row = sqlx::query("DELETE FROM billing_reservations WHERE id = $1 RETURNING amount_micros")
-                .bind(reservation.to_owned())
-                .fetch_optional(&mut *tx)
-                .await?;
-            // Gone already: released as stale, so not released again (the price is still booked).
-            if let Some(row) = row {
-                held = row.try_get::<i64, _>("amount_micros")?;
-            }
-        }
-        let delta = charge.map_or(0, |e| e.amount.micros());
-        if held != 0 || delta != 0 {
-            // One statement for both: the hold ends and the price is booked together.
-            sqlx::query(
-                "UPDATE billing_accounts SET reserved_micros = reserved_micros - $1, \
-                 balance_micros = balance_micros + $2 WHERE id = $3",
-            )
-            .bind(held)
-            .bind(delta)
-            .bind(account_id.to_owned())
-            .execute(&mut *tx)
-            .await?;
-        }
-        let id = match charge {
-            Some(e) => Some(insert_row(&mut tx, account_id, tenant, e, now).await?),
-            None => None,
-        };
+        let mut tx = self.begin_write().await?;
+        let id = tx.settle(reservation, account_id, tenant, charge).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -12,13 +12,32 @@
 //! [`rbac`], [`instance`], [`stats`] (AI call records), [`provider_keys`] (sealed BYOK keys),
 //! [`notices`] (the e-mail outbox of billing notices), [`files`] (uploaded files' records),
 //! [`projects`] (the projects tree and results about documents), [`search`] (full-text search
-//! over extracted text, the one place where the two dialects differ). Every method that touches tenant data
+//! over extracted text, the one place where the two dialects differ), [`jobs`] (the durable job
+//! queue), [`ai_requests`] (asynchronous AI requests). Every method that touches tenant data
 //! takes the tenant id, so a query cannot forget to scope itself.
+//!
+//! **Composable writes.** [`Db::begin_write`] opens a [`WriteTx`] on the writer pool; inserts
+//! that a caller may need to make atomic with its own rows (enqueueing a job, storing an AI
+//! request, settling a call, finishing a job) exist as methods of `WriteTx`, and the same names
+//! on [`Db`] run them in a transaction of their own. So "store my row and enqueue its job" is:
+//!
+//! ```ignore
+//! let mut tx = db.begin_write().await?;
+//! let job = tx.enqueue(&NewJob::new("ai.request", payload)).await?;
+//! tx.insert_ai_request(&request).await?;
+//! tx.commit().await?; // both or neither; a worker is woken only now
+//! ```
+//!
+//! A `WriteTx` holds the writer: on SQLite the one write connection, so while it is open no
+//! other write can start — keep it short (no network calls inside), and never call a `Db`
+//! write method while holding one (it would wait for the connection the transaction holds).
 
+pub mod ai_requests;
 pub mod auth;
 pub mod billing;
 pub mod files;
 pub mod instance;
+pub mod jobs;
 pub mod notices;
 pub mod projects;
 pub mod provider_keys;
@@ -86,6 +105,20 @@ pub struct Db {
     /// pool itself.
     writer: AnyPool,
     backend: Backend,
+    /// The URL, for connections outside the pool (PostgreSQL's LISTEN); may hold a password.
+    url: Redacted,
+    /// Woken when a job enqueued through this handle is committed (in-process wake-ups).
+    jobs_signal: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// A value kept out of `Debug` output.
+#[derive(Clone)]
+struct Redacted(std::sync::Arc<str>);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 impl Db {
@@ -121,7 +154,7 @@ impl Db {
             Backend::Sqlite => options(1).connect(url).await?,
             Backend::Postgres => pool.clone(),
         };
-        Ok(Self { pool, writer, backend })
+        Ok(Self { pool, writer, backend, url: Redacted(url.into()), jobs_signal: std::sync::Arc::default() })
     }
 
     /// Brings the schema up to date (embedded migrations).
@@ -156,6 +189,49 @@ impl Db {
     /// The pool of the hot write paths (see [`Db`]).
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url.0
+    }
+
+    /// A transaction on the writer, for writes that must be made together (see the crate docs).
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        Ok(WriteTx { tx: self.writer.begin().await?, enqueued: false, signal: self.jobs_signal.clone() })
+    }
+}
+
+/// A write transaction on the writer pool: commit it, or roll it back (dropping it rolls back
+/// too). Methods that write inside it live with their module (`tx.enqueue`, `tx.settle`, ...).
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// A job was enqueued: idle workers of this process are woken at commit.
+    enqueued: bool,
+    signal: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for WriteTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx").field("enqueued", &self.enqueued).finish_non_exhaustive()
+    }
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        if self.enqueued {
+            self.signal.notify_waiters();
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.tx.rollback().await?)
+    }
+
+    /// The connection, for the statements of this crate's modules.
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
     }
 }
 

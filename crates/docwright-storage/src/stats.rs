@@ -1,6 +1,6 @@
 //! AI call statistics (SPEC A5): one append-only row per attempt.
 
-use docwright_core::id::{ApiKeyId, TenantId, UserId};
+use docwright_core::id::{AiRequestId, ApiKeyId, TenantId, UserId};
 use docwright_core::money::Money;
 use docwright_core::time::Timestamp;
 use sqlx::Row as _;
@@ -28,12 +28,14 @@ pub struct AiStat {
     pub output_tokens: i64,
     pub error_count: i64,
     pub error: Option<String>,
+    /// The asynchronous AI request the call was made for.
+    pub request_id: Option<AiRequestId>,
     pub created_at: Timestamp,
 }
 
 const INSERT: &str = "INSERT INTO ai_stats (id, tenant_id, user_id, api_key_id, process, engine, provider, model, \
      price_micros, processing_time_ms, bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, \
-     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+     created_at, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 
 impl Db {
     pub async fn insert_ai_stat(&self, s: &AiStat) -> Result<()> {
@@ -55,7 +57,7 @@ impl Db {
     pub async fn ai_stats(&self, tenant: TenantId) -> Result<Vec<AiStat>> {
         let rows = sqlx::query(
             "SELECT id, tenant_id, user_id, api_key_id, process, engine, provider, model, price_micros, processing_time_ms, \
-             bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, created_at \
+             bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, created_at, request_id \
              FROM ai_stats WHERE tenant_id = $1 ORDER BY id",
         )
         .bind(tenant.to_string())
@@ -80,6 +82,7 @@ impl Db {
                     output_tokens: r.try_get("output_tokens")?,
                     error_count: r.try_get("error_count")?,
                     error: r.try_get("error")?,
+                    request_id: crate::parse_opt_col(r, "request_id", AiRequestId::parse)?,
                     created_at: Timestamp::from_millis(r.try_get("created_at")?),
                 })
             })
@@ -109,4 +112,5 @@ fn bind<'q>(
         .bind(s.error_count)
         .bind(s.error.clone())
         .bind(s.created_at.millis())
+        .bind(s.request_id.map(|r| r.to_string()))
 }

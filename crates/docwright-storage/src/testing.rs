@@ -133,3 +133,30 @@ pub fn text_part(file: docwright_core::id::FileId, seq: u32, text: &str) -> Part
         data_size: None,
     }
 }
+
+/// Runs `sql` with text parameters inside `tx`: tests keep tables of their own (a side table
+/// a handler writes in the transaction that completes its job). Answers the rows affected.
+pub async fn execute_in(tx: &mut crate::WriteTx, sql: &str, params: &[&str]) -> crate::Result<u64> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+    for p in params {
+        q = q.bind((*p).to_owned());
+    }
+    Ok(q.execute(tx.conn()).await?.rows_affected())
+}
+
+/// Runs `sql` with text parameters in a transaction of its own.
+pub async fn execute(db: &crate::Db, sql: &str, params: &[&str]) -> crate::Result<u64> {
+    let mut tx = db.begin_write().await?;
+    let n = execute_in(&mut tx, sql, params).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// The single BIGINT a query answers, e.g. `SELECT COUNT(*) FROM ...`.
+pub async fn scalar(db: &crate::Db, sql: &str, params: &[&str]) -> i64 {
+    let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()));
+    for p in params {
+        q = q.bind((*p).to_owned());
+    }
+    q.fetch_one(db.pool()).await.expect("scalar query")
+}

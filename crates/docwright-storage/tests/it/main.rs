@@ -41,6 +41,7 @@ where
 }
 
 mod files;
+mod jobs;
 mod notices;
 mod projects;
 
