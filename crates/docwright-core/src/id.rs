@@ -130,6 +130,10 @@ uuid_id!(
     /// An asynchronous AI request (`POST /api/ai/process`, SPEC W1).
     AiRequestId
 );
+uuid_id!(
+    /// A generation workflow (`POST /api/workflows`, SPEC W1-W4).
+    WorkflowId
+);
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,8 @@
 //! [`notices`] (the e-mail outbox of billing notices), [`files`] (uploaded files' records),
 //! [`projects`] (the projects tree and results about documents), [`search`] (full-text search
 //! over extracted text, the one place where the two dialects differ), [`jobs`] (the durable job
-//! queue), [`ai_requests`] (asynchronous AI requests). Every method that touches tenant data
+//! queue), [`ai_requests`] (asynchronous AI requests), [`workflows`] (generation workflows and what
+//! their runs leave: events, the operation tree, checkpoints, debug files, results). Every method that touches tenant data
 //! takes the tenant id, so a query cannot forget to scope itself.
 //!
 //! **Composable writes.** [`Db::begin_write`] opens a [`WriteTx`] on the writer pool; inserts
@@ -48,6 +49,7 @@ pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod users;
+pub mod workflows;
 
 use std::time::Duration;
 

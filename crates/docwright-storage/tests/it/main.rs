@@ -44,6 +44,7 @@ mod files;
 mod jobs;
 mod notices;
 mod projects;
+mod workflows;
 
 both_databases!(
     migrations_are_idempotent,
