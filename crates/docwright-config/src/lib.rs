@@ -243,6 +243,13 @@ pub struct ProviderConfig {
     /// Bound on waiting for an answer, or for the next streamed chunk.
     #[serde(default = "default_provider_timeout")]
     pub timeout_secs: u64,
+    /// `openai_compatible` only: how the server is asked for JSON output. `json_schema` (the
+    /// default): `response_format` with the JSON Schema, strict where the schema allows;
+    /// `json_object`: servers with a JSON mode but no schemas; `none`: servers that refuse
+    /// `response_format`. With the last two the schema goes in the system prompt. Every answer
+    /// is checked against the schema either way.
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
     /// The provider's own request quota (e.g. GigaChat: 20). Calls beyond it wait up to
     /// `gateway.max_retry_after_secs`, else go to the next candidate. Absent: no limit.
     #[serde(default)]
@@ -277,6 +284,7 @@ impl Default for ProviderConfig {
             client_key_password: None,
             client_key_password_file: None,
             timeout_secs: default_provider_timeout(),
+            response_format: None,
             requests_per_minute: None,
             tokens_per_minute: None,
         }
@@ -292,6 +300,19 @@ pub enum GigachatMode {
     Cloud,
     /// A client certificate authenticates (mutual TLS); no key, no token.
     Mtls,
+}
+
+/// How an `openai_compatible` server is asked for JSON output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// `response_format: {type: json_schema, ...}`.
+    #[default]
+    JsonSchema,
+    /// `response_format: {type: json_object}` and the schema in the system prompt.
+    JsonObject,
+    /// No `response_format`; the schema in the system prompt.
+    None,
 }
 
 /// GigaChat's OAuth scopes.
@@ -784,6 +805,9 @@ impl Config {
                         bad(&key(k), "only a gigachat provider has this setting".to_owned());
                     }
                 }
+            }
+            if p.kind != ProviderKind::OpenaiCompatible && p.response_format.is_some() {
+                bad(&key("response_format"), "only an openai_compatible provider has this setting".to_owned());
             }
             match (p.client_cert_file.is_some(), p.client_key_file.is_some()) {
                 (true, false) => bad(&key("client_key_file"), "client_cert_file needs its client_key_file".to_owned()),

@@ -182,6 +182,9 @@ fn registry_is_checked() {
     };
     let ok = load(&[], Some(&format!("{provider}{}", model("")))).unwrap();
     assert_eq!(ok.models[0].quality, 5);
+    assert_eq!(ok.providers[0].response_format, None, "json_schema unless said otherwise");
+    let none = load(&[], Some(&format!("{provider}response_format = \"none\"\n{}", model("")))).unwrap();
+    assert_eq!(none.providers[0].response_format, Some(crate::ResponseFormat::None));
     for (toml, want) in [
         (format!("{provider}{}", model("fallbacks = [\"nope\"]\n")), "`models[0].fallbacks`"),
         (model(""), "`models[0].provider`"),
@@ -192,6 +195,11 @@ fn registry_is_checked() {
             "`providers[0].base_url`",
         ),
         (format!("{provider}mode = \"cloud\"\n"), "`providers[0].mode`"),
+        (
+            provider.replace("openai_compatible", "anthropic") + "response_format = \"json_object\"\n",
+            "`providers[0].response_format`",
+        ),
+        (format!("{provider}response_format = \"yaml\"\n"), "response_format"),
         (format!("{provider}client_cert_file = \"/c.pem\"\n"), "`providers[0].client_key_file`"),
         (provider.replace("https://api.openai.com/v1", "ftp://x"), "`providers[0].base_url`"),
         (format!("{provider}{provider}"), "configured twice"),

@@ -29,7 +29,7 @@ use docwright_core::settings::ModelProfile;
 use docwright_core::time::Timestamp;
 use docwright_llm::anthropic::Anthropic;
 use docwright_llm::gemini::Gemini;
-use docwright_llm::openai::OpenAiCompatible;
+use docwright_llm::openai::{JsonMode, OpenAiCompatible};
 use docwright_llm::tls::{ClientIdentity, KeyPassword, Tls};
 use docwright_llm::{AnyProvider, ApiKey, ChatRequest, ChatResponse, ChatStream, Message, OutputFormat, Provider as _};
 use docwright_storage::provider_keys::KeyOwner;
@@ -194,7 +194,13 @@ impl Registry {
             let tls = Tls { ca_bundle_file: p.ca_bundle_file.clone(), client_identity };
             let provider = match p.kind {
                 ProviderKind::OpenaiCompatible => {
-                    AnyProvider::OpenAi(OpenAiCompatible::with_tls(&p.name, base(""), timeout, &tls).map_err(built)?)
+                    let json_mode = match p.response_format.unwrap_or_default() {
+                        docwright_config::ResponseFormat::JsonSchema => JsonMode::Schema,
+                        docwright_config::ResponseFormat::JsonObject => JsonMode::Object,
+                        docwright_config::ResponseFormat::None => JsonMode::Instruction,
+                    };
+                    let client = OpenAiCompatible::with_tls(&p.name, base(""), timeout, &tls).map_err(built)?;
+                    AnyProvider::OpenAi(client.with_json_mode(json_mode))
                 }
                 ProviderKind::Anthropic => AnyProvider::Anthropic(
                     Anthropic::with_tls(&p.name, base("https://api.anthropic.com"), timeout, &tls).map_err(built)?,

@@ -1,6 +1,13 @@
 //! `dryrun`: a provider with no network (GigaOffice's dry-run mode). Answers are deterministic
 //! functions of the request, in the requested shape — JSON that satisfies the schema for JSON
 //! requests, plain text otherwise — so every pipeline runs end to end offline and in tests.
+//!
+//! A JSON answer is an instance of the schema built along the subset of [`crate::schema`]:
+//! `const` and the first `enum` value that fits; for `anyOf` the first branch whose instance
+//! satisfies the whole schema; for a type array the first type that is not `null`; objects
+//! with every property (required or not, and required keys that `properties` does not
+//! describe); arrays of `minItems` elements (at least one, unless `maxItems` is 0). Strings,
+//! numbers and booleans vary with a digest of the request.
 
 use futures_util::stream;
 use serde_json::{Map, Value, json};
@@ -8,7 +15,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{
     ApiKey, ChatRequest, ChatResponse, ChatStream, OutputFormat, Part, Provider, Result, Role, StreamEvent, Usage,
-    estimate_tokens,
+    estimate_tokens, schema,
 };
 
 /// The dryrun provider.
@@ -46,7 +53,7 @@ impl DryRun {
             OutputFormat::Text => text_answer(last_user, &seed),
             OutputFormat::Json { schema } => {
                 let value = match schema {
-                    Some(s) => value_for(s, &seed, 0, "value"),
+                    Some(s) => value_for(s, &seed),
                     None => json!({"answer": text_answer(last_user, &seed), "model": req.model}),
                 };
                 value.to_string()
@@ -85,31 +92,94 @@ fn text_answer(question: &str, seed: &[u8]) -> String {
     )
 }
 
-/// A value satisfying `schema` (the subset in `crate::schema`), varied by `seed`.
-fn value_for(schema: &Value, seed: &[u8], depth: usize, name: &str) -> Value {
-    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|o| o.first()) {
-        return first.clone();
-    }
-    let byte = seed[depth % seed.len()];
-    match schema.get("type").and_then(Value::as_str).unwrap_or("string") {
-        "object" => {
-            let mut obj = Map::new();
-            if depth < 8 {
-                for (key, sub) in schema.get("properties").and_then(Value::as_object).into_iter().flatten() {
-                    obj.insert(key.clone(), value_for(sub, seed, depth + 1, key));
-                }
-            }
-            Value::Object(obj)
+/// Bound on the values of one JSON answer: a schema asking for more (a hostile `minItems`) gets
+/// a shorter answer that does not satisfy it, instead of exhausting memory.
+const MAX_VALUES: usize = 100_000;
+
+/// A value satisfying `schema` (the subset in [`crate::schema`]), varied by `seed`.
+fn value_for(schema: &Value, seed: &[u8]) -> Value {
+    Instance { seed, made: 0 }.of(schema, "value")
+}
+
+/// Builds one instance, counting the values made.
+struct Instance<'a> {
+    seed: &'a [u8],
+    made: usize,
+}
+
+impl Instance<'_> {
+    fn of(&mut self, schema: &Value, name: &str) -> Value {
+        self.made += 1;
+        let byte = self.seed[self.made % self.seed.len()];
+        let node = match schema {
+            Value::Object(node) => node,
+            // `false` allows nothing; `null` is as good an answer as any.
+            Value::Bool(false) => return Value::Null,
+            _ => return json!(format!("{name} {byte:02x}")),
+        };
+        if let Some(c) = node.get("const") {
+            return c.clone();
         }
-        "array" => match schema.get("items") {
-            Some(items) if depth < 8 => Value::Array(vec![value_for(items, seed, depth + 1, name)]),
-            _ => Value::Array(vec![]),
-        },
-        "integer" => json!(i64::from(byte)),
-        "number" => json!(f64::from(byte) + 0.5),
-        "boolean" => json!(byte.is_multiple_of(2)),
-        "null" => Value::Null,
-        _ => json!(format!("{name} {byte:02x}")),
+        if let Some(options) = node.get("enum").and_then(Value::as_array).filter(|o| !o.is_empty()) {
+            let fits = options.iter().find(|o| schema::check(schema, o).is_ok());
+            return fits.unwrap_or(&options[0]).clone();
+        }
+        if let Some(branches) = node.get("anyOf").and_then(Value::as_array) {
+            let mut first = None;
+            for branch in branches {
+                let v = self.of(branch, name);
+                if schema::check(schema, &v).is_ok() {
+                    return v;
+                }
+                first.get_or_insert(v);
+            }
+            if let Some(v) = first.filter(|_| !node.contains_key("type")) {
+                return v;
+            }
+        }
+        let names = schema::type_names(node);
+        let inferred = if node.contains_key("properties") || node.contains_key("required") {
+            "object"
+        } else if node.contains_key("items") {
+            "array"
+        } else {
+            "string"
+        };
+        let ty = names.iter().copied().find(|n| *n != "null").or(names.first().copied()).unwrap_or(inferred);
+        match ty {
+            "object" => {
+                let mut obj = Map::new();
+                for (key, sub) in node.get("properties").and_then(Value::as_object).into_iter().flatten() {
+                    let v = self.of(sub, key);
+                    obj.insert(key.clone(), v);
+                }
+                let extra = node.get("additionalProperties").filter(|a| a.is_object()).cloned().unwrap_or(json!({}));
+                for key in
+                    node.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+                {
+                    if !obj.contains_key(key) {
+                        let v = self.of(&extra, key);
+                        obj.insert(key.to_owned(), v);
+                    }
+                }
+                Value::Object(obj)
+            }
+            "array" => {
+                let min = node.get("minItems").and_then(Value::as_u64).unwrap_or(0);
+                let max = node.get("maxItems").and_then(Value::as_u64).unwrap_or(u64::MAX);
+                let items = node.get("items").filter(|i| !i.is_array()).cloned().unwrap_or(json!({}));
+                let mut out = Vec::new();
+                while (out.len() as u64) < min.max(1).min(max) && self.made < MAX_VALUES {
+                    out.push(self.of(&items, name));
+                }
+                Value::Array(out)
+            }
+            "integer" => json!(i64::from(byte)),
+            "number" => json!(f64::from(byte) + 0.5),
+            "boolean" => json!(byte.is_multiple_of(2)),
+            "null" => Value::Null,
+            _ => json!(format!("{name} {byte:02x}")),
+        }
     }
 }
 
@@ -146,7 +216,7 @@ mod tests {
     use futures_util::StreamExt as _;
 
     use super::*;
-    use crate::{Message, schema};
+    use crate::Message;
 
     fn req(output: OutputFormat) -> ChatRequest {
         ChatRequest {
@@ -204,5 +274,92 @@ mod tests {
         r.max_output_tokens = Some(5);
         let out = DryRun::new("d").answer(&r);
         assert!(out.content.len() <= 20);
+    }
+
+    #[test]
+    fn the_pipeline_shapes_get_valid_instances() {
+        use crate::testing::schemas::{elements, receipt, receipt_rows};
+        for s in [receipt(), receipt_rows(), elements()] {
+            let v = value_for(&s, b"seed");
+            assert_eq!(schema::check(&s, &v), Ok(()), "{v} for {s}");
+        }
+        // Required keys are present; the first anyOf branch whose instance fits is taken.
+        let v = value_for(&receipt(), b"seed");
+        assert!(v["shop"].is_string());
+        let v = value_for(&elements(), b"seed");
+        assert_eq!(v["elements"][0]["type"], "heading");
+        let v = value_for(
+            &serde_json::json!({"anyOf": [{"type": "string", "enum": []}, {"type": "integer"}], "type": "integer"}),
+            b"s",
+        );
+        assert!(v.is_i64(), "{v}");
+        // Type arrays take the first type that is not null; minItems is honoured.
+        let v = value_for(
+            &serde_json::json!({"type": ["null", "array"], "minItems": 3, "items": {"type": "boolean"}}),
+            b"s",
+        );
+        assert_eq!(v.as_array().map(Vec::len), Some(3));
+        assert_eq!(value_for(&serde_json::json!({"type": "array", "maxItems": 0}), b"s"), serde_json::json!([]));
+    }
+
+    #[test]
+    fn hostile_sizes_are_bounded() {
+        let s = serde_json::json!({"type": "array", "minItems": 1_000_000_000u64, "items": {"type": "array", "minItems": 1_000_000u64}});
+        let v = value_for(&s, b"seed");
+        let total: usize = v.as_array().unwrap().iter().map(|a| a.as_array().unwrap().len() + 1).sum();
+        assert!(total <= MAX_VALUES + 1, "{total}");
+    }
+
+    /// Schemas of the subset that some value satisfies: every `required` key is a property,
+    /// `minItems <= maxItems`, each `anyOf` branch satisfiable on its own.
+    fn schemas() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        use serde_json::json;
+        let scalar = prop_oneof![Just("string"), Just("integer"), Just("number"), Just("boolean"), Just("null")];
+        let leaf = prop_oneof![
+            scalar.clone().prop_map(|t| json!({"type": t})),
+            scalar.prop_map(|t| json!({"type": [t, "null"], "description": "nullable"})),
+            proptest::collection::vec("[a-z]{1,6}", 1..4).prop_map(|o| json!({"enum": o})),
+            prop_oneof![Just(json!("x")), Just(json!(3)), Just(json!(true)), Just(json!(null))]
+                .prop_map(|c| json!({"const": c})),
+            Just(json!({})),
+        ];
+        leaf.prop_recursive(4, 48, 5, |inner| {
+            prop_oneof![
+                (proptest::collection::btree_map("[a-z]{1,5}", inner.clone(), 0..5), any::<u8>(), any::<bool>())
+                    .prop_map(|(props, mask, closed)| {
+                        let required: Vec<&String> = props
+                            .keys()
+                            .enumerate()
+                            .filter(|(i, _)| mask & (1 << (i % 8)) != 0)
+                            .map(|(_, k)| k)
+                            .collect();
+                        let mut s = json!({"type": "object", "properties": props, "required": required});
+                        if closed {
+                            s["additionalProperties"] = json!(false);
+                        }
+                        s
+                    }),
+                (inner.clone(), 0u64..3, proptest::option::of(0u64..3)).prop_map(|(items, min, extra)| {
+                    let mut s = json!({"type": "array", "items": items, "minItems": min});
+                    if let Some(extra) = extra {
+                        s["maxItems"] = json!(min + extra);
+                    }
+                    s
+                }),
+                proptest::collection::vec(inner, 1..4).prop_map(|branches| json!({"anyOf": branches})),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn every_generated_schema_gets_an_instance_that_passes_the_check(schema in schemas(), seed in proptest::prelude::any::<[u8; 4]>()) {
+            let v = value_for(&schema, &seed);
+            proptest::prop_assert_eq!(crate::schema::check(&schema, &v), Ok(()), "{} for {}", v, schema);
+            // Deterministic: the same request gets the same instance.
+            proptest::prop_assert_eq!(value_for(&schema, &seed), v);
+        }
     }
 }

@@ -3,7 +3,11 @@
 //! Follows the public API reference (ai.google.dev/api/generate-content):
 //! `POST {base}/v1beta/models/{model}:generateContent` with the key in `x-goog-api-key`;
 //! `contents` with roles `user` and `model`, the system prompt as `systemInstruction`, images as
-//! `inline_data`; JSON through `generationConfig.responseMimeType` (and `responseSchema`).
+//! `inline_data`. JSON output is `generationConfig.responseMimeType: "application/json"` and,
+//! with a schema, `generationConfig.responseJsonSchema` (the schema in the JSON Schema form
+//! Gemini documents, see `structured::gemini_json_schema` for what is converted and why this
+//! field rather than the OpenAPI-style `responseSchema`); the candidate's text is the answer,
+//! checked against the caller's schema on return.
 //! Streaming is `:streamGenerateContent?alt=sse`: server-sent events whose data are whole
 //! response chunks; there is no end marker, so a stream is complete only when a chunk carried a
 //! `finishReason`, and the last `usageMetadata` counts the whole answer.
@@ -14,10 +18,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use crate::structured::{self, Structured};
 use crate::tls::Tls;
 use crate::{
-    ApiKey, ChatRequest, ChatResponse, ChatStream, Error, OutputFormat, Part, Provider, Result, Role, StreamEvent,
-    Usage, check_output, wire,
+    ApiKey, ChatRequest, ChatResponse, ChatStream, Error, Part, Provider, Result, Role, StreamEvent, Usage, wire,
 };
 
 /// A provider speaking the Gemini API.
@@ -37,11 +41,17 @@ impl Gemini {
         Ok(Self { ep: wire::Endpoint::with_tls(name.into(), base_url, timeout, tls)? })
     }
 
-    async fn send(&self, req: &ChatRequest, key: Option<&ApiKey>, stream: bool) -> Result<(reqwest::Response, u64)> {
+    async fn send(
+        &self,
+        req: &ChatRequest,
+        st: &Structured,
+        key: Option<&ApiKey>,
+        stream: bool,
+    ) -> Result<(reqwest::Response, u64)> {
         let key = key.ok_or_else(|| Error::NoKey { provider: self.ep.name.clone() })?;
         let action = if stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
         let headers = [("x-goog-api-key", key.expose())];
-        self.ep.post(&format!("/v1beta/models/{}:{action}", req.model), &headers, &request_body(req)).await
+        self.ep.post(&format!("/v1beta/models/{}:{action}", req.model), &headers, &request_body(req, st)).await
     }
 }
 
@@ -51,13 +61,13 @@ impl Provider for Gemini {
     }
 
     async fn chat(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatResponse> {
-        let (response, sent) = self.send(req, key, false).await?;
+        let st = structured::gemini(&req.output);
+        let (response, sent) = self.send(req, &st, key, false).await?;
         let (v, received) = self.ep.read_json(response).await?;
         let candidate = v["candidates"]
             .get(0)
             .ok_or_else(|| self.ep.malformed("no candidates (the prompt may have been blocked)"))?;
-        let content = text_of(candidate);
-        check_output(&self.ep.name, &req.output, &content)?;
+        let content = st.answer.finish(&self.ep.name, text_of(candidate))?;
         Ok(ChatResponse {
             usage: usage(&v["usageMetadata"]).ok_or_else(|| self.ep.malformed("no usageMetadata"))?,
             model: v["modelVersion"].as_str().unwrap_or(&req.model).to_owned(),
@@ -69,10 +79,11 @@ impl Provider for Gemini {
     }
 
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
-        let (response, sent) = self.send(req, key, true).await?;
+        let st = structured::gemini(&req.output);
+        let (response, sent) = self.send(req, &st, key, true).await?;
         Ok(wire::chat_stream(StreamState {
             sse: self.ep.sse(response),
-            answer: wire::Assembly::new(&self.ep.name, req, sent),
+            answer: wire::Assembly::new(&self.ep.name, req, sent, st.answer),
             usage: None,
         }))
     }
@@ -85,6 +96,10 @@ struct StreamState {
 }
 
 impl wire::NextEvent for StreamState {
+    fn assembly(&mut self) -> &mut wire::Assembly {
+        &mut self.answer
+    }
+
     async fn next_event(&mut self) -> Result<StreamEvent> {
         loop {
             let data = match self.sse.next().await {
@@ -115,8 +130,10 @@ impl wire::NextEvent for StreamState {
                 self.answer.finish_reason = Some(f.to_owned());
             }
             let text = text_of(candidate);
-            if !text.is_empty() {
-                return self.answer.delta(&text);
+            if !text.is_empty()
+                && let Some(ev) = self.answer.delta(&text)
+            {
+                return Ok(ev);
             }
         }
     }
@@ -134,7 +151,7 @@ fn usage(v: &Value) -> Option<Usage> {
 }
 
 /// The JSON body of a generateContent request.
-fn request_body(req: &ChatRequest) -> Value {
+fn request_body(req: &ChatRequest, st: &Structured) -> Value {
     let part = |p: &Part| match p {
         Part::Text(t) => json!({"text": t}),
         Part::Image { mime_type, data } => {
@@ -156,10 +173,10 @@ fn request_body(req: &ChatRequest) -> Value {
     if let Some(t) = req.temperature {
         config["temperature"] = json!(t);
     }
-    if let OutputFormat::Json { schema } = &req.output {
+    if st.answer.is_json() {
         config["responseMimeType"] = json!("application/json");
-        if let Some(s) = schema {
-            config["responseSchema"] = s.clone();
+        if let Some(schema) = &st.wire {
+            config["responseJsonSchema"] = schema.clone();
         }
     }
     let mut body = json!({"contents": contents, "generationConfig": config});
@@ -172,7 +189,7 @@ fn request_body(req: &ChatRequest) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Message;
+    use crate::{Message, OutputFormat};
 
     #[test]
     fn request_body_follows_the_reference() {
@@ -189,15 +206,16 @@ mod tests {
             ],
             max_output_tokens: Some(50),
             temperature: None,
-            output: OutputFormat::Json { schema: Some(json!({"type": "object"})) },
+            output: OutputFormat::Json { schema: Some(json!({"type": "object", "properties": {"n": {"const": 1}}})) },
         };
-        let b = request_body(&req);
+        let b = request_body(&req, &structured::gemini(&req.output));
         assert_eq!(b["systemInstruction"], json!({"parts": [{"text": "be brief"}]}));
         assert_eq!(b["contents"][1]["role"], "model");
         assert_eq!(b["contents"][2]["parts"][0]["inline_data"], json!({"mime_type": "image/png", "data": "AQID"}));
         assert_eq!(
             b["generationConfig"],
-            json!({"maxOutputTokens": 50, "responseMimeType": "application/json", "responseSchema": {"type": "object"}})
+            json!({"maxOutputTokens": 50, "responseMimeType": "application/json",
+                   "responseJsonSchema": {"type": "object", "properties": {"n": {"enum": [1], "type": "integer"}}}})
         );
     }
 }

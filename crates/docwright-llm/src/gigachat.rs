@@ -5,8 +5,19 @@
 //! answers and server-sent event streams shaped like OpenAI's (ending in `data: [DONE]`), usage
 //! in `usage.prompt_tokens` / `completion_tokens`. The request body, the parsing and the stream
 //! are [`crate::openai`]'s, in its GigaChat dialect (one leading system message, string
-//! contents, no `response_format`: JSON is asked for in the system prompt and checked on
-//! return like any other answer).
+//! contents, no `stream_options`).
+//!
+//! Structured output: GigaChat documents forcing a function call ("Работа с функциями",
+//! developers.sber.ru/docs/ru/gigachat/guides/functions/function-calling-modes:
+//! `function_call: {"name": ...}` makes the model generate arguments for that function of
+//! `functions`, whose `parameters` are a JSON Schema), so a JSON Schema is sent as the
+//! parameters of a function `respond` the model must call, and the answer's
+//! `message.function_call.arguments` (an object) is the answer, checked against the caller's
+//! schema like any other; a non-object schema is wrapped as `{"value": ...}` and unwrapped. A
+//! stream carries the call whole in one chunk, so it is one delta. GigaChat also has a
+//! `response_format` with a JSON Schema, which its own SDK marks beta ("may not work correctly
+//! with all model versions") and its REST reference does not describe: not used. JSON without
+//! a schema is asked for in the system prompt.
 //!
 //! Two [`Mode`]s:
 //! - `cloud`: the key given to each call is the *authorization key* (base64 of

@@ -14,7 +14,10 @@
 //!   trusted CAs, client certificate) any HTTP provider can be built with.
 //! - [`ChatRequest`] / [`ChatResponse`] / [`StreamEvent`]: the provider-neutral call.
 //! - [`Error`]: what went wrong, with [`Error::is_retryable`] for the gateway's fallback.
-//! - [`schema`]: the small JSON Schema subset used to check structured output.
+//! - [`schema`]: the JSON Schema subset of structured output and its check. `structured`
+//!   turns a schema into what each protocol enforces natively (OpenAI's strict
+//!   `response_format`, a forced tool on Anthropic, Gemini's `responseJsonSchema`, a forced
+//!   function on GigaChat) and each answer back into the caller's shape, checked.
 
 pub mod anthropic;
 pub mod dryrun;
@@ -22,6 +25,7 @@ pub mod gemini;
 pub mod gigachat;
 pub mod openai;
 pub mod schema;
+mod structured;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
@@ -70,7 +74,8 @@ impl Message {
 pub enum OutputFormat {
     #[default]
     Text,
-    /// A JSON value; with a schema, one that satisfies it (checked on return).
+    /// A JSON value; with a schema (the subset of [`schema`]), one that satisfies it. Each
+    /// protocol enforces the schema its own way; every answer is checked on return.
     Json { schema: Option<serde_json::Value> },
 }
 
@@ -260,25 +265,4 @@ impl Provider for AnyProvider {
 /// bytes of UTF-8, the usual rule of thumb for BPE tokenizers on mixed text.
 pub fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
-}
-
-/// For protocols without a JSON mode (Anthropic, GigaChat): the instruction appended to the
-/// system prompt. The answer is checked on return like any other ([`check_output`]).
-pub(crate) fn json_instruction(schema: Option<&serde_json::Value>) -> String {
-    match schema {
-        Some(s) => format!("Answer with a single JSON value, and nothing else, that satisfies this JSON Schema: {s}"),
-        None => "Answer with a single JSON object, and nothing else.".to_owned(),
-    }
-}
-
-/// Checks structured output: it must be JSON and, with a schema, satisfy it.
-pub(crate) fn check_output(provider: &str, format: &OutputFormat, content: &str) -> Result<()> {
-    let OutputFormat::Json { schema } = format else { return Ok(()) };
-    let value: serde_json::Value = serde_json::from_str(content.trim())
-        .map_err(|e| Error::InvalidOutput { provider: provider.to_owned(), detail: format!("not JSON: {e}") })?;
-    if let Some(schema) = schema {
-        schema::check(schema, &value)
-            .map_err(|detail| Error::InvalidOutput { provider: provider.to_owned(), detail })?;
-    }
-    Ok(())
 }

@@ -8,6 +8,16 @@
 //! token exchange, see [`FakeOpenAi::require_gigachat_auth`]). Each test scripts its answers
 //! and reads back the requests the server received. [`FakeOpenAi::start_mtls`] serves the same
 //! fake over TLS that demands a client certificate, with a [`TestPki`] made at test time.
+//!
+//! Structured output comes back in each protocol's own shape: a scripted answer that is JSON
+//! is the `input` of a `tool_use` block when an Anthropic request forces a tool (streamed as
+//! `input_json_delta` events), the `arguments` of a `function_call` when a GigaChat request
+//! forces a function, and the content or text otherwise; an answer that is not JSON comes as
+//! text, as from a model that did not do as it was told. The fake also refuses what the real
+//! services refuse, with their error shapes: an OpenAI `strict` schema outside strict mode's
+//! rules, `json_object` without the word "JSON" in the messages, a forced tool or function
+//! that was not declared, an Anthropic `input_schema` that is not an object, and Gemini
+//! `responseJsonSchema` keywords outside the documented list.
 
 // Test support: a fake that cannot start must fail the test loudly, right here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -28,9 +38,11 @@ use serde_json::{Value, json};
 /// What the fake answers to the next request.
 #[derive(Clone, Debug)]
 pub enum Reply {
-    /// A chat completion with this content and usage (prompt, completion tokens).
+    /// A chat completion with this content and usage (prompt, completion tokens); a forced
+    /// tool's or function's input when the request forced one and the content is JSON.
     Ok { content: String, usage: Option<(u64, u64)> },
-    /// An SSE stream of these deltas; `usage` as a final chunk; `done` sends `[DONE]`.
+    /// An SSE stream of these deltas (pieces of a forced tool's input, when forced); `usage`
+    /// as a final chunk; `done` sends `[DONE]` (or the protocol's last event).
     Stream { deltas: Vec<String>, usage: Option<(u64, u64)>, done: bool },
     /// An error status with an OpenAI error body, and optionally `Retry-After` seconds.
     Status { status: u16, retry_after: Option<u64> },
@@ -186,10 +198,10 @@ fn router(shared: Shared) -> Router {
         .with_state(shared)
 }
 
-fn completion(model: &str, content: &str, usage: Option<(u64, u64)>) -> Value {
+fn completion(model: &str, message: Value, finish: &str, usage: Option<(u64, u64)>) -> Value {
     let mut v = json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
     });
     if let Some((p, c)) = usage {
         v["usage"] = json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
@@ -209,18 +221,168 @@ fn receive(shared: &Shared, uri: &axum::http::Uri, headers: &HeaderMap, body: &s
     (body, reply)
 }
 
+/// A 400 in OpenAI's error shape (GigaChat's when `gigachat`).
+fn bad_request(gigachat: bool, message: String) -> Response {
+    let body = if gigachat {
+        json!({"status": 400, "message": message})
+    } else {
+        json!({"error": {"message": message, "type": "invalid_request_error", "param": "response_format", "code": null}})
+    };
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+/// The scripted content as the input of a forced tool or function: its JSON, if it is JSON.
+fn as_input(content: &str) -> Option<Value> {
+    serde_json::from_str(content.trim()).ok()
+}
+
+/// What the OpenAI API refuses in a request's `response_format` (platform.openai.com/docs/
+/// guides/structured-outputs: with `strict: true` the root is an object, every object has
+/// `additionalProperties: false` and lists every property in `required`, every value is typed,
+/// only the supported keywords appear; `json_object` needs the word "JSON" in the messages).
+fn openai_format_problem(body: &Value) -> Option<String> {
+    let format = &body["response_format"];
+    match format["type"].as_str() {
+        Some("json_object") => {
+            let mentions = body["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| m.to_string().to_lowercase().contains("json"));
+            (!mentions).then(|| "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.".to_owned())
+        }
+        Some("json_schema") if format["json_schema"]["strict"] == true => {
+            let schema = &format["json_schema"]["schema"];
+            if schema["type"] != "object" {
+                return Some(
+                    "Invalid schema for response_format 'output': schema must be a JSON Schema of 'type: \"object\"'"
+                        .into(),
+                );
+            }
+            strict_problem(schema, "()").map(|p| format!("Invalid schema for response_format 'output': {p}"))
+        }
+        _ => None,
+    }
+}
+
+/// The first rule of strict mode `schema` breaks, at `context`.
+fn strict_problem(schema: &Value, context: &str) -> Option<String> {
+    // The keywords the guide lists (what docwright sends, too), and references.
+    let supported = |k: &str| crate::structured::STRICT_KEYWORDS.contains(&k) || k == "$defs" || k == "$ref";
+    let Some(node) = schema.as_object() else { return Some(format!("In context={context}, schema must be an object")) };
+    if let Some(key) = node.keys().find(|k| !supported(k)) {
+        return Some(format!("In context={context}, '{key}' is not permitted."));
+    }
+    let types: Vec<&str> = match &node.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if types.is_empty() && !["anyOf", "$ref"].iter().any(|k| node.contains_key(*k)) {
+        return Some(format!("In context={context}, schema must have a 'type' key."));
+    }
+    let fits = |v: &Value| {
+        types.iter().any(|t| match *t {
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            _ => false,
+        })
+    };
+    let values = node.get("enum").and_then(Value::as_array).into_iter().flatten().chain(node.get("const"));
+    if let Some(v) = values.into_iter().find(|v| !types.is_empty() && !fits(v)) {
+        return Some(format!(
+            "In context={context}, enum value {v} does not validate against {{'type': {:?}}}.",
+            types
+        ));
+    }
+    if types.contains(&"object") {
+        if node.get("additionalProperties") != Some(&json!(false)) {
+            return Some(format!(
+                "In context={context}, 'additionalProperties' is required to be supplied and to be false."
+            ));
+        }
+        let props = node.get("properties").and_then(Value::as_object);
+        let required: Vec<&str> =
+            node.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        for (key, sub) in props.into_iter().flatten() {
+            if !required.contains(&key.as_str()) {
+                return Some(format!(
+                    "In context={context}, 'required' is required to be supplied and to be an array including every key in properties. Missing '{key}'."
+                ));
+            }
+            if let Some(p) = strict_problem(sub, &format!("{context}.properties.{key}")) {
+                return Some(p);
+            }
+        }
+    }
+    if types.contains(&"array") {
+        match node.get("items") {
+            Some(items) => {
+                if let Some(p) = strict_problem(items, &format!("{context}.items")) {
+                    return Some(p);
+                }
+            }
+            None => return Some(format!("In context={context}, array schema missing items.")),
+        }
+    }
+    for (i, branch) in node.get("anyOf").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        if let Some(p) = strict_problem(branch, &format!("{context}.anyOf.{i}")) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// The forced function of a GigaChat request (`function_call: {"name": ...}`), checked to be
+/// one of its `functions`, as GigaChat does.
+fn gigachat_forced(body: &Value) -> Result<Option<String>, String> {
+    let Some(name) = body["function_call"]["name"].as_str() else { return Ok(None) };
+    let declared = body["functions"].as_array().into_iter().flatten().any(|f| f["name"] == name);
+    if declared { Ok(Some(name.to_owned())) } else { Err(format!("function {name} is not described in functions")) }
+}
+
 async fn handle(State(shared): State<Shared>, uri: axum::http::Uri, headers: HeaderMap, body: String) -> Response {
     let gigachat = match gigachat_bearer(&shared, &headers) {
         Ok(gigachat) => gigachat,
         Err(refused) => return refused,
     };
+    let dialect_gigachat = uri.path().starts_with("/api/");
     let (body, reply) = receive(&shared, &uri, &headers, &body);
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    let forced = if dialect_gigachat {
+        match gigachat_forced(&body) {
+            Ok(forced) => forced,
+            Err(message) => return bad_request(true, message),
+        }
+    } else {
+        if let Some(problem) = openai_format_problem(&body) {
+            return bad_request(gigachat, problem);
+        }
+        None
+    };
+    // GigaChat answers a forced function with a `function_call` message ("Работа с функциями").
+    let message = |content: &str| match (&forced, as_input(content)) {
+        (Some(name), Some(args)) => (
+            json!({"role": "assistant", "content": "", "function_call": {"name": name, "arguments": args},
+                   "functions_state_id": "77d3fb14-457a-46ba-937e-8d856156d003"}),
+            "function_call",
+        ),
+        _ => (json!({"role": "assistant", "content": content}), "stop"),
+    };
     match reply {
-        Reply::Ok { content, usage } => axum::Json(completion(&model, &content, usage)).into_response(),
+        Reply::Ok { content, usage } => {
+            let (m, finish) = message(&content);
+            axum::Json(completion(&model, m, finish, usage)).into_response()
+        }
         Reply::Slow(d) => {
             tokio::time::sleep(d).await;
-            axum::Json(completion(&model, "late", Some((1, 1)))).into_response()
+            let (m, finish) = message("late");
+            axum::Json(completion(&model, m, finish, Some((1, 1)))).into_response()
         }
         Reply::Garbage => (StatusCode::OK, [("content-type", "application/json")], "{\"choices\": [").into_response(),
         Reply::Status { status, retry_after } => {
@@ -243,10 +405,21 @@ async fn handle(State(shared): State<Shared>, uri: axum::http::Uri, headers: Hea
                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
             };
             out.push_str(&format!("data: {}\n\n", chunk(json!({"role": "assistant", "content": ""}), Value::Null)));
-            for d in &deltas {
-                out.push_str(&format!("data: {}\n\n", chunk(json!({"content": d}), Value::Null)));
+            let whole = deltas.concat();
+            match (&forced, as_input(&whole)) {
+                // GigaChat streams a function call whole, in one chunk.
+                (Some(name), Some(args)) => {
+                    let call =
+                        json!({"role": "assistant", "content": "", "function_call": {"name": name, "arguments": args}});
+                    out.push_str(&format!("data: {}\n\n", chunk(call, json!("function_call"))));
+                }
+                _ => {
+                    for d in &deltas {
+                        out.push_str(&format!("data: {}\n\n", chunk(json!({"content": d}), Value::Null)));
+                    }
+                    out.push_str(&format!("data: {}\n\n", chunk(json!({}), json!("stop"))));
+                }
             }
-            out.push_str(&format!("data: {}\n\n", chunk(json!({}), json!("stop"))));
             if let Some((p, c)) = usage {
                 let u = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000,
                                "model": model, "choices": [],
@@ -308,11 +481,28 @@ async fn handle_oauth(State(shared): State<Shared>, headers: HeaderMap, body: St
     axum::Json(json!({"access_token": token, "expires_at": expires_at})).into_response()
 }
 
-fn anthropic_message(model: &str, content: &str, usage: Option<(u64, u64)>) -> Value {
+fn anthropic_message(model: &str, content: Value, stop: &str, usage: Option<(u64, u64)>) -> Value {
     let (i, o) = usage.unwrap_or((0, 0));
     json!({"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-           "content": [{"type": "text", "text": content}], "stop_reason": "end_turn", "stop_sequence": null,
+           "content": [content], "stop_reason": stop, "stop_sequence": null,
            "usage": {"input_tokens": i, "output_tokens": o}})
+}
+
+/// The tool an Anthropic request forces (`tool_choice: {"type": "tool", "name"}`), checked as
+/// the API does: declared in `tools`, with an `input_schema` of type object.
+fn anthropic_forced(body: &Value) -> Result<Option<String>, String> {
+    if body["tool_choice"]["type"] != "tool" {
+        return Ok(None);
+    }
+    let name = body["tool_choice"]["name"].as_str().unwrap_or_default();
+    let tool = body["tools"].as_array().into_iter().flatten().find(|t| t["name"] == name);
+    match tool {
+        None => Err(format!("tool_choice: tool `{name}` is not in tools")),
+        Some(t) if t["input_schema"]["type"] != "object" => {
+            Err("tools.0.custom.input_schema.type: Input should be 'object'".into())
+        }
+        Some(_) => Ok(Some(name.to_owned())),
+    }
 }
 
 async fn handle_anthropic(
@@ -323,12 +513,30 @@ async fn handle_anthropic(
 ) -> Response {
     let (body, reply) = receive(&shared, &uri, &headers, &body);
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    let forced = match anthropic_forced(&body) {
+        Ok(forced) => forced,
+        Err(message) => {
+            let error = json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}});
+            return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+        }
+    };
+    // A forced tool answers with a `tool_use` block (docs.anthropic.com, "Tool use").
+    let block = |content: &str| match (&forced, as_input(content)) {
+        (Some(name), Some(input)) => {
+            (json!({"type": "tool_use", "id": "toolu_fake", "name": name, "input": input}), "tool_use")
+        }
+        _ => (json!({"type": "text", "text": content}), "end_turn"),
+    };
     let sse = |event: &str, data: Value| format!("event: {event}\ndata: {data}\n\n");
     match reply {
-        Reply::Ok { content, usage } => axum::Json(anthropic_message(&model, &content, usage)).into_response(),
+        Reply::Ok { content, usage } => {
+            let (b, stop) = block(&content);
+            axum::Json(anthropic_message(&model, b, stop, usage)).into_response()
+        }
         Reply::Slow(d) => {
             tokio::time::sleep(d).await;
-            axum::Json(anthropic_message(&model, "late", Some((1, 1)))).into_response()
+            let (b, stop) = block("late");
+            axum::Json(anthropic_message(&model, b, stop, Some((1, 1)))).into_response()
         }
         Reply::Garbage => (StatusCode::OK, [("content-type", "application/json")], "{\"content\": [").into_response(),
         Reply::Status { status, retry_after } => {
@@ -357,19 +565,34 @@ async fn handle_anthropic(
                 json!({"type": "message_start", "message": {"id": "msg_fake", "type": "message",
                 "role": "assistant", "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": i, "output_tokens": 1}}}),
             );
+            let (start, stop) = match &forced {
+                Some(name) => (json!({"type": "tool_use", "id": "toolu_fake", "name": name, "input": {}}), "tool_use"),
+                None => (json!({"type": "text", "text": ""}), "end_turn"),
+            };
             out.push_str(&sse(
                 "content_block_start",
-                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                json!({"type": "content_block_start", "index": 0, "content_block": start}),
             ));
             out.push_str(&sse("ping", json!({"type": "ping"})));
+            let delta = |d: &str| match forced {
+                Some(_) => json!({"type": "input_json_delta", "partial_json": d}),
+                None => json!({"type": "text_delta", "text": d}),
+            };
+            if forced.is_some() {
+                // The API opens a tool's input with an empty piece.
+                out.push_str(&sse(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": 0, "delta": delta("")}),
+                ));
+            }
             for d in &deltas {
                 out.push_str(&sse(
                     "content_block_delta",
-                    json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": d}}),
+                    json!({"type": "content_block_delta", "index": 0, "delta": delta(d)}),
                 ));
             }
             out.push_str(&sse("content_block_stop", json!({"type": "content_block_stop", "index": 0})));
-            out.push_str(&sse("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": o}})));
+            out.push_str(&sse("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": o}})));
             if done {
                 out.push_str(&sse("message_stop", json!({"type": "message_stop"})));
             }
@@ -390,6 +613,41 @@ fn gemini_chunk(model: &str, text: &str, finish: Option<&str>, usage: Option<(u6
     v
 }
 
+/// What the fake Gemini refuses in `generationConfig` (ai.google.dev/api/generate-content,
+/// GenerationConfig): `responseSchema` beside `responseJsonSchema`, `responseJsonSchema`
+/// without `responseMimeType: application/json`, and keywords of `responseJsonSchema` outside
+/// the documented list (the real API may ignore some; the fake fails the test instead).
+fn gemini_config_problem(config: &Value) -> Option<String> {
+    // The documented list, the one docwright sends from.
+    const SUPPORTED: &[&str] = crate::structured::GEMINI_KEYWORDS;
+    fn unsupported(schema: &Value) -> Option<String> {
+        let node = schema.as_object()?;
+        for (key, v) in node {
+            if !SUPPORTED.contains(&key.as_str()) {
+                return Some(key.clone());
+            }
+            let nested: Vec<&Value> = match key.as_str() {
+                "properties" | "$defs" => v.as_object().map(|m| m.values().collect()).unwrap_or_default(),
+                "items" | "additionalProperties" => vec![v],
+                "anyOf" | "oneOf" | "prefixItems" => v.as_array().map(|a| a.iter().collect()).unwrap_or_default(),
+                _ => vec![],
+            };
+            if let Some(k) = nested.into_iter().find_map(unsupported) {
+                return Some(k);
+            }
+        }
+        None
+    }
+    let schema = config.get("responseJsonSchema")?;
+    if config.get("responseSchema").is_some() {
+        return Some("responseSchema and responseJsonSchema cannot both be set".into());
+    }
+    if config["responseMimeType"] != "application/json" {
+        return Some("responseJsonSchema requires responseMimeType application/json".into());
+    }
+    unsupported(schema).map(|k| format!("Invalid JSON payload received. Unknown name \"{k}\" in responseJsonSchema"))
+}
+
 async fn handle_gemini(
     State(shared): State<Shared>,
     axum::extract::Path(action): axum::extract::Path<String>,
@@ -397,8 +655,12 @@ async fn handle_gemini(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let (_, reply) = receive(&shared, &uri, &headers, &body);
+    let (body, reply) = receive(&shared, &uri, &headers, &body);
     let model = action.split(':').next().unwrap_or("unknown").to_owned();
+    if let Some(message) = gemini_config_problem(&body["generationConfig"]) {
+        let error = json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}});
+        return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+    }
     match reply {
         Reply::Ok { content, usage } => axum::Json(gemini_chunk(&model, &content, Some("STOP"), usage)).into_response(),
         Reply::Slow(d) => {
@@ -433,6 +695,52 @@ async fn handle_gemini(
             }
             Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).unwrap()
         }
+    }
+}
+
+/// JSON Schemas of shapes the workflow pipeline asks for, for the tests of this crate and of
+/// others: an object with a required string and an optional integer; an array of receipt
+/// records; a document's `elements`, each one of four kinds (`anyOf` discriminated by a
+/// `const` `type`).
+pub mod schemas {
+    use serde_json::{Value, json};
+
+    /// `{shop: string (required), items: integer (optional)}`, closed.
+    pub fn receipt() -> Value {
+        json!({"type": "object", "required": ["shop"], "additionalProperties": false,
+               "properties": {"shop": {"type": "string"}, "items": {"type": "integer"}}})
+    }
+
+    /// An array of `{date, shop, CHF, VAT, Description}` records, all required.
+    pub fn receipt_rows() -> Value {
+        json!({"type": "array", "items": {"type": "object", "additionalProperties": false,
+            "required": ["date", "shop", "CHF", "VAT", "Description"],
+            "properties": {"date": {"type": "string"}, "shop": {"type": "string"}, "CHF": {"type": "number"},
+                           "VAT": {"type": "number"}, "Description": {"type": "string"}}}})
+    }
+
+    /// `{elements: [heading | paragraph | list | table, ...]}` with at least one element; table
+    /// cells are strings, numbers or null.
+    pub fn elements() -> Value {
+        let text = json!({"type": "string"});
+        json!({"type": "object", "required": ["elements"], "additionalProperties": false, "properties": {
+        "elements": {"type": "array", "minItems": 1, "items": {"anyOf": [
+            {"type": "object", "required": ["type", "level", "text"], "additionalProperties": false,
+             "properties": {"type": {"const": "heading"}, "level": {"type": "integer"}, "text": text}},
+            {"type": "object", "required": ["type", "text"], "additionalProperties": false,
+             "properties": {"type": {"const": "paragraph"}, "text": text}},
+            {"type": "object", "required": ["type", "ordered", "items"], "additionalProperties": false,
+             "properties": {"type": {"const": "list"}, "ordered": {"type": "boolean"},
+                            "items": {"type": "array", "items": text}}},
+            {"type": "object", "required": ["type", "columns", "rows"], "additionalProperties": false,
+             "description": "A table: typed columns and rows of cells",
+             "properties": {"type": {"const": "table"},
+                "columns": {"type": "array", "items": {"type": "object", "required": ["name", "data_type"],
+                    "additionalProperties": false, "properties": {"name": text,
+                    "data_type": {"enum": ["string", "number", "date"]}}}},
+                "rows": {"type": "array", "items": {"type": "array",
+                    "items": {"type": ["string", "number", "null"]}}}}}
+        ]}}}})
     }
 }
 

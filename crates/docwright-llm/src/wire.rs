@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::structured::Answer;
 use crate::{Error, Result};
 
 /// Posts `body` as JSON to `url` with `headers` (see [`post`]).
@@ -216,31 +217,39 @@ impl Endpoint {
     }
 }
 
-/// The answer being assembled from a stream: text so far, model, finish reason.
+/// The answer being assembled from a stream: text so far, model, finish reason, and how the
+/// text becomes the caller's answer ([`Answer`]).
 pub(crate) struct Assembly {
     pub(crate) provider: String,
     pub(crate) request: crate::ChatRequest,
     pub(crate) content: String,
     pub(crate) model: Option<String>,
     pub(crate) finish_reason: Option<String>,
+    answer: Answer,
+    /// An event to yield before reading on (the `Done` after a held-back answer's text).
+    pending: Option<crate::StreamEvent>,
     sent: u64,
 }
 
 impl Assembly {
-    pub(crate) fn new(provider: &str, request: &crate::ChatRequest, sent: u64) -> Self {
+    pub(crate) fn new(provider: &str, request: &crate::ChatRequest, sent: u64, answer: Answer) -> Self {
         Self {
             provider: provider.to_owned(),
             request: request.clone(),
             content: String::new(),
             model: None,
             finish_reason: None,
+            answer,
+            pending: None,
             sent,
         }
     }
 
-    pub(crate) fn delta(&mut self, text: &str) -> Result<crate::StreamEvent> {
+    /// Adds text to the answer; the event to pass on, unless the answer is held back until it
+    /// is complete (it will change on the way to the caller: see [`Answer::passthrough`]).
+    pub(crate) fn delta(&mut self, text: &str) -> Option<crate::StreamEvent> {
         self.content.push_str(text);
-        Ok(crate::StreamEvent::Delta(text.to_owned()))
+        self.answer.passthrough().then(|| crate::StreamEvent::Delta(text.to_owned()))
     }
 
     /// A stream event's data as JSON, or [`Error::Malformed`].
@@ -251,23 +260,33 @@ impl Assembly {
         })
     }
 
-    /// Ends the stream: checks the output's shape and yields the whole response.
+    /// Ends the stream: turns the text into the caller's answer (checking its shape) and
+    /// yields the whole response — after the answer's text as one delta when it was held back.
     pub(crate) fn done(&mut self, usage: crate::Usage, received: u64) -> Result<crate::StreamEvent> {
-        crate::check_output(&self.provider, &self.request.output, &self.content)?;
-        Ok(crate::StreamEvent::Done(crate::ChatResponse {
-            content: std::mem::take(&mut self.content),
+        let content = self.answer.finish(&self.provider, std::mem::take(&mut self.content))?;
+        let response = crate::ChatResponse {
+            content,
             model: self.model.take().unwrap_or_else(|| self.request.model.clone()),
             usage,
             finish_reason: self.finish_reason.take(),
             bytes_sent: self.sent,
             bytes_received: received,
-        }))
+        };
+        if self.answer.passthrough() {
+            return Ok(crate::StreamEvent::Done(response));
+        }
+        let text = response.content.clone();
+        self.pending = Some(crate::StreamEvent::Done(response));
+        Ok(crate::StreamEvent::Delta(text))
     }
 }
 
 /// A protocol's stream reader: reads server-sent events until it has the next event to yield.
 pub(crate) trait NextEvent: Send + 'static {
     fn next_event(&mut self) -> impl std::future::Future<Output = Result<crate::StreamEvent>> + Send;
+
+    /// The answer being assembled (whose pending event comes before reading on).
+    fn assembly(&mut self) -> &mut Assembly;
 }
 
 /// The [`crate::ChatStream`] of a protocol's stream reader. Whatever the protocol, a stream ends
@@ -275,7 +294,10 @@ pub(crate) trait NextEvent: Send + 'static {
 pub(crate) fn chat_stream<S: NextEvent>(state: S) -> crate::ChatStream {
     Box::pin(futures_util::stream::unfold(Some(state), |state| async move {
         let mut s = state?;
-        let item = s.next_event().await;
+        let item = match s.assembly().pending.take() {
+            Some(ev) => Ok(ev),
+            None => s.next_event().await,
+        };
         let more = matches!(item, Ok(crate::StreamEvent::Delta(_)));
         Some((item, more.then_some(s)))
     }))

@@ -25,8 +25,9 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
-    /// Facts of the error a client acts on, e.g. balance and required amount for 402.
-    pub details: Option<serde_json::Value>,
+    /// Facts of the error a client acts on, e.g. balance and required amount for 402. Boxed:
+    /// rare, and an order-preserving JSON value would make every `Result<_, ApiError>` large.
+    pub details: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -120,7 +121,7 @@ impl ApiError {
                 message: self.message,
                 request_id: request_id.to_owned(),
                 field: self.field,
-                details: self.details,
+                details: self.details.map(|d| *d),
             },
         };
         parts.headers.remove(header::CONTENT_LENGTH);

@@ -89,13 +89,41 @@ async fn errors_map_like_the_other_protocols() {
 }
 
 #[tokio::test]
-async fn json_is_asked_for_in_the_system_prompt_and_checked() {
+async fn json_with_a_schema_is_a_forced_tool_and_checked() {
+    let (fake, p) = setup(Duration::from_secs(5)).await;
+    let schema = json!({"type": "object", "required": ["total"], "properties": {"total": {"type": "number"}}});
+    let mut r = req("total?");
+    r.output = OutputFormat::Json { schema: Some(schema.clone()) };
+    fake.reply(Reply::Ok { content: "{\"total\": 3}".into(), usage: Some((1, 1)) });
+    let answer = p.chat(&r, Some(&key())).await.unwrap();
+    assert_eq!((answer.content.as_str(), answer.finish_reason.as_deref()), (r#"{"total":3}"#, Some("tool_use")));
+    let body = &fake.received()[0].body;
+    assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "respond"}));
+    assert_eq!(body["tools"][0]["input_schema"], schema);
+    assert_eq!(body["system"], "be brief", "the schema travels in the tool, not the prompt");
+    // A model that answers in text instead of calling the tool, or calls it with the wrong
+    // input, gives no answer.
+    fake.reply(Reply::Ok { content: "Sure! The total is 3.".into(), usage: Some((1, 1)) });
+    let err = p.chat(&r, Some(&key())).await.unwrap_err();
+    assert!(matches!(&err, Error::InvalidOutput { detail, .. } if detail.contains("respond")), "{err}");
+    fake.reply(Reply::Ok { content: "{\"sum\": 3}".into(), usage: Some((1, 1)) });
+    assert!(matches!(p.chat(&r, Some(&key())).await.unwrap_err(), Error::InvalidOutput { .. }));
+    // Streamed: the input's pieces are the deltas.
+    fake.reply(Reply::Stream { deltas: vec!["{\"to".into(), "tal\": 3}".into()], usage: Some((2, 2)), done: true });
+    let (text, done) = crate::collect(&p, &r, key()).await;
+    assert_eq!((text.as_str(), done.unwrap().content.as_str()), ("{\"total\": 3}", "{\"total\": 3}"));
+}
+
+#[tokio::test]
+async fn json_without_a_schema_is_asked_for_in_the_system_prompt() {
     let (fake, p) = setup(Duration::from_secs(5)).await;
     let mut r = req("total?");
-    r.output = OutputFormat::Json { schema: Some(json!({"type": "object", "required": ["total"]})) };
+    r.output = OutputFormat::Json { schema: None };
     fake.reply(Reply::Ok { content: "{\"total\": 3}".into(), usage: Some((1, 1)) });
     assert_eq!(p.chat(&r, Some(&key())).await.unwrap().content, "{\"total\": 3}");
-    assert!(fake.received()[0].body["system"].as_str().unwrap().contains("\"required\":[\"total\"]"));
-    fake.reply(Reply::Ok { content: "Sure! The total is 3.".into(), usage: Some((1, 1)) });
+    let body = &fake.received()[0].body;
+    assert!(body["system"].as_str().unwrap().contains("single JSON object"));
+    assert!(body.get("tools").is_none());
+    fake.reply(Reply::Ok { content: "The total is 3.".into(), usage: Some((1, 1)) });
     assert!(matches!(p.chat(&r, Some(&key())).await.unwrap_err(), Error::InvalidOutput { .. }));
 }

@@ -73,6 +73,7 @@ async fn errors_keys_and_json_mode() {
     p.chat(&r, Some(&key())).await.unwrap();
     let sent = fake.received().last().unwrap().body.clone();
     assert_eq!(sent["generationConfig"]["responseMimeType"], "application/json");
+    assert_eq!(sent["generationConfig"]["responseJsonSchema"], json!({"type": "object", "required": ["total"]}));
     fake.reply(Reply::Ok { content: "{}".into(), usage: Some((1, 1)) });
     assert!(matches!(p.chat(&r, Some(&key())).await.unwrap_err(), Error::InvalidOutput { .. }));
 }

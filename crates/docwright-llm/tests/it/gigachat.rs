@@ -177,19 +177,45 @@ async fn streaming_passes_deltas_and_reports_usage() {
 }
 
 #[tokio::test]
-async fn json_is_asked_for_in_the_system_prompt_and_checked() {
+async fn json_with_a_schema_is_a_forced_function_and_checked() {
     let (fake, p) = cloud(HOUR).await;
     let schema = json!({"type": "object", "required": ["total"], "properties": {"total": {"type": "number"}}});
     let mut r = req("sum it");
-    r.output = OutputFormat::Json { schema: Some(schema) };
+    r.output = OutputFormat::Json { schema: Some(schema.clone()) };
+    fake.reply(Reply::Ok { content: "{\"total\": 3}".into(), usage: Some((5, 5)) });
+    let answer = p.chat(&r, Some(&key())).await.unwrap();
+    assert_eq!((answer.content.as_str(), answer.finish_reason.as_deref()), (r#"{"total":3}"#, Some("function_call")));
+    let body = &fake.received()[0].body;
+    assert!(body.get("response_format").is_none());
+    assert_eq!(body["function_call"], json!({"name": "respond"}));
+    assert_eq!(body["functions"][0]["parameters"], schema);
+    assert_eq!(body["messages"][0], json!({"role": "system", "content": "be brief"}));
+    // Text instead of the function call, or arguments of another shape: no answer.
+    fake.reply(Reply::Ok { content: "three".into(), usage: Some((5, 5)) });
+    let err = p.chat(&r, Some(&key())).await.unwrap_err();
+    assert!(matches!(&err, Error::InvalidOutput { detail, .. } if detail.contains("respond")), "{err}");
+    fake.reply(Reply::Ok { content: "{\"total\": \"3\"}".into(), usage: Some((5, 5)) });
+    assert!(matches!(p.chat(&r, Some(&key())).await.unwrap_err(), Error::InvalidOutput { .. }));
+    // Streamed: the call comes whole in one chunk, and is the one delta.
+    fake.reply(Reply::Stream { deltas: vec!["{\"total\":".into(), " 4}".into()], usage: Some((5, 5)), done: true });
+    let (text, done) = crate::collect(&p, &r, key()).await;
+    assert_eq!((text.as_str(), done.unwrap().content.as_str()), (r#"{"total":4}"#, r#"{"total":4}"#));
+    fake.reply(Reply::Stream { deltas: vec!["four".into()], usage: Some((5, 5)), done: true });
+    let (_, done) = crate::collect(&p, &r, key()).await;
+    assert!(matches!(done, Err(Error::InvalidOutput { .. })), "{done:?}");
+}
+
+#[tokio::test]
+async fn json_without_a_schema_is_asked_for_in_the_system_prompt() {
+    let (fake, p) = cloud(HOUR).await;
+    let mut r = req("sum it");
+    r.output = OutputFormat::Json { schema: None };
     fake.reply(Reply::Ok { content: "{\"total\": 3}".into(), usage: Some((5, 5)) });
     assert_eq!(p.chat(&r, Some(&key())).await.unwrap().content, "{\"total\": 3}");
     let body = &fake.received()[0].body;
-    assert!(body.get("response_format").is_none());
+    assert!(body.get("functions").is_none());
     let system = body["messages"][0]["content"].as_str().unwrap();
-    assert!(system.starts_with("be brief\n\nAnswer with a single JSON value") && system.contains("total"), "{system}");
-    fake.reply(Reply::Ok { content: "three".into(), usage: Some((5, 5)) });
-    assert!(matches!(p.chat(&r, Some(&key())).await.unwrap_err(), Error::InvalidOutput { .. }));
+    assert!(system.starts_with("be brief\n\nAnswer with a single JSON object"), "{system}");
 }
 
 #[tokio::test]

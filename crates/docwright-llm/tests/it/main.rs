@@ -8,6 +8,7 @@ mod anthropic;
 mod gemini;
 mod gigachat;
 mod openai;
+mod structured;
 
 use docwright_llm::{AnyProvider, ApiKey, ChatRequest, ChatResponse, Error, Provider as _, StreamEvent};
 use futures_util::StreamExt as _;

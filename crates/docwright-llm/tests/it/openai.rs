@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use docwright_llm::openai::OpenAiCompatible;
+use docwright_llm::openai::{JsonMode, OpenAiCompatible};
 use docwright_llm::{AnyProvider, ApiKey, ChatRequest, Error, Message, OutputFormat, Part, Provider, Role, Usage};
 use serde_json::json;
 
@@ -132,13 +132,43 @@ async fn json_output_is_requested_and_validated() {
     r.output = OutputFormat::Json { schema: Some(schema.clone()) };
     fake.reply(Reply::Ok { content: "{\"total\": 12.5}".into(), usage: Some((5, 5)) });
     assert_eq!(p.chat(&r, None).await.unwrap().content, "{\"total\": 12.5}");
-    assert_eq!(fake.received()[0].body["response_format"]["json_schema"]["schema"], schema);
+    // The schema goes strict: closed, every property required (here it already was).
+    let format = &fake.received()[0].body["response_format"]["json_schema"];
+    assert_eq!(format["strict"], true);
+    let mut strict = schema.clone();
+    strict["additionalProperties"] = json!(false);
+    assert_eq!(format["schema"], strict);
     fake.reply(Reply::Ok { content: "{\"sum\": 1}".into(), usage: Some((5, 5)) });
     let err = p.chat(&r, None).await.unwrap_err();
     assert!(matches!(&err, Error::InvalidOutput { detail, .. } if detail.contains("total")), "{err}");
     fake.reply(Reply::Stream { deltas: vec!["not ".into(), "json".into()], usage: None, done: true });
     let (_, done) = crate::collect(&p, &r, ApiKey::new("sk-test")).await;
     assert!(matches!(done.unwrap_err(), Error::InvalidOutput { .. }));
+}
+
+#[tokio::test]
+async fn servers_without_json_schema_get_json_mode_or_the_instruction() {
+    let fake = FakeOpenAi::start().await;
+    let schema = json!({"type": "object", "required": ["total"], "properties": {"total": {"type": "number"}}});
+    let mut r = req("sum it");
+    r.output = OutputFormat::Json { schema: Some(schema) };
+    for (mode, format) in [(JsonMode::Object, Some(json!({"type": "json_object"}))), (JsonMode::Instruction, None)] {
+        let p = OpenAiCompatible::new("local", &fake.base_url, Duration::from_secs(5)).unwrap().with_json_mode(mode);
+        fake.reply(Reply::Ok { content: "{\"total\": 2}".into(), usage: Some((1, 1)) });
+        assert_eq!(p.chat(&r, None).await.unwrap().content, "{\"total\": 2}");
+        let body = fake.received().last().unwrap().body.clone();
+        assert_eq!(body.get("response_format").cloned(), format, "{mode:?}");
+        let system = body["messages"][0]["content"].as_str().unwrap();
+        assert!(system.contains("JSON Schema") && system.contains("\"required\":[\"total\"]"), "{system}");
+        fake.reply(Reply::Ok { content: "{\"sum\": 2}".into(), usage: Some((1, 1)) });
+        assert!(matches!(p.chat(&r, None).await.unwrap_err(), Error::InvalidOutput { .. }), "checked all the same");
+    }
+    // The fake refuses JSON mode without the word JSON in the messages, as OpenAI does: the
+    // instruction is what makes this pass.
+    let p = OpenAiCompatible::new("local", &fake.base_url, Duration::from_secs(5)).unwrap();
+    r.output = OutputFormat::Json { schema: None };
+    fake.reply(Reply::Ok { content: "{}".into(), usage: Some((1, 1)) });
+    p.chat(&r, None).await.unwrap();
 }
 
 #[tokio::test]

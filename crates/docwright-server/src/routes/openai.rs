@@ -168,8 +168,8 @@ pub(crate) fn insufficient(e: GatewayError) -> ApiError {
         return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message);
     };
     ApiError {
-        details: Some(json!({"balance": balance.to_string(), "available": available.to_string(),
-                             "required": required.to_string(), "currency": currency})),
+        details: Some(Box::new(json!({"balance": balance.to_string(), "available": available.to_string(),
+                             "required": required.to_string(), "currency": currency}))),
         ..ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_balance", message)
     }
 }

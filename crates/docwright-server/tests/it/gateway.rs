@@ -267,6 +267,50 @@ mod fallback_to_the_next_candidate {
     }
 }
 
+/// A JSON Schema call: the upstream gets a strict schema; a malformed answer (not JSON, or
+/// not of the schema) is retried and falls back like any retryable failure (A3).
+async fn structured_output_is_enforced_and_falls_back(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let Some(app) = with_upstream(backend, &fake, |c| c.gateway.retries_per_model = 0).await else { return };
+    let sys = app.sysadmin().await;
+    let schema = docwright_llm::testing::schemas::elements();
+    let mut body = chat("gpt-x", "write the report");
+    body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "document", "schema": schema}});
+
+    let answer = json!({"elements": [{"type": "paragraph", "text": "All receipts are in."}]});
+    fake.reply(Reply::Ok { content: answer.to_string(), usage: Some((10, 10)) });
+    let (status, r) = app.post("/v1/chat/completions", &sys, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["docwright"]["provider"], "upstream");
+    let content: Value = serde_json::from_str(r["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content, answer);
+    let format = &fake.received()[0].body["response_format"];
+    assert_eq!((format["type"].as_str(), format["json_schema"]["strict"].as_bool()), (Some("json_schema"), Some(true)));
+
+    for malformed in ["Here is your report: ...", r#"{"elements": [{"type": "quote", "text": "x"}]}"#] {
+        fake.reply(Reply::Ok { content: malformed.into(), usage: Some((10, 10)) });
+        let (status, r) = app.post("/v1/chat/completions", &sys, body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{r}");
+        assert_eq!(r["docwright"]["provider"], "local", "the fallback answered");
+        let attempts = r["docwright"]["attempts"].as_array().unwrap();
+        assert!(attempts[0]["error"].as_str().unwrap().contains("output does not have the requested shape"), "{r}");
+        let content: Value = serde_json::from_str(r["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+        assert_eq!(docwright_llm::schema::check(&schema, &content), Ok(()), "dryrun answers in the schema: {content}");
+        assert!(!r.to_string().contains("Here is your report"), "the answer stays out of the error");
+    }
+}
+
+mod structured_output_falls_back {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::structured_output_is_enforced_and_falls_back(docwright_storage::Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::structured_output_is_enforced_and_falls_back(docwright_storage::Backend::Postgres).await
+    }
+}
+
 async fn large_inputs_are_chunked_on_request(backend: Backend) {
     let fake = FakeOpenAi::start().await;
     let Some(app) = with_upstream(backend, &fake, |c| c.gateway.chunk_parallelism = 3).await else { return };
