@@ -284,6 +284,8 @@ pub mod items {
     pub const JOB: &str = "data.system.Job";
     /// Asynchronous AI requests (`/api/ai/*`, SPEC W1); level `my`: the requests you made.
     pub const AI_REQUEST: &str = "data.ai.Request";
+    /// Generation workflows (`/api/workflows`, SPEC W1-W4); level `my`: the workflows you ran.
+    pub const WORKFLOW: &str = "data.ai.Workflow";
 
     /// Exact items with a description, for the admin API and validation.
     pub const CATALOG: &[(&str, &str)] = &[
@@ -308,6 +310,10 @@ pub mod items {
             "The projects tree: clients, projects, folders, documents placed in them, and results about documents.",
         ),
         (JOB, "Jobs of the background queue: list, retry, cancel (a tenant's admins see the tenant's jobs)."),
+        (
+            WORKFLOW,
+            "Generation workflows: start (create), status, events, log and debug files (read), cancel (update); level `my`: your own.",
+        ),
         (
             AI_REQUEST,
             "Asynchronous AI requests: submit (create), status and result (read), cancel (update); level `my`: your own.",
@@ -378,6 +384,8 @@ pub fn bootstrap_rules() -> Vec<Rule> {
             _ => (No, false),
         };
         rules.push(rule(role, items::AI_REQUEST, view, ar, ar, ar, ar));
+        // Workflows spend money the same way: the same levels.
+        rules.push(rule(role, items::WORKFLOW, view, ar, ar, ar, ar));
     }
     rules
 }
@@ -457,6 +465,9 @@ mod tests {
         check(Role::User, p(items::AI_REQUEST, Action::Read), My);
         check(Role::Admin, p(items::AI_REQUEST, Action::Read), Tenant);
         check(Role::Viewer, p(items::AI_REQUEST, Action::Read), None);
+        check(Role::User, p(items::WORKFLOW, Action::Create), My);
+        check(Role::Admin, p(items::WORKFLOW, Action::Update), Tenant);
+        check(Role::Viewer, p(items::WORKFLOW, Action::Create), None);
     }
 
     #[test]

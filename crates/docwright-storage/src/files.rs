@@ -131,6 +131,18 @@ impl Db {
         Ok(())
     }
 
+    /// Sets a file's type when its producer knows it better than the magic bytes do (a
+    /// rendered DOCX is a zip to a sniffer).
+    pub async fn set_file_mime(&self, tenant: TenantId, id: FileId, mime_type: &str) -> Result<()> {
+        sqlx::query("UPDATE files SET mime_type = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(mime_type.to_owned())
+            .bind(tenant.to_string())
+            .bind(id.to_string())
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
     /// A file of `tenant`.
     pub async fn file(&self, tenant: TenantId, id: FileId) -> Result<Option<FileRecord>> {
         let sql = format!("SELECT {COLS} FROM files WHERE tenant_id = $1 AND id = $2");

@@ -170,7 +170,8 @@ impl Run<'_> {
     }
 
     /// One AI call of `phase` under trace node `parent`: replayed from a checkpoint when an
-    /// earlier run of this workflow made it, else made and checkpointed. With debugging on, the
+    /// earlier run of this workflow made it, else made and checkpointed. A cancelled run
+    /// makes no new call. With debugging on, the
     /// prompt and the response are kept under `debug` (prompt name, response name).
     pub(crate) async fn ask(
         &self,
@@ -193,10 +194,9 @@ impl Run<'_> {
             return Ok(answer);
         }
         let t = Instant::now();
-        let result = tokio::select! {
-            r = self.ports.ai.call(call) => r,
-            () = self.cancel.cancelled() => return Err(Error::Cancelled),
-        };
+        // A call in flight is not dropped when the run is cancelled: it finishes and is
+        // settled, so no reservation is left behind; nothing new starts after it.
+        let result = self.ports.ai.call(call).await;
         match result {
             Ok(mut answer) => {
                 if answer.duration_ms == 0 {

@@ -423,10 +423,11 @@ async fn a_budget_refusal_stops_the_run_and_keeps_what_was_done() {
     assert_eq!(h.results.files().len(), 1, "the first task's result stays");
 }
 
-/// Cancelling stops the run at once, even mid-call.
+/// Cancelling stops a run cooperatively: the call in flight finishes (and is paid for), no
+/// call starts after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_running_workflow() {
-    let ai = ScriptedAi::new(|_| Ok(analysis(false))).with_latency(Duration::from_secs(30));
+    let ai = ScriptedAi::new(|_| Ok(analysis(false))).with_latency(Duration::from_millis(300));
     let h = Harness::new(ai);
     let wf = input("wf7", "anything", vec![], None);
     let cancel = CancellationToken::new();
@@ -437,6 +438,8 @@ async fn cancel_stops_a_running_workflow() {
         stopper.cancel();
     });
     assert_eq!(result.unwrap_err().code(), "cancelled");
+    assert_eq!(h.ai.keys(), ["input_analysis"], "the call in flight finished; none followed");
+    assert_eq!(h.checkpoints.len(), 1, "and its answer was kept");
     assert!(h.results.files().is_empty());
 }
 
