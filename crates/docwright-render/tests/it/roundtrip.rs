@@ -42,7 +42,13 @@ pub(crate) fn extracted(format: Format, bytes: &[u8]) -> String {
 /// What each format must give back: all texts, or (CSV) the table alone; and the cells as
 /// that format stores them (spreadsheets store numbers, so `12.50` reads back as `12.5`).
 fn expectations(format: Format) -> (Vec<&'static str>, Vec<&'static str>) {
-    let texts = if format == Format::Csv { Vec::new() } else { SAMPLE_TEXTS.to_vec() };
+    let mut texts = if format == Format::Csv { Vec::new() } else { SAMPLE_TEXTS.to_vec() };
+    // PDFs take CJK glyphs from system fonts; without them the text cannot come back.
+    if format == Format::Pdf
+        && !crate::tools::require("a CJK font (fonts-noto-cjk)", crate::tools::has_cjk_font(), "scripts/setup")
+    {
+        texts.retain(|text| !text.chars().any(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c)));
+    }
     let cells = match format {
         Format::Xlsx => vec!["2024-01-02", "12.5", "Zürich Hauptbahnhof", "1234.56", "Taxi"],
         _ => SAMPLE_CELLS.to_vec(),

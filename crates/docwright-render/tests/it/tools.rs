@@ -28,6 +28,13 @@ pub(crate) fn has_python_readers() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Whether a CJK system font is installed (Debian's fonts-noto-cjk), which PDFs take Chinese,
+/// Japanese and Korean from.
+pub(crate) fn has_cjk_font() -> bool {
+    std::fs::read_dir("/usr/share/fonts/opentype/noto")
+        .is_ok_and(|dir| dir.flatten().any(|entry| entry.file_name().to_string_lossy().contains("CJK")))
+}
+
 pub(crate) fn has_pdftoppm() -> bool {
     Command::new("pdftoppm").arg("-v").output().is_ok()
 }
