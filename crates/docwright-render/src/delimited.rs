@@ -102,7 +102,7 @@ mod tests {
         assert_eq!(out[0].filename, "expenses.csv");
         assert_eq!(
             String::from_utf8(out[0].bytes.clone()).unwrap(),
-            "date,CHF,note\n2024-01-02,12.50,\"a; \"\"b\"\"\nc\"\n,-7,\"'=HYPERLINK(\"\"x\"\")\"\n"
+            "date,CHF,note\n2024-01-02,12.50,\"a; \"\"b\"\"\nc\"\n,-7.00,\"'=HYPERLINK(\"\"x\"\")\"\n"
         );
     }
 

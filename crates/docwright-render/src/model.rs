@@ -248,12 +248,13 @@ impl Cell {
     }
 
     /// The cell in a locale-neutral form: decimal point, ISO dates, `true`/`false`; percent
-    /// columns add `%`. This is what CSV, TXT and Markdown write.
+    /// columns add `%`, currency has at least two decimals. This is what CSV, TXT and Markdown write.
     pub fn display(&self, data_type: DataType) -> String {
         match self {
             Self::Empty => String::new(),
             Self::Text(text) => text.clone(),
             Self::Number(n) if data_type == DataType::Percent => format!("{n}%"),
+            Self::Number(n) if data_type == DataType::Currency => n.with_cents(),
             Self::Number(n) => n.to_string(),
             Self::Bool(b) => b.to_string(),
             Self::Date(d) => cell::iso_date(*d),

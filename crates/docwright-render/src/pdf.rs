@@ -230,7 +230,7 @@ fn breakable(s: &str) -> String {
             run = 0;
         } else {
             run += 1;
-            if run > LONG_WORD && run % WORD_CHUNK == 0 {
+            if run > LONG_WORD && run.is_multiple_of(WORD_CHUNK) {
                 out.push('\u{200B}');
             }
         }
@@ -293,7 +293,7 @@ impl FontStore {
                 fontdb::Source::File(path) | fontdb::Source::SharedFile(path, _) => path.clone(),
                 fontdb::Source::Binary(_) => continue,
             };
-            let info = db.with_face_data(face.id, |data, index| FontInfo::new(data, index)).flatten();
+            let info = db.with_face_data(face.id, FontInfo::new).flatten();
             if let Some(info) = info {
                 book.push(info);
                 slots.push(FontSlot::System { path, index: face.index, font: OnceLock::new() });

@@ -187,7 +187,7 @@ fn plan(document: &Document, options: &Options) -> Vec<Slide> {
                         planner.flush();
                         let alt = clean(image.alt_text.as_deref().unwrap_or("")).into_owned();
                         let caption = image.caption.as_deref().map(|c| clean(c).into_owned());
-                        let title = caption.clone().unwrap_or_else(|| planner.title.clone());
+                        let title = planner.title.clone();
                         let notes = [Some(alt.clone()).filter(|a| !a.is_empty()), caption.clone()]
                             .into_iter()
                             .flatten()
@@ -403,8 +403,7 @@ xmlns:dcmitype=\"http://purl.org/dc/dcmitype/\" xmlns:xsi=\"http://www.w3.org/20
 /// The slide's XML and its speaker notes; external links it uses are appended to `links`.
 fn slide_xml(slide: &Slide, links: &mut Vec<String>) -> (String, Vec<String>) {
     let mut shapes = String::new();
-    let notes;
-    match slide {
+    let notes = match slide {
         Slide::Title { title, subtitle } => {
             shapes.push_str(&text_shape(
                 2,
@@ -422,13 +421,13 @@ fn slide_xml(slide: &Slide, links: &mut Vec<String>) -> (String, Vec<String>) {
                     &paragraph(&[Run::plain(subtitle.clone())], None, links),
                 ));
             }
-            notes = vec![title.clone()];
+            vec![title.clone()]
         }
         Slide::Content { title, lines, notes: n } => {
             shapes.push_str(&title_shape(title, links));
             let body: String = lines.iter().map(|line| line_xml(line, links)).collect();
             shapes.push_str(&text_shape(3, "Content 2", "<p:ph idx=\"1\"/>", None, &body));
-            notes = if n.is_empty() { vec![title.clone()] } else { n.clone() };
+            if n.is_empty() { vec![title.clone()] } else { n.clone() }
         }
         Slide::Table { title, columns, rows, note, notes: n } => {
             shapes.push_str(&title_shape(title, links));
@@ -445,7 +444,7 @@ fn slide_xml(slide: &Slide, links: &mut Vec<String>) -> (String, Vec<String>) {
                     &paragraph(&[Run { text: note.clone(), italic: true, ..Run::default() }], Some("57606A"), links),
                 ));
             }
-            notes = n.clone();
+            n.clone()
         }
         Slide::Picture { title, picture, alt, caption, notes: n } => {
             shapes.push_str(&title_shape(title, links));
@@ -467,9 +466,9 @@ fn slide_xml(slide: &Slide, links: &mut Vec<String>) -> (String, Vec<String>) {
                         .replacen("<a:p>", "<a:p><a:pPr algn=\"ctr\"/>", 1);
                 shapes.push_str(&text_shape(5, "Caption", "", box_, &p));
             }
-            notes = n.clone();
+            n.clone()
         }
-    }
+    };
     let xml = format!(
         "{}<p:sld {}><p:cSld><p:spTree><p:nvGrpSpPr><p:cNvPr id=\"1\" name=\"\"/><p:cNvGrpSpPr/><p:nvPr/></p:nvGrpSpPr>\
 <p:grpSpPr><a:xfrm><a:off x=\"0\" y=\"0\"/><a:ext cx=\"0\" cy=\"0\"/><a:chOff x=\"0\" y=\"0\"/><a:chExt cx=\"0\" cy=\"0\"/></a:xfrm></p:grpSpPr>\
@@ -577,7 +576,7 @@ fn table_xml(columns: &[(String, bool)], rows: &[Vec<String>], (x, y, w, h): (i6
     if let Some(last) = widths.last_mut() {
         *last += slack;
     }
-    let size = if count > 6 { 1000 } else { 1200 };
+    let size = if count > 6 { 1200 } else { 1400 };
     let row_h = (h / (rows.len() as i64 + 1)).min(420_000);
     let cell = |text: &str, right: bool, header: bool| {
         let algn = if right { " algn=\"r\"" } else { "" };

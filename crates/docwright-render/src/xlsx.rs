@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(sheet_name(&"x".repeat(40), &[]).chars().count(), 31);
         let long = "y".repeat(40);
         let first = sheet_name(&long, &[]);
-        let second = sheet_name(&long, &[first.clone()]);
+        let second = sheet_name(&long, std::slice::from_ref(&first));
         assert_eq!(second.chars().count(), 31);
         assert!(second.ends_with(" (2)"));
     }

@@ -83,6 +83,17 @@ impl Decimal {
         Self(if int == "-0" { "0".to_owned() } else { int.to_owned() })
     }
 
+    /// The number with at least two decimals (`1.5` → `1.50`, `3` → `3.00`, `0.125` stays), as
+    /// money is written in text formats.
+    pub fn with_cents(&self) -> String {
+        let decimals = self.0.split_once('.').map_or(0, |(_, frac)| frac.len());
+        match decimals {
+            0 => format!("{}.00", self.0),
+            1 => format!("{}0", self.0),
+            _ => self.0.clone(),
+        }
+    }
+
     /// Whether `f64` gives this number back with the same text (`12.5`, not `12.50`), so JSON
     /// can carry it as a number without changing it.
     pub fn survives_f64(&self) -> bool {
@@ -442,6 +453,10 @@ mod tests {
     #[test]
     fn cells_display_locale_neutral() {
         assert_eq!(num("12.50").display(DataType::Currency), "12.50");
+        assert_eq!(num("1.5").display(DataType::Currency), "1.50");
+        assert_eq!(num("-3").display(DataType::Currency), "-3.00");
+        assert_eq!(num("0.125").display(DataType::Currency), "0.125");
+        assert_eq!(num("1.5").display(DataType::Number), "1.5");
         assert_eq!(num("7.7").display(DataType::Percent), "7.7%");
         assert_eq!(Cell::Date(date!(2024 - 01 - 02)).display(DataType::Date), "2024-01-02");
         assert_eq!(

@@ -423,7 +423,7 @@ fn element_json(element: &Element) -> Value {
         Element::Paragraph { runs } => {
             json!({"type": "paragraph", "runs": runs.iter().map(run_json).collect::<Vec<_>>()})
         }
-        Element::List(list) => json!({"type": "list", "ordered": list.ordered, "items": items_json(&list.items)}),
+        Element::List(list) => json!({"type": "list", "ordered": list.ordered, "items": items_json(&list.items, 1)}),
         Element::Table(table) => {
             let mut out = Map::new();
             out.insert("type".to_owned(), json!("table"));
@@ -469,18 +469,22 @@ fn run_json(run: &Run) -> Value {
     Value::Object(out)
 }
 
-fn items_json(items: &[ListItem]) -> Vec<Value> {
-    items
-        .iter()
-        .map(|item| {
-            let runs: Vec<Value> = item.runs.iter().map(run_json).collect();
-            if item.items.is_empty() {
-                json!({"runs": runs})
-            } else {
-                json!({"runs": runs, "items": items_json(&item.items)})
-            }
-        })
-        .collect()
+/// Items as JSON; a branch deeper than [`MAX_LIST_DEPTH`] (possible in a document built in Rust)
+/// continues flat at that depth, so what is written can always be read again.
+fn items_json(items: &[ListItem], depth: usize) -> Vec<Value> {
+    let runs = |item: &ListItem| item.runs.iter().map(run_json).collect::<Vec<_>>();
+    let mut out = Vec::new();
+    for item in items {
+        if item.items.is_empty() {
+            out.push(json!({"runs": runs(item)}));
+        } else if depth < MAX_LIST_DEPTH {
+            out.push(json!({"runs": runs(item), "items": items_json(&item.items, depth + 1)}));
+        } else {
+            out.push(json!({"runs": runs(item)}));
+            crate::text::each_item(&item.items, 0, &mut |deeper, _| out.push(json!({"runs": runs(deeper)})));
+        }
+    }
+    out
 }
 
 fn cell_json(cell: &Cell) -> Value {

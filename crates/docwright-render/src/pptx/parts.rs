@@ -52,11 +52,22 @@ fn sp_tree_head() -> &'static str {
 }
 
 /// A placeholder shape of a master or layout, positioned, with an empty body.
-fn placeholder(id: u32, name: &str, ph: &str, (x, y, w, h): (i64, i64, i64, i64), anchor: &str) -> String {
+fn placeholder(id: u32, name: &str, ph: &str, box_: (i64, i64, i64, i64), anchor: &str) -> String {
+    styled_placeholder(id, name, ph, box_, anchor, "")
+}
+
+fn styled_placeholder(
+    id: u32,
+    name: &str,
+    ph: &str,
+    (x, y, w, h): (i64, i64, i64, i64),
+    anchor: &str,
+    style: &str,
+) -> String {
     format!(
         "<p:sp><p:nvSpPr><p:cNvPr id=\"{id}\" name=\"{name}\"/><p:cNvSpPr><a:spLocks noGrp=\"1\"/></p:cNvSpPr><p:nvPr>{ph}</p:nvPr></p:nvSpPr>\
 <p:spPr><a:xfrm><a:off x=\"{x}\" y=\"{y}\"/><a:ext cx=\"{w}\" cy=\"{h}\"/></a:xfrm><a:prstGeom prst=\"rect\"><a:avLst/></a:prstGeom></p:spPr>\
-<p:txBody><a:bodyPr anchor=\"{anchor}\"><a:normAutofit/></a:bodyPr><a:lstStyle/><a:p><a:endParaRPr lang=\"en-US\"/></a:p></p:txBody></p:sp>"
+<p:txBody><a:bodyPr anchor=\"{anchor}\"><a:normAutofit/></a:bodyPr><a:lstStyle>{style}</a:lstStyle><a:p><a:endParaRPr lang=\"en-US\"/></a:p></p:txBody></p:sp>"
     )
 }
 
@@ -103,29 +114,42 @@ pub(super) fn master_rels() -> String {
 
 /// Layout 1: the title slide. Layout 2: title and content.
 pub(super) fn slide_layout(n: u32) -> String {
-    let (kind, name, shapes) = if n == 1 {
+    // The title slide hides the master's accent rule and centres its title and a plain subtitle.
+    let (kind, name, extra, shapes) = if n == 1 {
+        let title_style = "<a:lvl1pPr algn=\"ctr\"><a:defRPr sz=\"4000\"/></a:lvl1pPr>";
+        let subtitle_style = "<a:lvl1pPr marL=\"0\" indent=\"0\" algn=\"ctr\"><a:buNone/><a:defRPr sz=\"2000\">\
+<a:solidFill><a:schemeClr val=\"tx2\"/></a:solidFill></a:defRPr></a:lvl1pPr>";
         (
             "title",
             "Title Slide",
-            placeholder(2, "Title 1", "<p:ph type=\"ctrTitle\"/>", (914_400, 2_130_425, 10_363_200, 1_470_025), "b")
-                + &placeholder(
-                    3,
-                    "Subtitle 2",
-                    "<p:ph type=\"subTitle\" idx=\"1\"/>",
-                    (1_828_800, 3_886_200, 8_534_400, 1_752_600),
-                    "t",
-                ),
+            " showMasterSp=\"0\"",
+            styled_placeholder(
+                2,
+                "Title 1",
+                "<p:ph type=\"ctrTitle\"/>",
+                (914_400, 2_130_425, 10_363_200, 1_470_025),
+                "b",
+                title_style,
+            ) + &styled_placeholder(
+                3,
+                "Subtitle 2",
+                "<p:ph type=\"subTitle\" idx=\"1\"/>",
+                (1_828_800, 3_886_200, 8_534_400, 1_752_600),
+                "t",
+                subtitle_style,
+            ),
         )
     } else {
         (
             "obj",
             "Title and Content",
+            "",
             placeholder(2, "Title 1", "<p:ph type=\"title\"/>", TITLE_BOX, "b")
                 + &placeholder(3, "Content Placeholder 2", "<p:ph idx=\"1\"/>", BODY_BOX, "t"),
         )
     };
     format!(
-        "{XML_HEAD}<p:sldLayout {NS} type=\"{kind}\" preserve=\"1\"><p:cSld name=\"{name}\"><p:spTree>{}{shapes}</p:spTree></p:cSld>\
+        "{XML_HEAD}<p:sldLayout {NS} type=\"{kind}\" preserve=\"1\"{extra}><p:cSld name=\"{name}\"><p:spTree>{}{shapes}</p:spTree></p:cSld>\
 <p:clrMapOvr><a:masterClrMapping/></p:clrMapOvr></p:sldLayout>",
         sp_tree_head()
     )
@@ -136,11 +160,9 @@ pub(super) fn layout_rels() -> String {
 }
 
 pub(super) fn notes_master() -> String {
-    let image = format!(
-        "<p:sp><p:nvSpPr><p:cNvPr id=\"2\" name=\"Slide Image Placeholder 1\"/><p:cNvSpPr><a:spLocks noGrp=\"1\" noRot=\"1\" noChangeAspect=\"1\"/></p:cNvSpPr>\
+    let image = "<p:sp><p:nvSpPr><p:cNvPr id=\"2\" name=\"Slide Image Placeholder 1\"/><p:cNvSpPr><a:spLocks noGrp=\"1\" noRot=\"1\" noChangeAspect=\"1\"/></p:cNvSpPr>\
 <p:nvPr><p:ph type=\"sldImg\" idx=\"2\"/></p:nvPr></p:nvSpPr><p:spPr><a:xfrm><a:off x=\"381000\" y=\"685800\"/><a:ext cx=\"6096000\" cy=\"3429000\"/></a:xfrm>\
-<a:prstGeom prst=\"rect\"><a:avLst/></a:prstGeom><a:noFill/><a:ln w=\"12700\"><a:solidFill><a:prstClr val=\"black\"/></a:solidFill></a:ln></p:spPr></p:sp>"
-    );
+<a:prstGeom prst=\"rect\"><a:avLst/></a:prstGeom><a:noFill/><a:ln w=\"12700\"><a:solidFill><a:prstClr val=\"black\"/></a:solidFill></a:ln></p:spPr></p:sp>";
     let body = placeholder(
         3,
         "Notes Placeholder 2",

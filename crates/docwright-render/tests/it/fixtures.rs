@@ -9,7 +9,7 @@ use serde_json::json;
 /// A PNG made in code: a gradient with a band, `width`×`height`.
 pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(width, height, |x, y| {
-        let band = (y * 8 / height.max(1)) % 2 == 0;
+        let band = (y * 8 / height.max(1)).is_multiple_of(2);
         image::Rgb([(x * 255 / width.max(1)) as u8, if band { 90 } else { 200 }, (y * 255 / height.max(1)) as u8])
     });
     let mut out = Vec::new();
