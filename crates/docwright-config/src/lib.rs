@@ -51,6 +51,7 @@ pub struct Config {
     pub billing: BillingConfig,
     pub smtp: SmtpConfig,
     pub extraction: ExtractionConfig,
+    pub jobs: JobsConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
     pub providers: Vec<ProviderConfig>,
     /// Models (`[[models]]`). None configured: the built-in dryrun models.
@@ -500,6 +501,66 @@ impl Default for ExtractionConfig {
     }
 }
 
+/// `[jobs]`: the durable job queue's workers (SPEC S2). Jobs (asynchronous AI requests, and
+/// later workflows, automations and sync) are rows in the database; every server with
+/// `enabled` runs some of them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Run job workers in this server. Off: jobs are still accepted and stored, and wait for a
+    /// server that runs them.
+    pub enabled: bool,
+    /// Jobs one server runs at the same time.
+    pub workers: u32,
+    /// How often idle workers look for due jobs when nothing woke them (scheduled jobs, retries,
+    /// a lost notification), in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How long a worker holds a job without renewing its lease; a job whose worker died is
+    /// taken up again once it has run out.
+    pub lease_secs: u64,
+    /// How often a running job's lease is renewed (at most half of `lease_secs`); a
+    /// cancellation asked for on another server is noticed then.
+    pub heartbeat_secs: u64,
+    /// How often each server looks for jobs whose lease ran out.
+    pub rescue_every_secs: u64,
+    /// Delay before the second attempt of a failed job, in milliseconds; it doubles with each
+    /// attempt up to `backoff_max_secs`, and a random part of up to half is taken off.
+    pub backoff_base_ms: u64,
+    pub backoff_max_secs: u64,
+    /// Attempts a job gets unless its kind says otherwise; then it is discarded with its error.
+    pub max_attempts: u32,
+    /// Time limit of one attempt, in seconds: the attempt is stopped and retried.
+    pub timeout_secs: u64,
+    /// Time limits per job kind, in seconds, overriding `timeout_secs`.
+    pub timeouts: std::collections::BTreeMap<String, u64>,
+    /// At shutdown, running jobs get this long to finish; the rest are handed back and run
+    /// again by the next server (or the next start).
+    pub shutdown_grace_secs: u64,
+    /// On PostgreSQL, wake idle workers by LISTEN/NOTIFY when a job is enqueued anywhere
+    /// (otherwise only by polling, and in process).
+    pub listen: bool,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            workers: 4,
+            poll_interval_ms: 1000,
+            lease_secs: 30,
+            heartbeat_secs: 10,
+            rescue_every_secs: 5,
+            backoff_base_ms: 1000,
+            backoff_max_secs: 600,
+            max_attempts: 5,
+            timeout_secs: 900,
+            timeouts: std::collections::BTreeMap::new(),
+            shutdown_grace_secs: 20,
+            listen: true,
+        }
+    }
+}
+
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -753,6 +814,7 @@ impl Config {
         }
         self.check_registry(&mut bad);
         self.check_smtp(&mut bad);
+        self.check_jobs(&mut bad);
         if self.gateway.retries_per_model > 5 {
             bad("gateway.retries_per_model", "must be at most 5".to_owned());
         }
@@ -881,6 +943,44 @@ impl Config {
         }
         if !self.models.is_empty() && self.providers.is_empty() {
             bad("models", "models are configured but no [[providers]]".to_owned());
+        }
+    }
+
+    fn check_jobs(&self, bad: &mut impl FnMut(&str, String)) {
+        let j = &self.jobs;
+        let ranges: [(&str, u64, u64, u64); 9] = [
+            ("jobs.workers", u64::from(j.workers), 1, 256),
+            ("jobs.poll_interval_ms", j.poll_interval_ms, 10, 600_000),
+            ("jobs.lease_secs", j.lease_secs, 2, 3600),
+            ("jobs.rescue_every_secs", j.rescue_every_secs, 1, 3600),
+            ("jobs.backoff_base_ms", j.backoff_base_ms, 1, 3_600_000),
+            ("jobs.backoff_max_secs", j.backoff_max_secs, 1, 86_400),
+            ("jobs.max_attempts", u64::from(j.max_attempts), 1, 100),
+            ("jobs.timeout_secs", j.timeout_secs, 1, 86_400),
+            ("jobs.shutdown_grace_secs", j.shutdown_grace_secs, 0, 3600),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                bad(key, format!("must be between {min} and {max}"));
+            }
+        }
+        if j.heartbeat_secs == 0 || j.heartbeat_secs.saturating_mul(2) > j.lease_secs {
+            bad("jobs.heartbeat_secs", "must be at least 1 and at most half of jobs.lease_secs".to_owned());
+        }
+        if j.backoff_max_secs.saturating_mul(1000) < j.backoff_base_ms {
+            bad("jobs.backoff_max_secs", "must not be shorter than jobs.backoff_base_ms".to_owned());
+        }
+        for (kind, secs) in &j.timeouts {
+            let key = format!("jobs.timeouts.{kind}");
+            if kind.is_empty()
+                || kind.len() > 64
+                || !kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+            {
+                bad(&key, "a job kind is 1 to 64 lower-case letters, digits, `.`, `_` or `-`".to_owned());
+            }
+            if !(1..=86_400).contains(secs) {
+                bad(&key, "must be between 1 and 86400 seconds".to_owned());
+            }
         }
     }
 

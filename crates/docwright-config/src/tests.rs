@@ -349,3 +349,30 @@ fn smtp_is_off_by_default_and_checked_when_on() {
     let e = err(&[("DOCWRIGHT_SMTP__PASSWORD_FILE", "/nonexistent/pw")], Some(&smtp("username = \"u\"")));
     assert!(e.contains("`smtp.password_file`"), "{e}");
 }
+
+#[test]
+fn jobs_are_checked_naming_the_key() {
+    let c = load(&[], None).unwrap();
+    assert_eq!((c.jobs.enabled, c.jobs.workers, c.jobs.lease_secs, c.jobs.heartbeat_secs), (true, 4, 30, 10));
+    let c = load(
+        &[("DOCWRIGHT_JOBS__WORKERS", "16")],
+        Some("[jobs]\nlease_secs = 4\nheartbeat_secs = 2\ntimeouts = { \"ai.request\" = 120 }\n"),
+    )
+    .unwrap();
+    assert_eq!((c.jobs.workers, c.jobs.timeouts.get("ai.request")), (16, Some(&120)));
+    for (toml, want) in [
+        ("[jobs]\nworkers = 0", "`jobs.workers`: must be between 1 and 256"),
+        ("[jobs]\nlease_secs = 10\nheartbeat_secs = 6", "`jobs.heartbeat_secs`"),
+        ("[jobs]\nheartbeat_secs = 0", "`jobs.heartbeat_secs`"),
+        ("[jobs]\nbackoff_base_ms = 5000\nbackoff_max_secs = 2", "`jobs.backoff_max_secs`"),
+        ("[jobs]\nmax_attempts = 0", "`jobs.max_attempts`"),
+        ("[jobs]\ntimeouts = { \"ai.request\" = 0 }", "`jobs.timeouts.ai.request`"),
+        ("[jobs]\ntimeouts = { \"AI Request\" = 5 }", "`jobs.timeouts.AI Request`: a job kind"),
+        ("[jobs]\nworker = 3", "worker"),
+    ] {
+        let e = err(&[], Some(toml));
+        assert!(e.contains(want), "{want} in {e}");
+    }
+    let e = err(&[("DOCWRIGHT_JOBS__LEASE_SECS", "1")], None);
+    assert!(e.contains("`jobs.lease_secs`"), "{e}");
+}

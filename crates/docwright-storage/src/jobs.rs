@@ -7,7 +7,9 @@
 //! and makes them `running`: `attempt + 1`, a fresh `attempt_id`, the claiming worker and a lease.
 //! On PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, so workers of several
 //! servers claim disjoint jobs without waiting for each other; on SQLite the one writer
-//! serialises claims. While it runs, the worker extends the lease ([`Db::extend_lease`]) and may
+//! serialises claims. Idle workers are woken when a job becomes available: in this process
+//! through [`Db::jobs_enqueued`], on PostgreSQL in every server by a NOTIFY sent after the
+//! commit (see [`Db::jobs_available`] for why after). While it runs, the worker extends the lease ([`Db::extend_lease`]) and may
 //! report progress; it ends the attempt with [`Db::finish_job`] (or [`WriteTx::finish_job`],
 //! inside the transaction that stores what the job produced): completed, retryable at a later
 //! time, discarded, cancelled — or hands it back unfinished at shutdown ([`Db::release_job`]).
@@ -415,7 +417,9 @@ impl WriteTx {
             .rows_affected()
                 == 1;
             if inserted {
-                self.enqueued = true;
+                if !self.enqueued.contains(&job.kind) {
+                    self.enqueued.push(job.kind.clone());
+                }
                 return Ok(Enqueued { id: job.id, new: true });
             }
             let same_id: Option<String> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = $1")
@@ -467,6 +471,33 @@ impl Db {
         &self.jobs_signal
     }
 
+    /// Tells idle workers that jobs of `kinds` became available: those of this process at
+    /// once, those of other servers on PostgreSQL by a notification. It is sent after the
+    /// commit, outside the transaction, on purpose: a NOTIFY inside a transaction holds a
+    /// database-wide lock until that transaction's commit is flushed, which lets only one
+    /// enqueuing transaction commit at a time (measured with pgbench, 16 clients inserting
+    /// one row per transaction: 4,900/s without NOTIFY, 630/s with it). A lost notification
+    /// costs a wait for the next poll, nothing more.
+    pub(crate) async fn jobs_available(&self, kinds: &[String]) {
+        if kinds.is_empty() {
+            return;
+        }
+        self.jobs_signal.notify_waiters();
+        if self.backend() != Backend::Postgres {
+            return;
+        }
+        for kind in kinds {
+            let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(AVAILABLE_CHANNEL)
+                .bind(kind.clone())
+                .execute(self.bookkeeping())
+                .await;
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "notifying other servers of a job failed; they will poll");
+            }
+        }
+    }
+
     /// Claims up to `limit` due jobs of `kinds` for `worker`: each becomes running with a lease
     /// until `now + lease` under one fresh attempt id, which this answers on every job.
     pub async fn claim_jobs(
@@ -505,7 +536,7 @@ impl Db {
         for k in kinds {
             q = q.bind(k.clone());
         }
-        let rows = q.fetch_all(self.writer()).await?;
+        let rows = q.fetch_all(self.bookkeeping()).await?;
         let mut jobs = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
         // RETURNING keeps no order; run them in the order they were chosen.
         jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.run_at.cmp(&b.run_at)).then(a.id.cmp(&b.id)));
@@ -522,7 +553,7 @@ impl Db {
         .bind(until.millis())
         .bind(id.to_string())
         .bind(attempt_id.to_owned())
-        .fetch_optional(self.writer())
+        .fetch_optional(self.bookkeeping())
         .await?;
         Ok(row.map(|c| c != 0))
     }
@@ -533,7 +564,7 @@ impl Db {
             .bind(json_text(progress))
             .bind(id.to_string())
             .bind(attempt_id.to_owned())
-            .execute(self.writer())
+            .execute(self.bookkeeping())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -542,22 +573,24 @@ impl Db {
     /// longer the job's running one: the job was rescued and claimed again, or already ended.
     pub async fn finish_job(&self, id: JobId, attempt_id: &str, finish: &Finish<'_>) -> Result<bool> {
         let q = finish_query(id, attempt_id, finish, Timestamp::now(), i64::MAX);
-        Ok(q.execute(self.writer()).await?.rows_affected() == 1)
+        Ok(q.execute(self.bookkeeping()).await?.rows_affected() == 1)
     }
 
     /// Hands a running attempt back unfinished (its worker shuts down): available again at
     /// once, and the interrupted attempt does not count.
     pub async fn release_job(&self, id: JobId, attempt_id: &str, now: Timestamp) -> Result<bool> {
-        let done = sqlx::query(
+        let kind: Option<String> = sqlx::query_scalar(
             "UPDATE jobs SET state = 'available', attempt = attempt - 1, run_at = $1, lease_until = NULL \
-             WHERE id = $2 AND attempt_id = $3 AND state = 'running'",
+             WHERE id = $2 AND attempt_id = $3 AND state = 'running' RETURNING kind",
         )
         .bind(now.millis())
         .bind(id.to_string())
         .bind(attempt_id.to_owned())
-        .execute(self.writer())
+        .fetch_optional(self.bookkeeping())
         .await?;
-        Ok(done.rows_affected() == 1)
+        let Some(kind) = kind else { return Ok(false) };
+        self.jobs_available(&[kind]).await;
+        Ok(true)
     }
 
     /// Running jobs whose lease ended before `now`, longest expired first.
@@ -587,7 +620,7 @@ impl Db {
     /// expired at `now`: a worker that extended it meanwhile keeps its job.
     pub async fn rescue_job(&self, e: &Expired, finish: &Finish<'_>, now: Timestamp) -> Result<bool> {
         let q = finish_query(e.id, &e.attempt_id, finish, now, now.millis());
-        Ok(q.execute(self.writer()).await?.rows_affected() == 1)
+        Ok(q.execute(self.bookkeeping()).await?.rows_affected() == 1)
     }
 
     /// A job within `scope`.
@@ -665,7 +698,9 @@ impl Db {
             .await
             .map_err(crate::conflict("a pending job with the same unique key"))?;
         if let Some(r) = row {
-            return Ok(RetryOutcome::Queued(from_row(&r)?));
+            let job = from_row(&r)?;
+            self.jobs_available(std::slice::from_ref(&job.kind)).await;
+            return Ok(RetryOutcome::Queued(job));
         }
         Ok(match self.job(scope, id).await? {
             Some(job) => RetryOutcome::NotRetryable(job),

@@ -106,6 +106,14 @@ pub struct Db {
     /// writers queue in the pool instead of sleeping in SQLite's busy handler; PostgreSQL: the
     /// pool itself.
     writer: AnyPool,
+    /// The job queue's own bookkeeping (claims, leases, progress, the runtime's ends of
+    /// attempts): SQLite: the writer; PostgreSQL: a small pool whose sessions commit without
+    /// waiting for the WAL flush (`synchronous_commit = off`) and plan claims on their index. A bookkeeping write lost in a
+    /// database crash only makes a job run again, which the queue allows (at least once), and
+    /// any later durable commit flushes it anyway; enqueues, handlers' transactions and money
+    /// stay durable. It spares every claim and completion a disk flush (~4 ms here), which the
+    /// claim loop would otherwise wait for in turn.
+    bookkeeping: AnyPool,
     backend: Backend,
     /// The URL, for connections outside the pool (PostgreSQL's LISTEN); may hold a password.
     url: Redacted,
@@ -138,25 +146,49 @@ impl Db {
                 ))
             })?;
         }
-        let options = |n: u32| {
+        let options = |n: u32, asynchronous: bool| {
             AnyPoolOptions::new().max_connections(n).acquire_timeout(Duration::from_secs(10)).after_connect(
                 move |conn, _| {
                     Box::pin(async move {
-                        if backend == Backend::Sqlite {
-                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
-                                .await?;
+                        match backend {
+                            Backend::Sqlite => {
+                                conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
+                                    .await?;
+                            }
+                            Backend::Postgres if asynchronous => {
+                                conn.execute("SET synchronous_commit = off").await?;
+                                // The claim's ORDER BY ... LIMIT matches the `jobs_claim` index;
+                                // a queue table changes faster than its statistics, and with
+                                // stale ones the planner may sort every pending row instead
+                                // (measured: 5.5 ms per claim instead of 0.6 ms). This pool only
+                                // runs the queue's claims and by-id updates, so sorting can be
+                                // ruled out for it.
+                                conn.execute("SET enable_sort = off").await?;
+                            }
+                            Backend::Postgres => {}
                         }
                         Ok(())
                     })
                 },
             )
         };
-        let pool = options(max_connections).connect(url).await?;
-        let writer = match backend {
-            Backend::Sqlite => options(1).connect(url).await?,
-            Backend::Postgres => pool.clone(),
+        let pool = options(max_connections, false).connect(url).await?;
+        let (writer, bookkeeping) = match backend {
+            Backend::Sqlite => {
+                let writer = options(1, false).connect(url).await?;
+                (writer.clone(), writer)
+            }
+            // Opened on first use: a handle that runs no jobs opens none of these.
+            Backend::Postgres => (pool.clone(), options(max_connections.div_ceil(2).max(2), true).connect_lazy(url)?),
         };
-        Ok(Self { pool, writer, backend, url: Redacted(url.into()), jobs_signal: std::sync::Arc::default() })
+        Ok(Self {
+            pool,
+            writer,
+            bookkeeping,
+            backend,
+            url: Redacted(url.into()),
+            jobs_signal: std::sync::Arc::default(),
+        })
     }
 
     /// Brings the schema up to date (embedded migrations).
@@ -180,6 +212,7 @@ impl Db {
 
     /// Waits for checked-out connections and closes the pool (graceful shutdown).
     pub async fn close(&self) {
+        self.bookkeeping.close().await;
         self.writer.close().await;
         self.pool.close().await;
     }
@@ -193,13 +226,18 @@ impl Db {
         &self.writer
     }
 
+    /// The pool of the queue's bookkeeping (see [`Db`]).
+    pub(crate) fn bookkeeping(&self) -> &AnyPool {
+        &self.bookkeeping
+    }
+
     pub(crate) fn url(&self) -> &str {
         &self.url.0
     }
 
     /// A transaction on the writer, for writes that must be made together (see the crate docs).
     pub async fn begin_write(&self) -> Result<WriteTx> {
-        Ok(WriteTx { tx: self.writer.begin().await?, enqueued: false, signal: self.jobs_signal.clone() })
+        Ok(WriteTx { tx: self.writer.begin().await?, enqueued: Vec::new(), db: self.clone() })
     }
 }
 
@@ -207,9 +245,9 @@ impl Db {
 /// too). Methods that write inside it live with their module (`tx.enqueue`, `tx.settle`, ...).
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
-    /// A job was enqueued: idle workers of this process are woken at commit.
-    enqueued: bool,
-    signal: std::sync::Arc<tokio::sync::Notify>,
+    /// Kinds of the jobs enqueued in it: idle workers are woken for them at commit.
+    enqueued: Vec<String>,
+    db: Db,
 }
 
 impl std::fmt::Debug for WriteTx {
@@ -221,9 +259,7 @@ impl std::fmt::Debug for WriteTx {
 impl WriteTx {
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
-        if self.enqueued {
-            self.signal.notify_waiters();
-        }
+        self.db.jobs_available(&self.enqueued).await;
         Ok(())
     }
 

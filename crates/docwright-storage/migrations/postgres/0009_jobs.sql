@@ -79,27 +79,17 @@ CREATE INDEX ai_requests_by_tenant ON ai_requests (tenant_id, id);
 -- The AI request an AI call was made for (its stats carry it, like workflow_id and chat_id).
 ALTER TABLE ai_stats ADD COLUMN request_id TEXT;
 
--- LISTEN/NOTIFY wake-ups (PostgreSQL only; SQLite wakes workers in process): a job that
--- becomes available notifies channel docwright_jobs (payload: its kind) when its transaction
--- commits, and a cancellation requested for a running job notifies docwright_job_cancel
--- (payload: its id), so the worker running it stops without waiting for its next heartbeat.
--- The triggers keep the queue's SQL one text for both databases; polling covers a missed
--- notification.
-CREATE FUNCTION docwright_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('docwright_jobs', NEW.kind);
-    RETURN NULL;
-END
-$$;
+-- LISTEN/NOTIFY (PostgreSQL only): a cancellation asked for a running job notifies channel
+-- docwright_job_cancel (payload: its id), so the server running it stops it without waiting for
+-- its next heartbeat; the trigger keeps the queue's SQL one text for both databases. (Jobs that
+-- become available are announced on channel docwright_jobs by the enqueuing process after its
+-- commit, not by a trigger: a NOTIFY inside the enqueuing transaction would serialise every
+-- enqueue behind one database-wide lock until its commit is flushed.)
 CREATE FUNCTION docwright_job_cancel_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('docwright_job_cancel', NEW.id);
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER jobs_available_on_insert AFTER INSERT ON jobs FOR EACH ROW
-    WHEN (NEW.state = 'available') EXECUTE FUNCTION docwright_jobs_notify();
-CREATE TRIGGER jobs_available_on_update AFTER UPDATE OF state ON jobs FOR EACH ROW
-    WHEN (NEW.state = 'available' AND OLD.state <> 'available') EXECUTE FUNCTION docwright_jobs_notify();
 CREATE TRIGGER jobs_cancel_requested AFTER UPDATE OF cancel_requested ON jobs FOR EACH ROW
     WHEN (NEW.cancel_requested = 1 AND OLD.cancel_requested = 0) EXECUTE FUNCTION docwright_job_cancel_notify();
