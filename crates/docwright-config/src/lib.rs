@@ -52,6 +52,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub extraction: ExtractionConfig,
     pub jobs: JobsConfig,
+    pub workflows: WorkflowsConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
     pub providers: Vec<ProviderConfig>,
     /// Models (`[[models]]`). None configured: the built-in dryrun models.
@@ -561,6 +562,41 @@ impl Default for JobsConfig {
     }
 }
 
+/// `[workflows]`: the main job (SPEC W2): a prompt and files in, documents out, run on the job
+/// queue under kind `workflow`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowsConfig {
+    /// Tasks taken from a plan; more are dropped with a note in the trace.
+    pub max_tasks: u32,
+    /// Actions one task may take before it is ended.
+    pub max_steps_per_task: u32,
+    /// Sections filled at the same time.
+    pub section_parallelism: u32,
+    /// Images read by vision models at the same time.
+    pub extraction_parallelism: u32,
+    /// A run's time limit in seconds (the job's timeout).
+    pub timeout_secs: u64,
+    /// Attempts a workflow gets (a crash or an outage costs one); finished calls are not repeated.
+    pub max_attempts: u32,
+    /// How long a run waits for an attached file that is still being extracted, in seconds.
+    pub extraction_wait_secs: u64,
+}
+
+impl Default for WorkflowsConfig {
+    fn default() -> Self {
+        Self {
+            max_tasks: 6,
+            max_steps_per_task: 6,
+            section_parallelism: 8,
+            extraction_parallelism: 8,
+            timeout_secs: 1800,
+            max_attempts: 3,
+            extraction_wait_secs: 120,
+        }
+    }
+}
+
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -815,6 +851,7 @@ impl Config {
         self.check_registry(&mut bad);
         self.check_smtp(&mut bad);
         self.check_jobs(&mut bad);
+        self.check_workflows(&mut bad);
         if self.gateway.retries_per_model > 5 {
             bad("gateway.retries_per_model", "must be at most 5".to_owned());
         }
@@ -943,6 +980,24 @@ impl Config {
         }
         if !self.models.is_empty() && self.providers.is_empty() {
             bad("models", "models are configured but no [[providers]]".to_owned());
+        }
+    }
+
+    fn check_workflows(&self, bad: &mut impl FnMut(&str, String)) {
+        let w = &self.workflows;
+        let ranges: [(&str, u64, u64, u64); 7] = [
+            ("workflows.max_tasks", u64::from(w.max_tasks), 1, 100),
+            ("workflows.max_steps_per_task", u64::from(w.max_steps_per_task), 1, 100),
+            ("workflows.section_parallelism", u64::from(w.section_parallelism), 1, 256),
+            ("workflows.extraction_parallelism", u64::from(w.extraction_parallelism), 1, 256),
+            ("workflows.timeout_secs", w.timeout_secs, 10, 86_400),
+            ("workflows.max_attempts", u64::from(w.max_attempts), 1, 100),
+            ("workflows.extraction_wait_secs", w.extraction_wait_secs, 0, 86_400),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                bad(key, format!("must be between {min} and {max}"));
+            }
         }
     }
 

@@ -323,6 +323,17 @@ pub struct AiRequest {
     pub allowed_providers: Option<Vec<String>>,
     /// What asked, for the stat record, e.g. `api.chat.completions`.
     pub process: String,
+    /// What the call was made for beyond `process`: its stats and ledger row name it.
+    pub reference: Option<CallFor>,
+}
+
+/// The record a call was made for (chats will add theirs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallFor {
+    /// An asynchronous AI request (`POST /api/ai/process`).
+    AiRequest(docwright_core::id::AiRequestId),
+    /// A generation workflow (`POST /api/workflows`, `docwright generate`).
+    Workflow(docwright_core::id::WorkflowId),
 }
 
 impl AiRequest {
@@ -952,6 +963,14 @@ impl Engine {
             output_tokens: r.map_or(0, |r| r.usage.output_tokens as i64),
             error_count: i64::from(error.is_some()),
             error: error.map(str::to_owned),
+            request_id: match req.reference {
+                Some(CallFor::AiRequest(id)) => Some(id),
+                _ => None,
+            },
+            workflow_id: match req.reference {
+                Some(CallFor::Workflow(id)) => Some(id),
+                _ => None,
+            },
             created_at: Timestamp::now(),
         };
         let id = stat.id;
@@ -1096,6 +1115,7 @@ impl Engine {
             output: OutputFormat::Text,
             allowed_providers: Some(vec![name.to_owned()]),
             process: "admin.provider_test".to_owned(),
+            reference: None,
         };
         // Only this model: its fallbacks would test other providers.
         let single = Model { fallbacks: Vec::new(), ..model.clone() };

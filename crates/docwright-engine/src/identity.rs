@@ -98,6 +98,46 @@ impl Engine {
         self.pair(record.user_id, session, refresh, now)
     }
 
+    /// The local operator (`docwright generate`): a session of ROOT's first active sysadmin,
+    /// opened without a token because whoever runs the binary on its data directory already
+    /// holds everything the database does. Never reachable over HTTP. The session is revoked
+    /// by [`Engine::close_operator_session`] when the command ends.
+    pub async fn operator_principal(&self) -> Result<Principal> {
+        let root = self
+            .db
+            .tenant_by_name(crate::bootstrap::ROOT_TENANT)
+            .await?
+            .ok_or_else(|| Error::Internal("the ROOT tenant does not exist yet".to_owned()))?;
+        let mut after: Option<String> = None;
+        let admin = loop {
+            let page =
+                self.db.list_members(root.id, docwright_storage::PageRequest { after: after.as_deref(), limit: 200 }).await?;
+            if let Some(m) = page.items.iter().find(|m| m.role == docwright_core::role::Role::Sysadmin && !m.user.disabled) {
+                break m.user.id;
+            }
+            match (page.has_more, page.items.last()) {
+                (true, Some(last)) => after = Some(last.user.id.to_string()),
+                _ => return Err(Error::Internal("ROOT has no active sysadmin".to_owned())),
+            }
+        };
+        let now = Timestamp::now();
+        let session = SessionId::new();
+        let open = NewSession { id: session, user: admin, static_token: None, tenant: None, created_at: now };
+        let refresh = OpaqueToken::generate(TokenKind::Refresh);
+        self.db.create_session(&open, &refresh.hash(), now.plus_secs(self.auth.refresh_ttl_secs)).await?;
+        tracing::info!(user = %admin, %session, "operator session opened");
+        Ok(Principal { user: admin, credential: Credential::Session { id: session, tenant: None } })
+    }
+
+    /// Ends a session [`Engine::operator_principal`] opened.
+    pub async fn close_operator_session(&self, principal: &Principal) -> Result<()> {
+        if let Credential::Session { id, .. } = principal.credential {
+            self.db.revoke_session(id, "operator_done", Timestamp::now()).await?;
+            self.cache.invalidate();
+        }
+        Ok(())
+    }
+
     /// `POST /auth/refresh`: rotate a refresh token.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
         let presented = TokenHash::of(refresh_token.trim());

@@ -19,6 +19,9 @@
 //!   addressed by SHA-256 per tenant) and type detection from magic bytes.
 //! - [`projects`]: the projects tree (SPEC D4) — clients, projects, nested folders, documents
 //!   placing files, results about documents — and full-text search over extracted text.
+//! - [`workflows`]: generation workflows (SPEC W1–W4) — submit (stored and enqueued in one
+//!   transaction), status, events, cancel, log, debug files — and the queue handler that runs
+//!   one through `docwright-workflow` with the engine as its ports.
 //! - [`mail`]: the [`mail::Mailer`] trait notices are sent through, and its SMTP implementation.
 //! - `testing` (feature `testing`): a fake SMTP server on 127.0.0.1 for tests.
 //! - `cache`: seconds-long memory of credentials, contexts, rules and keys for the hot path.
@@ -38,6 +41,7 @@ pub mod identity;
 pub mod mail;
 pub mod notices;
 pub mod projects;
+pub mod workflows;
 mod recorder;
 pub mod sealer;
 #[cfg(feature = "testing")]
@@ -125,6 +129,11 @@ pub struct Engine {
     files: Option<std::sync::Arc<files::FileSettings>>,
     /// How files are extracted; off until `with_extraction`.
     extraction: std::sync::Arc<extraction::Extraction>,
+    /// The durable job queue on `db`.
+    queue: docwright_jobs::Queue,
+    /// How workflows run, and the signal their event streams wait on.
+    workflows: std::sync::Arc<workflows::WorkflowSettings>,
+    workflow_signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 type AccountIds = std::collections::HashMap<(docwright_core::id::TenantId, Option<docwright_core::id::UserId>), String>;
@@ -135,6 +144,9 @@ impl Engine {
         let cache = std::sync::Arc::new(cache::Cache::new(auth.cache_ttl));
         let recorder = std::sync::Arc::default();
         Self {
+            queue: docwright_jobs::Queue::new(db.clone()),
+            workflows: std::sync::Arc::default(),
+            workflow_signal: std::sync::Arc::default(),
             db,
             jwt,
             auth,

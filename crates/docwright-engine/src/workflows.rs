@@ -305,8 +305,8 @@ impl Engine {
             return Err(Error::Conflict(format!("the workflow has already ended ({})", v.status.as_str())));
         }
         let tenant = grant.ctx().tenant;
-        let outcome = self.jobs.cancel(Scope::Tenant(tenant), v.workflow.record.job_id).await.map_err(jobs_error)?;
-        if matches!(outcome, docwright_jobs::CancelOutcome::Cancelled) {
+        let outcome = self.queue.cancel(Scope::Tenant(tenant), v.workflow.record.job_id).await.map_err(jobs_error)?;
+        if matches!(outcome, docwright_jobs::CancelOutcome::Cancelled(_)) {
             self.end_workflow(id, WorkflowStatus::Cancelled, Some(("cancelled", "cancelled before it ran")), None).await?;
         }
         self.view(tenant, id).await
@@ -420,9 +420,9 @@ impl Engine {
         }
         self.db.start_workflow(id).await?;
         self.db.clear_workflow_log(id).await?;
-        let fail = |code: &str, message: String| async move {
-            self.end_workflow(id, WorkflowStatus::Failed, Some((code, &message)), None).await?;
-            Err::<Value, JobError>(JobError::permanent(code.to_owned(), message))
+        let fail = |code: &'static str, message: String| async move {
+            self.end_workflow(id, WorkflowStatus::Failed, Some((code, &message)), None).await.map_err(again)?;
+            Err::<Value, JobError>(JobError::permanent(code, message))
         };
         let record = &w.record;
         let grants = match self.run_grants(record).await {
@@ -466,16 +466,18 @@ impl Engine {
             extraction_wait: self.workflows.extraction_wait,
         }
         .into_ports();
-        let outcome = docwright_workflow::run(&input, &self.workflows.pipeline, &ports, job.token()).await;
+        let outcome =
+            docwright_workflow::run_owned(input, self.workflows.pipeline.clone(), ports, job.token().clone()).await;
         match outcome {
             Ok(result) => {
-                self.end_workflow(id, WorkflowStatus::Completed, None, Some(&result)).await?;
+                self.end_workflow(id, WorkflowStatus::Completed, None, Some(&result)).await.map_err(again)?;
                 Ok(json!({"workflow_id": id.to_string(), "status": "completed", "files": result.files.len()}))
             }
             Err(docwright_workflow::Error::Cancelled) => {
                 if job.stop_reason() == Some(StopReason::CancelRequested) {
                     self.end_workflow(id, WorkflowStatus::Cancelled, Some(("cancelled", "cancelled while running")), None)
-                        .await?;
+                        .await
+                        .map_err(again)?;
                 }
                 // Shutdown, a lost lease or a time limit: the queue decides what comes next
                 // (another attempt, or the dead letters, whose status the workflow then shows).
@@ -509,6 +511,11 @@ impl Engine {
             project_read,
         })
     }
+}
+
+/// An engine error while ending a run: the job tries again (ending is idempotent).
+fn again(e: Error) -> JobError {
+    JobError::retryable("storage", e.to_string())
 }
 
 fn jobs_error(e: docwright_jobs::Error) -> Error {

@@ -43,7 +43,7 @@ pub use ports::{
     LogEntry, LogOutcome, Operation, Ports, Rendered, ResultSink, SourceError, SourcePart, StoredFile, TraceSink,
     TypeGroup,
 };
-pub use run::run;
+pub use run::{run, run_owned};
 
 /// What to do.
 #[derive(Debug, Clone)]
@@ -126,6 +126,9 @@ pub enum Error {
     Sink(String),
     #[error("rendering failed: {0}")]
     Render(String),
+    /// The run's thread ended without an answer (a panic).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -138,6 +141,7 @@ impl Error {
             Error::Source(_) => "document_unavailable",
             Error::Sink(_) => "storage_failed",
             Error::Render(_) => "render_failed",
+            Error::Internal(_) => "internal",
         }
     }
 }

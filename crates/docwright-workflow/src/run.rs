@@ -75,6 +75,25 @@ pub(crate) struct Run<'a> {
     state: Mutex<State>,
 }
 
+/// [`run`] on a blocking thread driven by the current runtime, for callers that need a
+/// `Send + 'static` future (a job queue's handler). The pipeline's future borrows across its
+/// bounded fan-outs in ways the compiler cannot prove `Send` for (higher-ranked lifetimes in
+/// async blocks, rust-lang/rust#64552); driven by `Handle::block_on` on a thread of its own,
+/// it need not be. Cancelling `cancel` stops it as it stops [`run`].
+pub async fn run_owned(
+    input: WorkflowInput,
+    settings: Settings,
+    ports: Ports,
+    cancel: CancellationToken,
+) -> Result<WorkflowResult> {
+    let handle = tokio::runtime::Handle::current();
+    let thread = tokio::task::spawn_blocking(move || handle.block_on(run(&input, &settings, &ports, &cancel)));
+    match thread.await {
+        Ok(result) => result,
+        Err(e) => Err(Error::Internal(format!("the workflow's thread ended: {e}"))),
+    }
+}
+
 /// Runs one workflow to its end (see the crate docs for the phases).
 pub async fn run(
     input: &WorkflowInput,

@@ -22,7 +22,7 @@ use docwright_workflow::{
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt as _;
 
-use crate::gateway::{AUTO, AiRequest, GatewayError, Priority};
+use crate::gateway::{AUTO, AiRequest, CallFor, GatewayError, Priority};
 use crate::projects::NewResult;
 use crate::{Engine, Error, Grant};
 
@@ -113,8 +113,7 @@ impl AiCaller for RunPorts {
                 output: OutputFormat::Json { schema: Some(call.schema.clone()) },
                 allowed_providers: self.allowed_providers.clone(),
                 process: call.process.clone(),
-                workflow_id: Some(self.workflow),
-                ..AiRequest::default()
+                reference: Some(CallFor::Workflow(self.workflow)),
             };
             let started = Instant::now();
             let r = self.engine.ai_call(&self.grants.workflow, &req).await.map_err(ai_error)?;

@@ -16,6 +16,7 @@ mod openai;
 mod ops;
 mod projects;
 mod rbac;
+mod workflows;
 
 use axum::http::Method;
 use docwright_engine::admin::perms::*;
@@ -25,6 +26,7 @@ use docwright_engine::files::{FILE_CREATE, FILE_DELETE, FILE_READ};
 use docwright_engine::gateway::{AI_PROVIDER_READ, AI_PROVIDER_UPDATE, AI_USE};
 use docwright_engine::notices::NOTICE_READ;
 use docwright_engine::projects::{PROJECT_CREATE, PROJECT_DELETE, PROJECT_READ, PROJECT_UPDATE, SEARCH};
+use docwright_engine::workflows::{WORKFLOW_CREATE, WORKFLOW_READ, WORKFLOW_UPDATE};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
@@ -112,6 +114,13 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(PROJECT_READ), routes!(projects::document_results)),
         (Rbac(PROJECT_READ), routes!(projects::tree)),
         (Rbac(SEARCH), routes!(projects::search)),
+        (Rbac(WORKFLOW_CREATE), routes!(workflows::submit)),
+        (Rbac(WORKFLOW_READ), routes!(workflows::list)),
+        (Rbac(WORKFLOW_READ), routes!(workflows::get)),
+        (Rbac(WORKFLOW_UPDATE), routes!(workflows::cancel)),
+        (Rbac(WORKFLOW_READ), routes!(workflows::events)),
+        (Rbac(WORKFLOW_READ), routes!(workflows::log)),
+        (Rbac(WORKFLOW_READ), routes!(workflows::debug)),
     ]
 }
 
