@@ -19,6 +19,10 @@
 //!   addressed by SHA-256 per tenant) and type detection from magic bytes.
 //! - [`projects`]: the projects tree (SPEC D4) — clients, projects, nested folders, documents
 //!   placing files, results about documents — and full-text search over extracted text.
+//! - [`jobs`]: the durable queue as the engine uses it — the handlers the server's runtime
+//!   runs, defaults of new jobs, and the administrators' list / retry / cancel.
+//! - [`ai_requests`]: asynchronous AI requests (`/api/ai/*`): stored with their job in one
+//!   transaction, answered by the job through the gateway, booked with the answer.
 //! - [`mail`]: the [`mail::Mailer`] trait notices are sent through, and its SMTP implementation.
 //! - `testing` (feature `testing`): a fake SMTP server on 127.0.0.1 for tests.
 //! - `cache`: seconds-long memory of credentials, contexts, rules and keys for the hot path.
@@ -26,6 +30,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod ai_requests;
 pub mod billing;
 pub mod blobs;
 pub mod bootstrap;
@@ -35,6 +40,7 @@ pub mod extraction;
 pub mod files;
 pub mod gateway;
 pub mod identity;
+pub mod jobs;
 pub mod mail;
 pub mod notices;
 pub mod projects;
@@ -125,6 +131,9 @@ pub struct Engine {
     files: Option<std::sync::Arc<files::FileSettings>>,
     /// How files are extracted; off until `with_extraction`.
     extraction: std::sync::Arc<extraction::Extraction>,
+    /// The durable job queue on `db`.
+    queue: docwright_jobs::Queue,
+    job_defaults: std::sync::Arc<jobs::JobDefaults>,
 }
 
 type AccountIds = std::collections::HashMap<(docwright_core::id::TenantId, Option<docwright_core::id::UserId>), String>;
@@ -135,6 +144,8 @@ impl Engine {
         let cache = std::sync::Arc::new(cache::Cache::new(auth.cache_ttl));
         let recorder = std::sync::Arc::default();
         Self {
+            queue: docwright_jobs::Queue::new(db.clone()),
+            job_defaults: std::sync::Arc::default(),
             db,
             jwt,
             auth,

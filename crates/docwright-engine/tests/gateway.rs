@@ -48,6 +48,7 @@ fn request(document: String, output: OutputFormat) -> AiRequest {
         output,
         allowed_providers: None,
         process: "test.chunking".into(),
+        reference: None,
     }
 }
 

@@ -196,6 +196,7 @@ pub(crate) async fn chat_completions(
         output: output_format(body.response_format.as_ref())?,
         allowed_providers: body.allowed_providers.clone(),
         process: "api.chat.completions".to_owned(),
+        reference: None,
     };
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     let created = docwright_core::time::Timestamp::now().unix_secs();
