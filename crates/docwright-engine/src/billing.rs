@@ -58,7 +58,9 @@ impl Default for BillingSettingsConfig {
     }
 }
 
-/// Money held for one attempt; settle or release it.
+/// Money held for one attempt; settle or release it. Dropped unsettled (the call's future was
+/// dropped: a client went away, a job was stopped), it hands its reservation to the stat writer
+/// to be released without a charge.
 #[derive(Debug)]
 pub struct Held {
     account_id: String,
@@ -67,6 +69,28 @@ pub struct Held {
     /// `unlimited`: the charge is booked through the batched writer, off the call's path.
     queued: bool,
     pub amount: Money,
+    releaser: Option<crate::recorder::Releaser>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let (Some(reservation), Some(releaser)) = (self.reservation.take(), &self.releaser) {
+            releaser.release(reservation, self.account_id.clone(), self.tenant);
+        }
+    }
+}
+
+/// A completed call whose price is not booked yet (`Engine::ai_call_unsettled`): the caller
+/// books it inside its own transaction with [`Engine::settle_in`], together with what it does
+/// with the answer, and then calls [`Engine::settled`] after the commit, or
+/// [`Engine::release_unsettled`] when it rolled back (the call is then not charged). Dropped,
+/// its reservation is released without a charge.
+#[derive(Debug)]
+pub struct Unsettled {
+    held: Held,
+    charge: Option<NewEntry>,
+    user: UserId,
+    pub price: Money,
 }
 
 /// A tenant's balance as its users see it.
@@ -152,7 +176,8 @@ impl Engine {
             _ => None,
         };
         let queued = settings.model == BillingModel::Unlimited;
-        let held = Held { account_id, tenant: ctx.tenant, reservation: None, queued, amount };
+        let mut held =
+            Held { account_id, tenant: ctx.tenant, reservation: None, queued, amount, releaser: self.releaser() };
         let Some(floor) = floor else { return Ok(held) };
         let expires = Timestamp::now().plus_secs(self.billing.reservation_ttl.as_secs() as i64);
         match self
@@ -161,7 +186,10 @@ impl Engine {
             .await
             .map_err(Error::from)?
         {
-            Hold::Held(id) => Ok(Held { reservation: Some(id), ..held }),
+            Hold::Held(id) => {
+                held.reservation = Some(id);
+                Ok(held)
+            }
             Hold::Insufficient { balance, reserved } => Err(GatewayError::InsufficientBalance {
                 balance,
                 available: Money::from_micros(balance.micros() - reserved.micros() - floor.micros()),
@@ -172,42 +200,93 @@ impl Engine {
         }
     }
 
+    /// The ledger row of a call of `model` for `req` that cost `price` (none when it was free).
+    fn charge_of(grant: &Grant, req: &AiRequest, model: &Model, price: Money, stat_id: uuid::Uuid) -> Option<NewEntry> {
+        let (reference_type, reference_id) = match req.reference {
+            Some(crate::gateway::CallFor::AiRequest(id)) => ("ai_request", id.to_string()),
+            Some(crate::gateway::CallFor::Workflow(id)) => ("workflow", id.to_string()),
+            None => ("system", stat_id.to_string()),
+        };
+        (price > Money::ZERO).then(|| NewEntry {
+            kind: TxKind::Debit,
+            amount: Money::from_micros(-price.micros()),
+            user_id: Some(grant.ctx().user()),
+            description: format!("{} on {}", req.process, model.name),
+            reference_type: reference_type.to_owned(),
+            reference_id,
+            feature: feature_of(&req.process).to_owned(),
+            provider: model.provider.clone(),
+            model: model.name.clone(),
+        })
+    }
+
     /// Books the actual price of a finished call and ends its hold.
     pub(crate) async fn settle_hold(
         &self,
-        held: Held,
+        mut held: Held,
         grant: &Grant,
         req: &AiRequest,
         model: &Model,
         price: Money,
         stat_id: uuid::Uuid,
     ) -> Result<()> {
-        let charge = (price > Money::ZERO).then(|| NewEntry {
-            kind: TxKind::Debit,
-            amount: Money::from_micros(-price.micros()),
-            user_id: Some(grant.ctx().user()),
-            description: format!("{} on {}", req.process, model.name),
-            reference_type: "system".to_owned(),
-            reference_id: stat_id.to_string(),
-            feature: feature_of(&req.process).to_owned(),
-            provider: model.provider.clone(),
-            model: model.name.clone(),
-        });
+        let charge = Self::charge_of(grant, req, model, price, stat_id);
         if held.reservation.is_none() && charge.is_none() {
             return Ok(());
         }
         if let (true, None, Some(entry)) = (held.queued, &held.reservation, charge.clone()) {
-            let booking = crate::recorder::Booking { account_id: held.account_id, tenant: held.tenant, entry };
+            let booking = crate::recorder::Booking { account_id: held.account_id.clone(), tenant: held.tenant, entry };
             return self.append_booking(booking).await;
         }
-        self.db.settle(held.reservation.as_deref(), &held.account_id, held.tenant, charge.as_ref()).await?;
-        if price > Money::ZERO {
-            // A warning is a side matter: it never fails the call it follows.
-            if let Err(e) = self.warn_if_low(held.tenant, &held.account_id, grant.ctx().user(), price).await {
-                tracing::warn!(error = %e, "checking the low-balance threshold failed");
-            }
+        let reservation = held.reservation.take();
+        if let Err(e) = self.db.settle(reservation.as_deref(), &held.account_id, held.tenant, charge.as_ref()).await {
+            held.reservation = reservation; // released when dropped
+            return Err(e.into());
+        }
+        self.after_charge(&held, grant.ctx().user(), price).await;
+        Ok(())
+    }
+
+    /// A warning is a side matter: it never fails the call it follows.
+    async fn after_charge(&self, held: &Held, user: UserId, price: Money) {
+        if price > Money::ZERO
+            && let Err(e) = self.warn_if_low(held.tenant, &held.account_id, user, price).await
+        {
+            tracing::warn!(error = %e, "checking the low-balance threshold failed");
+        }
+    }
+
+    /// The hold of a finished call and the ledger row it owes, to be booked by the caller.
+    pub(crate) fn unsettled(
+        held: Held,
+        grant: &Grant,
+        req: &AiRequest,
+        model: &Model,
+        price: Money,
+        stat_id: uuid::Uuid,
+    ) -> Unsettled {
+        Unsettled { charge: Self::charge_of(grant, req, model, price, stat_id), held, user: grant.ctx().user(), price }
+    }
+
+    /// Books `u` inside the caller's transaction: the hold ends and the price is charged when
+    /// `tx` commits (then call [`Engine::settled`]), or neither when it rolls back.
+    pub async fn settle_in(&self, tx: &mut docwright_storage::WriteTx, u: &Unsettled) -> Result<()> {
+        let held = &u.held;
+        if held.reservation.is_some() || u.charge.is_some() {
+            tx.settle(held.reservation.as_deref(), &held.account_id, held.tenant, u.charge.as_ref()).await?;
         }
         Ok(())
+    }
+
+    /// After the transaction that [`Engine::settle_in`] wrote to has committed.
+    pub async fn settled(&self, mut u: Unsettled) {
+        u.held.reservation = None; // ended by the settlement
+        self.after_charge(&u.held, u.user, u.price).await;
+    }
+
+    /// The caller's transaction did not commit: the hold ends without a charge.
+    pub async fn release_unsettled(&self, u: Unsettled) -> Result<()> {
+        self.release_hold(u.held).await
     }
 
     /// After a charge of `price`: when it took the paying account's available money below the
@@ -302,9 +381,12 @@ impl Engine {
     }
 
     /// Ends a hold without charge (the attempt failed; nothing is owed).
-    pub(crate) async fn release_hold(&self, held: Held) -> Result<()> {
-        if held.reservation.is_some() {
-            self.db.settle(held.reservation.as_deref(), &held.account_id, held.tenant, None).await?;
+    pub(crate) async fn release_hold(&self, mut held: Held) -> Result<()> {
+        if let Some(reservation) = held.reservation.take()
+            && let Err(e) = self.db.settle(Some(&reservation), &held.account_id, held.tenant, None).await
+        {
+            held.reservation = Some(reservation); // released when dropped
+            return Err(e.into());
         }
         Ok(())
     }

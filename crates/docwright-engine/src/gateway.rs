@@ -371,17 +371,18 @@ pub struct AiResponse {
     pub chunks: u32,
 }
 
-/// Whether a call wants the whole answer or a stream.
-#[derive(Debug, Clone, Copy)]
+/// Whether a call wants the whole answer (booked now, or left to the caller) or a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Call,
+    Unsettled,
     Stream,
 }
 
 /// What a successful attempt produced.
 enum Outcome {
-    /// The answer and its price.
-    Called(ChatResponse, Money),
+    /// The answer and its price; in `Mode::Unsettled` with the booking left to the caller.
+    Called(ChatResponse, Money, Option<Box<crate::billing::Unsettled>>),
     Streaming(ChatStream, crate::billing::Held),
 }
 
@@ -614,7 +615,23 @@ impl Engine {
     pub async fn ai_call(&self, grant: &Grant, req: &AiRequest) -> Result<AiResponse, GatewayError> {
         let started = Instant::now();
         let (model, outcome, attempts) = self.run_candidates(grant, req, Mode::Call).await?;
-        self.response(model, outcome, attempts, started)
+        Ok(self.response(model, outcome, attempts, started)?.0)
+    }
+
+    /// As [`Engine::ai_call`], but the call's price is not booked: the caller books it with
+    /// [`Engine::settle_in`] in the transaction that stores what it made of the answer, so the
+    /// charge and its use commit together (an asynchronous request's answer, its job's end).
+    pub async fn ai_call_unsettled(
+        &self,
+        grant: &Grant,
+        req: &AiRequest,
+    ) -> Result<(AiResponse, crate::billing::Unsettled), GatewayError> {
+        let started = Instant::now();
+        let (model, outcome, attempts) = self.run_candidates(grant, req, Mode::Unsettled).await?;
+        match self.response(model, outcome, attempts, started)? {
+            (r, Some(u)) => Ok((r, *u)),
+            (_, None) => Err(Error::Internal("an unsettled call came back settled".to_owned()).into()),
+        }
     }
 
     fn response(
@@ -623,11 +640,11 @@ impl Engine {
         outcome: Outcome,
         attempts: Vec<Attempt>,
         started: Instant,
-    ) -> Result<AiResponse, GatewayError> {
-        let Outcome::Called(r, price) = outcome else {
+    ) -> Result<(AiResponse, Option<Box<crate::billing::Unsettled>>), GatewayError> {
+        let Outcome::Called(r, price, unsettled) = outcome else {
             return Err(Error::Internal("a call produced a stream".to_owned()).into());
         };
-        Ok(AiResponse {
+        let response = AiResponse {
             content: r.content,
             model: model.name.clone(),
             provider: model.provider.clone(),
@@ -641,7 +658,8 @@ impl Engine {
             error_count: attempts.iter().filter(|a| a.error.is_some()).count() as u32,
             attempts,
             chunks: 1,
-        })
+        };
+        Ok((response, unsettled))
     }
 
     /// A streamed answer. Retries and fallback happen only until the stream opens; once text
@@ -703,7 +721,7 @@ impl Engine {
         }
         let started = Instant::now();
         let (model, outcome, attempts) = self.run_these(grant, req, Mode::Call, models).await?;
-        self.response(model, outcome, attempts, started)
+        Ok(self.response(model, outcome, attempts, started)?.0)
     }
 
     async fn run_these(
@@ -742,7 +760,9 @@ impl Engine {
                 }
                 let t = Instant::now();
                 let result = match mode {
-                    Mode::Call => provider.chat(&chat, key.as_ref()).await.map(|r| Outcome::Called(r, Money::ZERO)),
+                    Mode::Call | Mode::Unsettled => {
+                        provider.chat(&chat, key.as_ref()).await.map(|r| Outcome::Called(r, Money::ZERO, None))
+                    }
                     Mode::Stream => match provider.chat_stream(&chat, key.as_ref()).await {
                         Ok(s) => match held.take() {
                             Some(h) => Ok(Outcome::Streaming(s, h)),
@@ -756,13 +776,18 @@ impl Engine {
                     Ok(outcome) => {
                         breaker.success(&model.name);
                         let outcome = match outcome {
-                            Outcome::Called(r, _) => {
+                            Outcome::Called(r, _, _) => {
                                 let price = model.price(r.usage.input_tokens, r.usage.output_tokens);
                                 let stat = self.record(grant, req, &model, Some(&r), price, duration_ms, None).await?;
+                                let mut unsettled = None;
                                 if let Some(h) = held.take() {
-                                    self.settle_hold(h, grant, req, &model, price, stat).await?;
+                                    if mode == Mode::Unsettled {
+                                        unsettled = Some(Box::new(Self::unsettled(h, grant, req, &model, price, stat)));
+                                    } else {
+                                        self.settle_hold(h, grant, req, &model, price, stat).await?;
+                                    }
                                 }
-                                Outcome::Called(r, price)
+                                Outcome::Called(r, price, unsettled)
                             }
                             streaming => streaming,
                         };

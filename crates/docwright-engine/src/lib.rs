@@ -22,6 +22,10 @@
 //! - [`workflows`]: generation workflows (SPEC W1–W4) — submit (stored and enqueued in one
 //!   transaction), status, events, cancel, log, debug files — and the queue handler that runs
 //!   one through `docwright-workflow` with the engine as its ports.
+//! - [`jobs`]: the durable queue as the engine uses it — the handlers the server's runtime
+//!   runs, defaults of new jobs, and the administrators' list / retry / cancel.
+//! - [`ai_requests`]: asynchronous AI requests (`/api/ai/*`): stored with their job in one
+//!   transaction, answered by the job through the gateway, booked with the answer.
 //! - [`mail`]: the [`mail::Mailer`] trait notices are sent through, and its SMTP implementation.
 //! - `testing` (feature `testing`): a fake SMTP server on 127.0.0.1 for tests.
 //! - `cache`: seconds-long memory of credentials, contexts, rules and keys for the hot path.
@@ -29,6 +33,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod ai_requests;
 pub mod billing;
 pub mod blobs;
 pub mod bootstrap;
@@ -38,6 +43,7 @@ pub mod extraction;
 pub mod files;
 pub mod gateway;
 pub mod identity;
+pub mod jobs;
 pub mod mail;
 pub mod notices;
 pub mod projects;
@@ -134,6 +140,7 @@ pub struct Engine {
     /// How workflows run, and the signal their event streams wait on.
     workflows: std::sync::Arc<workflows::WorkflowSettings>,
     workflow_signal: std::sync::Arc<tokio::sync::Notify>,
+    job_defaults: std::sync::Arc<jobs::JobDefaults>,
 }
 
 type AccountIds = std::collections::HashMap<(docwright_core::id::TenantId, Option<docwright_core::id::UserId>), String>;
@@ -147,6 +154,7 @@ impl Engine {
             queue: docwright_jobs::Queue::new(db.clone()),
             workflows: std::sync::Arc::default(),
             workflow_signal: std::sync::Arc::default(),
+            job_defaults: std::sync::Arc::default(),
             db,
             jwt,
             auth,

@@ -8,8 +8,14 @@
 //! reserved, so nothing waits for their booking). Balances and reserved money of every other
 //! billing model never go through it.
 //!
+//! It also carries the release of a reservation whose call was dropped before it ended (a
+//! client that went away, a job stopped at its time limit or at shutdown): `billing::Held`
+//! hands its reservation here when it is dropped unsettled, so money is not held until the
+//! reservation expires.
+//!
 //! At shutdown the writer drains the queue before it ends. What is still queued when the
-//! process is killed is lost: stat records, and bookings of `unlimited` accounts.
+//! process is killed is lost: stat records, and bookings of `unlimited` accounts (and releases,
+//! which the billing reconciler then makes for the dead process).
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -34,6 +40,8 @@ enum Msg {
     Stat(Box<AiStat>),
     /// A ledger row of an `unlimited` account (nothing to protect, so not on the call's path).
     Booking(Box<Booking>),
+    /// A reservation to release without a charge.
+    Release(Box<Release>),
     /// Answered once everything queued before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -44,6 +52,27 @@ pub(crate) struct Booking {
     pub(crate) entry: NewEntry,
 }
 
+pub(crate) struct Release {
+    reservation: String,
+    account_id: String,
+    tenant: TenantId,
+}
+
+/// Releases reservations of dropped calls through the writer (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct Releaser(mpsc::Sender<Msg>);
+
+impl Releaser {
+    /// Queues the release; when the queue is full or closed the reservation stays until it
+    /// expires or the reconciler takes it.
+    pub(crate) fn release(&self, reservation: String, account_id: String, tenant: TenantId) {
+        let m = Msg::Release(Box::new(Release { reservation, account_id, tenant }));
+        if self.0.try_send(m).is_err() {
+            tracing::warn!("a dropped call's reservation could not be queued for release; it expires on its own");
+        }
+    }
+}
+
 /// The queue's sending side, set once the writer runs.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
@@ -51,9 +80,14 @@ pub(crate) struct Recorder {
 }
 
 impl Engine {
+    /// What releases the reservations of dropped calls, once the writer runs.
+    pub(crate) fn releaser(&self) -> Option<Releaser> {
+        self.recorder.tx.get().cloned().map(Releaser)
+    }
+
     /// Queues `m` for the writer; answers it back when there is no running writer, or its
     /// queue is full or closed by shutdown (the caller then writes it itself).
-    fn queue(&self, m: Msg) -> Option<Msg> {
+    fn to_writer(&self, m: Msg) -> Option<Msg> {
         match self.recorder.tx.get() {
             Some(tx) => tx.try_send(m).err().map(mpsc::error::TrySendError::into_inner),
             None => Some(m),
@@ -62,7 +96,7 @@ impl Engine {
 
     /// Appends a stat record: queued for the writer when it runs, else written now.
     pub(crate) async fn append_stat(&self, stat: AiStat) -> Result<()> {
-        if let Some(Msg::Stat(s)) = self.queue(Msg::Stat(Box::new(stat))) {
+        if let Some(Msg::Stat(s)) = self.to_writer(Msg::Stat(Box::new(stat))) {
             self.db.insert_ai_stat(&s).await?;
         }
         Ok(())
@@ -71,7 +105,7 @@ impl Engine {
     /// Books a ledger row of an account without a floor (`unlimited`): queued like stats when
     /// the writer runs, else written now.
     pub(crate) async fn append_booking(&self, booking: Booking) -> Result<()> {
-        if let Some(Msg::Booking(b)) = self.queue(Msg::Booking(Box::new(booking))) {
+        if let Some(Msg::Booking(b)) = self.to_writer(Msg::Booking(Box::new(booking))) {
             self.db.post_entry(&b.account_id, b.tenant, &b.entry).await?;
         }
         Ok(())
@@ -138,12 +172,13 @@ async fn write_loop(db: Db, mut rx: mpsc::Receiver<Msg>, stop: impl Future<Outpu
 struct Batch {
     stats: Vec<AiStat>,
     bookings: Vec<Booking>,
+    releases: Vec<Release>,
     flushes: Vec<oneshot::Sender<()>>,
 }
 
 impl Batch {
     fn len(&self) -> usize {
-        self.stats.len() + self.bookings.len()
+        self.stats.len() + self.bookings.len() + self.releases.len()
     }
 }
 
@@ -152,6 +187,7 @@ impl Batch {
         match m {
             Msg::Stat(s) => self.stats.push(*s),
             Msg::Booking(b) => self.bookings.push(*b),
+            Msg::Release(r) => self.releases.push(*r),
             Msg::Flush(f) => self.flushes.push(f),
         }
     }
@@ -164,6 +200,10 @@ impl Batch {
             let rows: Vec<(&str, TenantId, &NewEntry)> =
                 self.bookings.iter().map(|b| (b.account_id.as_str(), b.tenant, &b.entry)).collect();
             with_retries("unlimited-account bookings", rows.len(), || db.post_entries(&rows)).await;
+        }
+        for r in &self.releases {
+            let release = || async { db.settle(Some(&r.reservation), &r.account_id, r.tenant, None).await.map(|_| ()) };
+            with_retries("a reservation release", 1, release).await;
         }
         for f in self.flushes {
             let _ = f.send(());

@@ -139,6 +139,12 @@ fn valid_format(f: &str) -> bool {
 }
 
 impl Engine {
+    /// With these `[workflows]` settings (else the defaults).
+    pub fn with_workflows(mut self, settings: WorkflowSettings) -> Self {
+        self.workflows = std::sync::Arc::new(settings);
+        self
+    }
+
     /// Checks and stores a workflow with the job that runs it (one transaction).
     pub async fn submit_workflow(&self, grant: &Grant, new: NewWorkflow) -> Result<WorkflowView> {
         grant.expect(WORKFLOW_CREATE)?;

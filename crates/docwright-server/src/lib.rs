@@ -67,6 +67,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     grace: Duration,
+    /// How long running jobs get to finish at shutdown.
+    jobs_grace: Duration,
     bootstrap_token: Option<OpaqueToken>,
 }
 
@@ -112,6 +114,8 @@ impl Application {
             )?,
         )
         .with_billing(billing)
+        .with_job_defaults(docwright_engine::jobs::JobDefaults::from_config(&config.jobs))
+        .with_workflows(docwright_engine::workflows::WorkflowSettings::from_config(&config.workflows))
         .with_files(docwright_engine::files::FileSettings {
             blobs: docwright_engine::blobs::LocalBlobs::new(&blob_dir),
             max_upload_bytes: config.storage.max_upload_bytes,
@@ -132,7 +136,12 @@ impl Application {
             None => engine,
         };
         let metrics_token = config.observability.metrics_token.as_ref().map(|t| t.expose().to_owned());
-        let state = AppState::new(engine, blob_dir, metrics_token);
+        let mut state = AppState::new(engine, blob_dir, metrics_token);
+        if config.jobs.enabled {
+            let settings = docwright_engine::jobs::runtime_settings(&config.jobs);
+            let runtime = state.engine.queue().runtime(state.engine.job_handlers(), settings);
+            state = state.with_jobs(runtime);
+        }
         let router = router(state.clone(), config);
         state.tasks.spawn("housekeeping", tasks::housekeeping(state.engine.clone(), state.tasks.cancelled()));
         state.tasks.spawn("stat-writer", state.engine.stat_writer(state.tasks.cancelled()));
@@ -149,6 +158,10 @@ impl Application {
                 state.tasks.spawn("extraction-worker", state.engine.extraction_worker(state.tasks.cancelled()));
             }
         }
+        // After the reconciler's first round: a job's call may reserve money at once.
+        if let Some(jobs) = &state.jobs {
+            jobs.start();
+        }
 
         let addr = config.server.bind;
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
@@ -157,6 +170,7 @@ impl Application {
             router,
             state,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            jobs_grace: Duration::from_secs(config.jobs.shutdown_grace_secs),
             bootstrap_token,
         })
     }
@@ -179,18 +193,22 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves; then in-flight requests get the grace period to
-    /// finish, background tasks are stopped, and the database pool is closed.
+    /// Serves until `shutdown` resolves; then job workers stop claiming, in-flight requests get
+    /// the grace period to finish, running jobs theirs (`jobs.shutdown_grace_secs`; the rest are
+    /// handed back to the queue), background tasks are stopped, and the database pool is closed.
     pub async fn run_until_stopped<F>(self, shutdown: F) -> Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let Self { listener, router, state, grace, .. } = self;
+        let Self { listener, router, state, grace, jobs_grace, .. } = self;
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let draining = state.clone();
         let signal = async move {
             shutdown.await;
             draining.begin_shutdown();
+            if let Some(jobs) = &draining.jobs {
+                jobs.stop_claiming();
+            }
             tracing::info!(grace_secs = grace.as_secs(), "shutting down: finishing in-flight requests");
             let _ = signalled_tx.send(());
         };
@@ -212,6 +230,10 @@ impl Application {
         tokio::select! {
             result = serve => result.map_err(Error::Serve)?,
             () = grace_over => tracing::warn!("grace period over: closing the remaining connections"),
+        }
+        // Before the background tasks: a finishing job still records its stats through the writer.
+        if let Some(jobs) = &state.jobs {
+            jobs.shutdown(jobs_grace).await;
         }
         state.tasks.shutdown(grace).await;
         state.db.close().await;

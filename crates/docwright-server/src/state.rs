@@ -18,6 +18,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Owned background work (streams being forwarded, housekeeping), stopped at shutdown.
     pub tasks: Arc<Background>,
+    /// The job workers of this server (`[jobs] enabled`), stopped gracefully at shutdown.
+    pub jobs: Option<docwright_jobs::Runtime>,
     inner: Arc<Inner>,
 }
 
@@ -33,7 +35,13 @@ impl AppState {
         let db = engine.db().clone();
         let metrics = Arc::new(Metrics::new(db.backend().as_str()));
         let inner = Inner { blob_dir, metrics_token, started: Instant::now(), shutting_down: AtomicBool::new(false) };
-        Self { engine, db, metrics, tasks: Arc::new(Background::new()), inner: Arc::new(inner) }
+        Self { engine, db, metrics, tasks: Arc::new(Background::new()), jobs: None, inner: Arc::new(inner) }
+    }
+
+    /// With these job workers (started by the caller).
+    pub fn with_jobs(mut self, runtime: docwright_jobs::Runtime) -> Self {
+        self.jobs = Some(runtime);
+        self
     }
 
     pub fn blob_dir(&self) -> &std::path::Path {

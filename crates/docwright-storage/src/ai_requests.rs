@@ -29,16 +29,26 @@ pub struct AiRequestRecord {
     pub credential_id: String,
     pub credential_tenant: Option<TenantId>,
     pub job_id: JobId,
-    pub query_text: String,
-    pub category: Option<String>,
-    pub input_range: Option<String>,
-    /// A JSON 2-D array of cells.
-    pub input_data: Option<Value>,
-    pub model_profile: Option<String>,
-    pub allowed_providers: Option<Vec<String>>,
+    pub query: AiQuery,
     pub created_at: Timestamp,
     /// Set once the request completed.
     pub answer: Option<AiAnswer>,
+}
+
+/// What was asked: the fields of `POST /api/ai/process`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AiQuery {
+    pub query_text: String,
+    /// What kind of work: `analysis`, `generation`, `transformation`, or another word.
+    pub category: Option<String>,
+    /// Where `input_data` came from, e.g. `A1:D10`.
+    pub input_range: Option<String>,
+    /// A JSON 2-D array of cells.
+    pub input_data: Option<Value>,
+    /// `simple` or `complex`: which models `auto` prefers (default: the user's setting).
+    pub model_profile: Option<String>,
+    /// Only these providers may serve it (besides what the caller's role allows).
+    pub allowed_providers: Option<Vec<String>>,
 }
 
 /// What a completed request answered, and what it cost.
@@ -97,12 +107,14 @@ fn from_row(r: &AnyRow) -> Result<AiRequestRecord> {
         credential_id: r.try_get("credential_id")?,
         credential_tenant: parse_opt_col(r, "credential_tenant", TenantId::parse)?,
         job_id: parse_col(r, "job_id", JobId::parse)?,
-        query_text: r.try_get("query_text")?,
-        category: r.try_get("category")?,
-        input_range: r.try_get("input_range")?,
-        input_data: json_col(r, "input_data")?,
-        model_profile: r.try_get("model_profile")?,
-        allowed_providers: allowed,
+        query: AiQuery {
+            query_text: r.try_get("query_text")?,
+            category: r.try_get("category")?,
+            input_range: r.try_get("input_range")?,
+            input_data: json_col(r, "input_data")?,
+            model_profile: r.try_get("model_profile")?,
+            allowed_providers: allowed,
+        },
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
         answer,
     })
@@ -111,7 +123,8 @@ fn from_row(r: &AnyRow) -> Result<AiRequestRecord> {
 impl WriteTx {
     /// Stores a submitted request (its job must be enqueued first, in the same transaction).
     pub async fn insert_ai_request(&mut self, r: &AiRequestRecord) -> Result<()> {
-        let allowed = r
+        let q = &r.query;
+        let allowed = q
             .allowed_providers
             .as_ref()
             .map(|a| serde_json::to_string(a).map_err(|e| Error::Corrupt(e.to_string())))
@@ -128,11 +141,11 @@ impl WriteTx {
         .bind(r.credential_id.clone())
         .bind(r.credential_tenant.map(|t| t.to_string()))
         .bind(r.job_id.to_string())
-        .bind(r.query_text.clone())
-        .bind(r.category.clone())
-        .bind(r.input_range.clone())
-        .bind(r.input_data.as_ref().map(Value::to_string))
-        .bind(r.model_profile.clone())
+        .bind(q.query_text.clone())
+        .bind(q.category.clone())
+        .bind(q.input_range.clone())
+        .bind(q.input_data.as_ref().map(Value::to_string))
+        .bind(q.model_profile.clone())
         .bind(allowed)
         .bind(r.created_at.millis())
         .execute(self.conn())

@@ -7,7 +7,7 @@ use docwright_core::id::{AiRequestId, JobId, UserId};
 use docwright_core::money::Money;
 use docwright_core::time::Timestamp;
 use docwright_storage::Db;
-use docwright_storage::ai_requests::{AiAnswer, AiRequestRecord};
+use docwright_storage::ai_requests::{AiAnswer, AiQuery, AiRequestRecord};
 use docwright_storage::jobs::{CancelOutcome, Finish, JobFilter, JobState, NewJob, RetryOutcome, Scope};
 use serde_json::json;
 
@@ -215,12 +215,14 @@ async fn a_request_and_its_job_are_stored_together(db: Db) {
         credential_id: uuid::Uuid::now_v7().to_string(),
         credential_tenant: None,
         job_id,
-        query_text: "Find the trends".into(),
-        category: Some("analysis".into()),
-        input_range: Some("A1:B2".into()),
-        input_data: Some(json!([["a", 1], ["b", 2.5]])),
-        model_profile: None,
-        allowed_providers: Some(vec!["dryrun".into()]),
+        query: AiQuery {
+            query_text: "Find the trends".into(),
+            category: Some("analysis".into()),
+            input_range: Some("A1:B2".into()),
+            input_data: Some(json!([["a", 1], ["b", 2.5]])),
+            model_profile: None,
+            allowed_providers: Some(vec!["dryrun".into()]),
+        },
         created_at: Timestamp::now(),
         answer: None,
     };
