@@ -110,9 +110,13 @@ impl Engine {
             .ok_or_else(|| Error::Internal("the ROOT tenant does not exist yet".to_owned()))?;
         let mut after: Option<String> = None;
         let admin = loop {
-            let page =
-                self.db.list_members(root.id, docwright_storage::PageRequest { after: after.as_deref(), limit: 200 }).await?;
-            if let Some(m) = page.items.iter().find(|m| m.role == docwright_core::role::Role::Sysadmin && !m.user.disabled) {
+            let page = self
+                .db
+                .list_members(root.id, docwright_storage::PageRequest { after: after.as_deref(), limit: 200 })
+                .await?;
+            if let Some(m) =
+                page.items.iter().find(|m| m.role == docwright_core::role::Role::Sysadmin && !m.user.disabled)
+            {
                 break m.user.id;
             }
             match (page.has_more, page.items.last()) {

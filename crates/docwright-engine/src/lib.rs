@@ -47,11 +47,11 @@ pub mod jobs;
 pub mod mail;
 pub mod notices;
 pub mod projects;
-pub mod workflows;
 mod recorder;
 pub mod sealer;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod workflows;
 
 use docwright_storage::Db;
 

@@ -24,9 +24,7 @@ use docwright_core::time::Timestamp;
 use docwright_jobs::{JobContext, JobError, JobState, NewJob, Scope, StopReason};
 use docwright_storage::files::FileRecord;
 use docwright_storage::jobs::Job;
-use docwright_storage::workflows::{
-    LogRow, Workflow, WorkflowEnd, WorkflowEvent, WorkflowRecord, WorkflowStatus,
-};
+use docwright_storage::workflows::{LogRow, Workflow, WorkflowEnd, WorkflowEvent, WorkflowRecord, WorkflowStatus};
 use docwright_storage::{Page, PageRequest};
 use serde_json::{Value, json};
 
@@ -129,7 +127,11 @@ fn effective(w: &Workflow, job: &Job) -> (WorkflowStatus, Option<String>, Option
         JobState::Completed => (WorkflowStatus::Completed, None, None),
         JobState::Running => (WorkflowStatus::Running, None, None),
         JobState::Available | JobState::Retryable => {
-            if s.status == WorkflowStatus::Running { (WorkflowStatus::Running, None, None) } else { (WorkflowStatus::Queued, None, None) }
+            if s.status == WorkflowStatus::Running {
+                (WorkflowStatus::Running, None, None)
+            } else {
+                (WorkflowStatus::Queued, None, None)
+            }
         }
     }
 }
@@ -173,20 +175,22 @@ impl Engine {
         }
         if let Some(project) = new.project_id {
             let g = self.authorize(ctx.clone(), crate::projects::PROJECT_READ).await?;
-            self.project(&g, project).await.map_err(|_| Error::invalid("project_id", format!("no project {project}")))?;
+            self.project(&g, project)
+                .await
+                .map_err(|_| Error::invalid("project_id", format!("no project {project}")))?;
         }
         if let Some(f) = &new.output_format
             && !valid_format(f)
         {
-            return Err(Error::invalid(
-                "output_format",
-                "one of docx, pdf, xlsx, csv, pptx, html, md, json, txt",
-            ));
+            return Err(Error::invalid("output_format", "one of docx, pdf, xlsx, csv, pptx, html, md, json, txt"));
         }
         if let Some(allowed) = &new.allowed_providers {
             for (i, p) in allowed.iter().enumerate() {
                 if !self.registry().has_provider(p) {
-                    return Err(Error::invalid(format!("allowed_providers[{i}]"), format!("no provider `{p}` is configured")));
+                    return Err(Error::invalid(
+                        format!("allowed_providers[{i}]"),
+                        format!("no provider `{p}` is configured"),
+                    ));
                 }
             }
         }
@@ -239,7 +243,15 @@ impl Engine {
                 results.push(file);
             }
         }
-        Ok(WorkflowView { workflow, status, error_code, error_message, job_state: job.state, attempt: job.attempt, results })
+        Ok(WorkflowView {
+            workflow,
+            status,
+            error_code,
+            error_message,
+            job_state: job.state,
+            attempt: job.attempt,
+            results,
+        })
     }
 
     /// A workflow the grant reaches (its own at level `my`), else 404.
@@ -313,7 +325,8 @@ impl Engine {
         let tenant = grant.ctx().tenant;
         let outcome = self.queue.cancel(Scope::Tenant(tenant), v.workflow.record.job_id).await.map_err(jobs_error)?;
         if matches!(outcome, docwright_jobs::CancelOutcome::Cancelled(_)) {
-            self.end_workflow(id, WorkflowStatus::Cancelled, Some(("cancelled", "cancelled before it ran")), None).await?;
+            self.end_workflow(id, WorkflowStatus::Cancelled, Some(("cancelled", "cancelled before it ran")), None)
+                .await?;
         }
         self.view(tenant, id).await
     }
@@ -481,9 +494,14 @@ impl Engine {
             }
             Err(docwright_workflow::Error::Cancelled) => {
                 if job.stop_reason() == Some(StopReason::CancelRequested) {
-                    self.end_workflow(id, WorkflowStatus::Cancelled, Some(("cancelled", "cancelled while running")), None)
-                        .await
-                        .map_err(again)?;
+                    self.end_workflow(
+                        id,
+                        WorkflowStatus::Cancelled,
+                        Some(("cancelled", "cancelled while running")),
+                        None,
+                    )
+                    .await
+                    .map_err(again)?;
                 }
                 // Shutdown, a lost lease or a time limit: the queue decides what comes next
                 // (another attempt, or the dead letters, whose status the workflow then shows).

@@ -231,15 +231,32 @@ impl Application {
             result = serve => result.map_err(Error::Serve)?,
             () = grace_over => tracing::warn!("grace period over: closing the remaining connections"),
         }
-        // Before the background tasks: a finishing job still records its stats through the writer.
-        if let Some(jobs) = &state.jobs {
-            jobs.shutdown(jobs_grace).await;
-        }
-        state.tasks.shutdown(grace).await;
-        state.db.close().await;
-        tracing::info!("stopped");
+        drain(&state, grace, jobs_grace).await;
         Ok(())
     }
+
+    /// Stops what [`Application::build`] started without having served (the in-process CLI,
+    /// `docwright generate`): job workers finish within their grace period, background tasks
+    /// stop, the database closes.
+    pub async fn stop(self) {
+        let Self { state, grace, jobs_grace, .. } = self;
+        state.begin_shutdown();
+        if let Some(jobs) = &state.jobs {
+            jobs.stop_claiming();
+        }
+        drain(&state, grace, jobs_grace).await;
+    }
+}
+
+/// The end of every stop: jobs, then background tasks (a finishing job still records its stats
+/// through the writer), then the database.
+async fn drain(state: &AppState, grace: Duration, jobs_grace: Duration) {
+    if let Some(jobs) = &state.jobs {
+        jobs.shutdown(jobs_grace).await;
+    }
+    state.tasks.shutdown(grace).await;
+    state.db.close().await;
+    tracing::info!("stopped");
 }
 
 /// The router: every declared route behind its guard, the docs, and the edge layers.

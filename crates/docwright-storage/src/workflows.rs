@@ -362,10 +362,12 @@ impl Db {
 
     /// What the AI calls made for a workflow have cost, over all its runs (from the stats).
     pub async fn workflow_cost(&self, id: WorkflowId) -> Result<Money> {
-        let row = sqlx::query("SELECT CAST(COALESCE(SUM(price_micros), 0) AS BIGINT) AS total FROM ai_stats WHERE workflow_id = $1")
-            .bind(id.to_string())
-            .fetch_one(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(price_micros), 0) AS BIGINT) AS total FROM ai_stats WHERE workflow_id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_one(self.pool())
+        .await?;
         Ok(Money::from_micros(row.try_get("total")?))
     }
 

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use docwright_config::{Config, LogFormat};
 
+mod generate;
+
 #[derive(Debug, Parser)]
 #[command(name = "docwright", version, about = "Self-hosted AI document gateway")]
 struct Cli {
@@ -17,6 +19,26 @@ struct Cli {
 enum Command {
     /// Start the HTTP server (embedded SQLite and local blobs unless configured otherwise).
     Serve {
+        /// Configuration file (default: ./docwright.toml when present).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run the main job here, without a server: a prompt and files in, a document out
+    /// (its format from OUT's extension: docx, pdf, xlsx, csv, pptx, html, md, json, txt).
+    Generate {
+        /// What to make, in any language.
+        prompt: String,
+        /// Documents to work from (PDF, office files, images, text, mail, ...).
+        files: Vec<PathBuf>,
+        /// Where the document goes.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// The document's title (else the workflow chooses one).
+        #[arg(long)]
+        title: Option<String>,
+        /// Keep every prompt and answer of the run in the database (GET /api/workflows/{id}/debug).
+        #[arg(long)]
+        debug_trace: bool,
         /// Configuration file (default: ./docwright.toml when present).
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -67,33 +89,44 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Serve { config } => {
-            let config = match Config::load(config.as_deref()) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            if let Err(e) = init_logging(&config) {
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(serve(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!(error = %e, "docwright stopped with an error");
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+        Command::Generate { prompt, files, out, title, debug_trace, config } => {
+            let request = generate::Request { prompt, files, out, title, debug_trace };
+            run_async(config, |config| async move { generate::run(config, request).await })
+        }
+        Command::Serve { config } => run_async(config, serve),
+    }
+}
+
+/// Loads the configuration, starts logging and the runtime, and runs `work` on them.
+fn run_async<F, Fut>(config: Option<PathBuf>, work: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = match Config::load(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = init_logging(&config) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "docwright stopped with an error");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

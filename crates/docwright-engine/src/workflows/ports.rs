@@ -100,7 +100,9 @@ impl AiCaller for RunPorts {
                 .iter()
                 .map(|i| match i {
                     Input::Text(t) => Part::Text(t.clone()),
-                    Input::Image { mime_type, data } => Part::Image { mime_type: mime_type.clone(), data: data.to_vec() },
+                    Input::Image { mime_type, data } => {
+                        Part::Image { mime_type: mime_type.clone(), data: data.to_vec() }
+                    }
                 })
                 .collect();
             let req = AiRequest {
@@ -171,14 +173,21 @@ fn source_part(p: &PartRecord) -> SourcePart {
 }
 
 pub(crate) fn document_info(f: &FileRecord) -> DocumentInfo {
-    DocumentInfo { id: f.id.to_string(), file_name: f.file_name.clone(), mime_type: f.mime_type.clone(), file_size: f.file_size }
+    DocumentInfo {
+        id: f.id.to_string(),
+        file_name: f.file_name.clone(),
+        mime_type: f.mime_type.clone(),
+        file_size: f.file_size,
+    }
 }
 
 impl RunPorts {
     /// The whole of a blob, bounded.
     async fn read_all(&self, sha256: &str, size: u64) -> Result<Vec<u8>, SourceError> {
         if size > MAX_OBJECT_BYTES {
-            return Err(SourceError::Unavailable(format!("{size} bytes is more than the {MAX_OBJECT_BYTES} a workflow reads")));
+            return Err(SourceError::Unavailable(format!(
+                "{size} bytes is more than the {MAX_OBJECT_BYTES} a workflow reads"
+            )));
         }
         let mut reader = self.engine.read_blob(self.tenant, sha256, 0..size).await.map_err(source_error)?;
         let mut out = Vec::with_capacity(size as usize);
@@ -223,7 +232,11 @@ impl RunPorts {
                 hits.push((path.clone(), e.clone()));
             }
         };
-        fn walk(path: &str, folders: &[FolderTree], push: &mut dyn FnMut(String, &[docwright_storage::projects::DocumentEntry])) {
+        fn walk(
+            path: &str,
+            folders: &[FolderTree],
+            push: &mut dyn FnMut(String, &[docwright_storage::projects::DocumentEntry]),
+        ) {
             for f in folders {
                 let here = format!("{path} / {}", f.folder.name);
                 push(here.clone(), &f.documents);
@@ -255,7 +268,12 @@ impl DocumentSource for RunPorts {
     fn parts<'a>(&'a self, doc: &'a DocumentInfo) -> BoxFuture<'a, Result<Vec<SourcePart>, SourceError>> {
         Box::pin(async move {
             let file = self.extracted_file(doc).await?;
-            let parts = self.engine.db().file_parts(self.tenant, file.id).await.map_err(|e| SourceError::Failed(e.to_string()))?;
+            let parts = self
+                .engine
+                .db()
+                .file_parts(self.tenant, file.id)
+                .await
+                .map_err(|e| SourceError::Failed(e.to_string()))?;
             Ok(parts.iter().map(source_part).collect())
         })
     }
@@ -324,21 +342,27 @@ impl ResultSink for RunPorts {
                     return Ok(stored(&f));
                 }
             }
-            let chunks = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes::Bytes::from(file.bytes))]);
-            let mut record =
-                self.engine.upload_file(&self.grants.file_create, &file.filename, chunks).await.map_err(|e| e.to_string())?;
+            let chunks =
+                futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes::Bytes::from(file.bytes))]);
+            let mut record = self
+                .engine
+                .upload_file(&self.grants.file_create, &file.filename, chunks)
+                .await
+                .map_err(|e| e.to_string())?;
             // The renderer knows what it wrote better than the magic bytes of a zip.
             if record.mime_type != file.mime_type {
                 db.set_file_mime(self.tenant, record.id, &file.mime_type).await.map_err(|e| e.to_string())?;
                 record.mime_type = file.mime_type.clone();
             }
             let mut tx = db.begin_write().await.map_err(|e| e.to_string())?;
-            let kept = tx.insert_workflow_result(self.workflow, &file.key, record.id).await.map_err(|e| e.to_string())?;
+            let kept =
+                tx.insert_workflow_result(self.workflow, &file.key, record.id).await.map_err(|e| e.to_string())?;
             tx.commit().await.map_err(|e| e.to_string())?;
             if kept != record.id {
                 // Another attempt stored this result first: keep that one.
                 let _ = self.engine.delete_file(&self.grants.file_create, record.id).await;
-                let f = db.file(self.tenant, kept).await.map_err(|e| e.to_string())?.ok_or("the stored result is gone")?;
+                let f =
+                    db.file(self.tenant, kept).await.map_err(|e| e.to_string())?.ok_or("the stored result is gone")?;
                 return Ok(stored(&f));
             }
             self.note_on_sources(&record, sources).await;
@@ -382,9 +406,13 @@ impl RunPorts {
 /// An event's name and data as stored and streamed (SPEC W1).
 pub(crate) fn event_json(e: &Event) -> (&'static str, Value) {
     match e {
-        Event::PhaseStarted { phase, description } => ("phase_started", json!({"phase": phase, "description": description})),
+        Event::PhaseStarted { phase, description } => {
+            ("phase_started", json!({"phase": phase, "description": description}))
+        }
         Event::Progress { percent, message } => ("progress", json!({"progress": percent, "message": message})),
-        Event::TaskStarted { task_id, objective } => ("task_started", json!({"task_id": task_id, "objective": objective})),
+        Event::TaskStarted { task_id, objective } => {
+            ("task_started", json!({"task_id": task_id, "objective": objective}))
+        }
         Event::ActionStarted { task_id, step, action } => {
             ("action_started", json!({"task_id": task_id, "step": step, "action": action}))
         }

@@ -290,7 +290,10 @@ pub(crate) async fn events(
         }
     });
     let stream =
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|ev| (Ok::<_, Infallible>(ev), rx)) });
+        futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|ev| (Ok::<_, Infallible>(ev), rx)) },
+        );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 

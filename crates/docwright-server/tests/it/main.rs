@@ -19,3 +19,4 @@ mod ops;
 mod projects;
 mod rbac_matrix;
 mod tenancy;
+mod workflows;

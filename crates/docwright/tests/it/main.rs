@@ -574,3 +574,66 @@ mod extraction {
         }
     }
 }
+
+/// `docwright generate`: the main job in process, on the embedded defaults (SQLite, local
+/// blobs, the dryrun provider), no server.
+mod generate {
+    use super::*;
+
+    fn generate(dir: &Path, args: &[&str]) -> (ExitStatus, String, String) {
+        let mut cmd = command(dir, &[]);
+        cmd.arg("generate").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let status = wait(&mut child, Duration::from_secs(240));
+        // The readers finish once the pipes close.
+        std::thread::sleep(Duration::from_millis(100));
+        let out = stdout.lock().unwrap().clone();
+        let err = stderr.lock().unwrap().clone();
+        (status, out, err)
+    }
+
+    #[test]
+    fn a_prompt_and_files_in_a_document_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("notes.txt"),
+            "Taxi Zürich 2024-01-02 CHF 12.50\nLunch Bern 2024-01-03 CHF 23.00\n",
+        )
+        .unwrap();
+        let (status, out, err) =
+            generate(dir.path(), &["Write a short report of these expenses", "notes.txt", "-o", "report.docx"]);
+        assert!(status.success(), "stdout:\n{out}\nstderr:\n{err}");
+        for line in
+            ["uploaded notes.txt", "phase input_analysis", "phase task_planning", "completed", "wrote report.docx"]
+        {
+            assert!(out.contains(line), "{line:?} missing from:\n{out}");
+        }
+        // A DOCX that our own extraction reads, with text in it.
+        let path = dir.path().join("report.docx");
+        let mime = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+        let extraction =
+            docwright_extract::extract(&path, mime, "report.docx", &docwright_extract::Options::default()).unwrap();
+        assert!(extraction.parts.iter().any(|p| !p.text.trim().is_empty()), "{out}");
+        // The data directory holds the run: a second run reuses it (no second bootstrap).
+        let (status, out, err) =
+            generate(dir.path(), &["Put these expenses in a table", "notes.txt", "-o", "table.xlsx"]);
+        assert!(status.success(), "stdout:\n{out}\nstderr:\n{err}");
+        let bytes = std::fs::read(dir.path().join("table.xlsx")).unwrap();
+        assert!(bytes.starts_with(b"PK"), "an XLSX is a zip package");
+    }
+
+    #[test]
+    fn an_output_without_a_format_is_refused_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let (status, out, err) = generate(dir.path(), &["anything", "-o", "report.exe"]);
+        assert!(!status.success());
+        assert!(err.contains("cannot tell the output format from report.exe"), "{err}");
+        assert!(!out.contains("workflow"), "{out}");
+        let (status, _, err) = generate(dir.path(), &["anything", "missing.pdf", "-o", "report.pdf"]);
+        assert!(!status.success());
+        assert!(err.contains("missing.pdf is not a readable file"), "{err}");
+        assert!(!dir.path().join("docwright-data").exists(), "nothing was started");
+    }
+}
