@@ -138,7 +138,8 @@ impl Application {
         let mut state = AppState::new(engine, blob_dir, metrics_token);
         if config.jobs.enabled {
             let settings = docwright_engine::jobs::runtime_settings(&config.jobs);
-            let runtime = state.engine.queue().runtime(state.engine.job_handlers(), settings);
+            let observer = std::sync::Arc::new(metrics::JobObserver(state.metrics.clone()));
+            let runtime = state.engine.queue().runtime(state.engine.job_handlers(), settings).with_observer(observer);
             state = state.with_jobs(runtime);
         }
         let router = router(state.clone(), config);
