@@ -158,10 +158,6 @@ impl Application {
                 state.tasks.spawn("extraction-worker", state.engine.extraction_worker(state.tasks.cancelled()));
             }
         }
-        // After the reconciler's first round: a job's call may reserve money at once.
-        if let Some(jobs) = &state.jobs {
-            jobs.start();
-        }
 
         let addr = config.server.bind;
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
@@ -201,6 +197,11 @@ impl Application {
         F: Future<Output = ()> + Send + 'static,
     {
         let Self { listener, router, state, grace, jobs_grace, .. } = self;
+        // Built after the reconciler's first round (a job's call may reserve money at once),
+        // started only by a server that serves, so a failed build leaves no workers behind.
+        if let Some(jobs) = &state.jobs {
+            jobs.start();
+        }
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let draining = state.clone();
         let signal = async move {
