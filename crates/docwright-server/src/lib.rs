@@ -139,7 +139,8 @@ impl Application {
         let mut state = AppState::new(engine, blob_dir, metrics_token);
         if config.jobs.enabled {
             let settings = docwright_engine::jobs::runtime_settings(&config.jobs);
-            let runtime = state.engine.queue().runtime(state.engine.job_handlers(), settings);
+            let observer = std::sync::Arc::new(metrics::JobObserver(state.metrics.clone()));
+            let runtime = state.engine.queue().runtime(state.engine.job_handlers(), settings).with_observer(observer);
             state = state.with_jobs(runtime);
         }
         let router = router(state.clone(), config);
@@ -157,10 +158,6 @@ impl Application {
             for _ in 0..workers {
                 state.tasks.spawn("extraction-worker", state.engine.extraction_worker(state.tasks.cancelled()));
             }
-        }
-        // After the reconciler's first round: a job's call may reserve money at once.
-        if let Some(jobs) = &state.jobs {
-            jobs.start();
         }
 
         let addr = config.server.bind;
@@ -201,6 +198,11 @@ impl Application {
         F: Future<Output = ()> + Send + 'static,
     {
         let Self { listener, router, state, grace, jobs_grace, .. } = self;
+        // Built after the reconciler's first round (a job's call may reserve money at once),
+        // started only by a server that serves, so a failed build leaves no workers behind.
+        if let Some(jobs) = &state.jobs {
+            jobs.start();
+        }
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let draining = state.clone();
         let signal = async move {
@@ -233,6 +235,14 @@ impl Application {
         }
         drain(&state, grace, jobs_grace).await;
         Ok(())
+    }
+
+    /// Starts the job workers without serving, for in-process use (`docwright generate`);
+    /// [`Application::run_until_stopped`] starts them itself.
+    pub fn start_jobs(&self) {
+        if let Some(jobs) = &self.state.jobs {
+            jobs.start();
+        }
     }
 
     /// Stops what [`Application::build`] started without having served (the in-process CLI,

@@ -16,12 +16,13 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "auth", description = "Log in with a static token; rotate and revoke sessions"),
         (name = "me", description = "Your profile and settings"),
         (name = "keys", description = "Your API keys"),
-        (name = "admin", description = "Tenants, users, roles, tokens"),
+        (name = "admin", description = "Tenants, users, roles, tokens, the job queue"),
         (name = "rbac", description = "Permission rules of a tenant"),
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "openai", description = "OpenAI-compatible front door of the AI gateway"),
         (name = "files", description = "Uploaded files: upload, record, content, delete"),
         (name = "projects", description = "The projects tree (clients, projects, folders, documents), results about documents, full-text search"),
+        (name = "ai", description = "Asynchronous AI requests (GigaOffice style): submit, status, result, cancel"),
     ),
     components(schemas(crate::error::ErrorBody))
 )]

@@ -40,6 +40,7 @@ pub(crate) async fn run(mut config: Config, request: Request) -> anyhow::Result<
     // Nothing is served: the listener only exists because the application owns one.
     config.server.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let app = docwright_server::Application::build(&config).await?;
+    app.start_jobs();
     let engine = app.state().engine.clone();
     let outcome = generate(&engine, &request, &format).await;
     app.stop().await;

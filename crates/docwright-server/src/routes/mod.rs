@@ -6,10 +6,12 @@
 //! ([`route_table`]), so a route cannot exist without a declared access.
 
 mod admin;
+mod ai;
 mod ai_admin;
 mod auth;
 mod billing;
 mod files;
+mod jobs;
 mod keys;
 mod me;
 mod openai;
@@ -20,10 +22,12 @@ mod workflows;
 
 use axum::http::Method;
 use docwright_engine::admin::perms::*;
+use docwright_engine::ai_requests::{AI_REQUEST_CREATE, AI_REQUEST_READ, AI_REQUEST_UPDATE};
 use docwright_engine::billing::{BILLING_CREDIT, BILLING_READ, BILLING_UPDATE};
 use docwright_engine::extraction::FILE_UPDATE;
 use docwright_engine::files::{FILE_CREATE, FILE_DELETE, FILE_READ};
 use docwright_engine::gateway::{AI_PROVIDER_READ, AI_PROVIDER_UPDATE, AI_USE};
+use docwright_engine::jobs::{JOB_READ, JOB_UPDATE};
 use docwright_engine::notices::NOTICE_READ;
 use docwright_engine::projects::{PROJECT_CREATE, PROJECT_DELETE, PROJECT_READ, PROJECT_UPDATE, SEARCH};
 use docwright_engine::workflows::{WORKFLOW_CREATE, WORKFLOW_READ, WORKFLOW_UPDATE};
@@ -121,6 +125,13 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(WORKFLOW_READ), routes!(workflows::events)),
         (Rbac(WORKFLOW_READ), routes!(workflows::log)),
         (Rbac(WORKFLOW_READ), routes!(workflows::debug)),
+        (Rbac(AI_REQUEST_CREATE), routes!(ai::process)),
+        (Rbac(AI_REQUEST_READ), routes!(ai::status)),
+        (Rbac(AI_REQUEST_READ), routes!(ai::result)),
+        (Rbac(AI_REQUEST_UPDATE), routes!(ai::cancel)),
+        (Rbac(JOB_READ), routes!(jobs::list_jobs)),
+        (Rbac(JOB_UPDATE), routes!(jobs::retry_job)),
+        (Rbac(JOB_UPDATE), routes!(jobs::cancel_job)),
     ]
 }
 

@@ -37,7 +37,9 @@ impl ComponentStatus {
 pub(super) struct HealthChecks {
     pub database: ComponentStatus,
     pub blob_store: ComponentStatus,
-    pub queue: ComponentStatus,
+    /// The job queue: `ok` (detail: whether this server runs workers) or `error` (its table
+    /// cannot be read).
+    pub queue: QueueStatus,
     /// One entry per configured AI provider (none until providers are configured).
     pub providers: Vec<ComponentStatus>,
     /// Tesseract for images and scanned pages: `ok` (detail: version, missing languages),
@@ -52,6 +54,79 @@ pub(super) struct Health {
     pub version: &'static str,
     pub uptime_secs: u64,
     pub checks: HealthChecks,
+}
+
+/// The job queue as `/api/health` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct QueueStatus {
+    #[serde(flatten)]
+    pub component: ComponentStatus,
+    /// Jobs waiting or running, by kind and state (`available`, `running`, `retryable`,
+    /// `discarded`); completed and cancelled jobs are history and not counted.
+    pub depth: Vec<QueueDepth>,
+    /// This server's recent attempts (the last 1,024): due → started and started → ended, in
+    /// milliseconds. Absent when this server has run none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<QueueLatency>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct QueueDepth {
+    pub kind: String,
+    pub state: &'static str,
+    pub count: i64,
+    /// Of due jobs waiting for a worker: how long the oldest has waited, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_wait_secs: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct QueueLatency {
+    pub samples: usize,
+    pub wait_p50_ms: Option<f64>,
+    pub wait_p99_ms: Option<f64>,
+    pub run_p50_ms: Option<f64>,
+    pub run_p99_ms: Option<f64>,
+}
+
+fn ms(d: Option<std::time::Duration>) -> Option<f64> {
+    d.map(|d| d.as_secs_f64() * 1000.0)
+}
+
+async fn check_queue(state: &AppState) -> QueueStatus {
+    let now = docwright_core::time::Timestamp::now();
+    let started = std::time::Instant::now();
+    let depth = match state.engine.job_depth().await {
+        Ok(d) => d,
+        Err(e) => {
+            return QueueStatus { component: ComponentStatus::error(e.to_string()), depth: Vec::new(), latency: None };
+        }
+    };
+    state.metrics.set_job_depth(&depth, now);
+    let detail = match &state.jobs {
+        Some(rt) => format!("{} workers here ({} running)", rt.settings().workers, rt.running()),
+        None => "no workers in this server (jobs.enabled = false)".to_owned(),
+    };
+    let latency = state.jobs.as_ref().map(|rt| rt.latency()).filter(|l| l.samples > 0).map(|l| QueueLatency {
+        samples: l.samples,
+        wait_p50_ms: ms(l.wait_p50),
+        wait_p99_ms: ms(l.wait_p99),
+        run_p50_ms: ms(l.run_p50),
+        run_p99_ms: ms(l.run_p99),
+    });
+    QueueStatus {
+        component: ComponentStatus::ok(Some(started.elapsed().as_secs_f64() * 1000.0), Some(detail)),
+        depth: depth
+            .into_iter()
+            .map(|d| QueueDepth {
+                kind: d.kind,
+                state: d.state.as_str(),
+                count: d.count,
+                oldest_wait_secs: d.oldest_due.map(|t| (now.millis() - t.millis()).max(0) as f64 / 1000.0),
+            })
+            .collect(),
+        latency,
+    }
 }
 
 async fn check_database(state: &AppState) -> ComponentStatus {
@@ -85,18 +160,13 @@ async fn check_blob_store(state: &AppState) -> ComponentStatus {
 pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
     let database = check_database(&state).await;
     let blob_store = check_blob_store(&state).await;
-    let degraded = database.status == "error" || blob_store.status == "error";
+    let queue = check_queue(&state).await;
+    let degraded = database.status == "error" || blob_store.status == "error" || queue.component.status == "error";
     Json(Health {
         status: if degraded { "degraded" } else { "ok" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: state.uptime_secs(),
-        checks: HealthChecks {
-            database,
-            blob_store,
-            queue: ComponentStatus::not_configured("no background queue in this build"),
-            providers: Vec::new(),
-            ocr: ocr_status(&state),
-        },
+        checks: HealthChecks { database, blob_store, queue, providers: Vec::new(), ocr: ocr_status(&state) },
     })
 }
 
@@ -158,6 +228,11 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
                 "send the metrics token as a bearer token",
             ));
         }
+    }
+    // The queue's depth is read now: it is the database's, the same on every server.
+    match state.engine.job_depth().await {
+        Ok(depth) => state.metrics.set_job_depth(&depth, docwright_core::time::Timestamp::now()),
+        Err(e) => tracing::warn!(error = %e, "reading the job queue's depth for /metrics failed"),
     }
     let text = state.metrics.render().map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())

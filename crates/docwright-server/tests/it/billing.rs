@@ -18,27 +18,7 @@ async fn metered(backend: Backend, fake: &FakeOpenAi) -> Option<TestApp> {
     let base = fake.base_url.clone();
     TestApp::spawn(backend, move |c| {
         c.database.max_connections = 8;
-        c.providers = vec![ProviderConfig {
-            name: "upstream".into(),
-            kind: ProviderKind::OpenaiCompatible,
-            base_url: Some(base),
-            api_key: Some(Secret::new("sk-upstream".into())),
-            timeout_secs: 30,
-            ..Default::default()
-        }];
-        c.models = vec![ModelConfig {
-            name: "metered".into(),
-            provider: "upstream".into(),
-            upstream_name: None,
-            context_tokens: 8000,
-            max_output_tokens: 1000,
-            capabilities: vec![Capability::Text],
-            price_input_per_mtok: "0".into(),
-            price_output_per_mtok: "200000".into(),
-            quality: 5,
-            speed: 5,
-            fallbacks: vec![],
-        }];
+        crate::helpers::metered_upstream(c, base, 1000);
     })
     .await
 }
@@ -96,11 +76,7 @@ async fn five_hundred_calls_never_overspend_a_prepaid_balance(backend: Backend) 
     let fake = FakeOpenAi::start().await;
     let Some(app) = metered(backend, &fake).await else { return };
     let sys = app.sysadmin().await;
-    let shop = app.create_tenant("Shop").await;
-    let settings = json!({"billing_model": "prepay_tenant", "currency": "CHF"});
-    let (status, body) =
-        app.call(Method::PUT, &format!("/api/admin/billing/tenants/{shop}/settings"), &sys, Some(settings)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let shop = app.prepaid_tenant("Shop").await;
     let (status, account) =
         app.post(&format!("/api/admin/billing/tenants/{shop}/credit"), &sys, json!({"amount": "10.00"})).await;
     assert_eq!(status, StatusCode::OK, "{account}");

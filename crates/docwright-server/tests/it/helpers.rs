@@ -34,6 +34,33 @@ macro_rules! both_databases {
     )*};
 }
 
+/// One OpenAI-compatible provider `upstream` at `base_url` with one model `metered`: input
+/// free, each output token 0.20, at most `max_output_tokens` a call (what a call reserves).
+pub fn metered_upstream(c: &mut Config, base_url: String, max_output_tokens: u32) {
+    use docwright_config::{Capability, ModelConfig, ProviderConfig, ProviderKind};
+    c.providers = vec![ProviderConfig {
+        name: "upstream".into(),
+        kind: ProviderKind::OpenaiCompatible,
+        base_url: Some(base_url),
+        api_key: Some(Secret::new("sk-upstream".into())),
+        timeout_secs: 30,
+        ..Default::default()
+    }];
+    c.models = vec![ModelConfig {
+        name: "metered".into(),
+        provider: "upstream".into(),
+        upstream_name: None,
+        context_tokens: 8000,
+        max_output_tokens,
+        capabilities: vec![Capability::Text],
+        price_input_per_mtok: "0".into(),
+        price_output_per_mtok: "200000".into(),
+        quality: 5,
+        speed: 5,
+        fallbacks: vec![],
+    }];
+}
+
 pub const ADMIN_TOKEN: &str = "test-bootstrap-admin-token-0123456789";
 
 pub async fn run<F, Fut>(backend: Backend, test: F)
@@ -189,6 +216,16 @@ impl TestApp {
         let (status, body) = self.post("/api/admin/tenants", &sys, json!({ "name": name })).await;
         assert_eq!(status, StatusCode::CREATED, "create tenant: {body}");
         body["id"].as_str().expect("tenant id").to_owned()
+    }
+
+    /// Creates a tenant billed `prepay_tenant` in CHF, with no money yet; returns its id.
+    pub async fn prepaid_tenant(&self, name: &str) -> String {
+        let tenant = self.create_tenant(name).await;
+        let settings = json!({"billing_model": "prepay_tenant", "currency": "CHF"});
+        let url = format!("/api/admin/billing/tenants/{tenant}/settings");
+        let (status, body) = self.call(Method::PUT, &url, &self.sysadmin().await, Some(settings)).await;
+        assert_eq!(status, StatusCode::OK, "billing settings: {body}");
+        tenant
     }
 
     /// Creates a user with `role` in `tenant` (as sysadmin), issues a static token, logs in.

@@ -6,6 +6,7 @@
 
 #[macro_use]
 mod helpers;
+mod ai_requests;
 mod api_conventions;
 mod auth;
 mod billing;

@@ -47,6 +47,11 @@ enum Target {
     Document,
     /// No object: a search for a word of the fixture files (the path gets its query).
     Search,
+    /// An asynchronous AI request of the fixture's user, queued for an hour from now (so it
+    /// stays queued whatever the workers do).
+    AiRequest,
+    /// The job of that request.
+    Job,
 }
 
 /// Expected statuses for [sysadmin, admin, user, viewer].
@@ -294,6 +299,23 @@ fn table() -> Vec<Case> {
         m(Method::GET, "/projects/documents/{id}/results", T::Document, none, [200; 4], [404; 4]),
         m(Method::GET, "/projects/tree", T::None, none, [200; 4], [200; 4]),
         m(Method::GET, "/projects/search", T::Search, none, [200; 4], [200; 4]),
+        // Asynchronous AI requests: users submit and follow their own, admins the tenant's,
+        // viewers nothing (they may not use AI).
+        m(
+            Method::POST,
+            "/api/ai/process",
+            T::None,
+            || Some(json!({"query_text": "matrix"})),
+            [202, 202, 202, 403],
+            [202, 202, 202, 403],
+        ),
+        m(Method::GET, "/api/ai/status/{id}", T::AiRequest, none, [200, 200, 404, 403], [404, 404, 404, 403]),
+        m(Method::GET, "/api/ai/result/{id}", T::AiRequest, none, [409, 409, 404, 403], [404, 404, 404, 403]),
+        m(Method::POST, "/api/ai/cancel/{id}", T::AiRequest, none, [200, 200, 404, 403], [404, 404, 404, 403]),
+        // The queue: a tenant's admins act on its jobs, sysadmins on every tenant's.
+        m(Method::GET, "/api/admin/jobs", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
+        m(Method::POST, "/api/admin/jobs/{id}/retry", T::Job, none, [200, 200, 403, 403], [200, 404, 403, 403]),
+        m(Method::POST, "/api/admin/jobs/{id}/cancel", T::Job, none, [200, 200, 403, 403], [200, 404, 403, 403]),
     ]
 }
 
@@ -336,6 +358,8 @@ struct Fixture {
     project: String,
     folder: String,
     document: String,
+    /// (request, its job).
+    ai_request: (String, String),
 }
 
 /// Whether a case reads what extraction makes (parts, previews): only then does its fixture
@@ -381,7 +405,9 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
     let (_, placed) = app.upload(&sys, &format!("placed {n}.txt"), format!("placed {n}").as_bytes()).await;
     let document =
         id(app.post(&format!("/projects/{project}/documents"), &sys, json!({"file_id": placed["id"]})).await.1);
+    let ai_request = scheduled_ai_request(app, tenant_id, &user).await;
     Fixture {
+        ai_request,
         tenant: tenant.to_owned(),
         user,
         key: k["id"].as_str().expect("key").to_owned(),
@@ -416,7 +442,38 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::Folder => path.replace("{id}", &f.folder),
         Target::Document => path.replace("{id}", &f.document),
         Target::Search => format!("{path}?q=file"),
+        Target::AiRequest => path.replace("{id}", &f.ai_request.0),
+        Target::Job => path.replace("{id}", &f.ai_request.1),
     }
+}
+
+/// An AI request of `user` whose job is due in an hour: stored as `/api/ai/process` stores
+/// one, with its job, in one transaction.
+async fn scheduled_ai_request(app: &TestApp, tenant: docwright_core::id::TenantId, user: &str) -> (String, String) {
+    use docwright_storage::ai_requests::{AiQuery, AiRequestRecord};
+    let record = AiRequestRecord {
+        id: docwright_core::id::AiRequestId::new(),
+        tenant_id: tenant,
+        user_id: docwright_core::id::UserId::parse(user).expect("user id"),
+        credential_kind: "session".into(),
+        credential_id: uuid::Uuid::now_v7().to_string(),
+        credential_tenant: None,
+        job_id: docwright_core::id::JobId::new(),
+        query: AiQuery { query_text: "matrix".into(), ..AiQuery::default() },
+        created_at: docwright_core::time::Timestamp::now(),
+        answer: None,
+    };
+    let in_an_hour = docwright_core::time::Timestamp::now().plus_secs(3600);
+    let job =
+        docwright_jobs::NewJob::new(docwright_engine::ai_requests::KIND, json!({"request_id": record.id.to_string()}))
+            .id(record.job_id)
+            .tenant(tenant)
+            .run_at(in_an_hour);
+    let mut tx = app.state.db.begin_write().await.expect("begin");
+    tx.enqueue(&job).await.expect("enqueue");
+    tx.insert_ai_request(&record).await.expect("insert");
+    tx.commit().await.expect("commit");
+    (record.id.to_string(), record.job_id.to_string())
 }
 
 /// A case's body with the fixture's ids for `{client}` and `{file}`.

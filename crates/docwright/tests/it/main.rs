@@ -317,25 +317,37 @@ async fn serve_runs_on_postgresql_when_configured() {
     assert!(!err.contains("postgres://"), "the database URL (it may hold a password) is not logged");
 }
 
+/// A fake OpenAI whose next `calls` answers take a minute.
+async fn hanging_upstream(calls: usize) -> docwright_llm::testing::FakeOpenAi {
+    use docwright_llm::testing::{FakeOpenAi, Reply};
+    let fake = FakeOpenAi::start().await;
+    for _ in 0..calls {
+        fake.reply(Reply::Slow(Duration::from_secs(60)));
+    }
+    fake
+}
+
+/// A configuration with `extra` sections, quick reservation clean-up, and one model `metered`
+/// on `fake` (output 0.20 a token, at most `max_output_tokens`).
+fn metered_config(fake: &docwright_llm::testing::FakeOpenAi, max_output_tokens: u32, extra: &str) -> String {
+    format!(
+        "[billing]\ninstance_timeout_secs = 2\nreconcile_every_secs = 1\n\n{extra}\
+         [[providers]]\nname = \"upstream\"\ntype = \"openai_compatible\"\nbase_url = \"{}\"\napi_key = \"sk-x\"\n\n\
+         [[models]]\nname = \"metered\"\nprovider = \"upstream\"\ncontext_tokens = 8000\n\
+         max_output_tokens = {max_output_tokens}\n\
+         capabilities = [\"text\"]\nprice_input_per_mtok = \"0\"\nprice_output_per_mtok = \"200000\"\n",
+        fake.base_url
+    )
+}
+
 /// SPEC B3: a server killed (SIGKILL) with calls in flight leaves reservations behind; after a
 /// restart they are released once the dead process stops signalling life, nothing is charged
 /// for the calls that never finished, and the ledger still sums to every balance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reservations_of_a_killed_server_are_released_after_restart() {
-    use docwright_llm::testing::{FakeOpenAi, Reply};
-    let fake = FakeOpenAi::start().await;
-    for _ in 0..3 {
-        fake.reply(Reply::Slow(Duration::from_secs(60)));
-    }
+    let fake = hanging_upstream(3).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "[billing]\ninstance_timeout_secs = 2\nreconcile_every_secs = 1\n\n\
-         [[providers]]\nname = \"upstream\"\ntype = \"openai_compatible\"\nbase_url = \"{}\"\napi_key = \"sk-x\"\n\n\
-         [[models]]\nname = \"metered\"\nprovider = \"upstream\"\ncontext_tokens = 8000\nmax_output_tokens = 1000\n\
-         capabilities = [\"text\"]\nprice_input_per_mtok = \"0\"\nprice_output_per_mtok = \"200000\"\n",
-        fake.base_url
-    );
-    std::fs::write(dir.path().join("docwright.toml"), config).unwrap();
+    std::fs::write(dir.path().join("docwright.toml"), metered_config(&fake, 1000, "")).unwrap();
     let token = "crash-test-admin-token-0123456789abcdef";
     let env = [("DOCWRIGHT_BOOTSTRAP__ADMIN_TOKEN", token)];
     let start = || {
@@ -392,6 +404,141 @@ async fn reservations_of_a_killed_server_are_released_after_restart() {
         c.get(server.url("/api/admin/billing/verify")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["ok"], true, "{v}");
     server.stop("TERM");
+}
+
+/// SPEC S2 / W1: a server killed (SIGKILL) with AI requests queued and running. After a
+/// restart every accepted request ends — completed, or failed with a reason —, none is lost,
+/// none is answered or charged twice (one debit per completed request, keyed by its id), and
+/// the books are exact: the ledger sums to every balance and nothing stays reserved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_requests_survive_a_killed_server() {
+    ai_requests_survive_a_kill(None).await;
+}
+
+/// The same on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_requests_survive_a_killed_server_on_postgresql() {
+    let Some(db) = docwright_storage::testing::TestDb::fresh(docwright_storage::Backend::Postgres).await else {
+        return;
+    };
+    ai_requests_survive_a_kill(Some(db.url())).await;
+}
+
+async fn ai_requests_survive_a_kill(database_url: Option<&str>) {
+    const REQUESTS: usize = 12;
+    // The first two calls hang: their jobs are running when the server dies.
+    let fake = hanging_upstream(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = "[jobs]\nworkers = 2\nlease_secs = 2\nheartbeat_secs = 1\nrescue_every_secs = 1\n\
+                backoff_base_ms = 100\npoll_interval_ms = 100\n\n";
+    std::fs::write(dir.path().join("docwright.toml"), metered_config(&fake, 1, jobs)).unwrap();
+    let token = "queue-crash-admin-token-0123456789abcdef";
+    let mut env = vec![("DOCWRIGHT_BOOTSTRAP__ADMIN_TOKEN", token)];
+    if let Some(url) = database_url {
+        env.push(("DOCWRIGHT_DATABASE__URL", url));
+    }
+    let start = || {
+        let mut cmd = command(dir.path(), &env);
+        cmd.args(["serve", "--config", "docwright.toml"]);
+        cmd
+    };
+    let c = reqwest::Client::new();
+    let login = |server: &Server| {
+        let (c, url) = (c.clone(), server.url("/auth/exchange"));
+        async move {
+            let (_, pair) = post(&c, url, None, json!({"static_token": token})).await;
+            pair["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let get = |url: String, access: String| {
+        let c = c.clone();
+        async move {
+            let resp = c.get(url).bearer_auth(access).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let server = Server::spawn(start());
+    let access = login(&server).await;
+    let (_, before) = get(server.url("/api/billing/balance"), access.clone()).await;
+
+    let mut ids = Vec::new();
+    for i in 0..REQUESTS {
+        let body = json!({"query_text": format!("request {i}")});
+        let (status, accepted) = post(&c, server.url("/api/ai/process"), Some(&access), body).await;
+        assert_eq!(status, 202, "{accepted}");
+        ids.push(accepted["request_id"].as_str().unwrap().to_owned());
+    }
+    // Both workers are inside a hanging call; the rest wait in the queue.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake.received().len() < 2 {
+        assert!(Instant::now() < deadline, "the requests did not reach the provider");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut server = server;
+    server.signal("KILL");
+    wait(&mut server.child, Duration::from_secs(10));
+
+    // The successor takes every request up: the queued at once, the running once their leases ran out.
+    let server = Server::spawn(start());
+    let access = login(&server).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut ended = std::collections::BTreeMap::new();
+    while ended.len() < REQUESTS {
+        for id in &ids {
+            if ended.contains_key(id) {
+                continue;
+            }
+            let (status, s) = get(server.url(&format!("/api/ai/status/{id}")), access.clone()).await;
+            assert_eq!(status, 200, "an accepted request is never lost: {s}");
+            match s["status"].as_str().unwrap() {
+                "completed" => {
+                    ended.insert(id.clone(), s);
+                }
+                "failed" => {
+                    assert!(s["error"]["code"].as_str().is_some_and(|c| !c.is_empty()), "a failure has a reason: {s}");
+                    ended.insert(id.clone(), s);
+                }
+                _ => {}
+            }
+        }
+        assert!(Instant::now() < deadline, "requests did not end after the restart: {} of {REQUESTS}", ended.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let completed: Vec<&String> = ended.iter().filter(|(_, s)| s["status"] == "completed").map(|(id, _)| id).collect();
+    assert_eq!(completed.len(), REQUESTS, "every request is answered in the end: {ended:?}");
+    let rescued = ended.values().filter(|s| s["attempts"].as_u64().unwrap() > 1).count();
+    assert!(rescued >= 2, "the two running when the server died ran again: {ended:?}");
+
+    // Each completed request was charged exactly once, against its id; nothing else was.
+    let (_, rows) = get(server.url("/api/billing/transactions"), access.clone()).await;
+    let debits: Vec<&Value> = rows.as_array().unwrap().iter().filter(|t| t["kind"] == "debit").collect();
+    let mut charged: Vec<&str> = debits.iter().map(|d| d["reference_id"].as_str().unwrap()).collect();
+    charged.sort_unstable();
+    let mut want: Vec<&str> = completed.iter().map(|s| s.as_str()).collect();
+    want.sort_unstable();
+    assert_eq!(charged, want, "one debit per completed request: {rows}");
+    assert!(debits.iter().all(|d| d["reference_type"] == "ai_request"), "{rows}");
+
+    // Once the dead process's reservations are released the books are exact.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, b) = get(server.url("/api/billing/balance"), access.clone()).await;
+        if b["reserved"] == before["reserved"] {
+            let price: i64 = debits.iter().map(|d| micros(d["amount"].as_str().unwrap())).sum();
+            assert_eq!(micros(b["balance"].as_str().unwrap()), micros(before["balance"].as_str().unwrap()) + price);
+            break;
+        }
+        assert!(Instant::now() < deadline, "reservations were not released: {b}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, v) = get(server.url("/api/admin/billing/verify"), access.clone()).await;
+    assert_eq!(v["ok"], true, "{v}");
+    server.stop("TERM");
+}
+
+/// A decimal amount in millionths.
+fn micros(amount: &str) -> i64 {
+    docwright_core::money::Money::parse(amount).unwrap().micros()
 }
 
 mod extraction {
