@@ -175,3 +175,28 @@ fn a_page_without_text_is_reported_when_ocr_is_off() {
     assert!(extraction.parts.iter().all(|p| p.kind == PartKind::Image), "{:?}", extraction.parts);
     assert!(extraction.warnings.iter().any(|w| w.contains("page 1 has no text layer")), "{:?}", extraction.warnings);
 }
+
+#[test]
+fn text_in_every_form_of_marked_content_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "marked.pdf", &fixtures::marked_content_pdf());
+    let extraction = run(&path, &Options::default()).unwrap();
+    let pages = page_texts(&extraction);
+    let got: Vec<(u32, &str)> = pages.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let want: Vec<(u32, &str)> =
+        fixtures::MARKED_SENTENCES.iter().enumerate().map(|(i, s)| (i as u32 + 1, *s)).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn type0_fonts_with_embedded_cmap_streams_decode() {
+    use fixtures::Type0Encoding::*;
+    let dir = tempfile::tempdir().unwrap();
+    for encoding in [IdentityName, IdentityStream, OneByteStream] {
+        let path = write(dir.path(), "type0.pdf", &fixtures::type0_pdf(encoding));
+        let extraction = run(&path, &Options::default()).unwrap();
+        let pages = page_texts(&extraction);
+        assert_eq!(pages.len(), 1, "{encoding:?}: {pages:?}");
+        assert_eq!(pages[0].1, format!("{}\n{}", fixtures::TYPE0_HEADING, fixtures::TYPE0_LINE), "{encoding:?}");
+    }
+}

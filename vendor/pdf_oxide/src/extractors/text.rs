@@ -2816,9 +2816,12 @@ impl<'doc> TextExtractor<'doc> {
     /// Note: artifact filtering is handled separately via span metadata and
     /// downstream filtering, so `inside_artifact` is intentionally not checked here.
     fn is_content_suppressed(&self) -> bool {
-        self.inside_excluded_layer
-            || self.inside_excluded_ink
-            || (self.inside_placed_pdf && !self.placed_pdf_keep)
+        // docwright patch: `/PlacedPDF` text is never suppressed. The heuristic below
+        // (`placed_pdf_text_dominates`) cannot see text inside Form XObjects and dropped whole
+        // article bodies that InDesign placed inside such blocks; pdftotext keeps this text,
+        // and so do we. `placed_pdf_keep` is still computed, unused.
+        let _ = self.placed_pdf_keep;
+        self.inside_excluded_layer || self.inside_excluded_ink
     }
 
     /// Decide whether `/PlacedPDF` text should be kept (not suppressed) for a page.
@@ -9485,6 +9488,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: crate::fonts::VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         }
     }
 

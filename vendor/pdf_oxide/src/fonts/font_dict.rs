@@ -221,6 +221,11 @@ pub struct FontInfo {
     ///   cannot safely guess a substitution);
     /// - Simple Type1 / TrueType fonts.
     pub cjk_substitution: Option<super::predefined_cidfont::CharacterCollection>,
+    /// docwright patch: the code → CID mapping of a Type0 font whose `/Encoding` is an
+    /// embedded CMap stream that is not the identity on two-byte codes (see
+    /// [`super::embedded_cmap`]). Such a font has `Encoding::Identity`, and `TextCharIter`
+    /// yields CIDs through this mapping instead of the raw codes.
+    pub code_to_cid: Option<std::sync::Arc<super::embedded_cmap::EmbeddedCMap>>,
 }
 
 /// Font encoding types.
@@ -361,6 +366,13 @@ pub(crate) fn wmode_from_predefined_cmap_name(name: &str) -> u8 {
     } else {
         0
     }
+}
+
+/// docwright patch: embedded CMaps whose names the upstream decoder gives a meaning of its own
+/// (Unicode-keyed CMaps): they keep that meaning.
+fn special_cmap_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    ["utf8", "utf-8", "utf16", "utf-16", "ucs2", "ucs-2"].iter().any(|k| lower.contains(k))
 }
 
 impl FontInfo {
@@ -915,6 +927,7 @@ impl FontInfo {
         // the original name to recover wmode. Defaults to `0` (horizontal)
         // when no encoding object is present.
         let mut encoding_wmode: u8 = 0;
+        let mut embedded_cmap: Option<super::embedded_cmap::EmbeddedCMap> = None;
         let (encoding, diff_multi_char_map, diff_glyph_names) = if let Some(enc_obj) =
             font_dict.get("Encoding")
         {
@@ -940,6 +953,10 @@ impl FontInfo {
             }
             let (mut parsed_enc, mut multi_map, glyph_names) =
                 Self::parse_encoding(&resolved_enc_obj, doc, font_program_enc_cache.as_ref())?;
+            // docwright patch: keep what an embedded CMap stream says about codes and CIDs.
+            if subtype == "Type0" && matches!(parsed_enc, Encoding::Standard(_)) {
+                embedded_cmap = Self::embedded_code_to_cid(enc_obj, &resolved_enc_obj, doc);
+            }
 
             // When /Encoding is a named encoding (e.g., /WinAnsiEncoding) AND the font
             // has an embedded program, merge the font program's encoding. This handles
@@ -1286,6 +1303,25 @@ impl FontInfo {
             )
         };
 
+        // docwright patch: a Type0 font whose /Encoding is an embedded CMap stream over glyph
+        // indices (ordering Identity, or none given) reads its codes as that CMap says. The
+        // identity on two-byte codes is `Identity-H` under another name; any other mapping
+        // turns codes into CIDs in `TextCharIter` (see `embedded_cmap`). CMaps of the Adobe
+        // character collections, UCS-2/UTF-16/UTF-8 CMaps and unparseable ones keep the
+        // upstream handling.
+        let identity_ordering = cid_system_info.as_ref().is_none_or(|info| info.ordering == "Identity");
+        let (encoding, code_to_cid) = match (embedded_cmap, &encoding) {
+            (Some(cmap), Encoding::Standard(name)) if identity_ordering && !special_cmap_name(name) => {
+                log::debug!("Font '{}': embedded CMap {:?} maps codes to CIDs", base_font, name);
+                if cmap.is_two_byte_identity() {
+                    (Encoding::Identity, None)
+                } else {
+                    (Encoding::Identity, Some(std::sync::Arc::new(cmap)))
+                }
+            },
+            _ => (encoding, None),
+        };
+
         // For Type0 fonts the /FontDescriptor lives on the CIDFont descendant (§9.7.4).
         // If the top-level font had no descriptor (the common case), fall back to the
         // descendant's values so CID/CJK glyphs get real metrics instead of the 0.95/-0.35
@@ -1523,7 +1559,22 @@ impl FontInfo {
             cid_vertical_metrics,
             cid_default_vertical_metrics,
             cjk_substitution,
+            code_to_cid,
         })
+    }
+
+    /// docwright patch: the CMap program of an embedded `/Encoding` stream, parsed.
+    fn embedded_code_to_cid(
+        enc_obj: &Object,
+        resolved: &Object,
+        doc: &PdfDocument,
+    ) -> Option<super::embedded_cmap::EmbeddedCMap> {
+        resolved.as_dict()?.get("CMapName")?;
+        let data = match enc_obj.as_reference() {
+            Some(r) => doc.decode_stream_with_encryption(resolved, r).ok()?,
+            None => resolved.decode_stream_data().ok()?,
+        };
+        super::embedded_cmap::EmbeddedCMap::parse(&String::from_utf8_lossy(&data))
     }
 
     /// Parse encoding from an encoding object.
@@ -4246,7 +4297,10 @@ impl FontInfo {
         // Fix B (control-character filter): applied on CMap hits.
         if let Some(lazy_cmap) = &self.to_unicode {
             if let Some(cmap) = lazy_cmap.get() {
-                let raw_unicode = cmap.get(&char_code);
+                // docwright patch: with an embedded code → CID CMap, `char_code` is a CID and
+                // ToUnicode is keyed by the code that produced it.
+                let tu_code = self.code_to_cid.as_ref().and_then(|m| m.code_of(char_code)).unwrap_or(char_code);
+                let raw_unicode = cmap.get(&tu_code);
                 let had_hit = raw_unicode.is_some();
 
                 // For Identity-encoded fonts, a U+FFFD (notdefrange) or a BMP
@@ -6656,6 +6710,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert!(font.is_bold());
 
@@ -6700,6 +6755,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert!(!font2.is_bold());
     }
@@ -6747,6 +6803,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert!(font.is_italic());
 
@@ -6791,6 +6848,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert!(font2.is_italic());
     }
@@ -6841,6 +6899,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // Should use ToUnicode mapping (priority)
@@ -6892,6 +6951,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         assert_eq!(font.char_to_unicode(0x41), Some("A".to_string()));
@@ -6942,6 +7002,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // Type0 without ToUnicode should use CID-as-Unicode fallback
@@ -6990,6 +7051,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // Simple fonts (Type1) CAN use Identity encoding for valid Unicode codes
@@ -7136,6 +7198,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         let font2 = font.clone();
@@ -7272,6 +7335,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // Should use custom encoding
@@ -7326,6 +7390,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         assert_eq!(font_with_force_bold.get_font_weight(), FontWeight::Bold);
@@ -7373,6 +7438,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         assert_eq!(font_without_force_bold.get_font_weight(), FontWeight::Normal);
@@ -7424,6 +7490,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         assert_eq!(font_heavy_stem.get_font_weight(), FontWeight::Bold);
@@ -7471,6 +7538,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         assert_eq!(font_medium_stem.get_font_weight(), FontWeight::Medium);
@@ -7518,6 +7586,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         assert_eq!(font_light_stem.get_font_weight(), FontWeight::Normal);
@@ -7569,6 +7638,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         assert_eq!(font_explicit.get_font_weight(), FontWeight::Light);
@@ -7616,6 +7686,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         assert_eq!(font_force_bold.get_font_weight(), FontWeight::Bold);
@@ -7663,6 +7734,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         assert_eq!(font_name.get_font_weight(), FontWeight::Bold);
@@ -7714,6 +7786,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert_eq!(font_black.get_font_weight(), FontWeight::Black);
         assert!(font_black.is_bold());
@@ -7760,6 +7833,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert_eq!(font_extrabold.get_font_weight(), FontWeight::ExtraBold);
         assert!(font_extrabold.is_bold());
@@ -7806,6 +7880,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert_eq!(font_bold.get_font_weight(), FontWeight::Bold);
         assert!(font_bold.is_bold());
@@ -7852,6 +7927,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert_eq!(font_semibold.get_font_weight(), FontWeight::SemiBold);
         assert!(font_semibold.is_bold());
@@ -7898,6 +7974,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert_eq!(font_medium.get_font_weight(), FontWeight::Medium);
         assert!(!font_medium.is_bold());
@@ -7944,6 +8021,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert_eq!(font_light.get_font_weight(), FontWeight::Light);
         assert!(!font_light.is_bold());
@@ -7990,6 +8068,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert_eq!(font_extralight.get_font_weight(), FontWeight::ExtraLight);
         assert!(!font_extralight.is_bold());
@@ -8036,6 +8115,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert_eq!(font_thin.get_font_weight(), FontWeight::Thin);
         assert!(!font_thin.is_bold());
@@ -8082,6 +8162,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         assert_eq!(font_normal.get_font_weight(), FontWeight::Normal);
         assert!(!font_normal.is_bold());
@@ -8376,6 +8457,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // Widths from cid_widths
@@ -8434,6 +8516,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // CID 1 has explicit width
@@ -8488,6 +8571,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // All CIDs use default_width when no cid_widths and no widths array
@@ -8552,6 +8636,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // Range test
@@ -8613,6 +8698,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
         overrides(&mut f);
         f
@@ -10794,6 +10880,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // 'A' = 722 in Times-Roman (not the default 500)
@@ -10849,6 +10936,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // Courier is monospace — all chars 600
@@ -10900,6 +10988,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // Should use explicit width (999), not standard Times width (722)
@@ -10949,6 +11038,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         // Unknown font → should fall back to default_width (500)
@@ -11004,6 +11094,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         };
 
         let table = font.get_byte_to_width_table();
@@ -11156,6 +11247,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         }
     }
 

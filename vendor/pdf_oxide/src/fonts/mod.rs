@@ -19,6 +19,8 @@ pub mod character_mapper;
 pub mod cid_mappings;
 pub mod cmap;
 pub mod cmap_injector;
+/// docwright patch: code → CID of Type0 fonts whose /Encoding is an embedded CMap stream.
+pub mod embedded_cmap;
 pub mod encoding;
 pub mod encoding_normalizer;
 pub mod font_dict; // Private module - only used internally by font_dict

@@ -230,6 +230,10 @@ pub(crate) fn font_has_utf8_cmap(font: &FontInfo) -> bool {
 /// Get byte grouping mode for a font (v0.3.14).
 pub(crate) fn get_byte_mode(font: Option<&FontInfo>) -> ByteMode {
     if let Some(font) = font {
+        // docwright patch: an embedded code → CID CMap says how long codes are.
+        if let Some(cmap) = &font.code_to_cid {
+            return if cmap.next(&[0, 0], 0).1 == 2 { ByteMode::TwoByte } else { ByteMode::OneByte };
+        }
         if font.subtype == "Type0" {
             // If the ToUnicode CMap declares a 2-byte codespace range, always use
             // TwoByte mode regardless of the encoding name. This handles CJK fonts
@@ -287,14 +291,17 @@ pub(crate) struct TextCharIter<'a> {
     bytes: &'a [u8],
     byte_mode: ByteMode,
     index: usize,
+    /// docwright patch: codes become CIDs through the font's embedded CMap.
+    code_to_cid: Option<&'a crate::fonts::embedded_cmap::EmbeddedCMap>,
 }
 
 impl<'a> TextCharIter<'a> {
-    pub(crate) fn new(bytes: &'a [u8], font: Option<&FontInfo>) -> Self {
+    pub(crate) fn new(bytes: &'a [u8], font: Option<&'a FontInfo>) -> Self {
         Self {
             bytes,
             byte_mode: get_byte_mode(font),
             index: 0,
+            code_to_cid: font.and_then(|f| f.code_to_cid.as_deref()),
         }
     }
 }
@@ -305,6 +312,11 @@ impl<'a> Iterator for TextCharIter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.index >= self.bytes.len() {
             return None;
+        }
+        if let Some(cmap) = self.code_to_cid {
+            let (cid, consumed) = cmap.next(self.bytes, self.index);
+            self.index += consumed;
+            return Some((u16::try_from(cid).unwrap_or(0), consumed));
         }
 
         let (char_code, bytes_consumed) = match self.byte_mode {
@@ -523,6 +535,7 @@ mod tests {
             cid_vertical_metrics: None,
             cid_default_vertical_metrics: VerticalMetrics::SPEC_DEFAULT,
             cjk_substitution: None,
+            code_to_cid: None,
         }
     }
 
