@@ -522,7 +522,8 @@ impl Engine {
     ) -> Result<()> {
         let written = put_blob(blobs, parent.tenant_id, &attachment.data).await?;
         let name = crate::files::checked_name(&attachment.file_name).unwrap_or_else(|_| "attachment".to_owned());
-        let record = crate::files::new_record(parent.tenant_id, parent.owner_id, name, written, Some(parent.id));
+        let mime = crate::blobs::sniff_content(&written.head, || Some(std::io::Cursor::new(&attachment.data)));
+        let record = crate::files::new_record(parent.tenant_id, parent.owner_id, name, mime, written, Some(parent.id));
         self.db.insert_file(&record).await?;
         self.keep_blob(parent.tenant_id, &record.sha256, &attachment.data).await?;
         self.extraction.wake();

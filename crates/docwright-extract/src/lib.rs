@@ -25,12 +25,14 @@ mod ocr;
 mod office;
 mod pdf;
 mod sheet;
+mod sniff;
 mod text;
 mod thumb;
 pub mod worker;
 
 pub use guard::Budget;
 pub use ocr::{Ocr, OcrStatus};
+pub use sniff::package_mime;
 pub use thumb::{ThumbnailOptions, thumbnail};
 
 /// W3 `type_group`.
@@ -333,9 +335,16 @@ impl Format {
             Path::new(file_name).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
         Some(match mime.as_str() {
             "application/pdf" => Self::Pdf,
-            "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => Self::Docx,
-            "application/vnd.openxmlformats-officedocument.presentationml.presentation" => Self::Pptx,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            | "application/vnd.openxmlformats-officedocument.wordprocessingml.template"
+            | "application/vnd.ms-word.document.macroenabled.12" => Self::Docx,
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+            | "application/vnd.openxmlformats-officedocument.presentationml.slideshow"
+            | "application/vnd.ms-powerpoint.presentation.macroenabled.12" => Self::Pptx,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            | "application/vnd.openxmlformats-officedocument.spreadsheetml.template"
+            | "application/vnd.ms-excel.sheet.macroenabled.12"
+            | "application/vnd.ms-excel.sheet.binary.macroenabled.12"
             | "application/vnd.ms-excel"
             | "application/vnd.oasis.opendocument.spreadsheet" => Self::Spreadsheet,
             "text/csv" => Self::Csv,
