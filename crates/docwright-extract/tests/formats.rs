@@ -470,6 +470,28 @@ fn hostile_docx_zip_bomb_is_too_large() {
 }
 
 #[test]
+fn hostile_docx_with_one_huge_text_node_stops_at_the_budget() {
+    // One text node that inflates to 64 MiB: the scan stops at the budget (here 8 MiB) with
+    // `too_large`, holding one buffer, never the node.
+    let dir = tempfile::tempdir().unwrap();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("word/document.xml", options).unwrap();
+    zip.write_all(format!("{W}<w:p><w:r><w:t>").as_bytes()).unwrap();
+    let block = vec![b'A'; 1 << 20];
+    for _ in 0..64 {
+        zip.write_all(&block).unwrap();
+    }
+    zip.write_all(b"</w:t></w:r></w:p></w:body></w:document>").unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    assert!(bytes.len() < 1 << 20, "the bomb compresses: {}", bytes.len());
+    let path = write(&dir, "bomb.docx", &bytes);
+    let limits = Limits { max_inflated_bytes: 8 << 20, ..Limits::default() };
+    let err = fail(&path, DOCX, "bomb.docx", limits);
+    assert!(matches!(err, ExtractError::TooLarge { what: "inflated bytes", .. }), "{err}");
+}
+
+#[test]
 fn hostile_deep_xml_is_too_deep() {
     let dir = tempfile::tempdir().unwrap();
     let mut document = String::from(W);
