@@ -39,12 +39,22 @@ impl Budget {
 pub(crate) struct Collector<'a> {
     pub(crate) parts: Vec<Part>,
     chars: usize,
+    cells: u64,
     limits: &'a Limits,
 }
 
 impl<'a> Collector<'a> {
     pub(crate) fn new(limits: &'a Limits) -> Self {
-        Self { parts: Vec::new(), chars: 0, limits }
+        Self { parts: Vec::new(), chars: 0, cells: 0, limits }
+    }
+
+    /// Charges `n` cells holding something against `limit` for the file.
+    pub(crate) fn charge_cells(&mut self, n: u64, limit: u64) -> Result<(), ExtractError> {
+        self.cells = self.cells.saturating_add(n);
+        if self.cells > limit {
+            return Err(ExtractError::TooLarge { what: "sheet cells", limit });
+        }
+        Ok(())
     }
 
     /// Charges `n` characters of text to the file's budget.

@@ -204,6 +204,57 @@ fn xlsx_1904(date_serial: &str) -> Vec<u8> {
     ])
 }
 
+/// A one-sheet workbook whose sheet XML is `cells` (the `<row>` elements).
+fn xlsx_with_rows(cells: &str) -> Vec<u8> {
+    let sheet = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{cells}</sheetData></worksheet>"#
+    );
+    let book = xlsx_1904("1");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        entries.push((name.clone(), if name.ends_with("sheet1.xml") { sheet.clone().into_bytes() } else { bytes }));
+    }
+    let refs: Vec<(&str, &[u8])> = entries.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    zip_file(&refs)
+}
+
+#[test]
+fn xlsx_cells_far_apart_are_two_cells_not_their_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = r#"<row r="1"><c r="A1" t="inlineStr"><is><t>top left</t></is></c></row><row r="1000000"><c r="XFD1000000" t="inlineStr"><is><t>far corner</t></is></c></row>"#;
+    let path = write(&dir, "sparse.xlsx", &xlsx_with_rows(rows));
+    let x = run(&path, XLSX, "sparse.xlsx");
+    let tables = labelled(&x, "table");
+    let text: String = tables.iter().map(|t| t.text.as_str()).collect();
+    assert!(text.contains("top left") && text.contains("far corner"), "{text:.200}");
+    assert_eq!(tables.last().unwrap().location.row_end, Some(1_000_000));
+}
+
+#[test]
+fn sheets_of_long_rows_are_cut_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(2000);
+    let mut csv = String::from("id,text\n");
+    for i in 1..=1200 {
+        csv.push_str(&format!("{i},{long}\n"));
+    }
+    let path = write(&dir, "long.csv", csv.as_bytes());
+    let x = run(&path, "text/csv", "long.csv");
+    let tables = labelled(&x, "table");
+    assert!(tables.len() >= 3, "{} parts", tables.len());
+    for t in &tables {
+        assert!(t.text.len() <= (1 << 20) + 8192, "a part of {} bytes", t.text.len());
+        assert_eq!(t.rows.as_ref().unwrap()[0], ["id", "text"]);
+    }
+    let rows: usize = tables.iter().map(|t| t.rows.as_ref().unwrap().len()).sum();
+    assert_eq!(rows, 1201 + tables.len() - 1, "every row once, the header repeated in the later parts");
+}
+
 #[test]
 fn xlsx_dates_in_the_1904_system_read_as_excel_shows_them() {
     let dir = tempfile::tempdir().unwrap();
