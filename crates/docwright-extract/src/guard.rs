@@ -40,12 +40,20 @@ pub(crate) struct Collector<'a> {
     pub(crate) parts: Vec<Part>,
     chars: usize,
     cells: u64,
+    /// Parts pushed so far (kept here or sent on).
+    pushed: usize,
     limits: &'a Limits,
+    sink: Option<crate::PartSink>,
 }
 
 impl<'a> Collector<'a> {
     pub(crate) fn new(limits: &'a Limits) -> Self {
-        Self { parts: Vec::new(), chars: 0, cells: 0, limits }
+        Self { parts: Vec::new(), chars: 0, cells: 0, pushed: 0, limits, sink: None }
+    }
+
+    /// A collector that sends its parts to the options' sink, when they have one.
+    pub(crate) fn streaming(options: &'a crate::Options) -> Self {
+        Self { sink: options.sink.clone(), ..Self::new(&options.limits) }
     }
 
     /// Charges `n` cells holding something against `limit` for the file.
@@ -72,12 +80,18 @@ impl<'a> Collector<'a> {
             return Ok(());
         }
         self.charge_chars(part.text.chars().count())?;
-        if self.parts.len() >= self.limits.max_parts {
+        if self.pushed >= self.limits.max_parts {
             return Err(ExtractError::TooLarge { what: "parts", limit: self.limits.max_parts as u64 });
         }
         self.limits.check_time()?;
-        self.parts.push(part);
-        Ok(())
+        self.pushed += 1;
+        match &self.sink {
+            Some(sink) => sink.send(part),
+            None => {
+                self.parts.push(part);
+                Ok(())
+            }
+        }
     }
 
     pub(crate) fn into_extraction(self) -> Extraction {

@@ -262,6 +262,34 @@ pub struct Options {
     pub limits: Limits,
     /// OCR for images and for PDF pages without a text layer; `None` = off.
     pub ocr: Option<Ocr>,
+    /// Where the parts of formats read piece by piece (sheets, delimited and plain text, HTML)
+    /// go as they are made, instead of into the returned [`Extraction`]: the worker writes
+    /// them out at once, so its memory holds one part, not the file's. `None`: returned.
+    pub sink: Option<PartSink>,
+}
+
+/// A receiver of parts as they are made (see [`Options::sink`]).
+#[derive(Clone)]
+pub struct PartSink(std::sync::Arc<std::sync::Mutex<Receive>>);
+
+/// What a [`PartSink`] calls with each part.
+type Receive = dyn FnMut(Part) -> Result<(), ExtractError> + Send;
+
+impl PartSink {
+    pub fn new(receive: impl FnMut(Part) -> Result<(), ExtractError> + Send + 'static) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(receive)))
+    }
+
+    pub(crate) fn send(&self, part: Part) -> Result<(), ExtractError> {
+        let mut receive = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        receive(part)
+    }
+}
+
+impl std::fmt::Debug for PartSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PartSink")
+    }
 }
 
 /// Why extraction failed. `code()` is stable and stored with the file.

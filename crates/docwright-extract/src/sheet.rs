@@ -42,7 +42,7 @@ const MAX_GRID_CELLS: u64 = 50_000_000;
 
 pub(crate) fn extract_workbook(path: &Path, _file_name: &str, options: &Options) -> Result<Extraction, ExtractError> {
     let limits = &options.limits;
-    let mut out = Collector::new(limits);
+    let mut out = Collector::streaming(options);
     let units;
     if guard::starts_with(path, &CFB_MAGIC)? {
         // An OLE file is a legacy XLS, or an OOXML workbook encrypted with a password.
@@ -349,7 +349,7 @@ pub(crate) fn extract_delimited(
     let source = std::io::Read::chain(std::io::Cursor::new(sample), decoded);
     let mut reader =
         csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(source);
-    let mut out = Collector::new(&options.limits);
+    let mut out = Collector::streaming(options);
     let mut table = TableWriter::new(None, &mut out, options);
     let mut record = csv::StringRecord::new();
     let mut number = 0u32;

@@ -156,7 +156,7 @@ pub(crate) fn extract_text(path: &Path, options: &Options) -> Result<Extraction,
     let bytes = read(path, options)?;
     let (text, _) = decode(&bytes);
     drop(bytes);
-    let mut out = Collector::new(&options.limits);
+    let mut out = Collector::streaming(options);
     let mut paragraph: Vec<&str> = Vec::new();
     let mut first = 0u32;
     let flush = |paragraph: &mut Vec<&str>, first: u32, last: u32, out: &mut Collector<'_>| {
@@ -188,7 +188,7 @@ pub(crate) fn extract_markdown(path: &Path, options: &Options) -> Result<Extract
     let bytes = read(path, options)?;
     let (text, _) = decode(&bytes);
     drop(bytes);
-    let mut out = Collector::new(&options.limits);
+    let mut out = Collector::streaming(options);
     let md = MdOptions::ENABLE_TABLES | MdOptions::ENABLE_STRIKETHROUGH | MdOptions::ENABLE_TASKLISTS;
     // What is being collected, and where it started (1-based line).
     let mut buf = String::new();
