@@ -226,6 +226,37 @@ impl Engine {
         Ok(FileParts { file, parts, attachments })
     }
 
+    /// A file whose parts are about to be read, with the files found inside it: the first step
+    /// of [`Engine::parts_after`]'s paging.
+    pub async fn file_with_attachments(&self, grant: &Grant, id: FileId) -> Result<(FileRecord, Vec<FileRecord>)> {
+        grant.expect(FILE_READ)?;
+        let file = self.visible_file(grant, id).await?;
+        let attachments = self.db.child_files(file.tenant_id, id).await?;
+        Ok((file, attachments))
+    }
+
+    /// At most `limit` parts of `file` (as [`Engine::file_with_attachments`] gave it) in
+    /// document order, after the part `after` (from the start when `None`). An `after` that is
+    /// no part of the file is an invalid cursor.
+    pub async fn parts_after(
+        &self,
+        grant: &Grant,
+        file: &FileRecord,
+        after: Option<PartId>,
+        limit: u32,
+    ) -> Result<docwright_storage::Page<PartRecord>> {
+        grant.expect(FILE_READ)?;
+        crate::files::check_visible(grant, file)?;
+        let after_seq = match after {
+            None => None,
+            Some(part) => match self.db.file_part(file.tenant_id, file.id, part).await? {
+                Some(p) => Some(p.seq),
+                None => return Err(Error::invalid("cursor", "the cursor names no part of this file")),
+            },
+        };
+        Ok(self.db.file_parts_page(file.tenant_id, file.id, after_seq, limit).await?)
+    }
+
     /// The bytes of an image part: its record and a reader of the whole blob.
     pub async fn part_content(&self, grant: &Grant, id: FileId, part: PartId) -> Result<(PartRecord, BlobReader)> {
         grant.expect(FILE_READ)?;

@@ -124,9 +124,7 @@ impl Engine {
         range: std::ops::Range<u64>,
     ) -> Result<BlobReader> {
         grant.expect(FILE_READ)?;
-        if file.tenant_id != grant.ctx().tenant || !(grant.tenant_wide() || file.owner_id == grant.ctx().user()) {
-            return Err(Error::NotFound("file"));
-        }
+        check_visible(grant, file)?;
         self.read_blob(file.tenant_id, &file.sha256, range).await
     }
 
@@ -208,6 +206,16 @@ async fn release<B: BlobStore, F: Future<Output = Result<bool>>>(
             Err(e)
         }
     }
+}
+
+/// `NotFound` unless the grant reaches this record: the tenant's files, or at level `my` the
+/// caller's own.
+pub(crate) fn check_visible(grant: &Grant, file: &FileRecord) -> Result<()> {
+    let ctx = grant.ctx();
+    if file.tenant_id != ctx.tenant || !(grant.tenant_wide() || file.owner_id == ctx.user()) {
+        return Err(Error::NotFound("file"));
+    }
+    Ok(())
 }
 
 /// The record of new content of type `mime` (sniffed from the bytes), its extraction pending.
