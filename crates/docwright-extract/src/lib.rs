@@ -31,7 +31,7 @@ mod thumb;
 pub mod worker;
 
 pub use guard::Budget;
-pub use ocr::{Ocr, OcrStatus};
+pub use ocr::{Ocr, OcrStatus, Recognized};
 pub use sniff::package_mime;
 pub use thumb::{ThumbnailOptions, thumbnail};
 

@@ -240,7 +240,11 @@ impl Shared<'_> {
         if scanned {
             match &self.options.ocr {
                 Some(ocr) => match self.ocr_page(doc, ocr, index) {
-                    Ok(ocr_text) => {
+                    Ok(read) => {
+                        if let Some(warning) = read.warning {
+                            out.warnings.push(format!("page {number}: {warning}"));
+                        }
+                        let ocr_text = read.text;
                         self.charge_text(&ocr_text)?;
                         let mut part = Part::text("page", ocr_text, location.clone());
                         part.method = Method::Ocr;
@@ -274,7 +278,12 @@ impl Shared<'_> {
     }
 
     /// Renders the page and reads it with Tesseract.
-    fn ocr_page(&self, doc: &PdfDocument, ocr: &crate::Ocr, index: usize) -> Result<String, ExtractError> {
+    fn ocr_page(
+        &self,
+        doc: &PdfDocument,
+        ocr: &crate::Ocr,
+        index: usize,
+    ) -> Result<crate::ocr::Recognized, ExtractError> {
         let mut render = RenderOptions::with_dpi(OCR_DPI);
         render.max_output_pixels = OCR_MAX_PIXELS.min(self.options.limits.max_image_pixels);
         let image = catch(|| render_page(doc, index, &render))
