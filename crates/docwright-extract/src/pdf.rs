@@ -327,9 +327,11 @@ impl Shared<'_> {
             if !self.budget(|b| b.seen.insert(key)) {
                 continue;
             }
-            // A JPEG stream is a JPEG file; kept as stored unless its colours need the PDF's
-            // colour space to mean anything (CMYK, spot colours), which browsers would get wrong.
-            let is_plain_jpeg = matches!(handle.filter_chain.as_slice(), [PdfFilter::DCTDecode])
+            // A JPEG stream is a JPEG file; kept as stored unless its colours need the PDF to
+            // mean anything — CMYK and spot colours, which browsers get wrong, or a `/Decode`
+            // that inverts it (Adobe's CMYK JPEGs) — and then decoded to PNG. For a JPEG,
+            // `decode` only reads the stream; the pixels are decoded by `to_dynamic_image`.
+            let is_jpeg = matches!(handle.filter_chain.as_slice(), [PdfFilter::DCTDecode])
                 && raw.starts_with(&[0xFF, 0xD8])
                 && matches!(
                     handle.color_space,
@@ -339,11 +341,14 @@ impl Shared<'_> {
                         | ColorSpace::CalGray
                         | ColorSpace::ICCBased(1 | 3)
                 );
+            let decoded = catch(|| handle.decode());
+            let is_plain_jpeg = is_jpeg && decoded.as_ref().is_ok_and(|image| !image.jpeg_decode_inverted());
             let encoded = if is_plain_jpeg {
                 Ok(("image/jpeg", raw))
             } else {
                 drop(raw);
-                catch(|| handle.decode().and_then(|image| image.to_dynamic_image()))
+                decoded
+                    .and_then(|image| catch(|| image.to_dynamic_image()))
                     .and_then(|image| fast_png(&image))
                     .map(|png| ("image/png", png))
             };

@@ -329,3 +329,61 @@ pub(crate) fn type0_pdf(encoding: Type0Encoding) -> Vec<u8> {
     objects.push(stream(&format!("/Length1 {}", font.len()), font));
     pdf(&objects)
 }
+
+/// A flat 64×64 CMYK JPEG of `cmyk` as Photoshop writes one: samples inverted (`255 - x`) under
+/// an Adobe APP14 marker. `straight` stores the ink itself instead (the encoder inverts what
+/// it is given, so it is given the complement).
+fn cmyk_jpeg(cmyk: [u8; 4], straight: bool) -> Vec<u8> {
+    let pixel = if straight { cmyk.map(|v| 255 - v) } else { cmyk };
+    let data: Vec<u8> = std::iter::repeat_n(pixel, 64 * 64).flatten().collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 95).encode(&data, 64, 64, jpeg_encoder::ColorType::Cmyk).unwrap();
+    out
+}
+
+/// The colours [`jpeg_colours_pdf`] paints, in the order its images are drawn, left to right.
+/// Full magenta and yellow ink is (237, 28, 36) and full cyan and yellow (0, 166, 80) in sRGB
+/// through a press profile (the values Adobe's applications show for them), not pure red and
+/// green; an undone inversion would give their complements, dark or white.
+pub(crate) const JPEG_COLOURS: [[u8; 3]; 4] = [[237, 28, 36], [0, 166, 80], [200, 200, 200], [155, 155, 155]];
+
+/// One page with four 64×64 JPEGs drawn side by side at 100×100 pt from x = 50, 170, 290, 410:
+/// 1. red (magenta and yellow ink) as an Adobe-inverted CMYK JPEG under `/Decode [1 0 1 0 1 0 1 0]` (how Adobe
+///    applications embed what Photoshop writes);
+/// 2. green (cyan and yellow ink) as a CMYK JPEG whose samples are the ink, no `/Decode`;
+/// 3. a one-component JPEG of grey 200 under a `/DeviceCMYK` label (the JPEG's own components
+///    decide);
+/// 4. a one-component JPEG of grey 100 under `/DeviceGray` with `/Decode [1 0]`: grey 155.
+pub(crate) fn jpeg_colours_pdf() -> Vec<u8> {
+    let grey = |value: u8| {
+        let image = image::GrayImage::from_pixel(64, 64, image::Luma([value]));
+        let mut out = Vec::new();
+        image::DynamicImage::ImageLuma8(image).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Jpeg).unwrap();
+        out
+    };
+    let image = |space: &str, decode: &str, data: &[u8]| {
+        stream(
+            &format!(
+                "/Type /XObject /Subtype /Image /Width 64 /Height 64 /ColorSpace {space} {decode} /BitsPerComponent 8 /Filter /DCTDecode"
+            ),
+            data,
+        )
+    };
+    pdf(&[
+        obj("<< /Type /Catalog /Pages 2 0 R >>"),
+        obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
+        obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> \
+             /XObject << /A 6 0 R /B 7 0 R /C 8 0 R /D 9 0 R >> >> /Contents 4 0 R >>"),
+        stream(
+            "",
+            b"BT /F1 14 Tf 72 720 Td (Pictures in CMYK.) Tj ET\n\
+              q 100 0 0 100 50 500 cm /A Do Q\nq 100 0 0 100 170 500 cm /B Do Q\n\
+              q 100 0 0 100 290 500 cm /C Do Q\nq 100 0 0 100 410 500 cm /D Do Q\n",
+        ),
+        obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"),
+        image("/DeviceCMYK", "/Decode [1 0 1 0 1 0 1 0]", &cmyk_jpeg([0, 255, 255, 0], false)),
+        image("/DeviceCMYK", "", &cmyk_jpeg([255, 0, 255, 0], true)),
+        image("/DeviceCMYK", "", &grey(200)),
+        image("/DeviceGray", "/Decode [1 0]", &grey(100)),
+    ])
+}

@@ -74,6 +74,11 @@ pub struct PdfImage {
     /// owed (e.g. a `/Decode [1 0]` inversion) on every sub-byte image.
     #[serde(skip)]
     decode_folded_in: bool,
+    /// docwright patch: the image is a JPEG whose `/Decode` inverts every component
+    /// (`[1 0 1 0 …]`, how Adobe applications embed the inverted CMYK samples Photoshop
+    /// writes); [`to_dynamic_image`](Self::to_dynamic_image) applies it.
+    #[serde(skip)]
+    jpeg_decode_inverted: bool,
 }
 
 impl PdfImage {
@@ -99,6 +104,7 @@ impl PdfImage {
             rendering_intent: crate::color::RenderingIntent::default(),
             samples_are_raw: true,
             decode_folded_in: false,
+            jpeg_decode_inverted: false,
         }
     }
 
@@ -119,6 +125,12 @@ impl PdfImage {
     /// again. Do not substitute `!samples_are_raw()` — see the field docs.
     pub fn decode_folded_in(&self) -> bool {
         self.decode_folded_in
+    }
+
+    /// docwright patch: whether this JPEG's `/Decode` inverts it, so its stored bytes are
+    /// not the picture (see the field).
+    pub fn jpeg_decode_inverted(&self) -> bool {
+        self.jpeg_decode_inverted
     }
 
     /// Record that a non-default `/Decode` has been mapped into the stored
@@ -152,6 +164,7 @@ impl PdfImage {
             rendering_intent: crate::color::RenderingIntent::default(),
             samples_are_raw: true,
             decode_folded_in: false,
+            jpeg_decode_inverted: false,
         }
     }
 
@@ -199,6 +212,7 @@ impl PdfImage {
             rendering_intent: crate::color::RenderingIntent::default(),
             samples_are_raw: true,
             decode_folded_in: false,
+            jpeg_decode_inverted: false,
         }
     }
 
@@ -477,18 +491,28 @@ impl PdfImage {
     pub fn to_dynamic_image(&self) -> Result<image::DynamicImage> {
         match &self.data {
             ImageData::Jpeg(jpeg_data) => {
-                if self.color_space.components() == 4 {
+                // docwright patch: the JPEG's own component count decides how it is decoded.
+                // Upstream went by the PDF colour space, so a one-component JPEG under a
+                // four-component space (DeviceN, a mislabelled DeviceCMYK) failed with
+                // "CMYK JPEG decoded w·h bytes, expected 4·w·h"; the JPEG's own size is used
+                // for the same reason. An inverting /Decode is applied before any colour
+                // conversion (PDF 32000-1 §8.9.5.2: decoding maps the samples first).
+                let components =
+                    jpeg_component_count(jpeg_data).unwrap_or(self.color_space.components());
+                if components == 4 {
                     // 4-component (DeviceCMYK / ICCBased N=4) JPEGs must go
                     // through the Adobe-aware CMYK path. image::load_from_memory
                     // routes them through zune-jpeg's own CMYK->RGB, which does
                     // not honor the APP14 inversion and yields near-black output
                     // (see decode_cmyk_jpeg_to_rgb_with_profile).
                     let transform = self.build_icc_transform();
-                    let rgb = decode_cmyk_jpeg_to_rgb_with_profile(jpeg_data, transform.as_ref())?;
+                    let (width, height, rgb) = decode_cmyk_jpeg_sized(
+                        jpeg_data,
+                        transform.as_ref(),
+                        self.jpeg_decode_inverted,
+                    )?;
                     return image::ImageBuffer::<image::Rgb<u8>, Vec<u8>>::from_raw(
-                        self.width,
-                        self.height,
-                        rgb,
+                        width, height, rgb,
                     )
                     .ok_or_else(|| Error::Decode("Invalid CMYK image dimensions".to_string()))
                     .map(image::DynamicImage::ImageRgb8);
@@ -498,8 +522,12 @@ impl PdfImage {
                     jpeg_data.len(),
                     &jpeg_data[..min(jpeg_data.len(), 16)]
                 );
-                image::load_from_memory(jpeg_data)
-                    .map_err(|e| Error::Decode(format!("Failed to decode JPEG: {}", e)))
+                let mut decoded = image::load_from_memory(jpeg_data)
+                    .map_err(|e| Error::Decode(format!("Failed to decode JPEG: {}", e)))?;
+                if self.jpeg_decode_inverted {
+                    decoded.invert();
+                }
+                Ok(decoded)
             },
             ImageData::Raw { pixels, format } => {
                 if self.bits_per_component == 1
@@ -1414,9 +1442,13 @@ pub fn extract_image_from_xobject_at(
     // advertises; the buffer's geometry is what the samples actually are.
     let (width, height) = jpx_decoded_dims.unwrap_or((width, height));
 
+    // docwright patch: an inverting /Decode of a JPEG is applied when it is decoded.
+    let jpeg_decode_inverted =
+        matches!(data, ImageData::Jpeg(_)) && decode_array_inverts_all(dict.get("Decode"));
     let mut image = PdfImage::new(width, height, color_space, effective_bpc, data);
     image.set_samples_are_raw(samples_are_raw);
     image.set_decode_folded_in(decode_folded_in);
+    image.jpeg_decode_inverted = jpeg_decode_inverted;
 
     // Attach the ICC profile if we found one — prefer the direct ICCBased
     // profile, then fall back to an Indexed base's profile so the CMM has
@@ -2183,6 +2215,100 @@ pub fn decode_cmyk_jpeg_to_rgb_with_profile(
         rgb.push(b);
     }
     Ok(rgb)
+}
+
+/// docwright patch: [`decode_cmyk_jpeg_to_rgb_with_profile`] with the JPEG's own size and an
+/// inverting `/Decode` applied to the CMYK samples before conversion.
+fn decode_cmyk_jpeg_sized(
+    jpeg_data: &[u8],
+    transform: Option<&crate::color::Transform>,
+    invert: bool,
+) -> Result<(u32, u32, Vec<u8>)> {
+    let mut decoder = jpeg_decoder::Decoder::new(std::io::Cursor::new(jpeg_data));
+    let cmyk = decoder
+        .decode()
+        .map_err(|e| Error::Decode(format!("Failed to decode CMYK JPEG: {}", e)))?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| Error::Decode("JPEG info unavailable".to_string()))?;
+    let pixel_count = (info.width as usize) * (info.height as usize);
+    let expected = pixel_count * 4;
+    if info.pixel_format != jpeg_decoder::PixelFormat::CMYK32 || cmyk.len() < expected {
+        return Err(Error::Decode(format!(
+            "CMYK JPEG decoded {} bytes, expected {}",
+            cmyk.len(),
+            expected
+        )));
+    }
+    // The decoder's own `255 - x` is undone as upstream does (raw DCT samples are the ink);
+    // an inverting /Decode flips them once more.
+    let undo = cmyk_jpeg_samples_are_inverted(jpeg_data);
+    let straight: Vec<u8> = if undo != invert {
+        cmyk[..expected].iter().map(|b| 255 - *b).collect()
+    } else {
+        cmyk[..expected].to_vec()
+    };
+    let rgb = match transform {
+        Some(t) => t.convert_cmyk_buffer(&straight),
+        None => {
+            let mut rgb = Vec::with_capacity(pixel_count * 3);
+            for chunk in straight.as_chunks::<4>().0 {
+                rgb.extend_from_slice(&cmyk_pixel_to_rgb(chunk[0], chunk[1], chunk[2], chunk[3]));
+            }
+            rgb
+        },
+    };
+    Ok((u32::from(info.width), u32::from(info.height), rgb))
+}
+
+/// docwright patch: the number of components in the JPEG's frame header (SOFn), `None` when
+/// none is found before the first scan.
+fn jpeg_component_count(jpeg_data: &[u8]) -> Option<usize> {
+    let mut i = 2; // after SOI
+    if !jpeg_data.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    while i + 1 < jpeg_data.len() {
+        if jpeg_data[i] != 0xFF {
+            i += 1;
+            continue;
+        }
+        let marker = jpeg_data[i + 1];
+        i += 2;
+        if marker == 0xFF {
+            i -= 1; // fill byte
+            continue;
+        }
+        if marker == 0x00 || matches!(marker, 0xD0..=0xD8) || marker == 0x01 {
+            continue;
+        }
+        if marker == 0xD9 || marker == 0xDA || i + 1 >= jpeg_data.len() {
+            return None;
+        }
+        let seg_len = u16::from_be_bytes([jpeg_data[i], jpeg_data[i + 1]]) as usize;
+        if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            return jpeg_data.get(i + 7).map(|n| usize::from(*n));
+        }
+        if seg_len < 2 {
+            return None;
+        }
+        i += seg_len;
+    }
+    None
+}
+
+/// docwright patch: whether a `/Decode` array maps every component from 1 to 0 (`[1 0 1 0 …]`).
+fn decode_array_inverts_all(decode: Option<&crate::object::Object>) -> bool {
+    use crate::object::Object;
+    let Some(Object::Array(values)) = decode else {
+        return false;
+    };
+    let number = |o: &Object| o.as_real().or_else(|| o.as_integer().map(|i| i as f64));
+    !values.is_empty()
+        && values.len() % 2 == 0
+        && values.chunks(2).all(|pair| {
+            matches!((number(&pair[0]), number(&pair[1])), (Some(lo), Some(hi)) if lo > 0.5 && hi < 0.5)
+        })
 }
 
 /// Walk the JPEG marker stream for an Adobe APP14 ("Adobe") segment and
