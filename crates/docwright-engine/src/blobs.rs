@@ -66,6 +66,10 @@ pub trait BlobUpload: Send {
     fn finish(&mut self) -> impl Future<Output = io::Result<()>> + Send;
     /// What has been written so far.
     fn summary(&self) -> Written;
+    /// The content written so far, readable from its start (after [`BlobUpload::finish`]):
+    /// for looks into a package that its head cannot answer. `None` when the store cannot
+    /// offer it; then the head decides alone.
+    fn open_written(&self) -> Option<std::fs::File>;
 }
 
 /// The facts of an upload's content.
@@ -130,6 +134,10 @@ impl BlobUpload for LocalUpload {
     async fn finish(&mut self) -> io::Result<()> {
         self.file.flush().await?;
         self.file.sync_all().await
+    }
+
+    fn open_written(&self) -> Option<std::fs::File> {
+        std::fs::File::open(&self.path).ok()
     }
 
     fn summary(&self) -> Written {
@@ -260,20 +268,32 @@ fn is_empty_dir(dir: &std::path::Path) -> bool {
 }
 
 /// The MIME type of content from its first bytes: magic numbers first, then a look at text
-/// (JSON, HTML, e-mail, CSV, Markdown, plain). The file name is never consulted.
+/// (JSON, HTML, e-mail, CSV, Markdown, plain). The file name is never consulted. A zip needs
+/// more than its head to say what package it is: see [`sniff_content`].
 ///
-/// Text is UTF-8, or UTF-16 with its BOM, or a single-byte encoding (Latin-1, Windows-1252)
-/// when the bytes are not UTF-8 but hold no control characters.
+/// Text is UTF-8, UTF-16 (with its BOM, or recognised by its zero bytes), or a single-byte
+/// encoding (Latin-1, Windows-1252) when the bytes are not UTF-8 but hold no control
+/// characters. XML whose root is `<html>` (XHTML) is HTML.
 pub fn sniff_mime(head: &[u8]) -> &'static str {
     if let Some(kind) = infer::get(head) {
-        return kind.mime_type();
+        return match kind.mime_type() {
+            // infer calls anything that starts `<?xml` XML; an XHTML page is HTML.
+            xml @ ("text/xml" | "application/xml") => match std::str::from_utf8(head) {
+                Ok(text) if xml_root_is_html(text) => "text/html",
+                Err(e) if xml_root_is_html(std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()) => {
+                    "text/html"
+                }
+                _ => xml,
+            },
+            other => other,
+        };
     }
     if head.is_empty() {
         return "application/octet-stream";
     }
-    // UTF-16 text is full of NUL bytes; its BOM says what it is.
-    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
-        return "text/plain";
+    // UTF-16 text is full of NUL bytes: decoded first, then looked at like any text.
+    if let Some(text) = utf16_text(head) {
+        return classify_text(&text, head.len() < HEAD_BYTES);
     }
     match std::str::from_utf8(head) {
         Ok(text) => classify_text(text, head.len() < HEAD_BYTES),
@@ -291,6 +311,105 @@ pub fn sniff_mime(head: &[u8]) -> &'static str {
     }
 }
 
+/// The MIME type of content whose head [`sniff_mime`] read, refined for zip packages by a look
+/// into the package (its central directory, `mimetype` and `[Content_Types].xml`, bounded):
+/// OOXML and ODF documents are told apart from plain zips however their members are ordered.
+/// `content` opens the whole content; it is only called for packages.
+pub fn sniff_content<R: std::io::Read + std::io::Seek>(
+    head: &[u8],
+    content: impl FnOnce() -> Option<R>,
+) -> &'static str {
+    let sniffed = sniff_mime(head);
+    let package = sniffed == "application/zip"
+        || sniffed.starts_with("application/vnd.openxmlformats-officedocument.")
+        || sniffed.starts_with("application/vnd.oasis.opendocument.");
+    if package && let Some(found) = content().and_then(docwright_extract::package_mime) {
+        return found;
+    }
+    sniffed
+}
+
+/// UTF-16 text: with a BOM, or (BOM-less) mostly-ASCII text with a zero in every other byte.
+/// `None` for anything else.
+fn utf16_text(head: &[u8]) -> Option<String> {
+    let (le, body) = match head {
+        [0xFF, 0xFE, rest @ ..] => (true, rest),
+        [0xFE, 0xFF, rest @ ..] => (false, rest),
+        _ => {
+            let pairs = head.len() / 2;
+            if pairs < 8 {
+                return None;
+            }
+            let zeros = |offset: usize| head.iter().skip(offset).step_by(2).take(pairs).filter(|&&b| b == 0).count();
+            let (even, odd) = (zeros(0), zeros(1));
+            if odd * 10 >= pairs * 8 && even * 20 <= pairs {
+                (true, head)
+            } else if even * 10 >= pairs * 8 && odd * 20 <= pairs {
+                (false, head)
+            } else {
+                return None;
+            }
+        }
+    };
+    let units = body
+        .chunks_exact(2)
+        .map(|p| if le { u16::from_le_bytes([p[0], p[1]]) } else { u16::from_be_bytes([p[0], p[1]]) });
+    // The head may end inside a surrogate pair: replaced, not refused.
+    let text: String = char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')).collect();
+    // Control characters other than line breaks and tabs mean binary data after all.
+    let binary = text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{0C}'));
+    (!binary).then_some(text)
+}
+
+/// Whether the root element of an XML document is `<html>` (after the declaration, comments,
+/// processing instructions and the doctype).
+fn xml_root_is_html(text: &str) -> bool {
+    let mut t = text.trim_start_matches('\u{feff}');
+    loop {
+        t = t.trim_start();
+        let lower = t.get(..9).unwrap_or(t).to_ascii_lowercase();
+        let skip = if t.starts_with("<?") {
+            t.find("?>").map(|i| i + 2)
+        } else if t.starts_with("<!--") {
+            t.find("-->").map(|i| i + 3)
+        } else if lower.starts_with("<!doctype") {
+            if t.get(..14).is_some_and(|d| d.eq_ignore_ascii_case("<!doctype html")) {
+                return true;
+            }
+            t.find('>').map(|i| i + 1)
+        } else {
+            return t.get(..5).is_some_and(|r| r.eq_ignore_ascii_case("<html"))
+                && t[5..].starts_with(|c: char| c.is_whitespace() || c == '>');
+        };
+        match skip {
+            Some(n) => t = &t[n..],
+            None => return false,
+        }
+    }
+}
+
+/// Whether text is an HTML page: it starts, after comments, with a doctype, `<html>`,
+/// `<head>`, `<body>`, `<meta>` or `<title>`, or with some element and names `<html` or
+/// `<body` early on (pages that open with a `<div>` or a script).
+fn looks_like_html(t: &str) -> bool {
+    let mut rest = t;
+    while let Some(after) = rest.strip_prefix("<!--") {
+        match after.find("-->") {
+            Some(end) => rest = after[end + 3..].trim_start(),
+            None => return false,
+        }
+    }
+    let lower: String = rest.chars().take(1024).collect::<String>().to_ascii_lowercase();
+    let opens = ["<!doctype html", "<html", "<head", "<body", "<meta", "<title"];
+    if opens.iter().any(|o| {
+        lower.starts_with(o) && lower[o.len()..].starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            || (*o == "<!doctype html" && lower.starts_with(o))
+    }) {
+        return true;
+    }
+    lower.starts_with('<') && (lower.contains("<html") || lower.contains("<body"))
+}
+
 /// Text in a single-byte encoding: no control bytes but tab, line breaks and form feed. Bytes
 /// 0x80-0x9F are letters and signs in Windows-1252, so they count as text.
 fn looks_like_single_byte_text(head: &[u8]) -> bool {
@@ -304,8 +423,7 @@ fn classify_text(text: &str, all_lines: bool) -> &'static str {
         return "application/octet-stream";
     }
     let t = text.trim_start_matches('\u{feff}').trim_start();
-    let lower: String = t.chars().take(64).collect::<String>().to_ascii_lowercase();
-    if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
+    if looks_like_html(t) {
         return "text/html";
     }
     if (t.starts_with('{') || t.starts_with('[')) && looks_like_json(t) {
@@ -319,11 +437,14 @@ fn classify_text(text: &str, all_lines: bool) -> &'static str {
         return "text/markdown";
     }
     if lines.len() >= 2 {
+        // The complete lines agree on their separators; a last line the head cut short has
+        // no more of them (a file of very long records may show only one complete line).
+        let (complete, cut) = if all_lines { (&lines[..], None) } else { (&lines[..lines.len() - 1], lines.last()) };
         for sep in [',', ';', '\t'] {
             let n = lines[0].matches(sep).count();
-            // A complete last line only: the head may cut one short.
-            let full = if all_lines { lines.len() } else { lines.len() - 1 };
-            if n > 0 && lines[..full.max(2).min(lines.len())].iter().all(|l| l.matches(sep).count() == n) {
+            let agree = complete.iter().all(|l| l.matches(sep).count() == n);
+            let cut_fits = cut.is_none_or(|l| (1..=n).contains(&l.matches(sep).count()));
+            if n > 0 && agree && cut_fits && (complete.len() >= 2 || cut.is_some()) {
                 return if sep == '\t' { "text/tab-separated-values" } else { "text/csv" };
             }
         }
@@ -331,35 +452,28 @@ fn classify_text(text: &str, all_lines: bool) -> &'static str {
     "text/plain"
 }
 
-/// Header fields an e-mail message (RFC 5322) commonly starts with.
-const MESSAGE_FIRST_FIELDS: [&str; 10] = [
-    "received",
-    "return-path",
-    "from",
-    "mime-version",
-    "message-id",
-    "delivered-to",
-    "date",
-    "x-mozilla-status",
-    "x-apple-mail",
-    "dkim-signature",
-];
+/// Header fields every e-mail message (RFC 5322) has some of.
+const MESSAGE_FIELDS: [&str; 9] =
+    ["from", "to", "subject", "date", "message-id", "mime-version", "received", "return-path", "content-type"];
 
-/// An RFC 822 message: it starts with a header field a message starts with, and the lines up to
-/// the first blank one (or the end of the head) are all header fields or their continuations,
-/// at least three of them.
+/// An RFC 822 message: the lines up to the first blank one (or the end of the head) are all
+/// header fields or their continuations, at least three of them, and at least two are fields
+/// messages have (From, To, Subject, Date, Message-ID, ...). A message may start with any
+/// field (`X-…`, `Subject`, `Authentication-Results`, ...).
 fn looks_like_message(t: &str) -> bool {
     let field_name = |line: &str| -> Option<String> {
         let (name, _) = line.split_once(':')?;
         let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
         ok.then(|| name.to_ascii_lowercase())
     };
-    let mut lines = t.lines();
-    let Some(first) = lines.next().and_then(field_name) else { return false };
-    if !MESSAGE_FIRST_FIELDS.contains(&first.as_str()) {
-        return false;
+    let mut lines = t.lines().peekable();
+    // An mbox file starts each message with a `From <address> <date>` separator line.
+    if lines.peek().is_some_and(|l| l.starts_with("From ") && field_name(l).is_none()) {
+        lines.next();
     }
+    let Some(first) = lines.next().and_then(field_name) else { return false };
     let mut fields = 1;
+    let mut known = usize::from(MESSAGE_FIELDS.contains(&first.as_str()));
     for line in lines.take(200) {
         if line.trim().is_empty() {
             break;
@@ -367,12 +481,11 @@ fn looks_like_message(t: &str) -> bool {
         if line.starts_with([' ', '\t']) {
             continue;
         }
-        if field_name(line).is_none() {
-            return false;
-        }
+        let Some(name) = field_name(line) else { return false };
         fields += 1;
+        known += usize::from(MESSAGE_FIELDS.contains(&name.as_str()));
     }
-    fields >= 3
+    fields >= 3 && known >= 2
 }
 
 /// A JSON document's start: parses, or is valid as far as the head goes.
@@ -430,6 +543,82 @@ From: a@example.org\r\nTo: b@example.org\r\nSubject: Hi\r\n\r\nBody\r\n",
         // A note that starts like a header but is prose is not a message.
         check(b"Date: tomorrow\nwe meet at noon, bring the slides\n", "text/plain");
         check(b"From: me\nTo: you\n", "text/plain");
+    }
+
+    /// One table of what real files start with and the type their record must get (the cases
+    /// that went wrong on public documents: packages that read as plain zips, XHTML read as
+    /// XML, UTF-16 and Latin-1 HTML and messages read as plain text).
+    #[test]
+    fn record_types_of_packages_pages_and_messages() {
+        use std::io::{Cursor, Write as _};
+        let zip = |entries: &[(&str, &[u8])]| {
+            let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            let options = zip::write::SimpleFileOptions::default();
+            for (name, content) in entries {
+                zip.start_file(*name, options).unwrap();
+                zip.write_all(content).unwrap();
+            }
+            zip.finish().unwrap().into_inner()
+        };
+        let types = |main: &str, part: &str| {
+            format!(r#"<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/{part}" ContentType="application/vnd.openxmlformats-officedocument.{main}.main+xml"/></Types>"#).into_bytes()
+        };
+        // Media ahead of the main part push it past the head, as Word and PowerPoint do.
+        let media = vec![0x5Au8; 3 * HEAD_BYTES];
+        let docx = zip(&[
+            ("word/media/image1.png", &media),
+            ("[Content_Types].xml", &types("wordprocessingml.document", "word/document.xml")),
+            ("word/document.xml", b"<w:document/>"),
+        ]);
+        let pptx = zip(&[
+            ("ppt/media/image1.png", &media),
+            ("[Content_Types].xml", &types("presentationml.presentation", "ppt/presentation.xml")),
+        ]);
+        let xlsx = zip(&[("docProps/app.xml", &media), ("xl/workbook.xml", b"<workbook/>")]);
+        let odt = zip(&[("mimetype", b"application/vnd.oasis.opendocument.text"), ("content.xml", b"<x/>")]);
+        let ods = zip(&[("mimetype", b"application/vnd.oasis.opendocument.spreadsheet"), ("content.xml", b"<x/>")]);
+        let plain_zip = zip(&[("readme.txt", b"a plain archive")]);
+        let utf16 = |text: &str, le: bool, bom: bool| {
+            let mut out = if bom { if le { vec![0xFF, 0xFE] } else { vec![0xFE, 0xFF] } } else { Vec::new() };
+            out.extend(text.encode_utf16().flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() }));
+            out
+        };
+        let page = "<!DOCTYPE html>\n<html><head><title>Bericht</title></head><body><p>Grüße</p></body></html>\n";
+        let check = |name: &str, bytes: &[u8], expect: &str| {
+            let head = &bytes[..bytes.len().min(HEAD_BYTES)];
+            let got = sniff_content(head, || Some(Cursor::new(bytes)));
+            assert_eq!(got, expect, "{name}");
+        };
+        let long_csv = format!("{}\n{}", vec!["column"; 1000].join(","), vec!["cell"; 2000].join(","));
+        let table: &[(&str, &[u8], &str)] = &[
+            ("docx, media first", &docx, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+            ("pptx, media first", &pptx, "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+            ("xlsx without types", &xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            ("odt", &odt, "application/vnd.oasis.opendocument.text"),
+            ("ods", &ods, "application/vnd.oasis.opendocument.spreadsheet"),
+            ("plain zip", &plain_zip, "application/zip"),
+            ("xhtml", b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"x\">\n<html xmlns=\"http://www.w3.org/1999/xhtml\"><body/></html>", "text/html"),
+            ("xhtml, no doctype", b"<?xml version=\"1.0\"?><!-- generated --><html xmlns=\"http://www.w3.org/1999/xhtml\"></html>", "text/html"),
+            ("xml", b"<?xml version=\"1.0\"?><feed><entry/></feed>", "text/xml"),
+            ("utf-16le html, bom", &utf16(page, true, true), "text/html"),
+            ("utf-16be html, bom", &utf16(page, false, true), "text/html"),
+            ("utf-16le html, no bom", &utf16(page, true, false), "text/html"),
+            ("utf-16le text", &utf16("Hello world\r\nsecond line\r\n", true, true), "text/plain"),
+            ("utf-16le csv, no bom", &utf16("a;b;c\r\n1;2;3\r\n4;5;6\r\n", true, false), "text/csv"),
+            ("latin-1 html with a comment first", b"<!-- Startseite -->\n<html>\n<head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\"></head><body>Gr\xfc\xdfe aus M\xfcnchen</body></html>", "text/html"),
+            ("html starting with head", b"<head><title>x</title></head><body>text</body>", "text/html"),
+            ("html fragment opening with a div", b"<div class=\"main\"><p>x</p></div>\n</body></html>", "text/html"),
+            ("eml starting with X- headers", b"X-Mailer: Outlook\r\nX-Priority: 3\r\nSubject: Angebot\r\nFrom: a@example.org\r\nTo: b@example.org\r\n\r\nHallo\r\n", "message/rfc822"),
+            ("eml starting with Subject", b"Subject: Re: minutes\nTo: team@example.org\nContent-Type: text/plain; charset=utf-8\n\nsee below\n", "message/rfc822"),
+            ("mbox message", b"From 1275267068816858875@xxx Wed Jul 16 06:24:10 +0000 2008\nX-GM-THRID: 1274781836420152463\nDelivered-To: a@example.org\nReceived: by 10.142.99.12 with SMTP id w12cs56852wfb;\n        Tue, 15 Jul 2008 23:24:12 -0700 (PDT)\nReturn-Path: <b@example.org>\n", "message/rfc822"),
+            ("csv of records longer than the head", long_csv.as_bytes(), "text/csv"),
+            ("prose with colons", b"Note: bring slides\nRoom: 4\nTime: noon\n\nthanks\n", "text/plain"),
+            ("markdown", b"# Title\n\ntext\n", "text/markdown"),
+            ("pdf", b"%PDF-1.4\n", "application/pdf"),
+        ];
+        for (name, bytes, expect) in table {
+            check(name, bytes, expect);
+        }
     }
 
     #[tokio::test]

@@ -24,7 +24,7 @@ use docwright_core::time::Timestamp;
 use docwright_extract::Ocr;
 pub use docwright_extract::OcrStatus;
 use docwright_extract::worker::{Failure, Job, OcrJob, Outcome, ThumbJob};
-use docwright_storage::files::{ExtractionEnd, FileRecord, PartRecord, Rerun};
+use docwright_storage::files::{ExtractionEnd, FileRecord, PartRecord, Rerun, StoredRun};
 
 use crate::blobs::{BlobReader, BlobStore as _, BlobUpload as _, LocalBlobs, Written, store_error};
 use crate::files::{FILE_ITEM, FILE_READ};
@@ -226,6 +226,37 @@ impl Engine {
         Ok(FileParts { file, parts, attachments })
     }
 
+    /// A file whose parts are about to be read, with the files found inside it: the first step
+    /// of [`Engine::parts_after`]'s paging.
+    pub async fn file_with_attachments(&self, grant: &Grant, id: FileId) -> Result<(FileRecord, Vec<FileRecord>)> {
+        grant.expect(FILE_READ)?;
+        let file = self.visible_file(grant, id).await?;
+        let attachments = self.db.child_files(file.tenant_id, id).await?;
+        Ok((file, attachments))
+    }
+
+    /// At most `limit` parts of `file` (as [`Engine::file_with_attachments`] gave it) in
+    /// document order, after the part `after` (from the start when `None`). An `after` that is
+    /// no part of the file is an invalid cursor.
+    pub async fn parts_after(
+        &self,
+        grant: &Grant,
+        file: &FileRecord,
+        after: Option<PartId>,
+        limit: u32,
+    ) -> Result<docwright_storage::Page<PartRecord>> {
+        grant.expect(FILE_READ)?;
+        crate::files::check_visible(grant, file)?;
+        let after_seq = match after {
+            None => None,
+            Some(part) => match self.db.file_part(file.tenant_id, file.id, part).await? {
+                Some(p) => Some(p.seq),
+                None => return Err(Error::invalid("cursor", "the cursor names no part of this file")),
+            },
+        };
+        Ok(self.db.file_parts_page(file.tenant_id, file.id, after_seq, limit).await?)
+    }
+
     /// The bytes of an image part: its record and a reader of the whole blob.
     pub async fn part_content(&self, grant: &Grant, id: FileId, part: PartId) -> Result<(PartRecord, BlobReader)> {
         grant.expect(FILE_READ)?;
@@ -306,33 +337,63 @@ impl Engine {
             }
         }
         let started = std::time::Instant::now();
-        let outcome = self.run_extraction(&settings, &file).await;
-        let end = self.store_outcome(&settings, &file, outcome).await;
-        let (end, thumbnail, blobs) = match end {
-            Ok(stored) => (stored.end, stored.thumbnail, stored.blobs),
-            Err(e) => (ExtractionEnd::Failed { code: "store_failed".into(), message: e.to_string() }, None, Vec::new()),
+        let (outcome, work) = self.run_extraction(&settings, &file).await;
+        let stored = match self.store_outcome(&settings, &file, outcome, work.as_ref().map(|w| w.path())).await {
+            Ok(stored) => stored,
+            Err(e) => Stored::failed("store_failed", e.to_string()),
         };
+        let Stored { end, thumbnail, blobs, streamed } = stored;
         match &end {
-            ExtractionEnd::Done { parts, .. } => tracing::info!(
-                file = %file.id, parts = parts.len(), ms = started.elapsed().as_millis() as u64, "extracted"
+            End::Done { parts, .. } => tracing::info!(
+                file = %file.id, parts, ms = started.elapsed().as_millis() as u64, "extracted"
             ),
-            ExtractionEnd::Failed { code, message } => tracing::info!(
+            End::Failed { code, message } => tracing::info!(
                 file = %file.id, %code, %message, ms = started.elapsed().as_millis() as u64, "extraction failed"
             ),
         }
-        let kept = self
-            .db
-            .finish_extraction(file.tenant_id, file.id, &self.instance, &end, thumbnail.as_deref(), Timestamp::now())
-            .await?;
+        let (tenant, now) = (file.tenant_id, Timestamp::now());
+        let kept = match &end {
+            // The parts went in batch by batch under the claim; this ends the run.
+            End::Done { warnings, units, .. } if streamed => {
+                let run = StoredRun { warnings, units: *units, thumbnail_sha256: thumbnail.as_deref() };
+                self.db.finish_stored_extraction(tenant, file.id, &self.instance, &run, now).await?
+            }
+            // The claim was lost while parts were stored: nothing more is written.
+            End::Done { .. } => false,
+            End::Failed { code, message } => {
+                let failed = ExtractionEnd::Failed { code: code.clone(), message: message.clone() };
+                self.db.finish_extraction(tenant, file.id, &self.instance, &failed, thumbnail.as_deref(), now).await?
+            }
+        };
         if kept {
-            for (sha256, bytes) in &blobs {
-                self.keep_blob(file.tenant_id, sha256, bytes).await?;
+            for blob in &blobs {
+                self.keep_written_blob(tenant, blob).await?;
             }
         } else {
             // Deleted meanwhile, or handed to another process: drop the blobs only we named.
-            self.forget_blobs(file.tenant_id, &end, thumbnail.as_deref()).await;
+            for sha in blobs.iter().map(|b| b.sha256.as_str()) {
+                if let Err(e) = self.release_blob(tenant, sha).await {
+                    tracing::warn!(%tenant, sha, error = %e, "an extraction's blob could not be removed");
+                }
+            }
         }
-        Ok(self.db.file(file.tenant_id, file.id).await?)
+        drop(work);
+        Ok(self.db.file(tenant, file.id).await?)
+    }
+
+    /// Makes sure a blob this run wrote is still in place now that its record names it.
+    async fn keep_written_blob(&self, tenant: TenantId, blob: &WrittenBlob) -> Result<()> {
+        let blobs = &self.file_settings()?.blobs;
+        if blobs.exists(tenant, &blob.sha256).await.map_err(store_error)? {
+            return Ok(());
+        }
+        let bytes = match &blob.source {
+            BlobSource::Bytes(bytes) => bytes.clone(),
+            BlobSource::File(path) => {
+                tokio::fs::read(path).await.map_err(|e| Error::Internal(format!("extraction data: {e}")))?
+            }
+        };
+        self.keep_blob(tenant, &blob.sha256, &bytes).await
     }
 
     /// A file never extracted before whose bytes another file of the tenant already had
@@ -347,24 +408,30 @@ impl Engine {
             return Ok(false);
         }
         let tenant = file.tenant_id;
-        let parts: Vec<PartRecord> = self
-            .db
-            .file_parts(tenant, donor.id)
-            .await?
-            .into_iter()
-            .map(|p| PartRecord { id: PartId::new(), file_id: file.id, ..p })
-            .collect();
-        let named: Vec<String> = donor
-            .extraction
-            .thumbnail_sha256
-            .iter()
-            .cloned()
-            .chain(parts.iter().filter_map(|p| p.data_sha256.clone()))
-            .collect();
-        let end =
-            ExtractionEnd::Done { parts, warnings: donor.extraction.warnings.clone(), units: donor.extraction.units };
-        let thumbnail = donor.extraction.thumbnail_sha256.as_deref();
-        if !self.db.finish_extraction(tenant, file.id, &self.instance, &end, thumbnail, Timestamp::now()).await? {
+        // The donor's parts, a page at a time, under this run's claim.
+        let mut named: Vec<String> = donor.extraction.thumbnail_sha256.iter().cloned().collect();
+        let mut after = None;
+        let mut first = true;
+        loop {
+            let page = self.db.file_parts_page(tenant, donor.id, after, PART_BATCH as u32).await?;
+            after = page.items.last().map(|p| p.seq);
+            named.extend(page.items.iter().filter_map(|p| p.data_sha256.clone()));
+            let parts: Vec<PartRecord> =
+                page.items.into_iter().map(|p| PartRecord { id: PartId::new(), file_id: file.id, ..p }).collect();
+            if !self.db.store_parts(tenant, file.id, &self.instance, first, &parts, Timestamp::now()).await? {
+                return Ok(true);
+            }
+            first = false;
+            if !page.has_more {
+                break;
+            }
+        }
+        let run = StoredRun {
+            warnings: &donor.extraction.warnings,
+            units: donor.extraction.units,
+            thumbnail_sha256: donor.extraction.thumbnail_sha256.as_deref(),
+        };
+        if !self.db.finish_stored_extraction(tenant, file.id, &self.instance, &run, Timestamp::now()).await? {
             return Ok(true);
         }
         for child in self.db.child_files(tenant, donor.id).await? {
@@ -399,10 +466,16 @@ impl Engine {
         Ok(true)
     }
 
-    async fn run_extraction(&self, settings: &ExtractionSettings, file: &FileRecord) -> Outcome {
+    /// Runs the job; the outcome (its parts still in the work directory's parts file) and the
+    /// work directory, removed when dropped.
+    async fn run_extraction(
+        &self,
+        settings: &ExtractionSettings,
+        file: &FileRecord,
+    ) -> (Outcome, Option<tempfile::TempDir>) {
         let fail = |code: &str, message: String| {
             let f = Failure::new(code, message);
-            Outcome { extraction: Some(Err(f.clone())), thumbnail: Some(Err(f)) }
+            (Outcome { extraction: Some(Err(f.clone())), thumbnail: Some(Err(f)) }, None)
         };
         let blobs = match self.file_settings() {
             Ok(f) => f.blobs.clone(),
@@ -420,33 +493,39 @@ impl Engine {
             Err(e) => return fail("store_failed", format!("cannot make a work directory: {e}")),
         };
         let job = job_for(settings, file, input, work.path());
-        match &settings.runner {
+        let outcome = match &settings.runner {
             Runner::Thread => {
-                let run = tokio::task::spawn_blocking(move || job.run());
+                let dir = work.path().to_path_buf();
+                let run = tokio::task::spawn_blocking(move || job.run_to_dir().and_then(|()| Outcome::read(&dir)));
                 match tokio::time::timeout(settings.timeout + PROCESS_GRACE, run).await {
-                    Ok(Ok(outcome)) => outcome,
-                    Ok(Err(e)) => fail("parser_crashed", format!("the parser thread ended: {e}")),
-                    Err(_) => fail("timed_out", "extraction did not finish within its time limit".into()),
+                    Ok(Ok(Ok(outcome))) => outcome,
+                    Ok(Ok(Err(e))) => return fail("parser_crashed", format!("the outcome could not be kept: {e}")),
+                    Ok(Err(e)) => return fail("parser_crashed", format!("the parser thread ended: {e}")),
+                    Err(_) => return fail("timed_out", "extraction did not finish within its time limit".into()),
                 }
             }
             Runner::Process { program } => match run_process(program, &job, settings.timeout + PROCESS_GRACE).await {
                 Ok(outcome) => outcome,
                 Err(failure) => Outcome { extraction: Some(Err(failure.clone())), thumbnail: Some(Err(failure)) },
             },
-        }
+        };
+        (outcome, Some(work))
     }
 
-    /// Turns an outcome into what the database keeps: image parts, attachments and the
-    /// thumbnail go to the blob store first.
+    /// Turns an outcome into what the database keeps: the thumbnail and attachments go to the
+    /// blob store, and the parts, read back from the work directory in batches, go to the
+    /// database batch by batch under this process's claim (image bytes to the blob store
+    /// first). Memory holds one batch, never the file's parts.
     async fn store_outcome(
         &self,
         settings: &ExtractionSettings,
         file: &FileRecord,
         outcome: Outcome,
+        work: Option<&Path>,
     ) -> Result<Stored> {
         let blobs = self.file_settings()?.blobs.clone();
         let tenant = file.tenant_id;
-        let mut stored_blobs = Vec::new();
+        let mut stored = Stored::failed("not_run", "extraction was not asked for".into());
         let thumbnail_png = match outcome.thumbnail {
             Some(Ok(png)) if !png.is_empty() => Some(png),
             Some(Err(f)) if f.code != "unsupported_type" => {
@@ -461,55 +540,94 @@ impl Engine {
             }
             _ => None,
         };
-        let thumbnail = match thumbnail_png {
-            Some(png) => {
-                let sha256 = put_blob(&blobs, tenant, &png).await?.sha256;
-                stored_blobs.push((sha256.clone(), png));
-                Some(sha256)
+        if let Some(png) = thumbnail_png {
+            let sha256 = put_blob(&blobs, tenant, &png).await?.sha256;
+            stored.thumbnail = Some(sha256.clone());
+            stored.blobs.push(WrittenBlob { sha256, source: BlobSource::Bytes(png) });
+        }
+        let extraction = match outcome.extraction {
+            None => return Ok(stored),
+            Some(Err(f)) => {
+                stored.end = End::Failed { code: f.code, message: f.message };
+                return Ok(stored);
             }
-            None => None,
+            Some(Ok(extraction)) => extraction,
         };
-        let end = match outcome.extraction {
-            None => ExtractionEnd::Failed { code: "not_run".into(), message: "extraction was not asked for".into() },
-            Some(Err(f)) => ExtractionEnd::Failed { code: f.code, message: f.message },
-            Some(Ok(extraction)) => {
-                for attachment in &extraction.attachments {
-                    self.store_attachment(&blobs, file, attachment).await?;
+        for attachment in &extraction.attachments {
+            self.store_attachment(&blobs, file, attachment).await?;
+        }
+        let Some(work) = work else {
+            return Err(Error::Internal("an extraction without its work directory".into()));
+        };
+        // Parts are read on a blocking thread and handed over a batch at a time.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<docwright_extract::Part>>>(1);
+        let dir = work.to_path_buf();
+        let reader = tokio::task::spawn_blocking(move || {
+            let parts = match docwright_extract::worker::read_parts(&dir) {
+                Ok(parts) => parts,
+                Err(e) => return drop(tx.blocking_send(Err(e))),
+            };
+            let mut batch = Vec::new();
+            let mut bytes = 0usize;
+            for part in parts {
+                let part = match part {
+                    Ok(part) => part,
+                    Err(e) => return drop(tx.blocking_send(Err(e))),
+                };
+                bytes += part.text.len() + part.data.as_ref().map_or(0, Vec::len);
+                batch.push(part);
+                if batch.len() >= PART_BATCH || bytes >= PART_BATCH_BYTES {
+                    if tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+                        return;
+                    }
+                    bytes = 0;
                 }
-                let mut parts = Vec::with_capacity(extraction.parts.len());
-                for (seq, mut part) in extraction.parts.into_iter().enumerate() {
-                    let data = match part.data.take() {
-                        Some(bytes) => {
-                            let written = put_blob(&blobs, tenant, &bytes).await?;
-                            stored_blobs.push((written.sha256.clone(), bytes));
-                            Some(written)
-                        }
-                        None => None,
-                    };
-                    parts.push(PartRecord {
-                        id: PartId::new(),
-                        file_id: file.id,
-                        seq: u32::try_from(seq).unwrap_or(u32::MAX),
-                        type_group: part.kind.as_str().to_owned(),
-                        mime_type: part.mime_type,
-                        label: part.label,
-                        level: part.level,
-                        text: part.text,
-                        rows_json: part.rows.map(|r| serde_json::Value::from(r).to_string()),
-                        method: part.method.as_str().to_owned(),
-                        page: part.location.page,
-                        slide: part.location.slide,
-                        sheet: part.location.sheet,
-                        row_start: part.location.row_start,
-                        row_end: part.location.row_end,
-                        data_size: data.as_ref().map(|w| w.size),
-                        data_sha256: data.map(|w| w.sha256),
-                    });
-                }
-                ExtractionEnd::Done { parts, warnings: extraction.warnings, units: extraction.units }
             }
-        };
-        Ok(Stored { end, thumbnail, blobs: stored_blobs })
+            if !batch.is_empty() {
+                let _ = tx.blocking_send(Ok(batch));
+            }
+        });
+        let mut seq = 0u32;
+        let mut first = true;
+        while let Some(batch) = rx.recv().await {
+            let batch = batch.map_err(|e| Error::Internal(format!("the worker's parts are unreadable: {e}")))?;
+            let mut records = Vec::with_capacity(batch.len());
+            for mut part in batch {
+                let data = match part.data.take() {
+                    Some(bytes) => {
+                        let written = put_blob(&blobs, tenant, &bytes).await?;
+                        let path = part.data_file.clone().map(|name| work.join(name));
+                        let source = path.map_or(BlobSource::Bytes(bytes), BlobSource::File);
+                        stored.blobs.push(WrittenBlob { sha256: written.sha256.clone(), source });
+                        Some(written)
+                    }
+                    None => None,
+                };
+                records.push(part_record(file.id, seq, part, data));
+                seq = seq.saturating_add(1);
+            }
+            if !self.db.store_parts(tenant, file.id, &self.instance, first, &records, Timestamp::now()).await? {
+                // Another run has the file now: stop, and let the caller drop what we wrote.
+                drop(rx);
+                let _ = reader.await;
+                stored.end = End::Done { parts: seq as usize, warnings: Vec::new(), units: None };
+                stored.streamed = false;
+                return Ok(stored);
+            }
+            first = false;
+        }
+        let _ = reader.await;
+        if first {
+            // No part at all: the first (empty) batch still replaces earlier parts.
+            if !self.db.store_parts(tenant, file.id, &self.instance, true, &[], Timestamp::now()).await? {
+                stored.end = End::Done { parts: 0, warnings: Vec::new(), units: None };
+                stored.streamed = false;
+                return Ok(stored);
+            }
+        }
+        stored.end = End::Done { parts: seq as usize, warnings: extraction.warnings, units: extraction.units };
+        stored.streamed = true;
+        Ok(stored)
     }
 
     /// An attachment becomes a file of its own (its type sniffed from its bytes, as uploads'
@@ -522,23 +640,12 @@ impl Engine {
     ) -> Result<()> {
         let written = put_blob(blobs, parent.tenant_id, &attachment.data).await?;
         let name = crate::files::checked_name(&attachment.file_name).unwrap_or_else(|_| "attachment".to_owned());
-        let record = crate::files::new_record(parent.tenant_id, parent.owner_id, name, written, Some(parent.id));
+        let mime = crate::blobs::sniff_content(&written.head, || Some(std::io::Cursor::new(&attachment.data)));
+        let record = crate::files::new_record(parent.tenant_id, parent.owner_id, name, mime, written, Some(parent.id));
         self.db.insert_file(&record).await?;
         self.keep_blob(parent.tenant_id, &record.sha256, &attachment.data).await?;
         self.extraction.wake();
         Ok(())
-    }
-
-    async fn forget_blobs(&self, tenant: TenantId, end: &ExtractionEnd, thumbnail: Option<&str>) {
-        let mut shas: Vec<&str> = thumbnail.into_iter().collect();
-        if let ExtractionEnd::Done { parts, .. } = end {
-            shas.extend(parts.iter().filter_map(|p| p.data_sha256.as_deref()));
-        }
-        for sha in shas {
-            if let Err(e) = self.release_blob(tenant, sha).await {
-                tracing::warn!(%tenant, sha, error = %e, "an extraction's blob could not be removed");
-            }
-        }
     }
 }
 
@@ -646,12 +753,71 @@ fn classify_exit(status: std::process::ExitStatus, stderr: &str) -> Failure {
     }
 }
 
-/// What an outcome became: the end to record, the thumbnail's blob, and every blob written with
-/// its bytes, kept until the record names them (see [`Engine::keep_blob`]).
+/// What an outcome became: how the run ended, the thumbnail's blob, every blob written (to be
+/// checked once the record names it, see [`Engine::keep_blob`]), and whether the parts were
+/// stored under the claim to the end (`streamed`; `false` with `Done`: the claim was lost).
 struct Stored {
-    end: ExtractionEnd,
+    end: End,
     thumbnail: Option<String>,
-    blobs: Vec<(String, Vec<u8>)>,
+    blobs: Vec<WrittenBlob>,
+    streamed: bool,
+}
+
+impl Stored {
+    fn failed(code: &str, message: String) -> Self {
+        Self {
+            end: End::Failed { code: code.to_owned(), message },
+            thumbnail: None,
+            blobs: Vec::new(),
+            streamed: false,
+        }
+    }
+}
+
+/// How a run ended, its parts already stored.
+enum End {
+    Done { parts: usize, warnings: Vec<String>, units: Option<u32> },
+    Failed { code: String, message: String },
+}
+
+/// A blob an extraction wrote, and where its bytes are should it have to be written again.
+struct WrittenBlob {
+    sha256: String,
+    source: BlobSource,
+}
+
+enum BlobSource {
+    Bytes(Vec<u8>),
+    /// A data file in the run's work directory (kept until the run is recorded).
+    File(PathBuf),
+}
+
+/// Parts per batch written to the database, and about the most bytes (text and image data)
+/// of one batch.
+const PART_BATCH: usize = 500;
+const PART_BATCH_BYTES: usize = 8 << 20;
+
+/// A part as its row, `seq` its position.
+fn part_record(file: FileId, seq: u32, part: docwright_extract::Part, data: Option<Written>) -> PartRecord {
+    PartRecord {
+        id: PartId::new(),
+        file_id: file,
+        seq,
+        type_group: part.kind.as_str().to_owned(),
+        mime_type: part.mime_type,
+        label: part.label,
+        level: part.level,
+        text: part.text,
+        rows_json: part.rows.map(|r| serde_json::Value::from(r).to_string()),
+        method: part.method.as_str().to_owned(),
+        page: part.location.page,
+        slide: part.location.slide,
+        sheet: part.location.sheet,
+        row_start: part.location.row_start,
+        row_end: part.location.row_end,
+        data_size: data.as_ref().map(|w| w.size),
+        data_sha256: data.map(|w| w.sha256),
+    }
 }
 
 /// Stores bytes as a blob of `tenant`.

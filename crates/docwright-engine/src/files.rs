@@ -14,7 +14,7 @@ use docwright_core::time::Timestamp;
 use docwright_storage::files::FileRecord;
 use futures_util::{Stream, StreamExt as _};
 
-use crate::blobs::{BlobReader, BlobStore, BlobUpload as _, LocalBlobs, sniff_mime, store_error};
+use crate::blobs::{BlobReader, BlobStore, BlobUpload as _, LocalBlobs, sniff_content, store_error};
 use crate::{Engine, Error, Grant, Result};
 
 /// The RBAC item of uploaded files (a member of the `data.` family).
@@ -93,8 +93,14 @@ impl Engine {
         }
         upload.finish().await.map_err(store_error)?;
         let written = upload.summary();
+        // A zip is opened to see what package it is: blocking file reads, off the runtime.
+        let file = upload.open_written();
+        let head = written.head.clone();
+        let mime = tokio::task::spawn_blocking(move || sniff_content(&head, || file))
+            .await
+            .map_err(|e| Error::Internal(format!("type detection: {e}")))?;
         let ctx = grant.ctx();
-        let record = new_record(ctx.tenant, ctx.user(), file_name, written, None);
+        let record = new_record(ctx.tenant, ctx.user(), file_name, mime, written, None);
         self.db.insert_file(&record).await.map_err(Error::from)?;
         if let Err(e) = settings.blobs.commit(ctx.tenant, upload).await {
             let _ = self.db.delete_file(ctx.tenant, record.id).await;
@@ -118,9 +124,7 @@ impl Engine {
         range: std::ops::Range<u64>,
     ) -> Result<BlobReader> {
         grant.expect(FILE_READ)?;
-        if file.tenant_id != grant.ctx().tenant || !(grant.tenant_wide() || file.owner_id == grant.ctx().user()) {
-            return Err(Error::NotFound("file"));
-        }
+        check_visible(grant, file)?;
         self.read_blob(file.tenant_id, &file.sha256, range).await
     }
 
@@ -204,11 +208,22 @@ async fn release<B: BlobStore, F: Future<Output = Result<bool>>>(
     }
 }
 
-/// The record of new content: its type sniffed from the bytes, its extraction pending.
+/// `NotFound` unless the grant reaches this record: the tenant's files, or at level `my` the
+/// caller's own.
+pub(crate) fn check_visible(grant: &Grant, file: &FileRecord) -> Result<()> {
+    let ctx = grant.ctx();
+    if file.tenant_id != ctx.tenant || !(grant.tenant_wide() || file.owner_id == ctx.user()) {
+        return Err(Error::NotFound("file"));
+    }
+    Ok(())
+}
+
+/// The record of new content of type `mime` (sniffed from the bytes), its extraction pending.
 pub(crate) fn new_record(
     tenant: TenantId,
     owner: UserId,
     file_name: String,
+    mime: &str,
     written: crate::blobs::Written,
     parent: Option<FileId>,
 ) -> FileRecord {
@@ -217,7 +232,7 @@ pub(crate) fn new_record(
         tenant_id: tenant,
         owner_id: owner,
         file_name,
-        mime_type: sniff_mime(&written.head).to_owned(),
+        mime_type: mime.to_owned(),
         file_size: written.size,
         sha256: written.sha256,
         md5: written.md5,

@@ -6,17 +6,39 @@
 //!
 //! Absent corpus: a notice and a skip — unless `DOCWRIGHT_CORPUS` names a directory (CI sets it
 //! when the corpus is on the machine), then its absence fails.
+//!
+//! Word recall: each file's text is also read by an independent extractor
+//! (`scripts/reference-text.py`: pdftotext, pdftoppm + Tesseract for scans, python-docx,
+//! python-pptx, openpyxl, Tesseract, and Python's own csv, html.parser and email), and the
+//! share of its words (as a multiset, case folded) that our parts hold is reported per file
+//! and per type. Under `CI=true` the tools must be there and no type may fall below its
+//! floor in [`RECALL_FLOORS`], the figures measured when the floors were set.
 
 // Test code fails loudly on purpose.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use docwright_engine::blobs::sniff_mime;
+use docwright_engine::blobs::sniff_content;
 use docwright_extract::worker::{Failure, Job, OcrJob, Outcome, ThumbJob};
 use docwright_extract::{Extraction, Method, PartKind};
+
+/// Word recall per type that must hold under `CI=true`: what the corpus gave when these were
+/// set (rounded down to the third decimal), so a change that loses words fails.
+const RECALL_FLOORS: &[(&str, f64)] = &[
+    ("csv", 1.000),
+    ("docx", 0.998),
+    ("eml", 1.000),
+    ("html", 0.999),
+    ("image", 1.000),
+    ("pdf", 0.999),
+    ("pdf-ocr", 0.979),
+    ("pptx", 1.000),
+    ("xlsx", 0.994),
+];
 
 /// Longest a single file may take before the test calls it a hang.
 const WATCHDOG: Duration = Duration::from_secs(180);
@@ -86,6 +108,78 @@ fn expectation(name: &str, ocr: bool) -> Expect {
     }
 }
 
+/// The MIME type a corpus file's record must get, by what the file is (its name says it here).
+fn expected_mime(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
+    Some(match (name, ext.as_str()) {
+        // A password-protected OOXML file is an OLE container holding the encrypted package.
+        ("password_protected.xlsx", _) => "application/x-ole-storage",
+        (_, "pdf") => "application/pdf",
+        (_, "docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        (_, "pptx") => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        (_, "xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        (_, "xls") => "application/vnd.ms-excel",
+        (_, "csv") => "text/csv",
+        (_, "html" | "htm") => "text/html",
+        (_, "eml") => "message/rfc822",
+        (_, "png") => "image/png",
+        (_, "jpg" | "jpeg") => "image/jpeg",
+        _ => return None,
+    })
+}
+
+/// The reader of `scripts/reference-text.py` for a corpus file, `None` when there is no
+/// independent reading (a password-protected file).
+fn reference_kind(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
+    Some(match (name, ext.as_str()) {
+        ("password.pdf" | "password_protected.xlsx", _) => return None,
+        ("loremipsum-flat.pdf" | "single_table.pdf", _) => "pdf-ocr",
+        (_, "pdf") => "pdf",
+        (_, "docx") => "docx",
+        (_, "pptx") => "pptx",
+        (_, "xlsx") => "xlsx",
+        (_, "csv" | "tsv") => "csv",
+        (_, "html" | "htm") => "html",
+        (_, "eml") => "eml",
+        (_, "png" | "jpg" | "jpeg" | "tif" | "tiff") => "image",
+        _ => return None,
+    })
+}
+
+/// What the independent reader gives, `Err` with the reason when it cannot run.
+fn reference_text(kind: &str, path: &Path) -> Result<String, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference-text.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(kind)
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Words as the recall counts them: runs of letters and digits, case folded.
+fn words(text: &str) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        *counts.entry(word.to_lowercase()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// (reference words found in ours, reference words), each word counted as often as the
+/// reference has it but at most as often as ours does.
+fn recall(reference: &str, ours: &str) -> (usize, usize) {
+    let (reference, ours) = (words(reference), words(ours));
+    let total = reference.values().sum();
+    let found = reference.iter().map(|(w, n)| (*n).min(ours.get(w).copied().unwrap_or(0))).sum();
+    (found, total)
+}
+
 fn run_with_watchdog(job: Job) -> Option<Outcome> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -148,7 +242,11 @@ fn every_corpus_file_extracts_or_fails_with_its_reason() {
         println!("corpus test: tesseract not installed, scans and images are checked without OCR text");
     }
     let out = tempfile::tempdir().unwrap();
+    let ci = std::env::var("CI").as_deref() == Ok("true");
     let mut problems = Vec::new();
+    // Per reference kind: (words found, reference words, files).
+    let mut recall_by_kind: HashMap<&'static str, (usize, usize, usize)> = HashMap::new();
+    let mut missing_tools = Vec::new();
     let files = files_under(&dir);
     assert!(!files.is_empty(), "the corpus at {} is empty", dir.display());
     for (i, path) in files.iter().enumerate() {
@@ -160,7 +258,12 @@ fn every_corpus_file_extracts_or_fails_with_its_reason() {
             buf.truncate(n);
             buf
         };
-        let mime = sniff_mime(&head).to_owned();
+        let mime = sniff_content(&head, || std::fs::File::open(path).ok()).to_owned();
+        if let Some(want) = expected_mime(&name)
+            && mime != want
+        {
+            problems.push(format!("{name}: its record would say {mime}, not {want}"));
+        }
         let job_dir = out.path().join(i.to_string());
         std::fs::create_dir_all(&job_dir).unwrap();
         let job = Job {
@@ -192,9 +295,52 @@ fn every_corpus_file_extracts_or_fails_with_its_reason() {
             Ok(png) => problems.push(format!("{name}: thumbnail is {:?}, not 200×280", png_size(png))),
             Err(f) => problems.push(format!("{name}: no thumbnail: {} ({})", f.code, f.message)),
         }
+        let elapsed = started.elapsed();
+        let mut recall_note = String::new();
+        if let (Some(kind), Some(Ok(x))) = (reference_kind(&name), outcome.extraction.as_ref()) {
+            match reference_text(kind, path) {
+                Ok(reference) => {
+                    let ours: Vec<&str> = x.parts.iter().map(|p| p.text.as_str()).collect();
+                    let (found, total) = recall(&reference, &ours.join("\n"));
+                    let entry = recall_by_kind.entry(kind).or_default();
+                    *entry = (entry.0 + found, entry.1 + total, entry.2 + 1);
+                    if total > 0 {
+                        recall_note = format!(", word recall {:.3} of {total} ({kind})", found as f64 / total as f64);
+                    }
+                }
+                Err(why) => missing_tools.push(format!("{name} ({kind}): {why}")),
+            }
+        }
         match verdict {
-            Ok(summary) => println!("corpus {name} [{mime}] in {:?}: {summary}", started.elapsed()),
+            Ok(summary) => println!("corpus {name} [{mime}] in {elapsed:?}: {summary}{recall_note}"),
             Err(problem) => problems.push(problem),
+        }
+    }
+    let mut kinds: Vec<_> = recall_by_kind.into_iter().collect();
+    kinds.sort_by_key(|(k, _)| *k);
+    for (kind, (found, total, files)) in &kinds {
+        let recall = if *total == 0 { 1.0 } else { *found as f64 / *total as f64 };
+        let floor = RECALL_FLOORS.iter().find(|(k, _)| k == kind).map(|(_, f)| *f);
+        println!(
+            "corpus recall {kind}: {recall:.4} ({found} of {total} words, {files} files){}",
+            floor.map_or_else(|| " — no floor set".to_owned(), |f| format!(", floor {f:.3}"))
+        );
+        if let Some(floor) = floor
+            && recall < floor
+        {
+            problems.push(format!("word recall of {kind} fell to {recall:.4}, below its floor {floor:.3}"));
+        }
+    }
+    if !missing_tools.is_empty() {
+        let list = missing_tools.join("\n");
+        assert!(!ci, "CI=true but the reference extractors cannot run (scripts/test installs them):\n{list}");
+        println!("corpus recall: not measured for some files, a reference tool is missing:\n{list}");
+    }
+    if ci {
+        for (kind, _) in RECALL_FLOORS {
+            if !kinds.iter().any(|(k, _)| k == kind) {
+                problems.push(format!("no corpus file measured the recall of {kind}"));
+            }
         }
     }
     assert!(problems.is_empty(), "corpus problems:\n{}", problems.join("\n"));

@@ -39,12 +39,30 @@ impl Budget {
 pub(crate) struct Collector<'a> {
     pub(crate) parts: Vec<Part>,
     chars: usize,
+    cells: u64,
+    /// Parts pushed so far (kept here or sent on).
+    pushed: usize,
     limits: &'a Limits,
+    sink: Option<crate::PartSink>,
 }
 
 impl<'a> Collector<'a> {
     pub(crate) fn new(limits: &'a Limits) -> Self {
-        Self { parts: Vec::new(), chars: 0, limits }
+        Self { parts: Vec::new(), chars: 0, cells: 0, pushed: 0, limits, sink: None }
+    }
+
+    /// A collector that sends its parts to the options' sink, when they have one.
+    pub(crate) fn streaming(options: &'a crate::Options) -> Self {
+        Self { sink: options.sink.clone(), ..Self::new(&options.limits) }
+    }
+
+    /// Charges `n` cells holding something against `limit` for the file.
+    pub(crate) fn charge_cells(&mut self, n: u64, limit: u64) -> Result<(), ExtractError> {
+        self.cells = self.cells.saturating_add(n);
+        if self.cells > limit {
+            return Err(ExtractError::TooLarge { what: "sheet cells", limit });
+        }
+        Ok(())
     }
 
     /// Charges `n` characters of text to the file's budget.
@@ -62,12 +80,18 @@ impl<'a> Collector<'a> {
             return Ok(());
         }
         self.charge_chars(part.text.chars().count())?;
-        if self.parts.len() >= self.limits.max_parts {
+        if self.pushed >= self.limits.max_parts {
             return Err(ExtractError::TooLarge { what: "parts", limit: self.limits.max_parts as u64 });
         }
         self.limits.check_time()?;
-        self.parts.push(part);
-        Ok(())
+        self.pushed += 1;
+        match &self.sink {
+            Some(sink) => sink.send(part),
+            None => {
+                self.parts.push(part);
+                Ok(())
+            }
+        }
     }
 
     pub(crate) fn into_extraction(self) -> Extraction {
@@ -150,32 +174,111 @@ pub(crate) fn scan_package(path: &Path, limits: &Limits, budget: &mut Budget) ->
     Ok(Package { names })
 }
 
-/// Walks an XML stream and fails past the depth limit. Malformed XML is left to the format
-/// parser, which reports it in its own words.
+/// Walks an XML stream and fails past the depth limit. A byte-level scan with a fixed buffer:
+/// no event, text node or attribute is ever held whole, so a member that inflates to gigabytes
+/// of one text node costs no more memory than a small one (a pull parser buffers each event,
+/// and one 2 GiB text node took the worker to its memory limit). Malformed XML is left to the
+/// format parser, which reports it in its own words.
 fn check_xml_depth(reader: &mut impl Read, limits: &Limits) -> Result<(), ExtractError> {
-    use quick_xml::events::Event;
-    let mut xml = quick_xml::Reader::from_reader(BufReader::new(reader));
-    xml.config_mut().check_end_names = false;
-    let mut buf = Vec::new();
-    let mut depth = 0u32;
-    let mut events = 0u32;
+    let mut scan = DepthScan::default();
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
-        match xml.read_event_into(&mut buf) {
-            Ok(Event::Start(_)) => {
-                depth += 1;
-                if depth > limits.max_xml_depth {
-                    return Err(ExtractError::TooDeep { limit: limits.max_xml_depth });
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        for &b in &buf[..n] {
+            if scan.step(b) > limits.max_xml_depth {
+                return Err(ExtractError::TooDeep { limit: limits.max_xml_depth });
+            }
+        }
+        limits.check_time()?;
+    }
+}
+
+/// Where [`DepthScan`] is in the markup.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Markup {
+    #[default]
+    Text,
+    /// Just after `<`.
+    Open,
+    /// Inside a start tag (`closing`: an end tag); `quote` the open attribute quote, `slash`
+    /// whether the last byte outside quotes was `/`.
+    Tag { closing: bool, quote: u8, slash: bool },
+    /// `<!` … `>` (doctype, declarations): `seen` counts `-` or `[` after `<!`.
+    Bang { seen: u8 },
+    /// `<!--` … `-->`: `dashes` counts trailing `-`.
+    Comment { dashes: u8 },
+    /// `<![CDATA[` … `]]>`: `brackets` counts trailing `]`.
+    Cdata { brackets: u8 },
+    /// `<?` … `?>`.
+    Pi { question: bool },
+}
+
+/// Element depth of an XML byte stream, one byte at a time.
+#[derive(Debug, Default)]
+struct DepthScan {
+    state: Markup,
+    depth: u32,
+}
+
+impl DepthScan {
+    /// Takes one byte; answers the depth after it.
+    fn step(&mut self, b: u8) -> u32 {
+        use Markup::*;
+        self.state = match self.state {
+            Text if b == b'<' => Open,
+            Text => Text,
+            Open => match b {
+                b'/' => Tag { closing: true, quote: 0, slash: false },
+                b'!' => Bang { seen: 0 },
+                b'?' => Pi { question: false },
+                b'>' => Text,
+                _ => Tag { closing: false, quote: 0, slash: false },
+            },
+            Tag { closing, quote, slash } => {
+                if quote != 0 {
+                    Tag { closing, quote: if b == quote { 0 } else { quote }, slash }
+                } else if b == b'"' || b == b'\'' {
+                    Tag { closing, quote: b, slash: false }
+                } else if b == b'>' {
+                    if closing {
+                        self.depth = self.depth.saturating_sub(1);
+                    } else if !slash {
+                        self.depth += 1;
+                    }
+                    Text
+                } else {
+                    Tag { closing, quote, slash: b == b'/' || (slash && b.is_ascii_whitespace()) }
                 }
             }
-            Ok(Event::End(_)) => depth = depth.saturating_sub(1),
-            Ok(Event::Eof) | Err(_) => return Ok(()),
-            Ok(_) => {}
-        }
-        buf.clear();
-        events = events.wrapping_add(1);
-        if events.is_multiple_of(4096) {
-            limits.check_time()?;
-        }
+            Bang { seen } => match (seen, b) {
+                (0, b'-') => Bang { seen: 1 },
+                (1, b'-') => Comment { dashes: 0 },
+                (0, b'[') => Bang { seen: 10 },
+                // `<![CDATA[`: after the first `[`, up to the second.
+                (10..=15, b'[') => Cdata { brackets: 0 },
+                (10..=15, _) => Bang { seen: seen + 1 },
+                (_, b'>') => Text,
+                _ => Bang { seen: 2 },
+            },
+            Comment { dashes } => match b {
+                b'-' => Comment { dashes: dashes.saturating_add(1) },
+                b'>' if dashes >= 2 => Text,
+                _ => Comment { dashes: 0 },
+            },
+            Cdata { brackets } => match b {
+                b']' => Cdata { brackets: brackets.saturating_add(1) },
+                b'>' if brackets >= 2 => Text,
+                _ => Cdata { brackets: 0 },
+            },
+            Pi { question } => match b {
+                b'>' if question => Text,
+                _ => Pi { question: b == b'?' },
+            },
+        };
+        self.depth
     }
 }
 
@@ -187,6 +290,8 @@ struct Counted<R> {
 }
 
 impl<R: Read> Read for Counted<R> {
+    /// Stops at the cap: never more than `cap` bytes (and one buffer) are inflated, however
+    /// large the member claims or turns out to be; the caller's charge then fails.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.read > self.cap {
             return Ok(0);
@@ -194,5 +299,50 @@ impl<R: Read> Read for Counted<R> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn depth_of(xml: &str) -> u32 {
+        let mut scan = DepthScan::default();
+        xml.bytes().map(|b| scan.step(b)).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn depth_counts_elements_only() {
+        assert_eq!(depth_of("<a><b><c/></b></a>"), 2);
+        assert_eq!(
+            depth_of(r#"<?xml version="1.0"?><!DOCTYPE a><a x="<b>" y='/>'><!-- <c><d> --><![CDATA[<e><f>]]></a>"#),
+            1
+        );
+        assert_eq!(depth_of("<a><b></b><b></b></a>"), 2);
+        assert_eq!(depth_of(&"<w:p>".repeat(300)), 300);
+        let mut scan = DepthScan::default();
+        for b in "<a><b/></a>".bytes() {
+            scan.step(b);
+        }
+        assert_eq!(scan.depth, 0);
+    }
+
+    #[test]
+    fn a_huge_text_node_is_scanned_in_constant_memory() {
+        // 64 MiB of one text node: the scan holds one buffer, and the depth stays 1.
+        struct Text(u64);
+        impl Read for Text {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0 == 0 {
+                    return Ok(0);
+                }
+                let n = (buf.len() as u64).min(self.0) as usize;
+                buf[..n].fill(b'A');
+                self.0 -= n as u64;
+                Ok(n)
+            }
+        }
+        let mut xml = std::io::Read::chain(&b"<w:t>"[..], Text(64 << 20));
+        assert!(check_xml_depth(&mut xml, &Limits::default()).is_ok());
     }
 }

@@ -26,7 +26,7 @@ pub(crate) fn extract(path: &Path, options: &Options) -> Result<Extraction, Extr
     let bytes = crate::text::read(path, options)?;
     let text = decode(&bytes);
     drop(bytes);
-    let mut out = Collector::new(&options.limits);
+    let mut out = Collector::streaming(options);
     to_parts(&text, &options.limits, &mut out)?;
     Ok(out.into_extraction())
 }

@@ -79,7 +79,9 @@ pub(crate) fn extract(path: &Path, mime: &str, options: &Options) -> Result<Extr
     let mut image = Part::image(mime, bytes, Location::default());
     let mut extraction = Extraction::default();
     match options.ocr.as_ref().map(|ocr| recognize(ocr, path, mime, limits)) {
-        Some(Ok(text)) => {
+        Some(Ok(read)) => {
+            extraction.warnings.extend(read.warning);
+            let text = read.text;
             image.text.clone_from(&text);
             image.method = Method::Ocr;
             extraction.parts.push(image);
@@ -101,7 +103,12 @@ pub(crate) fn extract(path: &Path, mime: &str, options: &Options) -> Result<Extr
 
 /// OCR of an image file. Tesseract reads PNG, JPEG, TIFF, GIF, BMP and WebP itself; a TIFF may
 /// have many pages, of which only the first is wanted, so it is converted to one PNG first.
-fn recognize(ocr: &crate::Ocr, path: &Path, mime: &str, limits: &Limits) -> Result<String, ExtractError> {
+fn recognize(
+    ocr: &crate::Ocr,
+    path: &Path,
+    mime: &str,
+    limits: &Limits,
+) -> Result<crate::ocr::Recognized, ExtractError> {
     let is_tiff = mime.eq_ignore_ascii_case("image/tiff") || {
         let mut head = [0u8; 4];
         std::io::Read::read_exact(&mut std::fs::File::open(path)?, &mut head).is_ok()

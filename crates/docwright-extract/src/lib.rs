@@ -25,12 +25,14 @@ mod ocr;
 mod office;
 mod pdf;
 mod sheet;
+mod sniff;
 mod text;
 mod thumb;
 pub mod worker;
 
 pub use guard::Budget;
-pub use ocr::{Ocr, OcrStatus};
+pub use ocr::{Ocr, OcrStatus, Recognized};
+pub use sniff::package_mime;
 pub use thumb::{ThumbnailOptions, thumbnail};
 
 /// W3 `type_group`.
@@ -260,6 +262,34 @@ pub struct Options {
     pub limits: Limits,
     /// OCR for images and for PDF pages without a text layer; `None` = off.
     pub ocr: Option<Ocr>,
+    /// Where the parts of formats read piece by piece (sheets, delimited and plain text, HTML)
+    /// go as they are made, instead of into the returned [`Extraction`]: the worker writes
+    /// them out at once, so its memory holds one part, not the file's. `None`: returned.
+    pub sink: Option<PartSink>,
+}
+
+/// A receiver of parts as they are made (see [`Options::sink`]).
+#[derive(Clone)]
+pub struct PartSink(std::sync::Arc<std::sync::Mutex<Receive>>);
+
+/// What a [`PartSink`] calls with each part.
+type Receive = dyn FnMut(Part) -> Result<(), ExtractError> + Send;
+
+impl PartSink {
+    pub fn new(receive: impl FnMut(Part) -> Result<(), ExtractError> + Send + 'static) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(receive)))
+    }
+
+    pub(crate) fn send(&self, part: Part) -> Result<(), ExtractError> {
+        let mut receive = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        receive(part)
+    }
+}
+
+impl std::fmt::Debug for PartSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PartSink")
+    }
 }
 
 /// Why extraction failed. `code()` is stable and stored with the file.
@@ -333,9 +363,16 @@ impl Format {
             Path::new(file_name).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
         Some(match mime.as_str() {
             "application/pdf" => Self::Pdf,
-            "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => Self::Docx,
-            "application/vnd.openxmlformats-officedocument.presentationml.presentation" => Self::Pptx,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            | "application/vnd.openxmlformats-officedocument.wordprocessingml.template"
+            | "application/vnd.ms-word.document.macroenabled.12" => Self::Docx,
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+            | "application/vnd.openxmlformats-officedocument.presentationml.slideshow"
+            | "application/vnd.ms-powerpoint.presentation.macroenabled.12" => Self::Pptx,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            | "application/vnd.openxmlformats-officedocument.spreadsheetml.template"
+            | "application/vnd.ms-excel.sheet.macroenabled.12"
+            | "application/vnd.ms-excel.sheet.binary.macroenabled.12"
             | "application/vnd.ms-excel"
             | "application/vnd.oasis.opendocument.spreadsheet" => Self::Spreadsheet,
             "text/csv" => Self::Csv,

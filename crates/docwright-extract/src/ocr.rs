@@ -1,8 +1,13 @@
 //! OCR through the Tesseract command-line program.
 //!
-//! Tesseract runs as a child process per image (`tesseract <png> stdout -l eng+deu+rus --psm 3`)
+//! Tesseract runs as a child process per image (`tesseract <png> stdout -l <languages> --psm 3`)
 //! with standard input closed, its output read through pipes and a time limit after which it is
-//! killed. Pixels reach it as a PNG in a private temporary file. [`Ocr::status`] asks the program
+//! killed. With more than one language configured, the image's script is detected first
+//! (Tesseract's orientation and script detection, `--psm 0 -l osd`) and only the configured
+//! languages of that script are used — all of them at once put Cyrillic look-alikes into English
+//! text (`CFO` read as `СРО`). When detection fails (no `osd` data, too few characters) the
+//! configured list is used; when the script has no configured language (Chinese with no
+//! `chi_sim`), a warning says so. Pixels reach it as a PNG in a private temporary file. [`Ocr::status`] asks the program
 //! for its version and languages, for `/api/health`.
 //!
 //! [`run_bounded`] is the one way this crate runs a program (Tesseract here, the office converter
@@ -38,6 +43,53 @@ pub enum OcrStatus {
     Unavailable {
         reason: String,
     },
+}
+
+/// The scripts Tesseract's script detection names and the language data that read them.
+const SCRIPT_LANGUAGES: &[(&str, &[&str])] = &[
+    (
+        "Latin",
+        &[
+            "eng", "deu", "fra", "spa", "ita", "por", "nld", "pol", "ces", "slk", "slv", "hrv", "swe", "dan", "nor",
+            "fin", "est", "lav", "lit", "hun", "ron", "tur", "cat", "eus", "glg", "isl", "gle", "vie", "ind", "msa",
+            "lat", "aze", "uzb", "sqi", "afr", "swa", "tgl", "frk", "deu_latf",
+        ],
+    ),
+    ("Cyrillic", &["rus", "ukr", "bel", "bul", "srp", "mkd", "kaz", "kir", "tgk", "mon", "uzb_cyrl", "aze_cyrl"]),
+    ("Greek", &["ell", "grc"]),
+    ("Han", &["chi_sim", "chi_tra", "chi_sim_vert", "chi_tra_vert"]),
+    ("Japanese", &["jpn", "jpn_vert"]),
+    ("Hangul", &["kor", "kor_vert"]),
+    ("Korean", &["kor", "kor_vert"]),
+    ("Arabic", &["ara", "fas", "urd", "pus", "uig", "snd"]),
+    ("Hebrew", &["heb", "yid"]),
+    ("Devanagari", &["hin", "mar", "nep", "san"]),
+    ("Bengali", &["ben", "asm"]),
+    ("Thai", &["tha"]),
+    ("Armenian", &["hye"]),
+    ("Georgian", &["kat", "kat_old"]),
+];
+
+/// What OCR read in one image, and a warning when the language could not be chosen well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recognized {
+    pub text: String,
+    pub warning: Option<String>,
+}
+
+/// The configured languages that read `script` (as OSD names it), in the configured order;
+/// `Err` with the languages that would when none is configured.
+fn languages_for_script<'a>(configured: &'a [String], script: &str) -> Result<Vec<&'a str>, &'static [&'static str]> {
+    let Some((_, readers)) = SCRIPT_LANGUAGES.iter().find(|(s, _)| s.eq_ignore_ascii_case(script)) else {
+        return Ok(Vec::new());
+    };
+    let chosen: Vec<&str> = configured.iter().map(String::as_str).filter(|l| readers.contains(l)).collect();
+    if chosen.is_empty() { Err(readers) } else { Ok(chosen) }
+}
+
+/// The script line of Tesseract's OSD output (`Script: Latin`).
+fn osd_script(output: &str) -> Option<&str> {
+    output.lines().find_map(|l| l.trim().strip_prefix("Script:")).map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Time limit of the `--version` and `--list-langs` probes.
@@ -100,19 +152,62 @@ impl Ocr {
     }
 
     /// The text Tesseract reads in the image file at `image` (any format it reads: PNG, JPEG,
-    /// TIFF, ...), within the OCR time limit and the extraction's deadline.
-    pub fn recognize_file(&self, image: &Path, limits: &Limits) -> Result<String, ExtractError> {
+    /// TIFF, ...), within the OCR time limit and the extraction's deadline, in the languages
+    /// chosen by the image's script (see the module documentation).
+    pub fn recognize_file(&self, image: &Path, limits: &Limits) -> Result<Recognized, ExtractError> {
         limits.check_time()?;
-        let languages = if self.languages.is_empty() { "eng".to_owned() } else { self.languages.join("+") };
+        let (languages, warning) = self.choose_languages(image, limits)?;
+        let text = self.run_tesseract(image, &languages, &["--psm", "3"], limits)?;
+        Ok(Recognized { text: text.trim_end().to_owned(), warning })
+    }
+
+    /// The `-l` argument for `image`: the configured languages of its script when there are
+    /// several to choose from and the script can be told, else all configured ones.
+    fn choose_languages(&self, image: &Path, limits: &Limits) -> Result<(String, Option<String>), ExtractError> {
+        let all = if self.languages.is_empty() { "eng".to_owned() } else { self.languages.join("+") };
+        if self.languages.len() < 2 {
+            return Ok((all, None));
+        }
+        let detected = match self.run_tesseract(image, "osd", &["--psm", "0"], limits) {
+            Ok(out) => osd_script(&out).map(str::to_owned),
+            // The deadline ends the extraction; anything else (no `osd` data, too few
+            // characters to tell) leaves the choice to the configured list.
+            Err(ExtractError::TimedOut) => return Err(ExtractError::TimedOut),
+            Err(_) => None,
+        };
+        let Some(script) = detected else { return Ok((all, None)) };
+        match languages_for_script(&self.languages, &script) {
+            Ok(chosen) if chosen.is_empty() => Ok((all, None)),
+            Ok(chosen) => Ok((chosen.join("+"), None)),
+            Err(readers) => Ok((
+                all,
+                Some(format!(
+                    "the image's script is {script}, for which no OCR language data is configured ({} would read it); \
+                     it was read with {}",
+                    readers.iter().take(2).copied().collect::<Vec<_>>().join(" or "),
+                    self.languages.join(", ")
+                )),
+            )),
+        }
+    }
+
+    /// Runs `tesseract <image> stdout -l <languages> <args>` and returns its standard output.
+    fn run_tesseract(
+        &self,
+        image: &Path,
+        languages: &str,
+        args: &[&str],
+        limits: &Limits,
+    ) -> Result<String, ExtractError> {
         let mut command = Command::new(&self.program);
-        command.arg(image).arg("stdout").arg("-l").arg(&languages).arg("--psm").arg("3");
+        command.arg(image).arg("stdout").arg("-l").arg(languages).args(args);
         // Pages are recognised in parallel already; Tesseract's own threads would only compete.
         command.env("OMP_THREAD_LIMIT", "1");
         let left = limits.deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let timeout = left.map_or(self.timeout, |left| left.min(self.timeout));
         let program = self.program.display();
         match run_bounded(command, timeout) {
-            Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned()),
+            Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
             Ok(out) => Err(ExtractError::Ocr(format!("`{program}` failed ({}): {}", out.status, out.stderr_tail()))),
             Err(RunError::Spawn(e)) => Err(ExtractError::Ocr(format!("cannot run `{program}`: {e}"))),
             // The extraction's own deadline passed: the whole extraction is out of time.
@@ -124,7 +219,7 @@ impl Ocr {
     }
 
     /// The text of an encoded image (PNG bytes, as rendered pages are), through a temporary file.
-    pub(crate) fn recognize_png(&self, png: &[u8], limits: &Limits) -> Result<String, ExtractError> {
+    pub(crate) fn recognize_png(&self, png: &[u8], limits: &Limits) -> Result<Recognized, ExtractError> {
         let mut file = tempfile::Builder::new().prefix("docwright-ocr-").suffix(".png").tempfile()?;
         std::io::Write::write_all(&mut file, png)?;
         self.recognize_file(file.path(), limits)
@@ -228,6 +323,59 @@ pub(crate) mod testing {
         }
     }
 
+    /// A PNG of `lines` drawn with the TrueType font `font` at 48 px (glyph outlines filled
+    /// with tiny-skia): text in a real typeface, as a scan would show it.
+    pub(crate) fn font_png(font: &[u8], lines: &[&str]) -> Vec<u8> {
+        struct Outline(tiny_skia::PathBuilder, f32, f32, f32);
+        impl ttf_parser::OutlineBuilder for Outline {
+            fn move_to(&mut self, x: f32, y: f32) {
+                self.0.move_to(self.1 + x * self.3, self.2 - y * self.3);
+            }
+            fn line_to(&mut self, x: f32, y: f32) {
+                self.0.line_to(self.1 + x * self.3, self.2 - y * self.3);
+            }
+            fn quad_to(&mut self, x1: f32, y1: f32, x: f32, y: f32) {
+                let (ox, oy, k) = (self.1, self.2, self.3);
+                self.0.quad_to(ox + x1 * k, oy - y1 * k, ox + x * k, oy - y * k);
+            }
+            fn curve_to(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, x: f32, y: f32) {
+                let (ox, oy, k) = (self.1, self.2, self.3);
+                self.0.cubic_to(ox + x1 * k, oy - y1 * k, ox + x2 * k, oy - y2 * k, ox + x * k, oy - y * k);
+            }
+            fn close(&mut self) {
+                self.0.close();
+            }
+        }
+        let face = ttf_parser::Face::parse(font, 0).unwrap();
+        let px = 48.0;
+        let k = px / f32::from(face.units_per_em());
+        let mut pixmap = tiny_skia::Pixmap::new(2400, (lines.len() as f32 * px * 1.6 + 2.0 * px) as u32).unwrap();
+        pixmap.fill(tiny_skia::Color::WHITE);
+        let mut paint = tiny_skia::Paint::default();
+        paint.set_color(tiny_skia::Color::BLACK);
+        paint.anti_alias = true;
+        for (row, line) in lines.iter().enumerate() {
+            let mut x = px;
+            let y = px * 1.5 + row as f32 * px * 1.6;
+            for c in line.chars() {
+                let Some(gid) = face.glyph_index(c) else { continue };
+                let mut outline = Outline(tiny_skia::PathBuilder::new(), x, y, k);
+                face.outline_glyph(gid, &mut outline);
+                if let Some(path) = outline.0.finish() {
+                    pixmap.fill_path(
+                        &path,
+                        &paint,
+                        tiny_skia::FillRule::Winding,
+                        tiny_skia::Transform::identity(),
+                        None,
+                    );
+                }
+                x += f32::from(face.glyph_hor_advance(gid).unwrap_or(0)) * k;
+            }
+        }
+        pixmap.encode_png().unwrap()
+    }
+
     /// A PNG with `text` in large black block letters on white. The 5×7 font reads well in
     /// some letters only (Tesseract takes its N for H, its C for L): tests use words it reads.
     pub(crate) fn text_png(text: &str) -> Vec<u8> {
@@ -249,8 +397,62 @@ mod tests {
     fn tesseract_reads_block_letters() {
         let Some(ocr) = testing::tesseract_or_skip("tesseract_reads_block_letters") else { return };
         let png = testing::text_png("HELLO WORLD 2024");
-        let text = ocr.recognize_png(&png, &Limits::default()).unwrap();
+        let text = ocr.recognize_png(&png, &Limits::default()).unwrap().text;
         assert!(text.contains("HELLO") && text.contains("WORLD"), "read {text:?}");
+    }
+
+    #[test]
+    fn scripts_choose_the_configured_languages_that_read_them() {
+        let configured: Vec<String> = ["eng", "deu", "rus"].map(str::to_owned).to_vec();
+        assert_eq!(languages_for_script(&configured, "Latin"), Ok(vec!["eng", "deu"]));
+        assert_eq!(languages_for_script(&configured, "Cyrillic"), Ok(vec!["rus"]));
+        assert!(languages_for_script(&configured, "Han").unwrap_err().contains(&"chi_sim"));
+        assert_eq!(languages_for_script(&configured, "Fraktur-ish"), Ok(vec![]), "unknown: no choice");
+        let osd = "Page number: 0\nOrientation in degrees: 0\nScript: Cyrillic\nScript confidence: 2.1\n";
+        assert_eq!(osd_script(osd), Some("Cyrillic"));
+        assert_eq!(osd_script("Too few characters. Skipping this page"), None);
+    }
+
+    #[test]
+    fn latin_text_is_read_without_cyrillic_look_alikes() {
+        let Some(ocr) = testing::tesseract_or_skip("latin_text_is_read_without_cyrillic_look_alikes") else { return };
+        // Capitals that exist in both scripts: with eng+deu+rus at once they may come back
+        // Cyrillic; with the script detected first, only Latin languages read them.
+        let png = testing::font_png(
+            pdf_oxide::fonts::bundled::DEJAVU_SANS,
+            &[
+                "OCEAN TAX CFO COMPANY OPERATIONS MOTOR",
+                "The quarterly report of the company shows revenue",
+                "and costs for each region, and the outlook for the",
+                "next year, as prepared by the finance department.",
+            ],
+        );
+        let read = ocr.recognize_png(&png, &Limits::default()).unwrap();
+        assert!(!read.text.chars().any(|c| ('\u{0400}'..='\u{04FF}').contains(&c)), "{:?}", read.text);
+        assert!(read.text.contains("CFO") && read.text.contains("quarterly"), "{:?}", read.text);
+        assert_eq!(read.warning, None);
+    }
+
+    #[test]
+    fn a_script_without_language_data_is_warned_about() {
+        let Some(ocr) = testing::tesseract_or_skip("a_script_without_language_data_is_warned_about") else { return };
+        // Droid Sans Fallback, the CJK face pdf_oxide ships (read from the vendored crate).
+        let font = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../vendor/pdf_oxide/src/fonts/assets/DroidSansFallbackFull.ttf"),
+        )
+        .unwrap();
+        let png = testing::font_png(
+            &font,
+            &[
+                "这是一份关于公司季度报告的文件。报告显示了每个地区的",
+                "收入和成本，以及明年的展望。财务部门准备了这份报告，",
+                "并将其发送给所有股东。我们希望明年的业绩会更好。",
+            ],
+        );
+        let read = ocr.recognize_png(&png, &Limits::default()).unwrap();
+        let warning = read.warning.expect("a warning");
+        assert!(warning.contains("Han") && warning.contains("chi_sim"), "{warning}");
     }
 
     #[test]

@@ -240,7 +240,11 @@ impl Shared<'_> {
         if scanned {
             match &self.options.ocr {
                 Some(ocr) => match self.ocr_page(doc, ocr, index) {
-                    Ok(ocr_text) => {
+                    Ok(read) => {
+                        if let Some(warning) = read.warning {
+                            out.warnings.push(format!("page {number}: {warning}"));
+                        }
+                        let ocr_text = read.text;
                         self.charge_text(&ocr_text)?;
                         let mut part = Part::text("page", ocr_text, location.clone());
                         part.method = Method::Ocr;
@@ -274,7 +278,12 @@ impl Shared<'_> {
     }
 
     /// Renders the page and reads it with Tesseract.
-    fn ocr_page(&self, doc: &PdfDocument, ocr: &crate::Ocr, index: usize) -> Result<String, ExtractError> {
+    fn ocr_page(
+        &self,
+        doc: &PdfDocument,
+        ocr: &crate::Ocr,
+        index: usize,
+    ) -> Result<crate::ocr::Recognized, ExtractError> {
         let mut render = RenderOptions::with_dpi(OCR_DPI);
         render.max_output_pixels = OCR_MAX_PIXELS.min(self.options.limits.max_image_pixels);
         let image = catch(|| render_page(doc, index, &render))
@@ -318,9 +327,11 @@ impl Shared<'_> {
             if !self.budget(|b| b.seen.insert(key)) {
                 continue;
             }
-            // A JPEG stream is a JPEG file; kept as stored unless its colours need the PDF's
-            // colour space to mean anything (CMYK, spot colours), which browsers would get wrong.
-            let is_plain_jpeg = matches!(handle.filter_chain.as_slice(), [PdfFilter::DCTDecode])
+            // A JPEG stream is a JPEG file; kept as stored unless its colours need the PDF to
+            // mean anything — CMYK and spot colours, which browsers get wrong, or a `/Decode`
+            // that inverts it (Adobe's CMYK JPEGs) — and then decoded to PNG. For a JPEG,
+            // `decode` only reads the stream; the pixels are decoded by `to_dynamic_image`.
+            let is_jpeg = matches!(handle.filter_chain.as_slice(), [PdfFilter::DCTDecode])
                 && raw.starts_with(&[0xFF, 0xD8])
                 && matches!(
                     handle.color_space,
@@ -330,11 +341,14 @@ impl Shared<'_> {
                         | ColorSpace::CalGray
                         | ColorSpace::ICCBased(1 | 3)
                 );
+            let decoded = catch(|| handle.decode());
+            let is_plain_jpeg = is_jpeg && decoded.as_ref().is_ok_and(|image| !image.jpeg_decode_inverted());
             let encoded = if is_plain_jpeg {
                 Ok(("image/jpeg", raw))
             } else {
                 drop(raw);
-                catch(|| handle.decode().and_then(|image| image.to_dynamic_image()))
+                decoded
+                    .and_then(|image| catch(|| image.to_dynamic_image()))
                     .and_then(|image| fast_png(&image))
                     .map(|png| ("image/png", png))
             };

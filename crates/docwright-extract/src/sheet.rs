@@ -10,11 +10,17 @@
 //! Cells are rendered as a person reads them: whole numbers without `.0`, other numbers to 15
 //! significant digits (Excel's own precision, which hides binary float noise), dates as ISO dates.
 //!
-//! A table part holds at most [`CHUNK_ROWS`] rows; a larger sheet or file becomes several parts,
-//! each with its `row_start`/`row_end` and the header row repeated first.
+//! A table part holds at most [`CHUNK_ROWS`] rows and about [`CHUNK_BYTES`] bytes of cells; a
+//! larger sheet or file becomes several parts, each with its `row_start`/`row_end` and the
+//! header row repeated first. Rows stream into parts ([`TableWriter`]): an XLSX sheet is read
+//! cell by cell and a CSV file record by record through a streaming decoder, so memory holds
+//! one part's rows, not the sheet or the file. The cell limit counts cells that hold
+//! something, not the span between the first and the last (a sheet with A1 and XFD1000000
+//! has two cells). XLS, XLSB and ODS sheets are read whole by calamine, which lays out the span
+//! in memory; for those the span is bounded too.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read as _};
 use std::path::Path;
 
 use calamine::{Data, DataRef, Ods, Reader, Xls, Xlsb, Xlsx};
@@ -24,14 +30,19 @@ use crate::{ExtractError, Extraction, Location, Options, Part};
 
 /// Most rows of one table part.
 pub(crate) const CHUNK_ROWS: usize = 1_000;
+/// About the most bytes of cells of one table part (each cell counts its text and four bytes,
+/// its share of the Markdown table): a sheet of long rows is cut into more parts.
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
-/// Cells of one grid before it is refused (a sparse sheet with a cell at A1 and one at XFD1048576
-/// would otherwise be padded to 17 billion cells).
+/// Cells holding something, per file, before it is refused.
+const MAX_CELLS: u64 = 50_000_000;
+/// Cells of one grid that calamine lays out whole (XLS, XLSB, ODS: a sparse sheet with a cell
+/// at A1 and one at XFD1048576 would be padded to 17 billion cells).
 const MAX_GRID_CELLS: u64 = 50_000_000;
 
 pub(crate) fn extract_workbook(path: &Path, _file_name: &str, options: &Options) -> Result<Extraction, ExtractError> {
     let limits = &options.limits;
-    let mut out = Collector::new(limits);
+    let mut out = Collector::streaming(options);
     let units;
     if guard::starts_with(path, &CFB_MAGIC)? {
         // An OLE file is a legacy XLS, or an OOXML workbook encrypted with a password.
@@ -109,18 +120,18 @@ where
         let Some((first_row, _)) = range.start() else { continue };
         let (height, width) = range.get_size();
         grid_size(height, width)?;
-        let mut rows = Vec::with_capacity(height);
-        for row in range.rows() {
+        let mut table = TableWriter::new(Some(&name), out, options);
+        for (i, row) in range.rows().enumerate() {
             let cells: Vec<String> = row.iter().map(data_text).collect();
-            out.charge_chars(cells.iter().map(String::len).sum())?;
-            rows.push(cells);
+            table.row(first_row + 1 + i as u32, cells)?;
         }
-        push_table(rows, first_row + 1, Some(&name), out, options)?;
+        table.finish()?;
     }
     Ok(units)
 }
 
-/// Every sheet of an XLSX workbook, cell by cell.
+/// Every sheet of an XLSX workbook, cell by cell: cells arrive row by row, each row goes into
+/// the sheet's table as it ends.
 fn xlsx_cells(
     book: &mut Xlsx<BufReader<File>>,
     options: &Options,
@@ -130,45 +141,50 @@ fn xlsx_cells(
     let units = check_sheet_count(names.len(), options)?;
     for name in names {
         options.limits.check_time()?;
-        let mut cells: Vec<(u32, u32, String)> = Vec::new();
-        {
-            let mut reader = book.worksheet_cells_reader(&name).map_err(xlsx_error)?;
-            let mut n = 0u32;
-            while let Some(cell) = reader.next_cell().map_err(xlsx_error)? {
-                let (row, col) = cell.get_position();
-                let text = match cell.get_value() {
-                    DataRef::SharedString(s) => {
-                        out.charge_chars(s.len())?;
-                        (*s).to_owned()
-                    }
-                    other => {
-                        let t = data_text(&Data::from(other.clone()));
-                        out.charge_chars(t.len())?;
-                        t
-                    }
-                };
-                if !text.is_empty() {
-                    cells.push((row, col, text));
+        let mut reader = book.worksheet_cells_reader(&name).map_err(xlsx_error)?;
+        // Columns count from the sheet's declared first column (cells left of it are kept).
+        let mut first_col = reader.dimensions().start.1;
+        let mut table = TableWriter::new(Some(&name), out, options);
+        let mut row: Option<(u32, Vec<(u32, String)>)> = None;
+        let mut n = 0u32;
+        while let Some(cell) = reader.next_cell().map_err(xlsx_error)? {
+            let (r, col) = cell.get_position();
+            let text = match cell.get_value() {
+                DataRef::SharedString(s) => {
+                    table.out.charge_chars(s.len())?;
+                    (*s).to_owned()
                 }
-                n = n.wrapping_add(1);
-                if n.is_multiple_of(4096) {
-                    options.limits.check_time()?;
+                other => data_text(&Data::from(other.clone())),
+            };
+            if !text.is_empty() {
+                if row.as_ref().is_some_and(|(at, _)| *at != r) {
+                    let (at, cells) = row.take().unwrap_or_default();
+                    table.row(at + 1, spread(cells, first_col))?;
                 }
+                first_col = first_col.min(col);
+                row.get_or_insert_with(|| (r, Vec::new())).1.push((col, text));
+            }
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(4096) {
+                options.limits.check_time()?;
             }
         }
-        let Some(first_row) = cells.iter().map(|c| c.0).min() else { continue };
-        let last_row = cells.iter().map(|c| c.0).max().unwrap_or(first_row);
-        let first_col = cells.iter().map(|c| c.1).min().unwrap_or(0);
-        let last_col = cells.iter().map(|c| c.1).max().unwrap_or(first_col);
-        let (height, width) = ((last_row - first_row + 1) as usize, (last_col - first_col + 1) as usize);
-        grid_size(height, width)?;
-        let mut rows = vec![vec![String::new(); width]; height];
-        for (row, col, text) in cells {
-            rows[(row - first_row) as usize][(col - first_col) as usize] = text;
+        if let Some((at, cells)) = row {
+            table.row(at + 1, spread(cells, first_col))?;
         }
-        push_table(rows, first_row + 1, Some(&name), out, options)?;
+        table.finish()?;
     }
     Ok(units)
+}
+
+/// A row's cells (column, text) laid out from `first_col`.
+fn spread(cells: Vec<(u32, String)>, first_col: u32) -> Vec<String> {
+    let width = cells.iter().map(|(c, _)| c.saturating_sub(first_col) as usize + 1).max().unwrap_or(0);
+    let mut row = vec![String::new(); width];
+    for (col, text) in cells {
+        row[col.saturating_sub(first_col) as usize] = text;
+    }
+    row
 }
 
 fn grid_size(height: usize, width: usize) -> Result<(), ExtractError> {
@@ -178,50 +194,83 @@ fn grid_size(height: usize, width: usize) -> Result<(), ExtractError> {
     Ok(())
 }
 
-/// Pushes a grid as table parts of at most [`CHUNK_ROWS`] rows, the first row repeated as the
-/// header of every part after the first. `first_row` is the 1-based row number of `rows[0]`.
-/// Rows with no text at all are dropped; columns empty in every row are trimmed at the right.
-pub(crate) fn push_table(
-    mut rows: Vec<Vec<String>>,
-    first_row: u32,
-    sheet: Option<&str>,
-    out: &mut Collector<'_>,
-    options: &Options,
-) -> Result<(), ExtractError> {
-    let width =
-        rows.iter().map(|r| r.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |p| p + 1)).max().unwrap_or(0);
-    if width == 0 {
-        return Ok(());
-    }
-    for row in &mut rows {
-        row.truncate(width);
-    }
-    let numbered: Vec<(u32, Vec<String>)> = rows
-        .into_iter()
-        .enumerate()
-        .filter(|(_, r)| r.iter().any(|c| !c.trim().is_empty()))
-        .map(|(i, r)| (first_row + i as u32, r))
-        .collect();
-    let Some((header_no, header)) = numbered.first().cloned() else { return Ok(()) };
-    let mut start = 0;
-    while start < numbered.len() {
-        options.limits.check_time()?;
-        let end = (start + CHUNK_ROWS).min(numbered.len());
-        let mut chunk: Vec<Vec<String>> = Vec::with_capacity(end - start + 1);
-        if start > 0 {
-            chunk.push(header.clone());
-        }
-        chunk.extend(numbered[start..end].iter().map(|(_, r)| r.clone()));
-        let location = Location {
+/// Rows of one table (a sheet, a CSV file) cut into table parts as they come: at most
+/// [`CHUNK_ROWS`] rows and about [`CHUNK_BYTES`] bytes each, the first row (the header)
+/// repeated first in every part after the first. Rows with no text are dropped; columns empty
+/// in every row of a part are trimmed at its right. Every cell holding text counts against
+/// [`MAX_CELLS`], and its characters against the text budget.
+pub(crate) struct TableWriter<'o, 'l> {
+    out: &'o mut Collector<'l>,
+    options: &'o Options,
+    sheet: Option<String>,
+    header: Option<(u32, Vec<String>)>,
+    /// The rows of the part being filled, with their 1-based numbers.
+    chunk: Vec<(u32, Vec<String>)>,
+    chunk_bytes: usize,
+    parts: usize,
+}
+
+impl<'o, 'l> TableWriter<'o, 'l> {
+    pub(crate) fn new(sheet: Option<&str>, out: &'o mut Collector<'l>, options: &'o Options) -> Self {
+        Self {
+            out,
+            options,
             sheet: sheet.map(str::to_owned),
-            row_start: Some(if start == 0 { header_no } else { numbered[start].0 }),
-            row_end: Some(numbered[end - 1].0),
-            ..Location::default()
-        };
-        out.push(Part::table(chunk, location))?;
-        start = end;
+            header: None,
+            chunk: Vec::new(),
+            chunk_bytes: 0,
+            parts: 0,
+        }
     }
-    Ok(())
+
+    /// The row numbered `number` (1-based, in the source).
+    pub(crate) fn row(&mut self, number: u32, cells: Vec<String>) -> Result<(), ExtractError> {
+        let filled = cells.iter().filter(|c| !c.trim().is_empty()).count() as u64;
+        if filled == 0 {
+            return Ok(());
+        }
+        self.out.charge_cells(filled, MAX_CELLS)?;
+        let bytes: usize = cells.iter().map(|c| c.len() + 4).sum();
+        if self.header.is_none() {
+            self.header = Some((number, cells.clone()));
+        }
+        if !self.chunk.is_empty() && (self.chunk.len() >= CHUNK_ROWS || self.chunk_bytes + bytes > CHUNK_BYTES) {
+            self.flush()?;
+        }
+        self.chunk_bytes += bytes;
+        self.chunk.push((number, cells));
+        Ok(())
+    }
+
+    /// Pushes what is left as the last part.
+    pub(crate) fn finish(mut self) -> Result<(), ExtractError> {
+        if !self.chunk.is_empty() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ExtractError> {
+        self.options.limits.check_time()?;
+        let numbered = std::mem::take(&mut self.chunk);
+        self.chunk_bytes = 0;
+        let repeat = if self.parts > 0 { self.header.as_ref() } else { None };
+        let used = |r: &Vec<String>| r.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |p| p + 1);
+        let width = numbered.iter().map(|(_, r)| used(r)).chain(repeat.map(|(_, h)| used(h))).max().unwrap_or(0);
+        let (Some(&(first, _)), Some(&(last, _))) = (numbered.first(), numbered.last()) else { return Ok(()) };
+        let mut rows: Vec<Vec<String>> = Vec::with_capacity(numbered.len() + 1);
+        if let Some((_, header)) = repeat {
+            rows.push(header.clone());
+        }
+        rows.extend(numbered.into_iter().map(|(_, r)| r));
+        for row in &mut rows {
+            row.resize(width, String::new());
+        }
+        let location =
+            Location { sheet: self.sheet.clone(), row_start: Some(first), row_end: Some(last), ..Location::default() };
+        self.parts += 1;
+        self.out.push(Part::table(rows, location))
+    }
 }
 
 fn data_text(data: &Data) -> String {
@@ -284,41 +333,48 @@ pub(crate) fn extract_delimited(
     delimiter: Option<u8>,
     options: &Options,
 ) -> Result<Extraction, ExtractError> {
-    let bytes = crate::text::read(path, options)?;
-    let (text, _) = crate::text::decode(&bytes);
-    drop(bytes);
-    let delimiter = detect_delimiter(&text, delimiter);
+    // Decoded as it is read: the file is never held whole.
+    let mut decoded = crate::text::open_decoded(path, options)?;
+    let mut sample = Vec::new();
+    std::io::Read::by_ref(&mut decoded).take(64 * 1024).read_to_end(&mut sample)?;
+    let cut = sample.len() == 64 * 1024;
+    let delimiter = {
+        // The sample may end inside a character.
+        let valid = match std::str::from_utf8(&sample) {
+            Ok(t) => t,
+            Err(e) => std::str::from_utf8(&sample[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        detect_delimiter(valid, cut, delimiter)
+    };
+    let source = std::io::Read::chain(std::io::Cursor::new(sample), decoded);
     let mut reader =
-        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut out = Collector::new(&options.limits);
-    let mut rows: Vec<Vec<String>> = Vec::new();
+        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(source);
+    let mut out = Collector::streaming(options);
+    let mut table = TableWriter::new(None, &mut out, options);
     let mut record = csv::StringRecord::new();
+    let mut number = 0u32;
     loop {
         match reader.read_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => return Err(ExtractError::Malformed(format!("CSV: {e}"))),
         }
-        out.charge_chars(record.as_slice().len())?;
-        rows.push(record.iter().map(str::to_owned).collect());
-        if rows.len().is_multiple_of(4096) {
+        number = number.saturating_add(1);
+        table.out.charge_chars(record.as_slice().len())?;
+        table.row(number, record.iter().map(str::to_owned).collect())?;
+        if number.is_multiple_of(4096) {
             options.limits.check_time()?;
         }
     }
-    push_table(rows, 1, None, &mut out, options)?;
+    table.finish()?;
     Ok(out.into_extraction())
 }
 
 /// The delimiter whose first lines split into the most consistent number of columns (more than
 /// one), quotes honoured. The caller's guess wins a tie, and any file where no candidate splits
 /// lines keeps it.
-fn detect_delimiter(text: &str, hint: Option<u8>) -> u8 {
-    // The first 50 records, from at most 64 KiB.
-    let mut end = text.len().min(64 * 1024);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let sample = &text[..end];
+fn detect_delimiter(sample: &str, cut: bool, hint: Option<u8>) -> u8 {
+    // The first 50 records of the sample (at most 64 KiB); `cut`: the file goes on after it.
     let mut best: Option<(u8, (usize, usize, bool))> = None;
     for candidate in DELIMITERS {
         let mut reader = csv::ReaderBuilder::new()
@@ -328,7 +384,7 @@ fn detect_delimiter(text: &str, hint: Option<u8>) -> u8 {
             .from_reader(sample.as_bytes());
         let counts: Vec<usize> = reader.records().take(50).filter_map(Result::ok).map(|r| r.len()).collect();
         // A sample cut mid-record leaves a short last record: leave it out when there are others.
-        let counts = if counts.len() > 1 && end < text.len() { &counts[..counts.len() - 1] } else { &counts[..] };
+        let counts = if counts.len() > 1 && cut { &counts[..counts.len() - 1] } else { &counts[..] };
         let Some(&mode) = mode(counts) else { continue };
         if mode < 2 {
             continue;
@@ -402,10 +458,10 @@ mod tests {
 
     #[test]
     fn delimiters_are_detected_with_quotes() {
-        assert_eq!(detect_delimiter("a;b;c\n1,5;2;\"x;y\"\n3;4;5\n", Some(b',')), b';');
-        assert_eq!(detect_delimiter("a,b\n1,2\n", Some(b'\t')), b',');
-        assert_eq!(detect_delimiter("a\tb\n1\t2\n", None), b'\t');
-        assert_eq!(detect_delimiter("a|b|c\n1|2|3\n", None), b'|');
-        assert_eq!(detect_delimiter("just text\n", Some(b',')), b',');
+        assert_eq!(detect_delimiter("a;b;c\n1,5;2;\"x;y\"\n3;4;5\n", false, Some(b',')), b';');
+        assert_eq!(detect_delimiter("a,b\n1,2\n", false, Some(b'\t')), b',');
+        assert_eq!(detect_delimiter("a\tb\n1\t2\n", false, None), b'\t');
+        assert_eq!(detect_delimiter("a|b|c\n1|2|3\n", false, None), b'|');
+        assert_eq!(detect_delimiter("just text\n", false, Some(b',')), b',');
     }
 }

@@ -7,6 +7,7 @@
 //! Plain text becomes one part per paragraph (split on blank lines) with its line numbers;
 //! Markdown becomes headings, paragraphs, list items, tables and code blocks.
 
+use std::io::Read as _;
 use std::path::Path;
 
 use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
@@ -26,6 +27,85 @@ pub(crate) fn read(path: &Path, options: &Options) -> Result<Vec<u8>, ExtractErr
         return Err(ExtractError::TooLarge { what: "text characters", limit: options.limits.max_text_chars as u64 });
     }
     Ok(bytes)
+}
+
+/// The text file at `path` decoded as it is read (for formats read record by record): the
+/// encoding is settled on the first 64 KiB by the same rules as [`decode`], and bytes the
+/// encoding cannot read become U+FFFD.
+pub(crate) fn open_decoded(path: &Path, options: &Options) -> Result<DecodedReader, ExtractError> {
+    let size = std::fs::metadata(path)?.len();
+    if size / 4 > options.limits.max_text_chars as u64 {
+        return Err(ExtractError::TooLarge { what: "text characters", limit: options.limits.max_text_chars as u64 });
+    }
+    let mut file = std::fs::File::open(path)?;
+    let mut head = Vec::with_capacity(64 * 1024);
+    std::io::Read::by_ref(&mut file).take(64 * 1024).read_to_end(&mut head)?;
+    let (encoding, skip) = match Encoding::for_bom(&head) {
+        Some((encoding, bom)) => (encoding, bom),
+        None => match utf16_without_bom(&head) {
+            Some(encoding) => (encoding, 0),
+            None => match std::str::from_utf8(&head) {
+                Ok(_) => (UTF_8, 0),
+                // A head cut inside a character is still UTF-8.
+                Err(e) if e.error_len().is_none() => (UTF_8, 0),
+                Err(_) => (guess(&head), 0),
+            },
+        },
+    };
+    head.drain(..skip);
+    Ok(DecodedReader {
+        source: std::io::Read::chain(std::io::Cursor::new(head), file),
+        decoder: encoding.new_decoder_without_bom_handling(),
+        input: vec![0; 64 * 1024],
+        start: 0,
+        end: 0,
+        eof: false,
+        finished: false,
+    })
+}
+
+/// UTF-8 out of bytes in some encoding, one buffer at a time.
+pub(crate) struct DecodedReader {
+    source: std::io::Chain<std::io::Cursor<Vec<u8>>, std::fs::File>,
+    decoder: encoding_rs::Decoder,
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// The decoder has been told the input ended and has flushed: it must not be called again.
+    finished: bool,
+}
+
+impl std::io::Read for DecodedReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        // The decoder needs room for a whole character.
+        if out.len() < 4 {
+            let mut small = [0u8; 4];
+            let n = self.read(&mut small)?;
+            let n = n.min(out.len());
+            out[..n].copy_from_slice(&small[..n]);
+            return Ok(n);
+        }
+        loop {
+            if self.finished {
+                return Ok(0);
+            }
+            if self.start == self.end && !self.eof {
+                self.start = 0;
+                self.end = self.source.read(&mut self.input)?;
+                self.eof = self.end == 0;
+            }
+            let (result, read, written, _) =
+                self.decoder.decode_to_utf8(&self.input[self.start..self.end], out, self.eof);
+            self.start += read;
+            if self.eof && result == encoding_rs::CoderResult::InputEmpty {
+                self.finished = true;
+            }
+            if written > 0 || self.eof {
+                return Ok(written);
+            }
+        }
+    }
 }
 
 /// Decodes text of unknown encoding (see the module documentation).
@@ -76,7 +156,7 @@ pub(crate) fn extract_text(path: &Path, options: &Options) -> Result<Extraction,
     let bytes = read(path, options)?;
     let (text, _) = decode(&bytes);
     drop(bytes);
-    let mut out = Collector::new(&options.limits);
+    let mut out = Collector::streaming(options);
     let mut paragraph: Vec<&str> = Vec::new();
     let mut first = 0u32;
     let flush = |paragraph: &mut Vec<&str>, first: u32, last: u32, out: &mut Collector<'_>| {
@@ -108,7 +188,7 @@ pub(crate) fn extract_markdown(path: &Path, options: &Options) -> Result<Extract
     let bytes = read(path, options)?;
     let (text, _) = decode(&bytes);
     drop(bytes);
-    let mut out = Collector::new(&options.limits);
+    let mut out = Collector::streaming(options);
     let md = MdOptions::ENABLE_TABLES | MdOptions::ENABLE_STRIKETHROUGH | MdOptions::ENABLE_TASKLISTS;
     // What is being collected, and where it started (1-based line).
     let mut buf = String::new();

@@ -2,8 +2,11 @@
 //!
 //! The engine writes a [`Job`] as JSON, starts `docwright extract-worker <job.json>` and waits
 //! (killing it at the time limit). [`main`] sets the process's address-space and CPU limits,
-//! runs the job, and writes [`Outcome`] as `result.json` into the job's output directory, with
-//! the bytes of image parts, attachments and the thumbnail as files beside it. A parser that
+//! runs the job ([`Job::run_to_dir`]), and writes into the job's output directory the parts as
+//! JSON lines (`parts.jsonl`, written as they are made for the formats read piece by piece, so
+//! the worker holds one part at a time), the bytes of image parts, attachments and the
+//! thumbnail as files beside them, and last [`Outcome`] as `result.json`. The engine reads the
+//! parts back in batches ([`read_parts`]), never all at once. A parser that
 //! panics, overflows its stack, loops or allocates without bound ends this process only; the
 //! engine reads a missing or partial result as the failure it was.
 //!
@@ -21,6 +24,8 @@ use crate::{ExtractError, Extraction, Limits, Ocr, Options, ThumbnailOptions};
 pub const RESULT_FILE: &str = "result.json";
 /// Name of the thumbnail file in the output directory.
 pub const THUMBNAIL_FILE: &str = "thumbnail.png";
+/// Name of the parts file (one JSON [`Part`] per line, in document order).
+pub const PARTS_FILE: &str = "parts.jsonl";
 
 /// One unit of work: extract the file, render its thumbnail, or both.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,8 +109,36 @@ impl Job {
         .with_timeout(Duration::from_millis(self.timeout_ms))
     }
 
-    /// Runs the job in this process; a panic becomes a `parser_crashed` failure.
+    /// Runs the job in this process, every part in the returned outcome; a panic becomes a
+    /// `parser_crashed` failure.
     pub fn run(&self) -> Outcome {
+        self.run_with(None)
+    }
+
+    /// Runs the job in this process and writes its outcome into `out_dir`, the parts streamed
+    /// into [`PARTS_FILE`] as they are made (see the module documentation).
+    pub fn run_to_dir(&self) -> std::io::Result<()> {
+        let mut writer = PartsWriter::create(&self.out_dir)?;
+        let sink_writer = std::sync::Arc::new(std::sync::Mutex::new(writer.try_clone()?));
+        let sink = {
+            let w = sink_writer.clone();
+            crate::PartSink::new(move |part| {
+                let mut w = w.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                w.write(part).map_err(ExtractError::Io)
+            })
+        };
+        let mut outcome = self.run_with(Some(sink));
+        writer.count = sink_writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).count;
+        if let Some(Ok(extraction)) = &mut outcome.extraction {
+            for part in std::mem::take(&mut extraction.parts) {
+                writer.write(part)?;
+            }
+        }
+        writer.finish()?;
+        outcome.write(&self.out_dir)
+    }
+
+    fn run_with(&self, sink: Option<crate::PartSink>) -> Outcome {
         let limits = self.limits();
         let extraction = self.extract.then(|| {
             let options = Options {
@@ -115,6 +148,7 @@ impl Job {
                     languages: o.languages.clone(),
                     timeout: Duration::from_millis(o.timeout_ms),
                 }),
+                sink: sink.clone(),
             };
             guarded(|| crate::extract(&self.input, &self.mime, &self.file_name, &options))
         });
@@ -144,6 +178,73 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, ExtractError>) -> Result<T, Failure>
             Err(Failure::from(&ExtractError::Crashed(what)))
         }
     }
+}
+
+/// Writes parts as JSON lines, each part's bytes into a file of its own beside them.
+struct PartsWriter {
+    dir: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    /// Parts written (also the number of the next data file).
+    count: usize,
+}
+
+impl PartsWriter {
+    /// An empty parts file, written by appending (see [`PartsWriter::try_clone`]).
+    fn create(dir: &Path) -> std::io::Result<Self> {
+        std::fs::File::create(dir.join(PARTS_FILE))?;
+        let file = std::fs::OpenOptions::new().append(true).open(dir.join(PARTS_FILE))?;
+        Ok(Self { dir: dir.to_path_buf(), file: std::io::BufWriter::new(file), count: 0 })
+    }
+
+    /// A second writer appending to the same file (the sink's, while extraction runs; the
+    /// caller's one continues after it, with its count).
+    fn try_clone(&self) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new().append(true).open(self.dir.join(PARTS_FILE))?;
+        Ok(Self { dir: self.dir.clone(), file: std::io::BufWriter::new(file), count: self.count })
+    }
+
+    fn write(&mut self, mut part: crate::Part) -> std::io::Result<()> {
+        use std::io::Write as _;
+        if let Some(data) = part.data.take() {
+            let name = format!("part-{}.bin", self.count);
+            std::fs::write(self.dir.join(&name), data)?;
+            part.data_file = Some(name);
+        }
+        serde_json::to_writer(&mut self.file, &part).map_err(std::io::Error::other)?;
+        self.file.write_all(b"\n")?;
+        self.count += 1;
+        // Lines go out whole: the sink's writer and this one share the file.
+        self.file.flush()
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        self.file.flush()?;
+        self.file.get_ref().sync_all()
+    }
+}
+
+/// The parts [`Job::run_to_dir`] wrote into `dir`, one at a time in document order, each with
+/// its bytes loaded.
+pub fn read_parts(dir: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<crate::Part>>> {
+    use std::io::BufRead as _;
+    let file = std::io::BufReader::new(std::fs::File::open(dir.join(PARTS_FILE))?);
+    let dir = dir.to_path_buf();
+    Ok(file.lines().map(move |line| {
+        let mut part: crate::Part = serde_json::from_str(&line?).map_err(std::io::Error::other)?;
+        if let Some(name) = part.data_file.take() {
+            part.data = Some(std::fs::read(data_path(&dir, &name)?)?);
+        }
+        Ok(part)
+    }))
+}
+
+/// A data file the writer made: a plain name inside `dir`, nothing outside it.
+fn data_path(dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    if name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(std::io::Error::other(format!("bad data file name {name:?}")));
+    }
+    Ok(dir.join(name))
 }
 
 impl Outcome {
@@ -263,8 +364,7 @@ pub fn main(job_file: &Path) -> i32 {
         eprintln!("extract-worker: cannot limit CPU time: {e}");
         return 2;
     }
-    let outcome = job.run();
-    match outcome.write(&job.out_dir) {
+    match job.run_to_dir() {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("extract-worker: cannot write the result: {e}");
@@ -313,6 +413,42 @@ mod tests {
         let back = Outcome::read(dir.path()).unwrap();
         assert_eq!(back.extraction.unwrap().unwrap_err().code, "encrypted");
         assert_eq!(back.thumbnail.unwrap().unwrap_err().code, "unsupported_type");
+    }
+
+    #[test]
+    fn parts_are_streamed_into_the_parts_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        let mut csv = String::from("id,v\n");
+        for i in 0..2500 {
+            csv.push_str(&format!("{i},x{i}\n"));
+        }
+        std::fs::write(&input, csv).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let job = Job {
+            input,
+            mime: "text/csv".into(),
+            file_name: "in.csv".into(),
+            out_dir: out.clone(),
+            extract: true,
+            thumbnail: None,
+            timeout_ms: 60_000,
+            max_memory_bytes: 0,
+            max_pages: 10,
+            max_inflated_bytes: 1 << 30,
+            max_xml_depth: 64,
+            max_parts: 1000,
+            max_text_chars: 10_000_000,
+            max_image_pixels: 1_000_000,
+            ocr: None,
+        };
+        job.run_to_dir().unwrap();
+        let parts: Vec<_> = read_parts(&out).unwrap().collect::<std::io::Result<_>>().unwrap();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[2].location.row_end, Some(2501));
+        let outcome = Outcome::read(&out).unwrap();
+        assert!(outcome.extraction.unwrap().unwrap().parts.is_empty(), "the parts are in the parts file only");
     }
 
     #[test]

@@ -204,6 +204,57 @@ fn xlsx_1904(date_serial: &str) -> Vec<u8> {
     ])
 }
 
+/// A one-sheet workbook whose sheet XML is `cells` (the `<row>` elements).
+fn xlsx_with_rows(cells: &str) -> Vec<u8> {
+    let sheet = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{cells}</sheetData></worksheet>"#
+    );
+    let book = xlsx_1904("1");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        entries.push((name.clone(), if name.ends_with("sheet1.xml") { sheet.clone().into_bytes() } else { bytes }));
+    }
+    let refs: Vec<(&str, &[u8])> = entries.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    zip_file(&refs)
+}
+
+#[test]
+fn xlsx_cells_far_apart_are_two_cells_not_their_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = r#"<row r="1"><c r="A1" t="inlineStr"><is><t>top left</t></is></c></row><row r="1000000"><c r="XFD1000000" t="inlineStr"><is><t>far corner</t></is></c></row>"#;
+    let path = write(&dir, "sparse.xlsx", &xlsx_with_rows(rows));
+    let x = run(&path, XLSX, "sparse.xlsx");
+    let tables = labelled(&x, "table");
+    let text: String = tables.iter().map(|t| t.text.as_str()).collect();
+    assert!(text.contains("top left") && text.contains("far corner"), "{text:.200}");
+    assert_eq!(tables.last().unwrap().location.row_end, Some(1_000_000));
+}
+
+#[test]
+fn sheets_of_long_rows_are_cut_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(2000);
+    let mut csv = String::from("id,text\n");
+    for i in 1..=1200 {
+        csv.push_str(&format!("{i},{long}\n"));
+    }
+    let path = write(&dir, "long.csv", csv.as_bytes());
+    let x = run(&path, "text/csv", "long.csv");
+    let tables = labelled(&x, "table");
+    assert!(tables.len() >= 3, "{} parts", tables.len());
+    for t in &tables {
+        assert!(t.text.len() <= (1 << 20) + 8192, "a part of {} bytes", t.text.len());
+        assert_eq!(t.rows.as_ref().unwrap()[0], ["id", "text"]);
+    }
+    let rows: usize = tables.iter().map(|t| t.rows.as_ref().unwrap().len()).sum();
+    assert_eq!(rows, 1201 + tables.len() - 1, "every row once, the header repeated in the later parts");
+}
+
 #[test]
 fn xlsx_dates_in_the_1904_system_read_as_excel_shows_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -237,6 +288,124 @@ fn ods_sheet_is_a_table() {
     assert_eq!(tables.len(), 1, "{:#?}", x.parts);
     assert_eq!(tables[0].location.sheet.as_deref(), Some("Prices"));
     assert_eq!(tables[0].rows.as_ref().unwrap(), &[vec!["Fruit", "Price"], vec!["Apple", "2"], vec!["Pear", "0.5"]]);
+}
+
+/// One BIFF record: type, length, data.
+fn biff(typ: u16, data: &[u8]) -> Vec<u8> {
+    let mut out = typ.to_le_bytes().to_vec();
+    out.extend_from_slice(&u16::try_from(data.len()).unwrap().to_le_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A BOF record of BIFF8 for a substream of type `dt` (5 globals, 0x10 a worksheet).
+fn biff_bof(dt: u16) -> Vec<u8> {
+    let mut data = 0x0600u16.to_le_bytes().to_vec();
+    data.extend_from_slice(&dt.to_le_bytes());
+    data.extend_from_slice(&[0xBB, 0x0D, 0xCC, 0x07, 0, 0, 0, 0, 0x06, 0, 0, 0]);
+    biff(0x0809, &data)
+}
+
+/// A BIFF8 string: compressed (one byte a character) when every character is Latin-1, else
+/// UTF-16LE with the high-byte flag; `cch` as one byte (`short`) or two.
+fn biff_string(text: &str, short: bool) -> Vec<u8> {
+    let units: Vec<u16> = text.encode_utf16().collect();
+    let mut out =
+        if short { vec![u8::try_from(units.len()).unwrap()] } else { (units.len() as u16).to_le_bytes().to_vec() };
+    if units.iter().all(|u| *u < 0x100) {
+        out.push(0);
+        out.extend(units.iter().map(|u| *u as u8));
+    } else {
+        out.push(1);
+        out.extend(units.iter().flat_map(|u| u.to_le_bytes()));
+    }
+    out
+}
+
+/// A cell record's row, column and format index (none: general).
+fn biff_cell(row: u16, col: u16) -> Vec<u8> {
+    [row.to_le_bytes(), col.to_le_bytes(), 0u16.to_le_bytes()].concat()
+}
+
+/// An Excel 97–2003 workbook written record by record ([MS-XLS]) inside a compound file
+/// ([MS-CFB]): sheet "Budget" with a header row of shared strings, a NUMBER and an RK value,
+/// and sheet "Städte" with a UTF-16 string, so both string forms and both number forms read.
+fn xls_workbook() -> Vec<u8> {
+    let strings = ["Item", "Cost", "Rent", "Stadt", "Москва"];
+    let mut sst = (strings.len() as u32).to_le_bytes().to_vec();
+    sst.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+    for s in strings {
+        sst.extend(biff_string(s, false));
+    }
+    let label =
+        |row: u16, col: u16, index: u32| biff(0x00FD, &[biff_cell(row, col), index.to_le_bytes().to_vec()].concat());
+    let sheets: [(&str, Vec<u8>); 2] = [
+        ("Budget", {
+            let mut sheet = biff_bof(0x10);
+            sheet.extend(label(0, 0, 0));
+            sheet.extend(label(0, 1, 1));
+            sheet.extend(label(1, 0, 2));
+            sheet.extend(biff(0x0203, &[biff_cell(1, 1), 1200.5f64.to_le_bytes().to_vec()].concat()));
+            sheet.extend(label(2, 0, 2));
+            // RK: the integer 950, shifted left two bits, bit 1 set for "integer".
+            sheet.extend(biff(0x027E, &[biff_cell(2, 1), ((950u32 << 2) | 2).to_le_bytes().to_vec()].concat()));
+            sheet.extend(biff(0x000A, &[]));
+            sheet
+        }),
+        ("Städte", {
+            let mut sheet = biff_bof(0x10);
+            sheet.extend(label(0, 0, 3));
+            sheet.extend(label(1, 0, 4));
+            sheet.extend(biff(0x000A, &[]));
+            sheet
+        }),
+    ];
+    let bound_sheet = |offset: u32, name: &str| {
+        biff(0x0085, &[offset.to_le_bytes().to_vec(), vec![0, 0], biff_string(name, true)].concat())
+    };
+    let globals_len = |offsets: &[u32]| {
+        let mut globals = biff_bof(0x05);
+        globals.extend(biff(0x0042, &1200u16.to_le_bytes()));
+        for ((name, _), offset) in sheets.iter().zip(offsets) {
+            globals.extend(bound_sheet(*offset, name));
+        }
+        globals.extend(biff(0x00FC, &sst));
+        globals.extend(biff(0x000A, &[]));
+        globals
+    };
+    // The sheets follow the globals; BoundSheet8 records say where each one's BOF is.
+    let mut offset = globals_len(&[0, 0]).len() as u32;
+    let mut offsets = Vec::new();
+    for (_, sheet) in &sheets {
+        offsets.push(offset);
+        offset += sheet.len() as u32;
+    }
+    let mut stream = globals_len(&offsets);
+    for (_, sheet) in &sheets {
+        stream.extend_from_slice(sheet);
+    }
+    let mut file = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
+    file.create_stream("/Workbook").unwrap().write_all(&stream).unwrap();
+    file.flush().unwrap();
+    file.into_inner().into_inner()
+}
+
+#[test]
+fn xls_biff8_sheets_are_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "book.xls", &xls_workbook());
+    let x = run(&path, "application/vnd.ms-excel", "book.xls");
+    assert_eq!(x.units, Some(2));
+    let tables = labelled(&x, "table");
+    assert_eq!(tables.len(), 2, "{:#?}", x.parts);
+    assert_eq!(tables[0].location.sheet.as_deref(), Some("Budget"));
+    assert_eq!(tables[0].rows.as_ref().unwrap(), &[vec!["Item", "Cost"], vec!["Rent", "1200.5"], vec!["Rent", "950"]]);
+    assert_eq!(tables[1].location.sheet.as_deref(), Some("Städte"));
+    assert_eq!(tables[1].rows.as_ref().unwrap(), &[vec!["Stadt"], vec!["Москва"]]);
+    assert!(tables[1].text.contains("Москва"), "{:?}", tables[1].text);
+    // The workbook's name says XLSX, its bytes say otherwise: read as what it is.
+    let x = run(&path, XLSX, "book.xlsx");
+    assert_eq!(labelled(&x, "table").len(), 2);
 }
 
 #[test]
@@ -467,6 +636,28 @@ fn hostile_docx_zip_bomb_is_too_large() {
     // The same file within a generous budget reads, and the text budget still applies.
     let limits = Limits { max_text_chars: 10_000, ..Limits::default() };
     assert_eq!(fail(&path, DOCX, "bomb.docx", limits).code(), "too_large");
+}
+
+#[test]
+fn hostile_docx_with_one_huge_text_node_stops_at_the_budget() {
+    // One text node that inflates to 64 MiB: the scan stops at the budget (here 8 MiB) with
+    // `too_large`, holding one buffer, never the node.
+    let dir = tempfile::tempdir().unwrap();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("word/document.xml", options).unwrap();
+    zip.write_all(format!("{W}<w:p><w:r><w:t>").as_bytes()).unwrap();
+    let block = vec![b'A'; 1 << 20];
+    for _ in 0..64 {
+        zip.write_all(&block).unwrap();
+    }
+    zip.write_all(b"</w:t></w:r></w:p></w:body></w:document>").unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    assert!(bytes.len() < 1 << 20, "the bomb compresses: {}", bytes.len());
+    let path = write(&dir, "bomb.docx", &bytes);
+    let limits = Limits { max_inflated_bytes: 8 << 20, ..Limits::default() };
+    let err = fail(&path, DOCX, "bomb.docx", limits);
+    assert!(matches!(err, ExtractError::TooLarge { what: "inflated bytes", .. }), "{err}");
 }
 
 #[test]

@@ -148,6 +148,12 @@ impl From<docwright_engine::Error> for ApiError {
             E::Storage(docwright_storage::Error::Conflict(what)) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists"))
             }
+            // A search that outran its time limit: the service is there, this answer is not.
+            E::Storage(docwright_storage::Error::TimedOut(what)) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timed_out",
+                format!("the {what} took longer than its time limit; try fewer or rarer words"),
+            ),
             e @ (E::Storage(_) | E::Internal(_)) => ApiError::internal(e),
         }
     }

@@ -265,9 +265,17 @@ async fn drain(state: &AppState, grace: Duration, jobs_grace: Duration) {
         jobs.shutdown(jobs_grace).await;
     }
     state.tasks.shutdown(grace).await;
-    state.db.close().await;
+    // Closing waits for connections still checked out; a statement still running (a long
+    // search whose request was cut off) is not waited for: the process exits, and the
+    // databases end what the dropped connections were doing.
+    if tokio::time::timeout(DB_CLOSE_LIMIT, state.db.close()).await.is_err() {
+        tracing::warn!("the database pool did not close within {DB_CLOSE_LIMIT:?}: leaving its connections behind");
+    }
     tracing::info!("stopped");
 }
+
+/// Longest shutdown waits for the database pool to close.
+const DB_CLOSE_LIMIT: Duration = Duration::from_secs(2);
 
 /// The router: every declared route behind its guard, the docs, and the edge layers.
 /// `[billing]`, parsed (the configuration check has validated it).

@@ -61,11 +61,15 @@ pub struct PageOf<T> {
     pub next_cursor: Option<String>,
 }
 
+/// The cursor of a page that ends after `id`.
+pub fn encode_cursor(id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(id)
+}
+
 impl<T> PageOf<T> {
     /// Builds a page from storage rows; `id_of` gives the id the next page starts after.
     pub fn from_page<R>(page: docwright_storage::Page<R>, id_of: impl Fn(&R) -> String, map: impl Fn(R) -> T) -> Self {
-        let next_cursor =
-            if page.has_more { page.items.last().map(|r| URL_SAFE_NO_PAD.encode(id_of(r))) } else { None };
+        let next_cursor = if page.has_more { page.items.last().map(|r| encode_cursor(&id_of(r))) } else { None };
         Self { items: page.items.into_iter().map(map).collect(), next_cursor }
     }
 }

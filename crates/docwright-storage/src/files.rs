@@ -89,6 +89,16 @@ pub enum ExtractionEnd {
     Failed { code: String, message: String },
 }
 
+/// How a run whose parts were stored in batches ended (see [`Db::finish_stored_extraction`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StoredRun<'a> {
+    pub warnings: &'a [String],
+    /// Pages, slides or sheets of the source.
+    pub units: Option<u32>,
+    /// The PNG preview's blob.
+    pub thumbnail_sha256: Option<&'a str>,
+}
+
 /// What asking for a re-run found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rerun {
@@ -283,37 +293,92 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         if let ExtractionEnd::Done { parts, .. } = end {
-            for p in parts {
-                sqlx::query(
-                    "INSERT INTO file_parts (id, tenant_id, file_id, seq, type_group, mime_type, label, level, text, \
-                     rows_json, method, page, slide, sheet, row_start, row_end, data_sha256, data_size, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-                )
-                .bind(p.id.to_string())
-                .bind(tenant.to_string())
-                .bind(file.to_string())
-                .bind(i64::from(p.seq))
-                .bind(p.type_group.clone())
-                .bind(p.mime_type.clone())
-                .bind(p.label.clone())
-                .bind(p.level.map(i64::from))
-                .bind(p.text.clone())
-                .bind(p.rows_json.clone())
-                .bind(p.method.clone())
-                .bind(p.page.map(i64::from))
-                .bind(p.slide.map(i64::from))
-                .bind(p.sheet.clone())
-                .bind(p.row_start.map(i64::from))
-                .bind(p.row_end.map(i64::from))
-                .bind(p.data_sha256.clone())
-                .bind(p.data_size.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
-                .bind(now.millis())
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_parts(&mut tx, tenant, file, parts, now).await?;
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Stores a batch of the parts of the extraction `instance` claimed, in a transaction of
+    /// its own, so that a file of a million rows is written batch by batch rather than held
+    /// whole. The first batch of a run (`first`) replaces the file's earlier parts. `false`
+    /// when the claim was lost (a re-run or a dead claimer's take-over): nothing is written,
+    /// and the run should stop. The claim is checked on the file's row, locked for the
+    /// transaction (PostgreSQL `FOR UPDATE`; SQLite's writer lock), so a batch cannot slip in
+    /// after another process took the file over. Finish with [`Db::finish_stored_extraction`].
+    pub async fn store_parts(
+        &self,
+        tenant: TenantId,
+        file: FileId,
+        instance: &str,
+        first: bool,
+        parts: &[PartRecord],
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        // SQLite: a write first takes the lock up front; PostgreSQL: the row lock.
+        let lock = match self.backend() {
+            crate::Backend::Sqlite => {
+                "UPDATE files SET extraction_claimed_by = extraction_claimed_by WHERE tenant_id = $1 AND id = $2 \
+                 AND extraction_status = 'running' AND extraction_claimed_by = $3 RETURNING id"
+            }
+            crate::Backend::Postgres => {
+                "SELECT id FROM files WHERE tenant_id = $1 AND id = $2 AND extraction_status = 'running' \
+                 AND extraction_claimed_by = $3 FOR UPDATE"
+            }
+        };
+        let held: Option<String> = sqlx::query_scalar(lock)
+            .bind(tenant.to_string())
+            .bind(file.to_string())
+            .bind(instance.to_owned())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if held.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if first {
+            sqlx::query("DELETE FROM file_parts WHERE tenant_id = $1 AND file_id = $2")
+                .bind(tenant.to_string())
+                .bind(file.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_parts(&mut tx, tenant, file, parts, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Ends a run whose parts went in with [`Db::store_parts`]: the file is `done` with these
+    /// warnings and units. `false` when the claim was lost (then the run's parts are another
+    /// run's to replace).
+    pub async fn finish_stored_extraction(
+        &self,
+        tenant: TenantId,
+        file: FileId,
+        instance: &str,
+        run: &StoredRun<'_>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let StoredRun { warnings, units, thumbnail_sha256 } = *run;
+        let warnings = serde_json::to_string(warnings).map_err(|e| crate::Error::Corrupt(e.to_string()))?;
+        let updated = sqlx::query(
+            "UPDATE files SET extraction_status = 'done', extraction_error = NULL, extraction_message = NULL, \
+             extraction_warnings = $1, units = $2, thumbnail_sha256 = COALESCE($3, thumbnail_sha256), \
+             extraction_finished_at = $4, extraction_claimed_by = NULL \
+             WHERE tenant_id = $5 AND id = $6 AND extraction_status = 'running' AND extraction_claimed_by = $7",
+        )
+        .bind(warnings)
+        .bind(units.map(i64::from))
+        .bind(thumbnail_sha256.map(str::to_owned))
+        .bind(now.millis())
+        .bind(tenant.to_string())
+        .bind(file.to_string())
+        .bind(instance.to_owned())
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(updated > 0)
     }
 
     /// Asks for the extraction of a file of `tenant` to run again. A run in progress loses its
@@ -373,10 +438,39 @@ impl Db {
 
     /// The content parts of a file of `tenant`, in document order.
     pub async fn file_parts(&self, tenant: TenantId, file: FileId) -> Result<Vec<PartRecord>> {
-        let sql = format!("SELECT {PART_COLS} FROM file_parts WHERE tenant_id = $1 AND file_id = $2 ORDER BY seq");
-        let rows =
-            sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(file.to_string()).fetch_all(self.pool()).await?;
-        rows.iter().map(part_from_row).collect()
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.file_parts_page(tenant, file, after, 1000).await?;
+            after = page.items.last().map(|p| p.seq);
+            all.extend(page.items);
+            if !page.has_more {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// One page of a file's parts in document order: at most `limit` parts after position
+    /// `after_seq` (from the start when `None`).
+    pub async fn file_parts_page(
+        &self,
+        tenant: TenantId,
+        file: FileId,
+        after_seq: Option<u32>,
+        limit: u32,
+    ) -> Result<crate::Page<PartRecord>> {
+        let sql = format!(
+            "SELECT {PART_COLS} FROM file_parts WHERE tenant_id = $1 AND file_id = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+        );
+        let rows = sqlx::query(trusted(sql))
+            .bind(tenant.to_string())
+            .bind(file.to_string())
+            .bind(after_seq.map_or(-1, i64::from))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(self.pool())
+            .await?;
+        let items = rows.iter().map(part_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(crate::Page::from_rows(items, crate::PageRequest { after: None, limit }))
     }
 
     /// One content part of a file of `tenant`.
@@ -415,6 +509,77 @@ impl Db {
             sqlx::query(trusted(sql)).bind(tenant.to_string()).bind(parent.to_string()).fetch_all(self.pool()).await?;
         rows.iter().map(from_row).collect()
     }
+}
+
+/// Characters of one search piece, and how far apart pieces start: consecutive pieces overlap
+/// by the difference, so a word that a cut would split is whole in one of them (see migration
+/// 0010). The migrations cut the parts stored before them the same way.
+pub const PIECE_CHARS: usize = 8192;
+pub const PIECE_STEP: usize = 8000;
+
+/// The search pieces of a text: `(start, end)` byte ranges, each at most [`PIECE_CHARS`]
+/// characters, starting every [`PIECE_STEP`] characters. None for an empty text.
+pub fn pieces(text: &str) -> Vec<(usize, usize)> {
+    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).chain(std::iter::once(text.len())).collect();
+    let chars = bounds.len() - 1;
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < chars {
+        out.push((bounds[start], bounds[(start + PIECE_CHARS).min(chars)]));
+        start += PIECE_STEP;
+    }
+    out
+}
+
+/// Inserts parts and their search pieces within `tx`.
+async fn insert_parts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: TenantId,
+    file: FileId,
+    parts: &[PartRecord],
+    now: Timestamp,
+) -> Result<()> {
+    for p in parts {
+        sqlx::query(
+            "INSERT INTO file_parts (id, tenant_id, file_id, seq, type_group, mime_type, label, level, text, \
+             rows_json, method, page, slide, sheet, row_start, row_end, data_sha256, data_size, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        )
+        .bind(p.id.to_string())
+        .bind(tenant.to_string())
+        .bind(file.to_string())
+        .bind(i64::from(p.seq))
+        .bind(p.type_group.clone())
+        .bind(p.mime_type.clone())
+        .bind(p.label.clone())
+        .bind(p.level.map(i64::from))
+        .bind(p.text.clone())
+        .bind(p.rows_json.clone())
+        .bind(p.method.clone())
+        .bind(p.page.map(i64::from))
+        .bind(p.slide.map(i64::from))
+        .bind(p.sheet.clone())
+        .bind(p.row_start.map(i64::from))
+        .bind(p.row_end.map(i64::from))
+        .bind(p.data_sha256.clone())
+        .bind(p.data_size.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+        .bind(now.millis())
+        .execute(&mut **tx)
+        .await?;
+        for (n, (start, end)) in pieces(&p.text).into_iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO file_part_pieces (part_id, piece, tenant_id, file_id, text) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(p.id.to_string())
+            .bind(i64::try_from(n).unwrap_or(i64::MAX))
+            .bind(tenant.to_string())
+            .bind(file.to_string())
+            .bind(p.text[start..end].to_owned())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// What [`Db::delete_file`] removed.

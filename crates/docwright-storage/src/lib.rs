@@ -67,6 +67,9 @@ pub enum Error {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// A statement outran its time limit (`what` says which: `search`).
+    #[error("the {0} took longer than its time limit")]
+    TimedOut(&'static str),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

@@ -1,6 +1,15 @@
-//! Full-text search over extracted text (SPEC D4): SQLite FTS5 (`file_parts_fts`, ranked by
-//! `bm25`, snippets by `snippet()`) or PostgreSQL (`file_parts.text_tsv` with the `simple`
-//! configuration, ranked by `ts_rank_cd`, snippets by `ts_headline`).
+//! Full-text search over extracted text (SPEC D4): SQLite FTS5 (`file_part_pieces_fts`, ranked
+//! by `bm25`, snippets by `snippet()`) or PostgreSQL (`file_part_pieces.text_tsv` with the
+//! `simple` configuration, ranked by `ts_rank_cd`, snippets by `ts_headline`).
+//!
+//! The index covers bounded pieces of each part's text (at most
+//! [`PIECE_CHARS`](crate::files::PIECE_CHARS) characters, see migration 0010), so the work of a
+//! search grows with the matches, never with the square of a part's length: a hit is a piece,
+//! a part's best piece stands for it, and its snippet is cut from that piece alone. Every word
+//! must occur in one piece. On PostgreSQL the statements run under `statement_timeout`
+//! ([`SEARCH_TIME_LIMIT`]); sqlx's `Any` driver offers SQLite neither a progress handler nor an
+//! interrupt, so there the bound is the bounded input, and the caller's wait is cut at the same
+//! limit.
 //!
 //! User text never reaches either query language as syntax: [`search_terms`] reduces it to
 //! words, and each dialect gets them in a form that cannot be an operator — FTS5 phrases in
@@ -13,8 +22,11 @@ use docwright_core::id::{FileId, PartId, TenantId, UserId};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use crate::projects::placeholders;
 use crate::{Backend, Db, Result, parse_col, trusted};
+
+/// Longest a search may take (PostgreSQL cancels the statement; on both databases the caller
+/// stops waiting and gets [`Error::TimedOut`](crate::Error::TimedOut)).
+pub const SEARCH_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// At most this many terms are searched for; more are ignored.
 pub const MAX_TERMS: usize = 32;
@@ -78,6 +90,8 @@ pub struct SearchHit {
     pub mime_type: String,
     /// The best-matching part and where it was found.
     pub part_id: PartId,
+    /// The best-matching piece of that part (its snippet's source).
+    pub piece: u32,
     pub seq: u32,
     pub page: Option<u32>,
     pub slide: Option<u32>,
@@ -110,92 +124,140 @@ impl Db {
         if q.terms.is_empty() {
             return Ok(SearchPage { hits: Vec::new(), has_more: false });
         }
-        // The best part per file, ranked: higher scores first (bm25 is negated: smaller is better).
+        match tokio::time::timeout(SEARCH_TIME_LIMIT, self.search_within_limit(tenant, q)).await {
+            Ok(result) => result,
+            Err(_) => Err(crate::Error::TimedOut("search")),
+        }
+    }
+
+    async fn search_within_limit(&self, tenant: TenantId, q: &SearchQuery<'_>) -> Result<SearchPage> {
+        // The best piece per part, the best part per file, ranked: higher scores first (bm25 is
+        // negated: smaller is better).
         let (query_text, hits) = match self.backend() {
             Backend::Sqlite => (
                 fts5_query(q.terms),
-                "SELECT p.id AS part_id, p.file_id, p.seq, p.page, p.slide, p.sheet, -bm25(file_parts_fts) AS score \
-                 FROM file_parts_fts JOIN file_parts p ON p.rowid = file_parts_fts.rowid \
-                 JOIN files f ON f.id = p.file_id \
-                 WHERE file_parts_fts MATCH $1 AND p.tenant_id = $2 AND ($3 = '' OR f.owner_id = $3)",
+                "SELECT p.id AS part_id, p.file_id, p.seq, p.page, p.slide, p.sheet, pc.piece, \
+                 -bm25(file_part_pieces_fts) AS score \
+                 FROM file_part_pieces_fts JOIN file_part_pieces pc ON pc.rowid = file_part_pieces_fts.rowid \
+                 JOIN file_parts p ON p.id = pc.part_id JOIN files f ON f.id = p.file_id \
+                 WHERE file_part_pieces_fts MATCH $1 AND pc.tenant_id = $2 AND ($3 = '' OR f.owner_id = $3)",
             ),
             Backend::Postgres => (
                 q.terms.join(" "),
-                "SELECT p.id AS part_id, p.file_id, p.seq, p.page, p.slide, p.sheet, \
-                 CAST(ts_rank_cd(p.text_tsv, plainto_tsquery('simple', $1)) AS DOUBLE PRECISION) AS score \
-                 FROM file_parts p JOIN files f ON f.id = p.file_id \
-                 WHERE p.text_tsv @@ plainto_tsquery('simple', $1) AND p.tenant_id = $2 AND ($3 = '' OR f.owner_id = $3)",
+                "SELECT p.id AS part_id, p.file_id, p.seq, p.page, p.slide, p.sheet, pc.piece, \
+                 CAST(ts_rank_cd(pc.text_tsv, plainto_tsquery('simple', $1)) AS DOUBLE PRECISION) AS score \
+                 FROM file_part_pieces pc JOIN file_parts p ON p.id = pc.part_id JOIN files f ON f.id = p.file_id \
+                 WHERE pc.text_tsv @@ plainto_tsquery('simple', $1) AND pc.tenant_id = $2 AND ($3 = '' OR f.owner_id = $3)",
             ),
         };
         let sql = format!(
             "WITH hits AS ({hits}), \
-             best AS (SELECT h.*, ROW_NUMBER() OVER (PARTITION BY file_id ORDER BY score DESC, seq) AS rn, \
-                      COUNT(*) OVER (PARTITION BY file_id) AS matching FROM hits h) \
-             SELECT b.part_id, b.file_id, b.seq, b.page, b.slide, b.sheet, b.score, b.matching, f.file_name, f.mime_type \
+             parts AS (SELECT h.*, ROW_NUMBER() OVER (PARTITION BY part_id ORDER BY score DESC, piece) AS pn FROM hits h), \
+             best AS (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY file_id ORDER BY score DESC, seq) AS rn, \
+                      COUNT(*) OVER (PARTITION BY file_id) AS matching FROM parts x WHERE pn = 1) \
+             SELECT b.part_id, b.file_id, b.seq, b.page, b.slide, b.sheet, b.piece, b.score, b.matching, \
+             f.file_name, f.mime_type \
              FROM best b JOIN files f ON f.id = b.file_id WHERE b.rn = 1 \
              ORDER BY b.score DESC, b.file_id LIMIT $4 OFFSET $5"
         );
+        let mut tx = self.pool().begin().await?;
+        if self.backend() == Backend::Postgres {
+            // The server cancels a statement that outruns the limit (SET LOCAL: this transaction only).
+            let ms = SEARCH_TIME_LIMIT.as_millis();
+            sqlx::query(trusted(format!("SET LOCAL statement_timeout = {ms}")))
+                .execute(&mut *tx)
+                .await
+                .map_err(timed_out)?;
+            // The planner costs a sequential scan without the reading of the pieces' stored
+            // tsvectors (out of line), so on tables of some thousand pieces it reads every one
+            // (200 ms for a 100 MB part, even for a word that is nowhere) instead of the GIN
+            // index (under 1 ms). Searches always want the index.
+            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.map_err(timed_out)?;
+        }
         let rows = sqlx::query(trusted(sql))
             .bind(query_text.clone())
             .bind(tenant.to_string())
             .bind(q.owner.map(|u| u.to_string()).unwrap_or_default())
             .bind(i64::from(q.limit) + 1)
             .bind(i64::from(q.offset))
-            .fetch_all(self.pool())
-            .await?;
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(timed_out)?;
         let mut hits = rows.iter().map(hit_from_row).collect::<Result<Vec<_>>>()?;
         let has_more = hits.len() > q.limit as usize;
         hits.truncate(q.limit as usize);
-        self.add_snippets(tenant, &query_text, &mut hits).await?;
+        add_snippets(&mut tx, self.backend(), tenant, &query_text, &mut hits).await?;
+        tx.commit().await?;
         Ok(SearchPage { hits, has_more })
     }
+}
 
-    /// Fills in the snippets of the page's best parts (only these: snippets are the costly part).
-    async fn add_snippets(&self, tenant: TenantId, query_text: &str, hits: &mut [SearchHit]) -> Result<()> {
-        if hits.is_empty() {
-            return Ok(());
-        }
-        let query = match self.backend() {
-            Backend::Sqlite => {
-                let sql = format!(
-                    "SELECT p.id, snippet(file_parts_fts, 0, $2, $3, '…', 24) AS snippet \
-                     FROM file_parts_fts JOIN file_parts p ON p.rowid = file_parts_fts.rowid \
-                     WHERE file_parts_fts MATCH $1 AND p.tenant_id = $4 AND p.id IN ({})",
-                    placeholders(5, hits.len())
-                );
-                sqlx::query(trusted(sql))
-                    .bind(query_text.to_owned())
-                    .bind(MARK_START.to_string())
-                    .bind(MARK_END.to_string())
-                    .bind(tenant.to_string())
-            }
-            Backend::Postgres => {
-                // The same 250,000 characters the index covers.
-                let sql = format!(
-                    "SELECT p.id, ts_headline('simple', translate(left(p.text, 250000), 'ёЁ', 'еЕ'), plainto_tsquery('simple', $1), $2) AS snippet \
-                     FROM file_parts p WHERE p.tenant_id = $3 AND p.id IN ({})",
-                    placeholders(4, hits.len())
-                );
-                let options = format!(
-                    "StartSel=\"{MARK_START}\", StopSel=\"{MARK_END}\", MaxWords=30, MinWords=12, MaxFragments=2, \
-                     FragmentDelimiter=\" … \""
-                );
-                sqlx::query(trusted(sql)).bind(query_text.to_owned()).bind(options).bind(tenant.to_string())
-            }
-        };
-        let mut query = query;
-        for h in hits.iter() {
-            query = query.bind(h.part_id.to_string());
-        }
-        for row in query.fetch_all(self.pool()).await? {
-            let id: String = row.try_get("id")?;
-            let raw: String = row.try_get("snippet")?;
-            if let Some(h) = hits.iter_mut().find(|h| h.part_id.to_string() == id) {
-                h.snippet = pieces(&raw);
-            }
-        }
-        Ok(())
+/// A statement PostgreSQL cancelled for its `statement_timeout` (SQLSTATE 57014) is a time-out.
+fn timed_out(e: sqlx::Error) -> crate::Error {
+    match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => crate::Error::TimedOut("search"),
+        _ => crate::Error::Database(e),
     }
+}
+
+/// Fills in the snippets of the page's hits from their best pieces (only these: snippets are
+/// the costly part, and a piece is bounded).
+async fn add_snippets(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    tenant: TenantId,
+    query_text: &str,
+    hits: &mut [SearchHit],
+) -> Result<()> {
+    if hits.is_empty() {
+        return Ok(());
+    }
+    // (part, piece) pairs as `(pc.part_id = $n AND pc.piece = $n+1) OR ...`.
+    let pairs = |first: usize| {
+        (0..hits.len())
+            .map(|i| format!("(pc.part_id = ${} AND pc.piece = ${})", first + 2 * i, first + 2 * i + 1))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    let query = match backend {
+        Backend::Sqlite => {
+            let sql = format!(
+                "SELECT pc.part_id AS id, snippet(file_part_pieces_fts, 0, $2, $3, '…', 24) AS snippet \
+                 FROM file_part_pieces_fts JOIN file_part_pieces pc ON pc.rowid = file_part_pieces_fts.rowid \
+                 WHERE file_part_pieces_fts MATCH $1 AND pc.tenant_id = $4 AND ({})",
+                pairs(5)
+            );
+            sqlx::query(trusted(sql))
+                .bind(query_text.to_owned())
+                .bind(MARK_START.to_string())
+                .bind(MARK_END.to_string())
+                .bind(tenant.to_string())
+        }
+        Backend::Postgres => {
+            let sql = format!(
+                "SELECT pc.part_id AS id, ts_headline('simple', translate(pc.text, 'ёЁ', 'еЕ'), plainto_tsquery('simple', $1), $2) AS snippet \
+                 FROM file_part_pieces pc WHERE pc.tenant_id = $3 AND ({})",
+                pairs(4)
+            );
+            let options = format!(
+                "StartSel=\"{MARK_START}\", StopSel=\"{MARK_END}\", MaxWords=30, MinWords=12, MaxFragments=2, \
+                 FragmentDelimiter=\" … \""
+            );
+            sqlx::query(trusted(sql)).bind(query_text.to_owned()).bind(options).bind(tenant.to_string())
+        }
+    };
+    let mut query = query;
+    for h in hits.iter() {
+        query = query.bind(h.part_id.to_string()).bind(i64::from(h.piece));
+    }
+    for row in query.fetch_all(&mut **tx).await.map_err(timed_out)? {
+        let id: String = row.try_get("id")?;
+        let raw: String = row.try_get("snippet")?;
+        if let Some(h) = hits.iter_mut().find(|h| h.part_id.to_string() == id) {
+            h.snippet = pieces(&raw);
+        }
+    }
+    Ok(())
 }
 
 /// Splits a snippet with match marks into pieces.
@@ -228,6 +290,7 @@ fn hit_from_row(r: &AnyRow) -> Result<SearchHit> {
         file_name: r.try_get("file_name")?,
         mime_type: r.try_get("mime_type")?,
         part_id: parse_col(r, "part_id", PartId::parse)?,
+        piece: u32_of("piece")?.unwrap_or(0),
         seq: u32_of("seq")?.unwrap_or(0),
         page: u32_of("page")?,
         slide: u32_of("slide")?,

@@ -153,3 +153,237 @@ pub(crate) fn images_pdf() -> Vec<u8> {
         ),
     ])
 }
+
+/// Every form of marked content a page's text may sit in, one page each, the sentence of page
+/// `i` being `MARKED_SENTENCES[i]`:
+/// 1. `/PlacedPDF /MC0 BDC … EMC` on the page, `MC0` defined in the page's `/Properties`
+///    (InDesign's placed PDFs);
+/// 2. the same with a name that `/Properties` does not define;
+/// 3. a Form XObject holding a named block whose name its own `/Properties` defines;
+/// 4. a Form XObject holding a named block with an undefined name, itself drawn inside a named
+///    block of the page;
+/// 5. `/Span <</MCID 0>> BDC` (an inline property list);
+/// 6. `/P BMC` (no properties at all);
+/// 7. named blocks nested three deep, a text object opened inside one and closed outside it.
+pub(crate) const MARKED_SENTENCES: [&str; 7] = [
+    "Placed content with a defined name reads.",
+    "Placed content with an undefined name reads.",
+    "Form content with a defined name reads.",
+    "Form content with an undefined name reads.",
+    "Span content with an inline dictionary reads.",
+    "Paragraph content without properties reads.",
+    "Nested content across text objects reads.",
+];
+
+pub(crate) fn marked_content_pdf() -> Vec<u8> {
+    let s = MARKED_SENTENCES;
+    let shown = |text: &str| format!("BT /F1 14 Tf 72 700 Td ({text}) Tj ET");
+    let contents = [
+        format!("/PlacedPDF /MC0 BDC\n{}\nEMC\n", shown(s[0])),
+        format!("/PlacedPDF /MC7 BDC\n{}\nEMC\n", shown(s[1])),
+        "q 1 0 0 1 0 0 cm /Fm0 Do Q\n".to_owned(),
+        "/PlacedPDF /MC0 BDC q /Fm1 Do Q EMC\n".to_owned(),
+        format!("/Span <</MCID 0>> BDC\n{}\nEMC\n", shown(s[4])),
+        format!("/P BMC\n{}\nEMC\n", shown(s[5])),
+        "/Artifact /MC0 BDC /OC /MC0 BDC BT /F1 14 Tf 72 700 Td /X /MC9 BDC (Nested content ) Tj EMC EMC EMC \
+         (across text objects reads.) Tj ET\n"
+            .to_owned(),
+    ];
+    // Objects: 1 catalog, 2 pages, 3 font, 4 form 0, 5 form 1, then a page and its content per
+    // sentence (6, 7), (8, 9), ...
+    let first_page = 6;
+    let kids: Vec<String> = (0..contents.len()).map(|i| format!("{} 0 R", first_page + 2 * i)).collect();
+    let mut objects = vec![
+        obj("<< /Type /Catalog /Pages 2 0 R >>"),
+        obj(&format!("<< /Type /Pages /Kids [{}] /Count {} >>", kids.join(" "), contents.len())),
+        obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"),
+        stream(
+            "/Type /XObject /Subtype /Form /BBox [0 0 612 792] \
+             /Resources << /Font << /F1 3 0 R >> /Properties << /MC3 << /Metadata (x) >> >> >>",
+            format!("/PlacedPDF /MC3 BDC\n{}\nEMC\n", shown(s[2])).as_bytes(),
+        ),
+        stream(
+            "/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>",
+            format!("/PlacedPDF /MC5 BDC\n{}\nEMC\n", shown(s[3])).as_bytes(),
+        ),
+    ];
+    for (i, content) in contents.iter().enumerate() {
+        objects.push(obj(&format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {} 0 R /Resources << \
+             /Font << /F1 3 0 R >> /XObject << /Fm0 4 0 R /Fm1 5 0 R >> \
+             /Properties << /MC0 << /Metadata (placed) >> >> >> >>",
+            first_page + 2 * i + 1
+        )));
+        objects.push(stream("", content.as_bytes()));
+    }
+    pdf(&objects)
+}
+
+/// The heading of every [`type0_pdf`] page, in Helvetica.
+pub(crate) const TYPE0_HEADING: &str = "Heading in Helvetica";
+/// The line every [`type0_pdf`] page shows in its Type0 font.
+pub(crate) const TYPE0_LINE: &str = "Quartz glyphs: jinxed wizards pluck ivory (2024)";
+
+/// How the Type0 font of [`type0_pdf`] maps its codes to CIDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Type0Encoding {
+    /// The predefined `/Identity-H` by name: two-byte codes, CID = code. The reference.
+    IdentityName,
+    /// An embedded CMap stream under a name of its own that maps two-byte codes to the same
+    /// CIDs (what PDF writers that subset fonts emit, e.g. `OneByteIdentityH` variants).
+    IdentityStream,
+    /// An embedded CMap stream that reads one-byte codes and maps each to a CID of its own
+    /// (here the glyph's index): code `c` is not CID `c`.
+    OneByteStream,
+}
+
+/// A CMap program for a Type0 font's `/Encoding` stream.
+fn cmap_program(name: &str, codespace: &str, body: &str) -> Vec<u8> {
+    format!(
+        "%!PS-Adobe-3.0 Resource-CMap\n/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
+         /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> def\n\
+         /CMapName /{name} def\n/CMapType 1 def\n1 begincodespacerange\n{codespace}\nendcodespacerange\n\
+         {body}\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n"
+    )
+    .into_bytes()
+}
+
+/// One page: [`TYPE0_HEADING`] in Helvetica, then [`TYPE0_LINE`] in a Type0 font whose
+/// descendant is an embedded TrueType font (DejaVu Sans, which pdf_oxide ships) with
+/// `/CIDToGIDMap /Identity` and no `/ToUnicode`: the text can only be read back through the
+/// code → CID → glyph → Unicode chain, and a renderer draws the glyph the CID names, so a
+/// wrong code → CID step shows in both.
+pub(crate) fn type0_pdf(encoding: Type0Encoding) -> Vec<u8> {
+    let font = pdf_oxide::fonts::bundled::DEJAVU_SANS;
+    let face = ttf_parser::Face::parse(font, 0).unwrap();
+    let glyphs: Vec<(char, u16)> = TYPE0_LINE
+        .chars()
+        .map(|c| (c, face.glyph_index(c).unwrap_or_else(|| panic!("no glyph for {c:?}")).0))
+        .collect();
+    let width = |gid: u16| {
+        u32::from(face.glyph_hor_advance(ttf_parser::GlyphId(gid)).unwrap_or(0)) * 1000 / u32::from(face.units_per_em())
+    };
+    let mut used: Vec<u16> = glyphs.iter().map(|g| g.1).collect();
+    used.sort_unstable();
+    used.dedup();
+    let widths: String = used.iter().map(|&g| format!("{g} [{}]", width(g))).collect::<Vec<_>>().join(" ");
+    // The shown string, and the /Encoding entry with the stream it needs.
+    let (shown, encoding_entry, cmap) = match encoding {
+        Type0Encoding::IdentityName | Type0Encoding::IdentityStream => {
+            let codes: String = glyphs.iter().map(|g| format!("{:04X}", g.1)).collect();
+            if encoding == Type0Encoding::IdentityName {
+                (codes, "/Identity-H".to_owned(), None)
+            } else {
+                let program = cmap_program(
+                    "Docwright-Identity-H",
+                    "<0000> <FFFF>",
+                    "1 begincidrange\n<0000> <FFFF> 0\nendcidrange",
+                );
+                (codes, "9 0 R".to_owned(), Some(("Docwright-Identity-H", program)))
+            }
+        }
+        Type0Encoding::OneByteStream => {
+            // Code = the character's ASCII byte; CID = its glyph index.
+            let mut pairs: Vec<(u8, u16)> = glyphs.iter().map(|&(c, g)| (c as u8, g)).collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            let body: String = pairs.iter().map(|(c, g)| format!("<{c:02X}> {g}\n")).collect();
+            let program = cmap_program(
+                "Docwright-OneByte",
+                "<00> <FF>",
+                &format!("{} begincidchar\n{body}endcidchar", pairs.len()),
+            );
+            let codes: String = TYPE0_LINE.bytes().map(|b| format!("{b:02X}")).collect();
+            (codes, "9 0 R".to_owned(), Some(("Docwright-OneByte", program)))
+        }
+    };
+    let content = format!("BT /F1 18 Tf 72 720 Td ({TYPE0_HEADING}) Tj ET\nBT /F2 14 Tf 72 700 Td <{shown}> Tj ET\n");
+    let mut objects = vec![
+        obj("<< /Type /Catalog /Pages 2 0 R >>"),
+        obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
+        obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+             /Resources << /Font << /F1 5 0 R /F2 6 0 R >> >> >>"),
+        stream("", content.as_bytes()),
+        obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"),
+        obj(&format!(
+            "<< /Type /Font /Subtype /Type0 /BaseFont /ABCDEF+DejaVuSans /Encoding {encoding_entry} \
+             /DescendantFonts [7 0 R] >>"
+        )),
+        obj(&format!(
+            "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /ABCDEF+DejaVuSans \
+             /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> \
+             /FontDescriptor 8 0 R /DW 600 /W [{widths}] /CIDToGIDMap /Identity >>"
+        )),
+        obj("<< /Type /FontDescriptor /FontName /ABCDEF+DejaVuSans /Flags 32 /FontBBox [-1021 -463 1793 1232] \
+             /ItalicAngle 0 /Ascent 928 /Descent -236 /CapHeight 729 /StemV 80 /FontFile2 10 0 R >>"),
+    ];
+    match cmap {
+        Some((name, program)) => objects.push(stream(
+            &format!(
+                "/Type /CMap /CMapName /{name} /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >>"
+            ),
+            &program,
+        )),
+        None => objects.push(obj("null")),
+    }
+    objects.push(stream(&format!("/Length1 {}", font.len()), font));
+    pdf(&objects)
+}
+
+/// A flat 64×64 CMYK JPEG of `cmyk` as Photoshop writes one: samples inverted (`255 - x`) under
+/// an Adobe APP14 marker. `straight` stores the ink itself instead (the encoder inverts what
+/// it is given, so it is given the complement).
+fn cmyk_jpeg(cmyk: [u8; 4], straight: bool) -> Vec<u8> {
+    let pixel = if straight { cmyk.map(|v| 255 - v) } else { cmyk };
+    let data: Vec<u8> = std::iter::repeat_n(pixel, 64 * 64).flatten().collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 95).encode(&data, 64, 64, jpeg_encoder::ColorType::Cmyk).unwrap();
+    out
+}
+
+/// The colours [`jpeg_colours_pdf`] paints, in the order its images are drawn, left to right.
+/// Full magenta and yellow ink is (237, 28, 36) and full cyan and yellow (0, 166, 80) in sRGB
+/// through a press profile (the values Adobe's applications show for them), not pure red and
+/// green; an undone inversion would give their complements, dark or white.
+pub(crate) const JPEG_COLOURS: [[u8; 3]; 4] = [[237, 28, 36], [0, 166, 80], [200, 200, 200], [155, 155, 155]];
+
+/// One page with four 64×64 JPEGs drawn side by side at 100×100 pt from x = 50, 170, 290, 410:
+/// 1. red (magenta and yellow ink) as an Adobe-inverted CMYK JPEG under `/Decode [1 0 1 0 1 0 1 0]` (how Adobe
+///    applications embed what Photoshop writes);
+/// 2. green (cyan and yellow ink) as a CMYK JPEG whose samples are the ink, no `/Decode`;
+/// 3. a one-component JPEG of grey 200 under a `/DeviceCMYK` label (the JPEG's own components
+///    decide);
+/// 4. a one-component JPEG of grey 100 under `/DeviceGray` with `/Decode [1 0]`: grey 155.
+pub(crate) fn jpeg_colours_pdf() -> Vec<u8> {
+    let grey = |value: u8| {
+        let image = image::GrayImage::from_pixel(64, 64, image::Luma([value]));
+        let mut out = Vec::new();
+        image::DynamicImage::ImageLuma8(image).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Jpeg).unwrap();
+        out
+    };
+    let image = |space: &str, decode: &str, data: &[u8]| {
+        stream(
+            &format!(
+                "/Type /XObject /Subtype /Image /Width 64 /Height 64 /ColorSpace {space} {decode} /BitsPerComponent 8 /Filter /DCTDecode"
+            ),
+            data,
+        )
+    };
+    pdf(&[
+        obj("<< /Type /Catalog /Pages 2 0 R >>"),
+        obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
+        obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> \
+             /XObject << /A 6 0 R /B 7 0 R /C 8 0 R /D 9 0 R >> >> /Contents 4 0 R >>"),
+        stream(
+            "",
+            b"BT /F1 14 Tf 72 720 Td (Pictures in CMYK.) Tj ET\n\
+              q 100 0 0 100 50 500 cm /A Do Q\nq 100 0 0 100 170 500 cm /B Do Q\n\
+              q 100 0 0 100 290 500 cm /C Do Q\nq 100 0 0 100 410 500 cm /D Do Q\n",
+        ),
+        obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"),
+        image("/DeviceCMYK", "/Decode [1 0 1 0 1 0 1 0]", &cmyk_jpeg([0, 255, 255, 0], false)),
+        image("/DeviceCMYK", "", &cmyk_jpeg([255, 0, 255, 0], true)),
+        image("/DeviceCMYK", "", &grey(200)),
+        image("/DeviceGray", "/Decode [1 0]", &grey(100)),
+    ])
+}

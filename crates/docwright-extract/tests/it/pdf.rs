@@ -86,6 +86,44 @@ fn embedded_images_become_image_parts() {
     assert!(page_texts(&extraction)[0].1.contains("A page with pictures."));
 }
 
+/// Whether `actual` is `expected` give or take JPEG's rounding.
+fn near(actual: [u8; 3], expected: [u8; 3]) -> bool {
+    actual.iter().zip(expected).all(|(a, e)| a.abs_diff(e) <= 12)
+}
+
+#[test]
+fn cmyk_and_inverted_jpegs_decode_to_their_colours() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "jpegs.pdf", &fixtures::jpeg_colours_pdf());
+    let extraction = run(&path, &Options::default()).unwrap();
+    assert!(extraction.warnings.is_empty(), "{:?}", extraction.warnings);
+    let images: Vec<_> = extraction.parts.iter().filter(|p| p.kind == PartKind::Image).collect();
+    assert_eq!(images.len(), fixtures::JPEG_COLOURS.len());
+    for (part, expected) in images.iter().zip(fixtures::JPEG_COLOURS) {
+        // Colours that need the PDF to mean anything are decoded and kept as PNG.
+        assert_eq!(part.mime_type, "image/png", "{expected:?}");
+        let image = image::load_from_memory(part.data.as_deref().unwrap()).unwrap().to_rgb8();
+        assert_eq!((image.width(), image.height()), (64, 64));
+        let centre = image.get_pixel(32, 32).0;
+        assert!(near(centre, expected), "{centre:?} is not {expected:?}");
+    }
+}
+
+#[test]
+fn cmyk_and_inverted_jpegs_render_in_their_colours() {
+    // The renderer (thumbnails, pages rendered for OCR) decodes images the same way.
+    let doc = pdf_oxide::PdfDocument::from_bytes(fixtures::jpeg_colours_pdf()).unwrap();
+    let options = pdf_oxide::rendering::RenderOptions::with_dpi(72);
+    let page = pdf_oxide::rendering::render_page(&doc, 0, &options).unwrap();
+    let image = image::load_from_memory(&page.data).unwrap().to_rgb8();
+    for (i, expected) in fixtures::JPEG_COLOURS.into_iter().enumerate() {
+        // Centre of image i: x = 50 + 120 i + 50 pt, y = 792 - 550 pt from the top.
+        let x = 100 + 120 * u32::try_from(i).unwrap();
+        let pixel = image.get_pixel(x, 242).0;
+        assert!(near(pixel, expected), "image {}: {pixel:?} is not {expected:?}", i + 1);
+    }
+}
+
 #[test]
 fn images_beyond_the_pixel_limit_are_skipped_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,4 +212,29 @@ fn a_page_without_text_is_reported_when_ocr_is_off() {
     let extraction = run(&scan, &Options::default()).unwrap();
     assert!(extraction.parts.iter().all(|p| p.kind == PartKind::Image), "{:?}", extraction.parts);
     assert!(extraction.warnings.iter().any(|w| w.contains("page 1 has no text layer")), "{:?}", extraction.warnings);
+}
+
+#[test]
+fn text_in_every_form_of_marked_content_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "marked.pdf", &fixtures::marked_content_pdf());
+    let extraction = run(&path, &Options::default()).unwrap();
+    let pages = page_texts(&extraction);
+    let got: Vec<(u32, &str)> = pages.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let want: Vec<(u32, &str)> =
+        fixtures::MARKED_SENTENCES.iter().enumerate().map(|(i, s)| (i as u32 + 1, *s)).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn type0_fonts_with_embedded_cmap_streams_decode() {
+    use fixtures::Type0Encoding::*;
+    let dir = tempfile::tempdir().unwrap();
+    for encoding in [IdentityName, IdentityStream, OneByteStream] {
+        let path = write(dir.path(), "type0.pdf", &fixtures::type0_pdf(encoding));
+        let extraction = run(&path, &Options::default()).unwrap();
+        let pages = page_texts(&extraction);
+        assert_eq!(pages.len(), 1, "{encoding:?}: {pages:?}");
+        assert_eq!(pages[0].1, format!("{}\n{}", fixtures::TYPE0_HEADING, fixtures::TYPE0_LINE), "{encoding:?}");
+    }
 }

@@ -76,3 +76,26 @@ fn other_sizes_are_honoured() {
     let png = thumbnail(&path, "text/csv", "a.csv", &options).unwrap();
     assert_eq!(size_of(&png), (64, 64));
 }
+
+#[test]
+fn type0_text_through_an_embedded_cmap_is_drawn_with_the_glyphs_it_names() {
+    use fixtures::Type0Encoding::*;
+    let dir = tempfile::tempdir().unwrap();
+    let options = ThumbnailOptions { width: 612, height: 792, ..ThumbnailOptions::default() };
+    let render = |encoding| {
+        let path = dir.path().join(format!("{encoding:?}.pdf"));
+        std::fs::write(&path, fixtures::type0_pdf(encoding)).unwrap();
+        image::load_from_memory(&thumbnail(&path, "application/pdf", "a.pdf", &options).unwrap()).unwrap().to_luma8()
+    };
+    let reference = render(IdentityName);
+    // The Type0 line (baseline 700 of 792, 14 pt) is drawn: ink in its band.
+    let band = |img: &image::GrayImage| {
+        (80..100).flat_map(|y| (0..612).map(move |x| (x, y))).filter(|&(x, y)| img.get_pixel(x, y).0[0] < 128).count()
+    };
+    assert!(band(&reference) > 300, "the reference line has ink: {}", band(&reference));
+    for encoding in [IdentityStream, OneByteStream] {
+        let page = render(encoding);
+        let differing = reference.pixels().zip(page.pixels()).filter(|(a, b)| a.0[0].abs_diff(b.0[0]) > 32).count();
+        assert!(differing < 50, "{encoding:?}: {differing} pixels differ from the same glyphs through Identity-H");
+    }
+}

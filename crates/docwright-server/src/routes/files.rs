@@ -14,8 +14,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiPath, ErrorBody};
+use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::guard::Authorized;
+use crate::pagination::PageQuery;
 use crate::state::AppState;
 
 /// The upload route: its body is streamed to disk, so the JSON body limit does not apply.
@@ -127,13 +128,19 @@ pub(super) struct PartMetadata {
     data_size: Option<u64>,
 }
 
-/// The parts of a file, with the file's extraction state and the files found inside it.
+/// One page of a file's parts, with the file's extraction state and the files found inside it.
+/// Written to the client as it is read (see [`parts`]), in this shape.
 #[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)] // Describes the streamed body for the OpenAPI document.
 pub(super) struct PartsOut {
     file: FileOut,
-    parts: Vec<PartOut>,
     /// Files extracted from this one (an e-mail's attachments), each extracted in turn.
     attachments: Vec<FileOut>,
+    /// The parts of this page, in document order.
+    items: Vec<PartOut>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
 }
 
 fn part_out(file: &FileRecord, p: PartRecord) -> PartOut {
@@ -374,18 +381,115 @@ mod tests {
     }
 }
 
-/// The content parts extracted from a file, in document order (empty until extraction is done).
-#[utoipa::path(get, path = "/files/{id}/parts", tag = "files", params(("id" = Uuid, Path, description = "File id")),
-    responses((status = 200, body = PartsOut), (status = 404, body = ErrorBody)))]
+/// Parts read from the database per step of a streamed answer: the answer is written as they
+/// come, so the server holds a few parts, not a page of them.
+const PARTS_PER_READ: u32 = 16;
+
+/// The content parts extracted from a file, in document order (empty until extraction is done),
+/// a page at a time (`?limit=&cursor=`, 50 parts by default, at most 200). The body is written
+/// while the parts are read.
+#[utoipa::path(get, path = "/files/{id}/parts", tag = "files",
+    params(("id" = Uuid, Path, description = "File id"), PageQuery),
+    responses((status = 200, body = PartsOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn parts(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<PartsOut>, ApiError> {
-    let found = state.engine.file_parts(&grant, FileId::from(id)).await?;
-    let parts = found.parts.into_iter().map(|p| part_out(&found.file, p)).collect();
-    let attachments = found.attachments.into_iter().map(FileOut::from).collect();
-    Ok(Json(PartsOut { file: found.file.into(), parts, attachments }))
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
+    let params = page.parse()?;
+    let after = params.after.as_deref().and_then(|c| Uuid::parse_str(c).ok()).map(PartId::from);
+    let (file, attachments) = state.engine.file_with_attachments(&grant, FileId::from(id)).await?;
+    // The first read happens before the answer starts, so that a bad cursor is a 400.
+    let first = state.engine.parts_after(&grant, &file, after, params.limit.min(PARTS_PER_READ)).await?;
+    let head = serde_json::json!({
+        "file": FileOut::from(file.clone()),
+        "attachments": attachments.into_iter().map(FileOut::from).collect::<Vec<_>>(),
+    });
+    let mut opening = serde_json::to_vec(&head).map_err(|e| ApiError::internal(e.to_string()))?;
+    opening.pop(); // The closing brace: the items follow.
+    opening.extend_from_slice(b",\"items\":[");
+    let stream = PartsStream {
+        state,
+        grant,
+        file,
+        left: params.limit,
+        page: first,
+        written: 0,
+        opening: Some(opening),
+        done: false,
+    };
+    let body = futures_util::stream::unfold(stream, |mut s| async move {
+        let chunk = s.next().await?;
+        Some((chunk, s))
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+/// The state of a streamed page of parts.
+struct PartsStream {
+    state: AppState,
+    grant: docwright_engine::Grant,
+    file: FileRecord,
+    /// Parts still to write on this page.
+    left: u32,
+    /// Parts read and not yet written, with whether more follow them.
+    page: docwright_storage::Page<PartRecord>,
+    written: u64,
+    opening: Option<Vec<u8>>,
+    done: bool,
+}
+
+impl PartsStream {
+    /// The next piece of the body; `None` at its end. A failure after the answer started
+    /// ends the body short (the client sees broken JSON), and is logged.
+    async fn next(&mut self) -> Option<Result<bytes::Bytes, std::io::Error>> {
+        if let Some(opening) = self.opening.take() {
+            return Some(Ok(opening.into()));
+        }
+        if self.done {
+            return None;
+        }
+        let page = std::mem::replace(&mut self.page, docwright_storage::Page { items: Vec::new(), has_more: false });
+        let mut out = Vec::new();
+        let mut last = None;
+        for p in page.items.into_iter().take(self.left as usize) {
+            if self.written > 0 {
+                out.push(b',');
+            }
+            last = Some(p.id);
+            if let Err(e) = serde_json::to_writer(&mut out, &part_out(&self.file, p)) {
+                return Some(Err(std::io::Error::other(e)));
+            }
+            self.written += 1;
+            self.left -= 1;
+        }
+        match (page.has_more, self.left, last) {
+            // The page is full: the cursor is the last part written.
+            (true, 0, Some(last)) => {
+                let cursor = crate::pagination::encode_cursor(&last.to_string());
+                out.extend_from_slice(format!("],\"next_cursor\":\"{cursor}\"}}").as_bytes());
+                self.done = true;
+            }
+            (true, _, Some(last)) => {
+                let n = self.left.min(PARTS_PER_READ);
+                match self.state.engine.parts_after(&self.grant, &self.file, Some(last), n).await {
+                    Ok(next) => self.page = next,
+                    Err(e) => {
+                        tracing::warn!(file = %self.file.id, error = %e, "the parts could not be read to the end");
+                        return Some(Err(std::io::Error::other(e.to_string())));
+                    }
+                }
+            }
+            _ => {
+                out.extend_from_slice(b"]}");
+                self.done = true;
+            }
+        }
+        Some(Ok(out.into()))
+    }
 }
 
 /// The bytes of an image part.

@@ -786,6 +786,7 @@ mod tests {
             file_name: "a".into(),
             mime_type: "text/plain".into(),
             part_id: docwright_core::id::PartId::new(),
+            piece: 0,
             seq: 0,
             page: None,
             slide: None,

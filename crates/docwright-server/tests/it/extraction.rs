@@ -14,6 +14,7 @@ use crate::helpers::{Auth, TestApp, assert_error};
 
 both_databases!(
     text_and_tables_become_parts_with_locations,
+    parts_come_a_page_at_a_time,
     an_email_s_attachments_become_files_of_their_own,
     images_keep_their_bytes_and_failures_name_their_reason,
     a_rerun_replaces_the_parts_and_delete_removes_every_blob,
@@ -41,10 +42,23 @@ async fn upload(app: &TestApp, auth: &Auth, name: &str, bytes: &[u8]) -> String 
     body["id"].as_str().unwrap().to_owned()
 }
 
+/// Every part of a file, page after page.
 async fn parts(app: &TestApp, auth: &Auth, id: &str) -> Vec<Value> {
-    let (status, body) = app.get(&format!("/files/{id}/parts"), auth).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["parts"].as_array().unwrap().clone()
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("/files/{id}/parts?cursor={c}"),
+            None => format!("/files/{id}/parts"),
+        };
+        let (status, body) = app.get(&url, auth).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        all.extend(body["items"].as_array().unwrap().iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return all,
+        }
+    }
 }
 
 /// Width and height of a PNG, from its IHDR chunk.
@@ -233,7 +247,7 @@ Content-Transfer-Encoding: base64\r\n\r\nbmFtZSxhbW91bnQKQWxwaGEsMTAKQmV0YSwyMAo
     let f = ended(&app, &admin, &id).await;
     assert_eq!(f["extraction_status"], "done", "{f}");
     let (_, body) = app.get(&format!("/files/{id}/parts"), &admin).await;
-    let text: String = body["parts"].as_array().unwrap().iter().map(|p| p["data"].as_str().unwrap()).collect();
+    let text: String = body["items"].as_array().unwrap().iter().map(|p| p["data"].as_str().unwrap()).collect();
     assert!(text.contains("Invoice March") && text.contains("Grüße, die Rechnung"), "{body}");
     let attachments = body["attachments"].as_array().unwrap();
     assert_eq!(attachments.len(), 1, "{body}");
@@ -246,4 +260,49 @@ Content-Transfer-Encoding: base64\r\n\r\nbmFtZSxhbW91bnQKQWxwaGEsMTAKQmV0YSwyMAo
     assert_eq!(child["extraction_status"], "done", "{child}");
     let rows = parts(&app, &admin, child["id"].as_str().unwrap()).await;
     assert_eq!(rows[0]["metadata"]["rows"][1], serde_json::json!(["Alpha", "10"]), "{rows:?}");
+}
+
+async fn parts_come_a_page_at_a_time(app: TestApp) {
+    let admin = app.sysadmin().await;
+    let mut csv = String::from("id,value\n");
+    for i in 1..=2500 {
+        csv.push_str(&format!("{i},v{i}\n"));
+    }
+    let id = upload(&app, &admin, "big.csv", csv.as_bytes()).await;
+    assert_eq!(ended(&app, &admin, &id).await["extraction_status"], "done");
+    let (status, first) = app.get(&format!("/files/{id}/parts?limit=2"), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["file"]["id"], id.as_str());
+    let rows = |page: &Value| -> Vec<(u64, u64)> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["metadata"]["row_start"].as_u64().unwrap(), p["metadata"]["row_end"].as_u64().unwrap()))
+            .collect()
+    };
+    assert_eq!(rows(&first), [(1, 1000), (1001, 2000)]);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let (_, second) = app.get(&format!("/files/{id}/parts?limit=2&cursor={cursor}"), &admin).await;
+    assert_eq!(rows(&second), [(2001, 2501)]);
+    assert!(second.get("next_cursor").is_none(), "{second}");
+    assert_eq!(parts(&app, &admin, &id).await.len(), 3);
+    // A cursor of another listing, or none at all, is refused.
+    let (status, body) = app.get(&format!("/files/{id}/parts?cursor=garbage"), &admin).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("validation_failed")),
+        "{body}"
+    );
+    let other = docwright_server_cursor(&uuid::Uuid::now_v7().to_string());
+    let (status, body) = app.get(&format!("/files/{id}/parts?cursor={other}"), &admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = app.get(&format!("/files/{id}/parts?limit=0"), &admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// A cursor as the server writes them (base64url of an id).
+fn docwright_server_cursor(id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
 }

@@ -394,7 +394,7 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
         crate::extraction::ended(app, &sys, file["id"].as_str().expect("file")).await;
         crate::extraction::ended(app, &sys, &image).await;
         let (_, parts) = app.get(&format!("/files/{image}/parts"), &sys).await;
-        (image, parts["parts"][0]["id"].as_str().expect("image part").to_owned())
+        (image, parts["items"][0]["id"].as_str().expect("image part").to_owned())
     } else {
         (String::new(), String::new())
     };

@@ -4,7 +4,7 @@
 use docwright_core::id::{ClientId, DocumentId, FileId, FolderId, ProjectId, ResultId, TenantId, UserId};
 use docwright_core::rbac::bootstrap_rules;
 use docwright_core::time::Timestamp;
-use docwright_storage::files::{ExtractionEnd, FileRecord};
+use docwright_storage::files::{ExtractionEnd, FileRecord, StoredRun};
 use docwright_storage::projects::{
     Client, Document, DocumentPatch, DocumentResult, Folder, FolderPatch, FolderTree, MAX_FOLDER_DEPTH, Project,
     ProjectPatch, ResultFormat, Write,
@@ -16,6 +16,8 @@ use docwright_storage::{Db, Error, PageRequest};
 use crate::tenant;
 
 both_databases!(
+    long_parts_are_searched_piece_by_piece,
+    parts_stored_in_batches_belong_to_their_claimed_run,
     clients_and_projects_are_tenant_scoped,
     folders_nest_move_and_refuse_cycles,
     documents_place_files_and_move,
@@ -473,4 +475,65 @@ async fn deleted_parts_leave_the_index(db: Db) {
     let end = ExtractionEnd::Failed { code: "timed_out".into(), message: "too slow".into() };
     db.finish_extraction(a, g, "test", &end, None, Timestamp::now()).await.unwrap();
     assert!(search(&db, a, "ephemeral", None).await.is_empty());
+}
+
+async fn long_parts_are_searched_piece_by_piece(db: Db) {
+    use docwright_storage::files::{PIECE_CHARS, PIECE_STEP};
+    let a = new_tenant(&db, "A").await;
+    // A part of half a million characters of filler with a rare word deep inside it, one word
+    // that straddles the first cut between pieces, and two words far apart.
+    let filler = |n: usize| "lorem ipsum dolor sit amet ".repeat(n / 27 + 1)[..n].to_owned();
+    let straddle = "Quintessenzbegriff";
+    let mut text = filler(PIECE_STEP - 5);
+    text.push(' ');
+    text.push_str(straddle);
+    text.push(' ');
+    text.push_str(&filler(300_000));
+    text.push_str(" zanzibarite ");
+    text.push_str(&filler(200_000));
+    text.push_str(" farawayword");
+    assert!(text.len() > 60 * PIECE_CHARS);
+    let f = extracted_file(&db, a, UserId::new(), "huge.csv", &[&text]).await;
+    let hits = search(&db, a, "zanzibarite", None).await;
+    assert_eq!(hits.iter().map(|h| h.file_id).collect::<Vec<_>>(), [f]);
+    assert_eq!(snippet_hits(&hits[0]), ["zanzibarite"], "the snippet is cut around the match: {:?}", hits[0].snippet);
+    let shown: usize = hits[0].snippet.iter().map(|p| p.text.chars().count()).sum();
+    assert!(shown < 1000, "a snippet, not the part: {shown} characters");
+    assert_eq!(search(&db, a, straddle, None).await.len(), 1, "a word at a cut is whole in one piece");
+    // Every word must occur in one piece: these two are 200,000 characters apart.
+    assert!(search(&db, a, "zanzibarite farawayword", None).await.is_empty());
+    assert_eq!(search(&db, a, "farawayword", None).await.len(), 1);
+}
+
+async fn parts_stored_in_batches_belong_to_their_claimed_run(db: Db) {
+    let a = new_tenant(&db, "A").await;
+    let f = extracted_file(&db, a, UserId::new(), "batches.pdf", &["the previous run"]).await;
+    db.rerun_extraction(a, f).await.unwrap();
+    db.claim_extraction("p1", Timestamp::now()).await.unwrap().unwrap();
+    let now = Timestamp::now();
+    let batch = |from: u32| (from..from + 3).map(|i| text_part(f, i, &format!("batched page {i}"))).collect::<Vec<_>>();
+    // The first batch replaces the earlier run's parts; the next ones add to it.
+    assert!(db.store_parts(a, f, "p1", true, &batch(0), now).await.unwrap());
+    assert!(search(&db, a, "previous", None).await.is_empty());
+    assert!(db.store_parts(a, f, "p1", false, &batch(3), now).await.unwrap());
+    assert!(!db.store_parts(a, f, "p2", false, &batch(6), now).await.unwrap(), "only the claimer stores");
+    let warnings = ["w".to_owned()];
+    let run = StoredRun { warnings: &warnings, units: Some(6), thumbnail_sha256: None };
+    assert!(!db.finish_stored_extraction(a, f, "p2", &run, now).await.unwrap());
+    assert!(db.finish_stored_extraction(a, f, "p1", &run, now).await.unwrap());
+    let stored = db.file(a, f).await.unwrap().unwrap();
+    assert_eq!((stored.extraction_status.as_str(), stored.extraction.units), ("done", Some(6)));
+    let page = db.file_parts_page(a, f, None, 4).await.unwrap();
+    assert_eq!((page.items.len(), page.has_more), (4, true));
+    let rest = db.file_parts_page(a, f, page.items.last().map(|p| p.seq), 4).await.unwrap();
+    assert_eq!(rest.items.iter().map(|p| p.seq).collect::<Vec<_>>(), [4, 5]);
+    assert!(!rest.has_more);
+    assert_eq!(search(&db, a, "batched", None).await[0].matching_parts, 6);
+
+    // A run that lost its claim (a re-run took the file) stores nothing more.
+    db.rerun_extraction(a, f).await.unwrap();
+    db.claim_extraction("p2", Timestamp::now()).await.unwrap().unwrap();
+    assert!(!db.store_parts(a, f, "p1", false, &batch(6), now).await.unwrap());
+    assert!(db.store_parts(a, f, "p2", true, &batch(0)[..1], now).await.unwrap());
+    assert_eq!(db.file_parts(a, f).await.unwrap().len(), 1);
 }
