@@ -70,11 +70,13 @@ impl Default for WorkflowSettings {
 
 impl WorkflowSettings {
     pub fn from_config(c: &docwright_config::WorkflowsConfig) -> Self {
-        let mut pipeline = docwright_workflow::Settings::default();
-        pipeline.max_tasks = c.max_tasks as usize;
-        pipeline.max_steps_per_task = c.max_steps_per_task;
-        pipeline.section_parallelism = c.section_parallelism.max(1) as usize;
-        pipeline.extraction_parallelism = c.extraction_parallelism.max(1) as usize;
+        let pipeline = docwright_workflow::Settings {
+            max_tasks: c.max_tasks as usize,
+            max_steps_per_task: c.max_steps_per_task,
+            section_parallelism: c.section_parallelism.max(1) as usize,
+            extraction_parallelism: c.extraction_parallelism.max(1) as usize,
+            ..docwright_workflow::Settings::default()
+        };
         Self {
             pipeline,
             timeout: Duration::from_secs(c.timeout_secs),

@@ -682,11 +682,11 @@ async fn section_elements(
     for e in raw {
         if e["type"] == json!("image") {
             let id = text(&e, "part_id");
-            if let Some(img) = images.iter().find(|p| p.id == id) {
-                if !placed.contains(&id) {
-                    elements.push(image_element(img, opt_text(&e, "caption")));
-                    placed.push(id);
-                }
+            if let Some(img) = images.iter().find(|p| p.id == id)
+                && !placed.contains(&id)
+            {
+                elements.push(image_element(img, opt_text(&e, "caption")));
+                placed.push(id);
             }
             continue;
         }

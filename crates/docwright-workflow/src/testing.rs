@@ -86,10 +86,13 @@ impl AiCaller for ScriptedAi {
     }
 }
 
+/// A document held in memory: its record, parts, image parts' bytes by part id, and content.
+type StoredDocument = (DocumentInfo, Vec<SourcePart>, HashMap<String, Vec<u8>>, Vec<u8>);
+
 /// Documents held in memory.
 #[derive(Default)]
 pub struct MemoryDocuments {
-    docs: Mutex<Vec<(DocumentInfo, Vec<SourcePart>, HashMap<String, Vec<u8>>, Vec<u8>)>>,
+    docs: Mutex<Vec<StoredDocument>>,
     folders: Mutex<HashMap<String, String>>,
 }
 
@@ -105,10 +108,7 @@ impl MemoryDocuments {
         self.folders.lock().unwrap().insert(id.to_owned(), folder.to_owned());
     }
 
-    fn find(
-        &self,
-        id: &str,
-    ) -> Result<(DocumentInfo, Vec<SourcePart>, HashMap<String, Vec<u8>>, Vec<u8>), SourceError> {
+    fn find(&self, id: &str) -> Result<StoredDocument, SourceError> {
         self.docs
             .lock()
             .unwrap()

@@ -337,10 +337,10 @@ impl ResultSink for RunPorts {
             };
             let db = self.engine.db();
             // A run taken up again finds what it stored before.
-            if let Some(existing) = db.workflow_result(self.workflow, &file.key).await.map_err(|e| e.to_string())? {
-                if let Some(f) = db.file(self.tenant, existing).await.map_err(|e| e.to_string())? {
-                    return Ok(stored(&f));
-                }
+            if let Some(existing) = db.workflow_result(self.workflow, &file.key).await.map_err(|e| e.to_string())?
+                && let Some(f) = db.file(self.tenant, existing).await.map_err(|e| e.to_string())?
+            {
+                return Ok(stored(&f));
             }
             let chunks =
                 futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes::Bytes::from(file.bytes))]);

@@ -1,6 +1,9 @@
 //! The whole pipeline against a scripted AI and in-memory ports: the seed's use cases, failures,
 //! cancellation, replay from checkpoints and the trace tree.
 
+// Test code fails loudly on purpose.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::time::Duration;
