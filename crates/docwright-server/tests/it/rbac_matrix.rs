@@ -52,6 +52,11 @@ enum Target {
     AiRequest,
     /// The job of that request.
     Job,
+    /// A workflow of the fixture's user, queued for an hour from now.
+    Workflow,
+    /// A workflow of the fixture's user that has ended (its event stream ends at once), run
+    /// with `debug_trace`.
+    EndedWorkflow,
 }
 
 /// Expected statuses for [sysadmin, admin, user, viewer].
@@ -316,6 +321,28 @@ fn table() -> Vec<Case> {
         m(Method::GET, "/api/admin/jobs", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
         m(Method::POST, "/api/admin/jobs/{id}/retry", T::Job, none, [200, 200, 403, 403], [200, 404, 403, 403]),
         m(Method::POST, "/api/admin/jobs/{id}/cancel", T::Job, none, [200, 200, 403, 403], [200, 404, 403, 403]),
+        // Workflows: users submit and follow their own, admins the tenant's, viewers nothing.
+        m(
+            Method::POST,
+            "/api/workflows",
+            T::None,
+            || Some(json!({"prompt": "matrix", "output_format": "txt"})),
+            [202, 202, 202, 403],
+            [202, 202, 202, 403],
+        ),
+        m(Method::GET, "/api/workflows", T::None, none, [200, 200, 200, 403], [200, 200, 200, 403]),
+        m(Method::GET, "/api/workflows/{id}", T::Workflow, none, [200, 200, 404, 403], [404, 404, 404, 403]),
+        m(Method::POST, "/api/workflows/{id}/cancel", T::Workflow, none, [200, 200, 404, 403], [404, 404, 404, 403]),
+        m(
+            Method::GET,
+            "/api/workflows/{id}/events",
+            T::EndedWorkflow,
+            none,
+            [200, 200, 404, 403],
+            [404, 404, 404, 403],
+        ),
+        m(Method::GET, "/api/workflows/{id}/log", T::EndedWorkflow, none, [200, 200, 404, 403], [404, 404, 404, 403]),
+        m(Method::GET, "/api/workflows/{id}/debug", T::EndedWorkflow, none, [200, 200, 404, 403], [404, 404, 404, 403]),
     ]
 }
 
@@ -360,6 +387,8 @@ struct Fixture {
     document: String,
     /// (request, its job).
     ai_request: (String, String),
+    /// (queued workflow, ended workflow).
+    workflows: (String, String),
 }
 
 /// Whether a case reads what extraction makes (parts, previews): only then does its fixture
@@ -406,8 +435,11 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
     let document =
         id(app.post(&format!("/projects/{project}/documents"), &sys, json!({"file_id": placed["id"]})).await.1);
     let ai_request = scheduled_ai_request(app, tenant_id, &user).await;
+    let workflows =
+        (scheduled_workflow(app, tenant_id, &user, false).await, scheduled_workflow(app, tenant_id, &user, true).await);
     Fixture {
         ai_request,
+        workflows,
         tenant: tenant.to_owned(),
         user,
         key: k["id"].as_str().expect("key").to_owned(),
@@ -444,6 +476,8 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::Search => format!("{path}?q=file"),
         Target::AiRequest => path.replace("{id}", &f.ai_request.0),
         Target::Job => path.replace("{id}", &f.ai_request.1),
+        Target::Workflow => path.replace("{id}", &f.workflows.0),
+        Target::EndedWorkflow => path.replace("{id}", &f.workflows.1),
     }
 }
 
@@ -474,6 +508,54 @@ async fn scheduled_ai_request(app: &TestApp, tenant: docwright_core::id::TenantI
     tx.insert_ai_request(&record).await.expect("insert");
     tx.commit().await.expect("commit");
     (record.id.to_string(), record.job_id.to_string())
+}
+
+/// A workflow of `user` stored with its job as `POST /api/workflows` stores one, its job due in
+/// an hour; `ended`, it is marked completed at once.
+async fn scheduled_workflow(app: &TestApp, tenant: docwright_core::id::TenantId, user: &str, ended: bool) -> String {
+    use docwright_storage::workflows::{WorkflowEnd, WorkflowRecord, WorkflowStatus};
+    let record = WorkflowRecord {
+        id: docwright_core::id::WorkflowId::new(),
+        tenant_id: tenant,
+        user_id: docwright_core::id::UserId::parse(user).expect("user id"),
+        credential_kind: "session".into(),
+        credential_id: uuid::Uuid::now_v7().to_string(),
+        credential_tenant: None,
+        job_id: docwright_core::id::JobId::new(),
+        prompt: "matrix".into(),
+        file_ids: Vec::new(),
+        project_id: None,
+        output_format: Some("txt".into()),
+        title: None,
+        allowed_providers: None,
+        model_profile: None,
+        debug_trace: ended,
+        created_at: docwright_core::time::Timestamp::now(),
+    };
+    let in_an_hour = docwright_core::time::Timestamp::now().plus_secs(3600);
+    let job = docwright_jobs::NewJob::new(
+        docwright_engine::workflows::JOB_KIND,
+        json!({"workflow_id": record.id.to_string()}),
+    )
+    .id(record.job_id)
+    .tenant(tenant)
+    .run_at(in_an_hour);
+    let mut tx = app.state.db.begin_write().await.expect("begin");
+    tx.enqueue(&job).await.expect("enqueue");
+    tx.insert_workflow(&record).await.expect("insert");
+    tx.commit().await.expect("commit");
+    if ended {
+        let end = WorkflowEnd {
+            status: WorkflowStatus::Completed,
+            error_code: None,
+            error_message: None,
+            answer: Some("done"),
+            detected_language: None,
+            cost: docwright_core::money::Money::ZERO,
+        };
+        app.state.db.finish_workflow(record.id, &end).await.expect("finish");
+    }
+    record.id.to_string()
 }
 
 /// A case's body with the fixture's ids for `{client}` and `{file}`.
