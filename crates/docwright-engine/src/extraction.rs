@@ -574,7 +574,10 @@ impl Engine {
                     Ok(part) => part,
                     Err(e) => return drop(tx.blocking_send(Err(e))),
                 };
-                bytes += part.text.len() + part.data.as_ref().map_or(0, Vec::len);
+                // A table part's cells are its text once more, and become JSON once more.
+                let cells: usize =
+                    part.rows.iter().flatten().flat_map(|row| row.iter().map(|cell| cell.len() + 8)).sum();
+                bytes += part.text.len() + 2 * cells + part.data.as_ref().map_or(0, Vec::len);
                 batch.push(part);
                 if batch.len() >= PART_BATCH || bytes >= PART_BATCH_BYTES {
                     if tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
@@ -792,8 +795,8 @@ enum BlobSource {
     File(PathBuf),
 }
 
-/// Parts per batch written to the database, and about the most bytes (text and image data)
-/// of one batch.
+/// Parts per batch written to the database, and about the most bytes of one batch: text, image
+/// data and, twice, a table's cells (held as cells and as the JSON stored beside the text).
 const PART_BATCH: usize = 500;
 const PART_BATCH_BYTES: usize = 8 << 20;
 
