@@ -196,6 +196,13 @@ impl Db {
         let job = self.job(Scope::Tenant(tenant), request.job_id).await?.ok_or_else(|| {
             Error::Corrupt(format!("AI request {id} names job {} that does not exist", request.job_id))
         })?;
+        // The answer and the job's end commit together, but the two reads above are two
+        // statements: a job seen ended may have ended after the request was read. Read the
+        // request again then, so an answered request never looks unanswered.
+        if request.answer.is_none() && job.state == crate::jobs::JobState::Completed {
+            let again = self.ai_request(tenant, id).await?;
+            return Ok(Some((again.unwrap_or(request), job)));
+        }
         Ok(Some((request, job)))
     }
 }
