@@ -20,4 +20,5 @@ mod ops;
 mod projects;
 mod rbac_matrix;
 mod tenancy;
+mod workflow_cases;
 mod workflows;
