@@ -200,10 +200,7 @@ impl Engine {
         if title.as_ref().is_some_and(|t| t.chars().count() > 200 || t.chars().any(char::is_control)) {
             return Err(Error::invalid("title", "at most 200 characters, no control characters"));
         }
-        let (kind, cred_id, cred_tenant) = match &ctx.principal.credential {
-            Credential::Session { id, tenant } => ("session", id.to_string(), *tenant),
-            Credential::ApiKey { id, tenant } => ("api_key", id.to_string(), Some(*tenant)),
-        };
+        let (kind, cred_id, cred_tenant) = ctx.principal.credential.stored();
         let settings = &self.workflows;
         let id = WorkflowId::new();
         let job = NewJob::new(JOB_KIND, json!({"workflow_id": id.to_string()}))
@@ -313,6 +310,64 @@ impl Engine {
         self.workflow_signal.notified()
     }
 
+    /// The events of a workflow after `after`, then each new one as it is stored, ending after
+    /// the last event of the ended workflow (or with the first error). Follows events stored
+    /// by any replica: woken at once in this process, polled every `poll` for the others.
+    pub fn follow_workflow(
+        &self,
+        grant: Grant,
+        id: WorkflowId,
+        after: Option<String>,
+        poll: Duration,
+    ) -> impl futures_util::Stream<Item = Result<WorkflowEvent>> + Send + 'static {
+        const BATCH: u32 = 200;
+        struct Follow {
+            engine: Engine,
+            grant: Grant,
+            id: WorkflowId,
+            after: Option<String>,
+            pending: std::collections::VecDeque<WorkflowEvent>,
+            /// Nothing more will come: the workflow ended and its last events are read, or a
+            /// read failed.
+            done: bool,
+        }
+        let start = Follow { engine: self.clone(), grant, id, after, pending: Default::default(), done: false };
+        futures_util::stream::unfold(start, move |mut f| async move {
+            loop {
+                if let Some(ev) = f.pending.pop_front() {
+                    f.after = Some(ev.id.clone());
+                    return Some((Ok(ev), f));
+                }
+                if f.done {
+                    return None;
+                }
+                let engine = f.engine.clone();
+                // Registered before reading, so an event stored meanwhile still wakes us.
+                let stored = engine.workflow_event_stored();
+                tokio::pin!(stored);
+                stored.as_mut().enable();
+                match engine.workflow_events(&f.grant, f.id, f.after.as_deref(), BATCH).await {
+                    Err(e) => {
+                        f.done = true;
+                        return Some((Err(e), f));
+                    }
+                    Ok((batch, ended)) => {
+                        let full = batch.len() as u32 == BATCH;
+                        let empty = batch.is_empty();
+                        f.pending.extend(batch);
+                        f.done = ended && !full;
+                        if empty && !f.done {
+                            tokio::select! {
+                                () = &mut stored => {}
+                                () = tokio::time::sleep(poll) => {}
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+
     pub(crate) fn workflow_events_changed(&self) {
         self.workflow_signal.notify_waiters();
     }
@@ -410,18 +465,8 @@ impl Engine {
 
     /// The context a run acts in: the submitter's, as their role is now.
     async fn run_context(&self, r: &WorkflowRecord) -> Result<Ctx> {
-        let credential = match r.credential_kind.as_str() {
-            "api_key" => Credential::ApiKey {
-                id: docwright_core::id::ApiKeyId::parse(&r.credential_id)
-                    .map_err(|e| Error::Internal(format!("workflow credential: {e}")))?,
-                tenant: r.credential_tenant.unwrap_or(r.tenant_id),
-            },
-            _ => Credential::Session {
-                id: docwright_core::id::SessionId::parse(&r.credential_id)
-                    .map_err(|e| Error::Internal(format!("workflow credential: {e}")))?,
-                tenant: r.credential_tenant,
-            },
-        };
+        let credential = Credential::restore(&r.credential_kind, &r.credential_id, r.credential_tenant, r.tenant_id)
+            .map_err(|e| Error::Internal(format!("workflow {}: credential: {e}", r.id)))?;
         self.context(Principal { user: r.user_id, credential }, Some(r.tenant_id)).await
     }
 
