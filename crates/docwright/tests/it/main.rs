@@ -280,6 +280,25 @@ impl Server {
     }
 }
 
+/// The pretty log format is for people: no colour codes when stderr is not a terminal.
+#[test]
+fn pretty_logs_have_no_colour_codes_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path(), &[("DOCWRIGHT_LOG__FORMAT", "pretty")]);
+    let mut child = cmd.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let _stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stderr.lock().unwrap().contains("docwright listening") {
+        assert!(Instant::now() < deadline, "did not start: {}", stderr.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = stderr.lock().unwrap().clone();
+    assert!(!log.contains('\u{1b}'), "ANSI escape codes in a piped log: {log:?}");
+}
+
 #[test]
 fn config_check_names_the_key_and_serve_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
