@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::ExtractWorker { job } => {
-            ExitCode::from(u8::try_from(docwright_extract::worker::main(&job)).unwrap_or(1))
+            ExitCode::from(u8::try_from(docwright_engine::preview::worker_main(&job)).unwrap_or(1))
         }
         Command::Config { command: ConfigCommand::Check { config } } => match Config::load(config.as_deref()) {
             Ok(c) => {
