@@ -388,6 +388,9 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// After Ctrl-C / SIGTERM, in-flight requests get this long to finish.
     pub shutdown_grace_secs: u64,
+    /// Browser origins allowed to call the API from their pages (CORS), exactly as the browser
+    /// sends them (`https://app.example.com`). Empty: no cross-origin access.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -397,6 +400,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 2 * 1024 * 1024,
             request_timeout_secs: 300,
             shutdown_grace_secs: 30,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -789,6 +793,14 @@ impl Config {
         if self.server.request_timeout_secs == 0 {
             bad("server.request_timeout_secs", "must be at least 1".to_owned());
         }
+        for origin in &self.server.cors_origins {
+            if !valid_origin(origin) {
+                bad(
+                    "server.cors_origins",
+                    format!("{origin:?} is not an origin: scheme://host[:port], no path, no wildcard"),
+                );
+            }
+        }
         if self.storage.data_dir.as_os_str().is_empty() {
             bad("storage.data_dir", "must not be empty".to_owned());
         }
@@ -1130,6 +1142,15 @@ impl Config {
 }
 
 /// The settings only a `gigachat` provider has, and what each mode needs.
+/// Whether `o` is a web origin as browsers send it: `http(s)://host[:port]`, nothing after.
+fn valid_origin(o: &str) -> bool {
+    let Some(rest) = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")) else { return false };
+    let (host, port) = rest.rsplit_once(':').map_or((rest, None), |(h, p)| (h, Some(p)));
+    !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()))
+}
+
 fn check_gigachat(p: &ProviderConfig, key: &dyn Fn(&str) -> String, bad: &mut impl FnMut(&str, String)) {
     let http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
     if p.base_url.as_deref().is_some_and(|u| !http(u)) {

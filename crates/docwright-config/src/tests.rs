@@ -376,3 +376,14 @@ fn jobs_are_checked_naming_the_key() {
     let e = err(&[("DOCWRIGHT_JOBS__LEASE_SECS", "1")], None);
     assert!(e.contains("`jobs.lease_secs`"), "{e}");
 }
+
+#[test]
+fn cors_origins_must_be_origins() {
+    let ok =
+        load(&[], Some("[server]\ncors_origins = [\"https://app.example.com\", \"http://localhost:5173\"]\n")).unwrap();
+    assert_eq!(ok.server.cors_origins.len(), 2);
+    for bad in ["https://app.example.com/path", "*", "app.example.com", "https://", "http://host:99999x"] {
+        let e = err(&[], Some(&format!("[server]\ncors_origins = [\"{bad}\"]\n")));
+        assert!(e.contains("`server.cors_origins`"), "{bad}: {e}");
+    }
+}

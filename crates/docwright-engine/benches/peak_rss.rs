@@ -41,7 +41,7 @@ const PAGE: u32 = 100;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     match args.first().map(String::as_str) {
-        Some("extract-worker") => std::process::exit(docwright_extract::worker::main(Path::new(&args[1]))),
+        Some("extract-worker") => std::process::exit(docwright_engine::preview::worker_main(Path::new(&args[1]))),
         Some("--one") => {
             return one(Path::new(&args[1]), if args[2] == "postgres" { Backend::Postgres } else { Backend::Sqlite });
         }

@@ -121,13 +121,7 @@ impl Engine {
         (kind, id, bound): (&str, &str, Option<TenantId>),
     ) -> Result<Ctx> {
         let broken = |e: docwright_core::ParseError| Error::Internal(format!("stored credential: {e}"));
-        let credential = match kind {
-            "api_key" => Credential::ApiKey {
-                id: docwright_core::id::ApiKeyId::parse(id).map_err(broken)?,
-                tenant: bound.unwrap_or(tenant),
-            },
-            _ => Credential::Session { id: docwright_core::id::SessionId::parse(id).map_err(broken)?, tenant: bound },
-        };
+        let credential = Credential::restore(kind, id, bound, tenant).map_err(broken)?;
         self.context(Principal { user, credential }, Some(tenant)).await
     }
 
@@ -156,8 +150,5 @@ impl Engine {
 /// How a credential is stored with work done later on its holder's behalf: its kind
 /// (`session` or `api_key`), its id and the tenant it is bound to.
 pub(crate) fn credential_columns(c: &Credential) -> (&'static str, String, Option<TenantId>) {
-    match c {
-        Credential::Session { id, tenant } => ("session", id.to_string(), *tenant),
-        Credential::ApiKey { id, tenant } => ("api_key", id.to_string(), Some(*tenant)),
-    }
+    c.stored()
 }

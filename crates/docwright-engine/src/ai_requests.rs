@@ -24,7 +24,7 @@
 //! fit in the range (no more rows than it is high, no row wider than it is wide); a range larger
 //! than the data is fine (trailing empty cells are not sent).
 
-use docwright_core::id::{AiRequestId, ApiKeyId, JobId, SessionId};
+use docwright_core::id::{AiRequestId, JobId};
 use docwright_core::rbac::{Action, Permission, items};
 use docwright_core::settings::ModelProfile;
 use docwright_core::sheet::{CellRange, column_name};
@@ -389,10 +389,7 @@ impl Engine {
             }
         }
         let ctx = grant.ctx();
-        let (credential_kind, credential_id, credential_tenant) = match &ctx.principal.credential {
-            Credential::Session { id, tenant } => ("session", id.to_string(), *tenant),
-            Credential::ApiKey { id, tenant } => ("api_key", id.to_string(), Some(*tenant)),
-        };
+        let (credential_kind, credential_id, credential_tenant) = ctx.principal.credential.stored();
         Ok(AiRequestRecord {
             id: AiRequestId::new(),
             tenant_id: ctx.tenant,
@@ -435,16 +432,8 @@ impl Engine {
     /// decided again now, so a removed member or a revoked permission stops it.
     async fn grant_for(&self, r: &AiRequestRecord) -> Result<Grant> {
         let corrupt = |e: docwright_core::ParseError| Error::Internal(format!("AI request {}: {e}", r.id));
-        let credential = match r.credential_kind.as_str() {
-            "api_key" => Credential::ApiKey {
-                id: ApiKeyId::parse(&r.credential_id).map_err(corrupt)?,
-                tenant: r.credential_tenant.unwrap_or(r.tenant_id),
-            },
-            _ => Credential::Session {
-                id: SessionId::parse(&r.credential_id).map_err(corrupt)?,
-                tenant: r.credential_tenant,
-            },
-        };
+        let credential = Credential::restore(&r.credential_kind, &r.credential_id, r.credential_tenant, r.tenant_id)
+            .map_err(corrupt)?;
         let ctx = self.context(Principal { user: r.user_id, credential }, Some(r.tenant_id)).await?;
         self.authorize(ctx, AI_USE).await
     }

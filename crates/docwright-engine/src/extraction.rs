@@ -496,7 +496,9 @@ impl Engine {
         let outcome = match &settings.runner {
             Runner::Thread => {
                 let dir = work.path().to_path_buf();
-                let run = tokio::task::spawn_blocking(move || job.run_to_dir().and_then(|()| Outcome::read(&dir)));
+                let run = tokio::task::spawn_blocking(move || {
+                    job.run_to_dir(Some(crate::preview::office_pdf)).and_then(|()| Outcome::read(&dir))
+                });
                 match tokio::time::timeout(settings.timeout + PROCESS_GRACE, run).await {
                     Ok(Ok(Ok(outcome))) => outcome,
                     Ok(Ok(Err(e))) => return fail("parser_crashed", format!("the outcome could not be kept: {e}")),

@@ -65,6 +65,31 @@ pub enum Credential {
     ApiKey { id: ApiKeyId, tenant: TenantId },
 }
 
+impl Credential {
+    /// The credential as work done later on its owner's behalf stores it (an AI request, a
+    /// workflow): kind (`session` or `api_key`), id, and the tenant it is bound to.
+    pub(crate) fn stored(&self) -> (&'static str, String, Option<TenantId>) {
+        match self {
+            Credential::Session { id, tenant } => ("session", id.to_string(), *tenant),
+            Credential::ApiKey { id, tenant } => ("api_key", id.to_string(), Some(*tenant)),
+        }
+    }
+
+    /// The credential [`Credential::stored`] stored, for work of tenant `work_tenant` (an API
+    /// key acts only there).
+    pub(crate) fn restore(
+        kind: &str,
+        id: &str,
+        tenant: Option<TenantId>,
+        work_tenant: TenantId,
+    ) -> std::result::Result<Credential, docwright_core::ParseError> {
+        Ok(match kind {
+            "api_key" => Credential::ApiKey { id: ApiKeyId::parse(id)?, tenant: tenant.unwrap_or(work_tenant) },
+            _ => Credential::Session { id: SessionId::parse(id)?, tenant },
+        })
+    }
+}
+
 fn unauthenticated(code: &'static str, message: &str) -> Error {
     Error::Unauthenticated { code, message: message.to_owned() }
 }

@@ -50,6 +50,7 @@ pub mod identity;
 pub mod jobs;
 pub mod mail;
 pub mod notices;
+pub mod preview;
 pub mod projects;
 mod recorder;
 pub mod sealer;

@@ -183,7 +183,7 @@ fn recall(reference: &str, ours: &str) -> (usize, usize) {
 fn run_with_watchdog(job: Job) -> Option<Outcome> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(job.run());
+        let _ = tx.send(job.run(Some(docwright_engine::preview::office_pdf)));
     });
     rx.recv_timeout(WATCHDOG).ok()
 }

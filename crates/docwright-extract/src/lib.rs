@@ -33,7 +33,7 @@ pub mod worker;
 pub use guard::Budget;
 pub use ocr::{Ocr, OcrStatus, Recognized};
 pub use sniff::package_mime;
-pub use thumb::{ThumbnailOptions, thumbnail};
+pub use thumb::{FirstPage, OfficePreview, ThumbnailOptions, thumbnail, thumbnail_with_parts};
 
 /// W3 `type_group`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,12 @@
 //! `chi_sim`), a warning says so. Pixels reach it as a PNG in a private temporary file. [`Ocr::status`] asks the program
 //! for its version and languages, for `/api/health`.
 //!
+//! Small text is enlarged first: Tesseract reads lines of 30–50 pixels well and lines of 10
+//! badly (a screenshot, a low-resolution scan, a thumbnail-sized picture). [`text_line_height`]
+//! measures the image's text lines (runs of rows with ink, table rules and frames left out);
+//! when their median height is under [`MIN_LINE_PX`], the image is resampled (Lanczos, in
+//! grey) by up to [`MAX_UPSCALE`] towards [`TARGET_LINE_PX`], never beyond [`UPSCALE_MAX_PIXELS`].
+//!
 //! [`run_bounded`] is the one way this crate runs a program (Tesseract here, the office converter
 //! for thumbnails): wait with a deadline, kill on expiry, never block on a full pipe.
 
@@ -156,6 +162,8 @@ impl Ocr {
     /// chosen by the image's script (see the module documentation).
     pub fn recognize_file(&self, image: &Path, limits: &Limits) -> Result<Recognized, ExtractError> {
         limits.check_time()?;
+        let upscaled = upscaled_for_ocr(image, limits)?;
+        let image = upscaled.as_ref().map_or(image, |file| file.path());
         let (languages, warning) = self.choose_languages(image, limits)?;
         let text = self.run_tesseract(image, &languages, &["--psm", "3"], limits)?;
         Ok(Recognized { text: text.trim_end().to_owned(), warning })
@@ -224,6 +232,128 @@ impl Ocr {
         std::io::Write::write_all(&mut file, png)?;
         self.recognize_file(file.path(), limits)
     }
+}
+
+/// Text lines lower than this many pixels (ascenders to descenders) are enlarged for OCR.
+const MIN_LINE_PX: u32 = 20;
+/// The line height enlarging aims at.
+const TARGET_LINE_PX: f32 = 40.0;
+/// At most this much larger on each side.
+const MAX_UPSCALE: f32 = 4.0;
+/// An image enlarged for OCR has at most this many pixels, and a larger image is not measured
+/// (it is no small picture; a page at 300 dpi is 8.7 Mpx).
+const UPSCALE_MAX_PIXELS: u64 = 16_000_000;
+
+/// The image at `path` enlarged into a temporary PNG when its text is small (see the module
+/// documentation); `None` when it is not, or cannot be told (Tesseract then reads the file as
+/// it is, and reports what it cannot read).
+fn upscaled_for_ocr(path: &Path, limits: &Limits) -> Result<Option<tempfile::NamedTempFile>, ExtractError> {
+    let image = match crate::image_part::decode_file(path, limits.max_image_pixels.min(UPSCALE_MAX_PIXELS)) {
+        Ok(image) => image,
+        Err(ExtractError::TooLarge { .. } | ExtractError::Malformed(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let gray = image.to_luma8();
+    drop(image);
+    let Some(line) = text_line_height(&gray) else { return Ok(None) };
+    let Some((width, height)) = upscaled_size(gray.dimensions(), line) else { return Ok(None) };
+    limits.check_time()?;
+    let larger = image::imageops::resize(&gray, width, height, image::imageops::FilterType::Lanczos3);
+    drop(gray);
+    let mut file = tempfile::Builder::new().prefix("docwright-ocr-").suffix(".png").tempfile()?;
+    larger
+        .write_to(&mut std::io::BufWriter::new(file.as_file_mut()), image::ImageFormat::Png)
+        .map_err(|e| ExtractError::Io(std::io::Error::other(e)))?;
+    Ok(Some(file))
+}
+
+/// The size to enlarge an image of `size` to whose text lines are `line` pixels high; `None`
+/// when they are high enough or it would not grow by half at least.
+fn upscaled_size((width, height): (u32, u32), line: u32) -> Option<(u32, u32)> {
+    if line >= MIN_LINE_PX {
+        return None;
+    }
+    let pixels = (u64::from(width) * u64::from(height)).max(1) as f64;
+    let room = (UPSCALE_MAX_PIXELS as f64 / pixels).sqrt() as f32;
+    let factor = (TARGET_LINE_PX / line.max(1) as f32).min(MAX_UPSCALE).min(room);
+    if factor < 1.5 {
+        return None;
+    }
+    let scale = |side: u32| (side as f32 * factor).round() as u32;
+    Some((scale(width), scale(height)))
+}
+
+/// The median height in pixels of the text lines of a greyscale image: ink is what is darker
+/// than Otsu's threshold (or lighter, for light text on a dark ground); columns and rows that
+/// are mostly ink (frames, table rules, a dark margin) are left out, and a line is a run of rows
+/// with ink that at least 3 pixels high. `None` with fewer than two lines: no text to tell by
+/// (a photo, text turned sideways).
+pub(crate) fn text_line_height(gray: &image::GrayImage) -> Option<u32> {
+    let (width, height) = gray.dimensions();
+    if width < 8 || height < 8 {
+        return None;
+    }
+    let mut histogram = [0u64; 256];
+    for pixel in gray.pixels() {
+        histogram[usize::from(pixel.0[0])] += 1;
+    }
+    let threshold = otsu(&histogram);
+    let dark = histogram[..=usize::from(threshold)].iter().sum::<u64>();
+    let total = u64::from(width) * u64::from(height);
+    // Ink is the minority: dark text on light paper, or light text on a dark ground.
+    let light_text = dark * 2 > total;
+    let ink = |v: u8| if light_text { v > threshold } else { v <= threshold };
+    let mut columns = vec![0u32; width as usize];
+    for (x, _, pixel) in gray.enumerate_pixels() {
+        if ink(pixel.0[0]) {
+            columns[x as usize] += 1;
+        }
+    }
+    let rule_column: Vec<bool> = columns.iter().map(|&n| n * 2 > height).collect();
+    let rows: Vec<u32> = gray
+        .rows()
+        .map(|row| row.zip(&rule_column).filter(|(p, rule)| !**rule && ink(p.0[0])).count() as u32)
+        .collect();
+    let min_ink = (width / 400).max(1);
+    let mut lines = Vec::new();
+    let mut run = 0u32;
+    for &n in rows.iter().chain(std::iter::once(&0)) {
+        if n >= min_ink && n * 2 <= width {
+            run += 1;
+        } else {
+            if run >= 3 {
+                lines.push(run);
+            }
+            run = 0;
+        }
+    }
+    if lines.len() < 2 {
+        return None;
+    }
+    let middle = lines.len() / 2;
+    Some(*lines.select_nth_unstable(middle).1)
+}
+
+/// Otsu's threshold of a greyscale histogram: the level that best separates dark from light.
+fn otsu(histogram: &[u64; 256]) -> u8 {
+    let total: u64 = histogram.iter().sum();
+    let sum: f64 = histogram.iter().enumerate().map(|(v, &n)| v as f64 * n as f64).sum();
+    let (mut below, mut below_sum, mut best, mut best_level) = (0u64, 0f64, -1f64, 127u8);
+    for (level, &n) in histogram.iter().enumerate() {
+        below += n;
+        below_sum += level as f64 * n as f64;
+        let above = total - below;
+        if below == 0 || above == 0 {
+            continue;
+        }
+        let (mean_below, mean_above) = (below_sum / below as f64, (sum - below_sum) / above as f64);
+        let between = below as f64 * above as f64 * (mean_below - mean_above).powi(2);
+        if between > best {
+            best = between;
+            best_level = u8::try_from(level).unwrap_or(u8::MAX);
+        }
+    }
+    best_level
 }
 
 /// What a bounded run produced.
@@ -326,6 +456,11 @@ pub(crate) mod testing {
     /// A PNG of `lines` drawn with the TrueType font `font` at 48 px (glyph outlines filled
     /// with tiny-skia): text in a real typeface, as a scan would show it.
     pub(crate) fn font_png(font: &[u8], lines: &[&str]) -> Vec<u8> {
+        font_png_at(font, lines, 48.0)
+    }
+
+    /// [`font_png`] at `px` pixels per em.
+    pub(crate) fn font_png_at(font: &[u8], lines: &[&str], px: f32) -> Vec<u8> {
         struct Outline(tiny_skia::PathBuilder, f32, f32, f32);
         impl ttf_parser::OutlineBuilder for Outline {
             fn move_to(&mut self, x: f32, y: f32) {
@@ -347,9 +482,9 @@ pub(crate) mod testing {
             }
         }
         let face = ttf_parser::Face::parse(font, 0).unwrap();
-        let px = 48.0;
         let k = px / f32::from(face.units_per_em());
-        let mut pixmap = tiny_skia::Pixmap::new(2400, (lines.len() as f32 * px * 1.6 + 2.0 * px) as u32).unwrap();
+        let width = (px * 50.0) as u32;
+        let mut pixmap = tiny_skia::Pixmap::new(width, (lines.len() as f32 * px * 1.6 + 2.0 * px) as u32).unwrap();
         pixmap.fill(tiny_skia::Color::WHITE);
         let mut paint = tiny_skia::Paint::default();
         paint.set_color(tiny_skia::Color::BLACK);
@@ -431,6 +566,50 @@ mod tests {
         assert!(!read.text.chars().any(|c| ('\u{0400}'..='\u{04FF}').contains(&c)), "{:?}", read.text);
         assert!(read.text.contains("CFO") && read.text.contains("quarterly"), "{:?}", read.text);
         assert_eq!(read.warning, None);
+    }
+
+    /// Lines of small type, as a low-resolution scan or a screenshot holds them.
+    const SMALL_LINES: [&str; 3] =
+        ["Invoice number 4711 from Berlin", "Total amount due within thirty days", "Payment by bank transfer only"];
+
+    #[test]
+    fn text_lines_are_measured() {
+        let line = |png: &[u8]| text_line_height(&image::load_from_memory(png).unwrap().to_luma8());
+        let font = pdf_oxide::fonts::bundled::DEJAVU_SANS;
+        let small = line(&testing::font_png_at(font, &SMALL_LINES, 8.0)).unwrap();
+        let large = line(&testing::font_png_at(font, &SMALL_LINES, 48.0)).unwrap();
+        assert!((7..=12).contains(&small), "{small}");
+        assert!((40..=70).contains(&large), "{large}");
+        // A frame around the text (a table's rules) is no line of text.
+        let mut framed = image::load_from_memory(&testing::font_png_at(font, &SMALL_LINES, 8.0)).unwrap().to_luma8();
+        let (w, h) = framed.dimensions();
+        for (x, y, p) in framed.enumerate_pixels_mut() {
+            if x < 2 || y < 2 || x >= w - 2 || y >= h - 2 || x == w / 2 {
+                p.0[0] = 0;
+            }
+        }
+        assert_eq!(text_line_height(&framed), Some(small));
+        // Light text on a dark ground.
+        image::imageops::invert(&mut framed);
+        assert_eq!(text_line_height(&framed), Some(small));
+        assert_eq!(text_line_height(&image::GrayImage::from_pixel(300, 200, image::Luma([255]))), None);
+        assert_eq!(upscaled_size((240, 60), 8), Some((960, 240)), "at most four times");
+        assert_eq!(upscaled_size((240, 60), 16), Some((600, 150)));
+        assert_eq!(upscaled_size((1000, 1000), 30), None, "large enough");
+        assert_eq!(upscaled_size((8000, 8000), 8), None, "no room to grow");
+    }
+
+    #[test]
+    fn small_text_is_enlarged_before_ocr() {
+        let Some(ocr) = testing::tesseract_or_skip("small_text_is_enlarged_before_ocr") else { return };
+        // 9 pixels per em: Tesseract 5 reads this image as it is without "thirty" and "transfer";
+        // enlarged, whole.
+        let png = testing::font_png_at(pdf_oxide::fonts::bundled::DEJAVU_SANS, &SMALL_LINES, 9.0);
+        let read = ocr.recognize_png(&png, &Limits::default()).unwrap();
+        let words: Vec<&str> = read.text.split_whitespace().collect();
+        let missing: Vec<&str> =
+            SMALL_LINES.iter().flat_map(|l| l.split_whitespace()).filter(|w| !words.contains(w)).collect();
+        assert!(missing.is_empty(), "missing {missing:?} in {:?}", read.text);
     }
 
     #[test]

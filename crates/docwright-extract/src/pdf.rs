@@ -44,7 +44,12 @@ const PAGES_PER_THREAD: usize = 4;
 /// Opens the PDF at `path` and settles its encryption: `Encrypted` unless it opens with the
 /// empty password (owner-password-only files are common and readable).
 pub(crate) fn open(path: &Path) -> Result<PdfDocument, ExtractError> {
-    let doc = PdfDocument::from_bytes(std::fs::read(path)?).map_err(map_error)?;
+    open_bytes(std::fs::read(path)?)
+}
+
+/// [`open`] of a PDF in memory.
+pub(crate) fn open_bytes(bytes: Vec<u8>) -> Result<PdfDocument, ExtractError> {
+    let doc = PdfDocument::from_bytes(bytes).map_err(map_error)?;
     if doc.is_encrypted() && !doc.is_authenticated() && !matches!(doc.authenticate(b""), Ok(true)) {
         return Err(ExtractError::Encrypted);
     }

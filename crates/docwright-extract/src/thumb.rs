@@ -4,7 +4,11 @@
 //! - PDF: the first page rendered in process (`pdf_oxide`'s tiny-skia renderer);
 //! - images: decoded within the pixel bound and resized;
 //! - office documents: converted to PDF by LibreOffice (`soffice --headless --convert-to pdf`,
-//!   with a private profile and a time limit) when a converter is configured, then as a PDF;
+//!   with a private profile and a time limit) when a converter is configured, then as a PDF —
+//!   the faithful picture; without one (or when it fails), the document's first page, slide or
+//!   sheet drawn from its extracted parts ([`FirstPage`]) by the caller's [`OfficePreview`]
+//!   (the engine's, through `docwright-render`'s PDF path: this crate does not depend on it),
+//!   then as a PDF;
 //! - everything else, and whatever of the above cannot be drawn (an encrypted PDF, a failed
 //!   conversion): a generic icon drawn in code, a page with a folded corner and a coloured band
 //!   naming the type ("PDF", "DOCX", ...) in a small block font, so no font files are needed.
@@ -18,22 +22,30 @@ use image::{DynamicImage, Rgba, RgbaImage, imageops};
 use tiny_skia::{Color, FillRule, Paint, PathBuilder, Pixmap, Rect, Stroke, Transform};
 
 use crate::ocr::{RunError, run_bounded};
-use crate::{ExtractError, Format, Limits, image_part, pdf};
+use crate::{ExtractError, Format, Limits, Part, PartKind, image_part, pdf};
 
-/// Size of the preview and the optional office converter.
+/// Lays out an office document's first page from its extracted parts ([`FirstPage`]) and
+/// answers it as PDF bytes, or why not. Supplied by the caller: the engine renders the parts
+/// through `docwright-render`'s PDF path, which this crate does not depend on.
+pub type OfficePreview = fn(&[Part]) -> Result<Vec<u8>, String>;
+
+/// Size of the preview, the optional office converter and the office preview without one.
 #[derive(Debug, Clone)]
 pub struct ThumbnailOptions {
     pub width: u32,
     pub height: u32,
-    /// LibreOffice (`soffice`) for a first-page render of DOCX/PPTX/XLSX; `None` = generic icon.
+    /// LibreOffice (`soffice`) for a faithful first-page render of DOCX/PPTX/XLSX.
     pub converter: Option<PathBuf>,
+    /// Without a converter, or when it fails: the first page drawn from the extracted parts.
+    /// `None` (and no parts): the generic icon.
+    pub office_preview: Option<OfficePreview>,
     pub limits: Limits,
 }
 
 impl Default for ThumbnailOptions {
-    /// 200×280 (SPEC D3), no converter, default limits.
+    /// 200×280 (SPEC D3), no converter, no office preview, default limits.
     fn default() -> Self {
-        Self { width: 200, height: 280, converter: None, limits: Limits::default() }
+        Self { width: 200, height: 280, converter: None, office_preview: None, limits: Limits::default() }
     }
 }
 
@@ -42,12 +54,25 @@ const CONVERT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest preview edge: a preview is small by nature, and this bounds its buffers.
 const MAX_SIDE: u32 = 2048;
 
-/// A PNG preview of the file.
+/// A PNG preview of the file (an office document without a converter gets the generic icon:
+/// see [`thumbnail_with_parts`]).
 pub fn thumbnail(
     path: &Path,
     mime: &str,
     file_name: &str,
     options: &ThumbnailOptions,
+) -> Result<Vec<u8>, ExtractError> {
+    thumbnail_with_parts(path, mime, file_name, options, &[])
+}
+
+/// A PNG preview of the file; an office document that no converter drew is drawn from
+/// `first_page` (the parts [`FirstPage`] kept of its extraction) by `options.office_preview`.
+pub fn thumbnail_with_parts(
+    path: &Path,
+    mime: &str,
+    file_name: &str,
+    options: &ThumbnailOptions,
+    first_page: &[Part],
 ) -> Result<Vec<u8>, ExtractError> {
     let (width, height) = (options.width.clamp(1, MAX_SIDE), options.height.clamp(1, MAX_SIDE));
     let kind = Kind::of(mime, file_name);
@@ -59,10 +84,23 @@ pub fn thumbnail(
             Err(ExtractError::Malformed(_)) => None,
             Err(e) => return Err(e),
         },
-        Kind::Office(_) => match &options.converter {
-            Some(converter) => convert_and_render(converter, path, width, height, &options.limits)?,
-            None => None,
-        },
+        Kind::Office(_) => {
+            let converted = match &options.converter {
+                Some(converter) => convert_and_render(converter, path, width, height, &options.limits)?,
+                None => None,
+            };
+            match (converted, options.office_preview) {
+                (Some(picture), _) => Some(picture),
+                (None, Some(preview)) if !first_page.is_empty() => {
+                    options.limits.check_time()?;
+                    match preview(first_page) {
+                        Ok(bytes) => pdf_first_page_of(pdf::open_bytes(bytes), width, height, &options.limits)?,
+                        Err(_) => None,
+                    }
+                }
+                (None, _) => None,
+            }
+        }
         Kind::Other(_) => None,
     };
     let canvas = match picture {
@@ -160,7 +198,17 @@ impl Kind {
 /// The first page of a PDF rendered to fit the box; `None` when the file cannot be shown
 /// (encrypted, damaged, no pages), so that the caller draws the icon instead.
 fn pdf_first_page(path: &Path, width: u32, height: u32, limits: &Limits) -> Result<Option<DynamicImage>, ExtractError> {
-    let doc = match pdf::open(path) {
+    pdf_first_page_of(pdf::open(path), width, height, limits)
+}
+
+/// [`pdf_first_page`] of a document opened already (or not).
+fn pdf_first_page_of(
+    doc: Result<pdf_oxide::PdfDocument, ExtractError>,
+    width: u32,
+    height: u32,
+    limits: &Limits,
+) -> Result<Option<DynamicImage>, ExtractError> {
+    let doc = match doc {
         Ok(doc) => doc,
         Err(ExtractError::Encrypted | ExtractError::Malformed(_)) => return Ok(None),
         Err(e) => return Err(e),
@@ -217,6 +265,80 @@ fn convert_and_render(
         return Ok(None);
     }
     pdf_first_page(&pdf, width, height, limits)
+}
+
+/// What an office preview draws: most of [`PREVIEW_CHARS`] of text, a table of at most
+/// [`PREVIEW_ROWS`] × [`PREVIEW_COLUMNS`] cells.
+const PREVIEW_CHARS: usize = 3_000;
+const PREVIEW_ROWS: usize = 40;
+const PREVIEW_COLUMNS: usize = 12;
+/// Characters of one table cell in a preview.
+const PREVIEW_CELL_CHARS: usize = 60;
+
+/// The parts of an office document's first page, slide or sheet that its preview draws, kept
+/// as extraction makes them ([`FirstPage::offer`]): text and tables only, cut to what a page
+/// shows, so it holds a page's worth however large the document. Speaker notes, headers and
+/// footers are left out; a part of a later page, slide or sheet ends it.
+#[derive(Debug, Default)]
+pub struct FirstPage {
+    parts: Vec<Part>,
+    chars: usize,
+    /// Page, slide and sheet of the first part kept.
+    first: Option<(Option<u32>, Option<u32>, Option<String>)>,
+    full: bool,
+}
+
+impl FirstPage {
+    /// Keeps (a copy of the page's share of) `part` if it belongs to the first page.
+    pub fn offer(&mut self, part: &Part) {
+        if self.full
+            || !matches!(part.kind, PartKind::Text | PartKind::Table)
+            || matches!(part.label.as_deref(), Some("notes" | "header" | "footer"))
+        {
+            return;
+        }
+        let at = &part.location;
+        let unit = (at.page, at.slide, at.sheet.clone());
+        let first = self.first.get_or_insert_with(|| unit.clone());
+        let later = |a: Option<u32>, b: Option<u32>| matches!((a, b), (Some(a), Some(b)) if b > a);
+        let other_sheet = matches!((&first.2, &unit.2), (Some(a), Some(b)) if a != b);
+        if later(first.0, unit.0) || later(first.1, unit.1) || other_sheet {
+            self.full = true;
+            return;
+        }
+        let left = PREVIEW_CHARS - self.chars;
+        let text: String = part.text.chars().take(left).collect();
+        let rows = part.rows.as_ref().map(|rows| {
+            rows.iter()
+                .take(PREVIEW_ROWS)
+                .map(|row| {
+                    row.iter().take(PREVIEW_COLUMNS).map(|c| c.chars().take(PREVIEW_CELL_CHARS).collect()).collect()
+                })
+                .collect::<Vec<Vec<String>>>()
+        });
+        let cells: usize = rows.iter().flatten().flatten().map(|c| c.chars().count()).sum();
+        // A table counts as its cells (a sheet is one table), text as its characters.
+        self.chars = (self.chars + if rows.is_some() { cells } else { text.chars().count() }).min(PREVIEW_CHARS);
+        // A sheet's first table part is the sheet's first screen.
+        self.full = self.chars >= PREVIEW_CHARS || (part.kind == PartKind::Table && at.sheet.is_some());
+        self.parts.push(Part {
+            kind: part.kind,
+            mime_type: part.mime_type.clone(),
+            label: part.label.clone(),
+            level: part.level,
+            text,
+            rows,
+            method: part.method,
+            location: part.location.clone(),
+            data: None,
+            data_file: None,
+        });
+    }
+
+    /// The parts kept, in document order.
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
 }
 
 /// `picture` scaled to fit inside `width`×`height` and centred on white.

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ExtractError, Extraction, Limits, Ocr, Options, ThumbnailOptions};
+use crate::{ExtractError, Extraction, FirstPage, Limits, Ocr, OfficePreview, Options, ThumbnailOptions};
 
 /// Name of the outcome file in the output directory.
 pub const RESULT_FILE: &str = "result.json";
@@ -110,14 +110,15 @@ impl Job {
     }
 
     /// Runs the job in this process, every part in the returned outcome; a panic becomes a
-    /// `parser_crashed` failure.
-    pub fn run(&self) -> Outcome {
-        self.run_with(None)
+    /// `parser_crashed` failure. Office previews without a converter are drawn by `preview`
+    /// (see [`OfficePreview`]), or are the generic icon when it is `None`.
+    pub fn run(&self, preview: Option<OfficePreview>) -> Outcome {
+        self.run_with(None, preview)
     }
 
     /// Runs the job in this process and writes its outcome into `out_dir`, the parts streamed
     /// into [`PARTS_FILE`] as they are made (see the module documentation).
-    pub fn run_to_dir(&self) -> std::io::Result<()> {
+    pub fn run_to_dir(&self, preview: Option<OfficePreview>) -> std::io::Result<()> {
         let mut writer = PartsWriter::create(&self.out_dir)?;
         let sink_writer = std::sync::Arc::new(std::sync::Mutex::new(writer.try_clone()?));
         let sink = {
@@ -127,7 +128,7 @@ impl Job {
                 w.write(part).map_err(ExtractError::Io)
             })
         };
-        let mut outcome = self.run_with(Some(sink));
+        let mut outcome = self.run_with(Some(sink), preview);
         writer.count = sink_writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).count;
         if let Some(Ok(extraction)) = &mut outcome.extraction {
             for part in std::mem::take(&mut extraction.parts) {
@@ -138,8 +139,21 @@ impl Job {
         outcome.write(&self.out_dir)
     }
 
-    fn run_with(&self, sink: Option<crate::PartSink>) -> Outcome {
+    fn run_with(&self, sink: Option<crate::PartSink>, preview: Option<OfficePreview>) -> Outcome {
         let limits = self.limits();
+        // The parts an office preview draws are kept as extraction makes them, streamed or not.
+        let first_page = (preview.is_some() && self.thumbnail.is_some())
+            .then(|| std::sync::Arc::new(std::sync::Mutex::new(FirstPage::default())));
+        let sink = match (sink, &first_page) {
+            (Some(sink), Some(page)) => {
+                let page = page.clone();
+                Some(crate::PartSink::new(move |part| {
+                    lock(&page).offer(&part);
+                    sink.send(part)
+                }))
+            }
+            (sink, _) => sink,
+        };
         let extraction = self.extract.then(|| {
             let options = Options {
                 limits: limits.clone(),
@@ -148,21 +162,32 @@ impl Job {
                     languages: o.languages.clone(),
                     timeout: Duration::from_millis(o.timeout_ms),
                 }),
-                sink: sink.clone(),
+                sink,
             };
             guarded(|| crate::extract(&self.input, &self.mime, &self.file_name, &options))
         });
+        if let (Some(Ok(extraction)), Some(page)) = (&extraction, &first_page) {
+            let mut page = lock(page);
+            extraction.parts.iter().for_each(|part| page.offer(part));
+        }
         let thumbnail = self.thumbnail.as_ref().map(|t| {
             let options = ThumbnailOptions {
                 width: t.width,
                 height: t.height,
                 converter: t.converter.clone(),
+                office_preview: preview,
                 limits: limits.clone(),
             };
-            guarded(|| crate::thumbnail(&self.input, &self.mime, &self.file_name, &options))
+            let page = first_page.as_deref().map(lock);
+            let parts = page.as_ref().map_or(&[][..], |page| page.parts());
+            guarded(|| crate::thumbnail_with_parts(&self.input, &self.mime, &self.file_name, &options, parts))
         });
         Outcome { extraction, thumbnail }
     }
+}
+
+fn lock(page: &std::sync::Mutex<FirstPage>) -> std::sync::MutexGuard<'_, FirstPage> {
+    page.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn guarded<T>(f: impl FnOnce() -> Result<T, ExtractError>) -> Result<T, Failure> {
@@ -339,8 +364,9 @@ mod thumb_serde {
 /// The worker process: `docwright extract-worker <job.json>`. Returns the exit code.
 ///
 /// Exit 0: `result.json` written (whatever the job's outcome). Other exits (or a signal) mean
-/// the worker itself failed; its standard error says why.
-pub fn main(job_file: &Path) -> i32 {
+/// the worker itself failed; its standard error says why. `preview` draws office previews
+/// without a converter (see [`OfficePreview`]).
+pub fn main(job_file: &Path, preview: Option<OfficePreview>) -> i32 {
     let job: Job = match std::fs::read(job_file)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
@@ -364,7 +390,7 @@ pub fn main(job_file: &Path) -> i32 {
         eprintln!("extract-worker: cannot limit CPU time: {e}");
         return 2;
     }
-    match job.run_to_dir() {
+    match job.run_to_dir(preview) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("extract-worker: cannot write the result: {e}");
@@ -443,7 +469,7 @@ mod tests {
             max_image_pixels: 1_000_000,
             ocr: None,
         };
-        job.run_to_dir().unwrap();
+        job.run_to_dir(None).unwrap();
         let parts: Vec<_> = read_parts(&out).unwrap().collect::<std::io::Result<_>>().unwrap();
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[2].location.row_end, Some(2501));

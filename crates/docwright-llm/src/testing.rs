@@ -54,6 +54,8 @@ pub enum Reply {
     /// until the test opens `gate`, then sends the `after` deltas, `usage` and `[DONE]`: a
     /// stream that is still running, for as long as a test needs, without timing.
     Gated { before: Vec<String>, after: Vec<String>, usage: Option<(u64, u64)>, gate: Gate },
+    /// This reply, after this delay (a provider's latency).
+    After(Duration, Box<Reply>),
 }
 
 /// A gate a [`Reply::Gated`] stream waits at; cheap to clone, opened once by the test.
@@ -106,6 +108,26 @@ fn gated_body(pieces: Vec<Piece>) -> Body {
     Body::from_stream(stream)
 }
 
+impl Reply {
+    /// A completion with this content and a small usage.
+    pub fn ok(content: impl Into<String>) -> Self {
+        Reply::Ok { content: content.into(), usage: Some((10, 5)) }
+    }
+
+    /// Waits out every [`Reply::After`] delay and returns what is then answered.
+    async fn arrive(self) -> Reply {
+        let mut reply = self;
+        while let Reply::After(delay, inner) = reply {
+            tokio::time::sleep(delay).await;
+            reply = *inner;
+        }
+        reply
+    }
+}
+
+/// Answers a request (its JSON body) itself, or `None` to take the next scripted reply.
+type Responder = dyn Fn(&Value) -> Option<Reply> + Send + Sync;
+
 /// A request the fake received.
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -128,6 +150,7 @@ struct Shared {
     replies: Arc<Mutex<VecDeque<Reply>>>,
     received: Arc<Mutex<Vec<Received>>>,
     gigachat: Arc<Mutex<GigaChatState>>,
+    responder: Arc<Mutex<Option<Arc<Responder>>>>,
 }
 
 /// What the fake's GigaChat OAuth endpoint accepts, and the tokens it issued.
@@ -210,6 +233,13 @@ impl FakeOpenAi {
         self.shared.replies.lock().unwrap().push_back(r);
     }
 
+    /// Answers every request `respond` has an answer for, by what the request says (its
+    /// system prompt, its schema, its data), whatever order concurrent calls arrive in; the
+    /// others take the scripted replies. Replaces an earlier responder.
+    pub fn respond_with(&self, respond: impl Fn(&Value) -> Option<Reply> + Send + Sync + 'static) {
+        *self.shared.responder.lock().unwrap() = Some(Arc::new(respond));
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
     }
@@ -270,6 +300,10 @@ fn receive(shared: &Shared, uri: &axum::http::Uri, headers: &HeaderMap, body: &s
     let all = headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
     let path = uri.path_and_query().map(ToString::to_string).unwrap_or_default();
     shared.received.lock().unwrap().push(Received { body: body.clone(), authorization, headers: all, path });
+    let responder = shared.responder.lock().unwrap().clone();
+    if let Some(reply) = responder.and_then(|r| r(&body)) {
+        return (body, reply);
+    }
     let reply =
         shared.replies.lock().unwrap().pop_front().unwrap_or(Reply::Ok { content: "ok".into(), usage: Some((1, 1)) });
     (body, reply)
@@ -407,6 +441,7 @@ async fn handle(State(shared): State<Shared>, uri: axum::http::Uri, headers: Hea
     };
     let dialect_gigachat = uri.path().starts_with("/api/");
     let (body, reply) = receive(&shared, &uri, &headers, &body);
+    let reply = reply.arrive().await;
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
     let forced = if dialect_gigachat {
         match gigachat_forced(&body) {
@@ -429,6 +464,7 @@ async fn handle(State(shared): State<Shared>, uri: axum::http::Uri, headers: Hea
         _ => (json!({"role": "assistant", "content": content}), "stop"),
     };
     match reply {
+        Reply::After(..) => unreachable!("arrive() waited every delay out"),
         Reply::Ok { content, usage } => {
             let (m, finish) = message(&content);
             axum::Json(completion(&model, m, finish, usage)).into_response()
@@ -592,6 +628,7 @@ async fn handle_anthropic(
     body: String,
 ) -> Response {
     let (body, reply) = receive(&shared, &uri, &headers, &body);
+    let reply = reply.arrive().await;
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
     let forced = match anthropic_forced(&body) {
         Ok(forced) => forced,
@@ -609,6 +646,7 @@ async fn handle_anthropic(
     };
     let sse = |event: &str, data: Value| format!("event: {event}\ndata: {data}\n\n");
     match reply {
+        Reply::After(..) => unreachable!("arrive() waited every delay out"),
         Reply::Ok { content, usage } => {
             let (b, stop) = block(&content);
             axum::Json(anthropic_message(&model, b, stop, usage)).into_response()
@@ -737,12 +775,14 @@ async fn handle_gemini(
     body: String,
 ) -> Response {
     let (body, reply) = receive(&shared, &uri, &headers, &body);
+    let reply = reply.arrive().await;
     let model = action.split(':').next().unwrap_or("unknown").to_owned();
     if let Some(message) = gemini_config_problem(&body["generationConfig"]) {
         let error = json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}});
         return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
     }
     match reply {
+        Reply::After(..) => unreachable!("arrive() waited every delay out"),
         Reply::Ok { content, usage } => axum::Json(gemini_chunk(&model, &content, Some("STOP"), usage)).into_response(),
         Reply::Slow(d) => {
             tokio::time::sleep(d).await;

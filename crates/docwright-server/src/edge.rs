@@ -40,6 +40,7 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
+    security_headers(response.headers_mut());
     let status = response.status();
     state
         .metrics
@@ -63,6 +64,62 @@ pub(crate) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         }
     });
     response
+}
+
+/// The policy of docwright's own HTML pages (the API docs): their scripts, styles and images
+/// come from docwright itself, and no other site may frame them.
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+/// The policy of everything else (JSON, files, images): nothing in it may run or load.
+pub(crate) const DATA_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
+/// Headers every response carries: no type sniffing, no framing, and a content security
+/// policy (a route that serves stored content sets the strict one itself).
+fn security_headers(h: &mut axum::http::HeaderMap) {
+    use axum::http::header;
+    let html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    h.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+    h.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(if html {
+        PAGE_POLICY
+    } else {
+        DATA_POLICY
+    }));
+    h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
+}
+
+/// Cross-origin access for the configured browser origins (checked by the configuration),
+/// `None` when there are none.
+pub(crate) fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    if allowed.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(allowed))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::RANGE,
+                axum::http::HeaderName::from_static("x-tenant-id"),
+                axum::http::HeaderName::from_static("x-request-id"),
+                axum::http::HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([
+                axum::http::HeaderName::from_static("x-request-id"),
+                header::CONTENT_DISPOSITION,
+                header::RETRY_AFTER,
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// The error code of a rendered error response (for metrics).

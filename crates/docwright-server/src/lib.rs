@@ -324,6 +324,9 @@ fn router(state: AppState, config: &Config) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn_with_state(state, edge::edge))
+                // Inside the edge (request ids, metrics, security headers), outside every
+                // route's guard: a preflight is answered before authentication.
+                .option_layer(edge::cors(&config.server.cors_origins))
                 .layer(CatchPanicLayer::new())
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,

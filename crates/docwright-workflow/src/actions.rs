@@ -186,6 +186,10 @@ async fn task_loop(
     let mut executed: Vec<Value> = Vec::new();
     let mut guidance: Option<String> = None;
     let mut achieved = String::new();
+    // The formats this task has written a document in: a task writes each once, so a second
+    // document action in a format already written ends the task instead of writing it again
+    // (a model that keeps asking for "one more" document would otherwise loop to the bound).
+    let mut written: Vec<String> = Vec::new();
     for step in 1..=run.settings.max_steps_per_task {
         run.check_cancel()?;
         let step_op = run
@@ -231,7 +235,10 @@ async fn task_loop(
         let repeated = executed
             .iter()
             .any(|e| e["action"] == json!(action) && e["parameters"] == parameters && e["ok"] == json!(true));
-        if repeated {
+        let format = matches!(action.as_str(), "ai.process" | "ai.generate_document")
+            .then(|| content::format_of(run, opt_text(&parameters, "output_format").as_deref(), None));
+        let rewrite = format.as_ref().is_some_and(|f| written.contains(f));
+        if repeated || rewrite {
             // The same successful action again would only duplicate its result.
             run.trace.finish(&step_op, Ok(())).await;
             break;
@@ -254,6 +261,7 @@ async fn task_loop(
         };
         if outcome.ok {
             achieved = outcome.summary.clone();
+            written.extend(format);
         }
         executed.push(json!({"step": step, "action": action, "parameters": parameters, "ok": outcome.ok, "result": clip(&outcome.summary, 2000)}));
         let message = json!({

@@ -112,11 +112,16 @@ async fn traced<T>(
 /// The format of a result: what the action asks for, else what the request asks for, else
 /// what the structure chose, else plain text.
 fn choose_format(run: &Run<'_>, req: &ContentRequest, planned: Option<&str>) -> String {
-    req.output_format
-        .as_deref()
-        .or(run.input.output_format.as_deref())
-        .or(planned)
-        .and_then(render::normalize_format)
+    format_of(run, req.output_format.as_deref(), planned)
+}
+
+/// The format a document is written in: the first of the action's, the run's and the planned
+/// format that names one docwright writes (a name it does not know is passed over), else `txt`.
+pub(crate) fn format_of(run: &Run<'_>, requested: Option<&str>, planned: Option<&str>) -> String {
+    [requested, run.input.output_format.as_deref(), planned]
+        .into_iter()
+        .flatten()
+        .find_map(render::normalize_format)
         .unwrap_or("txt")
         .to_owned()
 }
@@ -822,6 +827,8 @@ async fn render_all(
     let mut debug_docs = Vec::new();
     let sources: Vec<String> = req.documents.iter().filter(|d| d.inline.is_none()).map(|d| d.info.id.clone()).collect();
     for (doc, sections) in structure.documents.iter().zip(filled) {
+        // A run cancelled while its sections were being written renders and stores nothing more.
+        run.check_cancel()?;
         let model = json!({
             "title": doc.title,
             "language": run.language(),

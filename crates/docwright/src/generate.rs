@@ -16,7 +16,7 @@ use docwright_engine::Engine;
 use docwright_engine::files::{FILE_CREATE, FILE_READ};
 use docwright_engine::workflows::{NewWorkflow, WORKFLOW_CREATE, WORKFLOW_READ};
 use docwright_storage::workflows::{WorkflowEvent, WorkflowStatus};
-use futures_util::TryStreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
 
 /// What `docwright generate` was asked.
@@ -105,26 +105,10 @@ async fn generate_as(
     let id = view.workflow.record.id;
     say(&format!("workflow {id} queued"));
 
-    let mut after: Option<String> = None;
-    loop {
-        let stored = engine.workflow_event_stored();
-        tokio::pin!(stored);
-        stored.as_mut().enable();
-        let (events, ended) = engine.workflow_events(&watcher, id, after.as_deref(), 200).await?;
-        for ev in &events {
-            if let Some(line) = describe(ev) {
-                say(&line);
-            }
-        }
-        if let Some(last) = events.last() {
-            after = Some(last.id.clone());
-        }
-        if ended && events.len() < 200 {
-            break;
-        }
-        tokio::select! {
-            () = &mut stored => {}
-            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+    let mut events = std::pin::pin!(engine.follow_workflow(watcher.clone(), id, None, Duration::from_millis(500)));
+    while let Some(ev) = events.next().await {
+        if let Some(line) = describe(&ev?) {
+            say(&line);
         }
     }
 

@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::ExtractWorker { job } => {
-            ExitCode::from(u8::try_from(docwright_extract::worker::main(&job)).unwrap_or(1))
+            ExitCode::from(u8::try_from(docwright_engine::preview::worker_main(&job)).unwrap_or(1))
         }
         Command::Config { command: ConfigCommand::Check { config } } => match Config::load(config.as_deref()) {
             Ok(c) => {
@@ -167,7 +167,11 @@ fn init_logging(config: &Config) -> Result<(), String> {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
-        LogFormat::Pretty => builder.compact().init(),
+        // Colours only for a person at a terminal who has not asked for none (no-color.org).
+        LogFormat::Pretty => builder
+            .compact()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+            .init(),
     }
     Ok(())
 }

@@ -82,6 +82,14 @@ impl Seek for PdfReader {
             PdfReader::Memory(r) => r.seek(pos),
         }
     }
+
+    // docwright patch: `BufReader`'s own position, which keeps its buffer (the default
+    // method seeks, which drops it).
+    fn stream_position(&mut self) -> std::io::Result<u64> {
+        match self {
+            PdfReader::Memory(r) => r.stream_position(),
+        }
+    }
 }
 
 impl BufRead for PdfReader {
@@ -3437,7 +3445,7 @@ impl PdfDocument {
         // Holding one guard for seek+read prevents the split-lock race (#398 Race A)
         // where a concurrent thread can re-seek the shared BufReader between our
         // seek() and read_until() calls.
-        let (header_bytes, full_header) = {
+        let (header_bytes, full_header, body_start) = {
             let mut reader = self.reader.lock_or_recover();
             reader.seek(SeekFrom::Start(offset))?;
 
@@ -3477,8 +3485,13 @@ impl PdfDocument {
                 full_header.push_str(&next_line);
                 lines_read += 1;
             }
+            // docwright patch: where the body starts, so that phase 2 reads from here and not
+            // from wherever another thread left the shared reader in between (a peek by
+            // `is_form_xobject`, which does not take `load_lock`, moved it, and the object was
+            // parsed from another object's bytes and cached as Null: its text was lost).
+            let body_start = reader.stream_position()?;
             // Reader guard drops here — before any recursive fallback calls.
-            (header_bytes, full_header)
+            (header_bytes, full_header, body_start)
         };
 
         // Verify object header format
@@ -3609,6 +3622,10 @@ impl PdfDocument {
 
         {
             let mut reader = self.reader.lock_or_recover();
+            // docwright patch: continue where phase 1 ended, whatever moved the reader since.
+            if reader.stream_position()? != body_start {
+                reader.seek(SeekFrom::Start(body_start))?;
+            }
             loop {
                 let mut chunk = Vec::new();
                 let bytes_read = reader.read_until(b'\n', &mut chunk)?;

@@ -238,3 +238,53 @@ fn type0_fonts_with_embedded_cmap_streams_decode() {
         assert_eq!(pages[0].1, format!("{}\n{}", fixtures::TYPE0_HEADING, fixtures::TYPE0_LINE), "{encoding:?}");
     }
 }
+
+/// A cold object load reads its header and then its body, under two holds of the document's
+/// shared reader. Text extraction peeks at Form XObjects (`is_form_xobject`) without the load
+/// lock, from another page's thread; a peek between the two holds moved the reader, the object
+/// was parsed from another object's bytes and cached as Null, and a form's text was lost under
+/// load (`text_in_every_form_of_marked_content_is_kept` failed so, once in CI). The patch
+/// carried in `vendor/pdf_oxide` (DOCWRIGHT-PATCH.md, 4) reads the body from where the header
+/// ended. Here one thread peeks without pause while the other loads every form once.
+#[test]
+fn objects_load_whole_while_another_thread_peeks_at_the_file() {
+    use pdf_oxide::object::ObjectRef;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const FORMS: u32 = 2_000;
+    let first_form = 5;
+    let mut objects = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_vec(),
+        fixtures::stream("", b"0 0 m 10 10 l S"),
+    ];
+    // One more form than is loaded: the one the other thread keeps peeking at.
+    for i in 0..=FORMS {
+        let content = format!("BT /F1 12 Tf 72 700 Td (Form {i}) Tj ET");
+        objects.push(fixtures::stream(
+            &format!("/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Index {i}"),
+            content.as_bytes(),
+        ));
+    }
+    let doc = pdf_oxide::PdfDocument::from_bytes(fixtures::pdf(&objects)).unwrap();
+    let peeked = ObjectRef::new(first_form + FORMS, 0);
+    let done = AtomicBool::new(false);
+    let wrong: Vec<String> = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                assert!(doc.is_form_xobject(peeked));
+            }
+        });
+        let wrong = (0..FORMS)
+            .filter_map(|i| {
+                let object = doc.load_object(ObjectRef::new(first_form + i, 0));
+                let index = object.as_ref().ok().and_then(|o| o.as_dict()?.get("Index")?.as_integer());
+                (index != Some(i64::from(i))).then(|| format!("form {i}: {object:?}"))
+            })
+            .collect();
+        done.store(true, Ordering::Relaxed);
+        wrong
+    });
+    assert!(wrong.is_empty(), "{} of {FORMS} forms loaded wrong, first: {}", wrong.len(), wrong[0]);
+}

@@ -272,6 +272,8 @@ pub(crate) async fn content(
         header::CONTENT_DISPOSITION,
         header_value(&format!("attachment; filename*=UTF-8''{}", encode_rfc5987(&file.file_name))),
     );
+    // Stored content is data: an uploaded HTML page opened from here runs nothing.
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(crate::edge::DATA_POLICY));
     if range.is_some() {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
         let last = span.end.saturating_sub(1);
@@ -505,6 +507,7 @@ pub(crate) async fn part_content(
     let mut resp = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(reader)));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, header_value(&part.mime_type));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(crate::edge::DATA_POLICY));
     if let Some(size) = part.data_size {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     }

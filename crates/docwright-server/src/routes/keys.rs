@@ -56,7 +56,6 @@ impl From<ApiKey> for ApiKeyOut {
 /// A key just issued: `key` is shown only in this response.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct CreatedKey {
-    pub id: Uuid,
     /// `dw_...`: send as `Authorization: Bearer`. It cannot be shown again.
     pub key: String,
     #[serde(flatten)]
@@ -65,7 +64,7 @@ pub(super) struct CreatedKey {
 
 impl From<docwright_engine::admin::Issued<ApiKey>> for CreatedKey {
     fn from(i: docwright_engine::admin::Issued<ApiKey>) -> Self {
-        Self { id: i.record.id.as_uuid(), key: i.secret.expose().to_owned(), details: i.record.into() }
+        Self { key: i.secret.expose().to_owned(), details: i.record.into() }
     }
 }
 

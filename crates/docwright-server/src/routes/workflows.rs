@@ -27,8 +27,6 @@ use crate::guard::Authorized;
 use crate::pagination::{PageOf, PageQuery};
 use crate::state::AppState;
 
-/// Events one read of the stream takes from the database.
-const EVENT_BATCH: u32 = 200;
 /// How often a stream looks for events stored by other replicas when nothing woke it.
 const EVENT_POLL: Duration = Duration::from_secs(1);
 
@@ -249,51 +247,23 @@ pub(crate) async fn events(
     }
     // Fails here, before the stream opens, for a workflow the caller may not see (404).
     state.engine.workflow(&grant, id).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
-    let engine = state.engine.clone();
-    let stop = state.tasks.cancelled();
-    state.tasks.spawn("workflow-events", async move {
-        let mut after = resume;
-        tokio::pin!(stop);
-        loop {
-            // Registered before reading, so an event stored meanwhile still wakes the loop.
-            let stored = engine.workflow_event_stored();
-            tokio::pin!(stored);
-            stored.as_mut().enable();
-            let (batch, ended) = match engine.workflow_events(&grant, id, after.as_deref(), EVENT_BATCH).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(workflow = %id, error = %e, "workflow event stream stopped");
-                    return;
-                }
-            };
-            let full = batch.len() as u32 == EVENT_BATCH;
-            for ev in batch {
-                let event = Event::default().id(ev.id.clone()).event(ev.event.clone()).data(ev.data.to_string());
-                if tx.send(event).await.is_err() {
-                    return; // the client went away
-                }
-                after = Some(ev.id);
-            }
-            if full {
-                continue;
-            }
-            if ended {
-                return;
-            }
-            tokio::select! {
-                () = &mut stored => {}
-                () = tokio::time::sleep(EVENT_POLL) => {}
-                () = tx.closed() => return,
-                () = &mut stop => return,
-            }
-        }
-    });
+    use futures_util::StreamExt as _;
     let stream =
-        futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|ev| (Ok::<_, Infallible>(ev), rx)) },
-        );
+        state
+            .engine
+            .follow_workflow(grant, id, resume, EVENT_POLL)
+            .take_until(state.tasks.cancelled())
+            .take_while(move |r| {
+                if let Err(e) = r {
+                    tracing::warn!(workflow = %id, error = %e, "workflow event stream stopped");
+                }
+                std::future::ready(r.is_ok())
+            })
+            .filter_map(|r| {
+                std::future::ready(r.ok().map(|ev| {
+                    Ok::<_, Infallible>(Event::default().id(ev.id).event(ev.event).data(ev.data.to_string()))
+                }))
+            });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 

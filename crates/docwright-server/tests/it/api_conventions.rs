@@ -184,3 +184,73 @@ async fn docs_work_offline(app: TestApp) {
     let init = app.client.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
     assert!(init.contains("/openapi.json"), "{init}");
 }
+
+/// Security headers on every response; stored content served as inert data; CORS for the
+/// configured origins only, preflights answered before authentication; an issued key's JSON
+/// names its id once.
+#[tokio::test]
+async fn security_headers_cors_and_inert_downloads() {
+    let Some(app) = TestApp::spawn(docwright_storage::Backend::Sqlite, |c| {
+        c.server.cors_origins = vec!["https://app.example.com".to_owned()];
+    })
+    .await
+    else {
+        return;
+    };
+    let resp = app.client.get(app.url("/api/health")).send().await.unwrap();
+    let h = resp.headers();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'none'"), "{h:?}");
+
+    // The API docs are a page of docwright's own: its scripts only, never framed, none inline.
+    let resp = app.client.get(app.url("/docs/")).send().await.unwrap();
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let page = resp.text().await.unwrap();
+    for tag in page.split("<script").skip(1) {
+        assert!(tag.split('>').next().unwrap().contains("src="), "an inline script the policy would block: {tag}");
+    }
+
+    // An uploaded HTML page comes back as an attachment that runs nothing.
+    let admin = app.sysadmin().await;
+    let (status, file) = app.upload(&admin, "page.html", b"<html><script>alert(1)</script></html>").await;
+    assert_eq!(status, StatusCode::CREATED, "{file}");
+    let resp = app
+        .request(Method::GET, &format!("/files/{}/content", file["id"].as_str().unwrap()), &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let h = resp.headers();
+    assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment"), "{h:?}");
+    assert!(h["content-security-policy"].to_str().unwrap().contains("sandbox"), "{h:?}");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+
+    // A preflight of the allowed origin is answered without credentials; others get no grant.
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization,x-tenant-id")
+            .send()
+    };
+    let resp = preflight("https://app.example.com").await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!(resp.headers()["access-control-allow-origin"], "https://app.example.com");
+    let allowed = resp.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("x-tenant-id"), "{allowed}");
+    let resp = preflight("https://evil.example").await.unwrap();
+    assert!(!resp.headers().contains_key("access-control-allow-origin"), "{:?}", resp.headers());
+    let resp =
+        app.request(Method::GET, "/me", &admin).header("origin", "https://app.example.com").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "https://app.example.com");
+
+    // The key's id appears once in the JSON of an issued key.
+    let resp = app.request(Method::POST, "/api/keys", &admin).json(&json!({"name": "ci"})).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let text = resp.text().await.unwrap();
+    assert_eq!(text.matches("\"id\":").count(), 1, "{text}");
+}

@@ -223,6 +223,20 @@ impl TestApp {
         Auth::bearer(pair["access_token"].as_str().expect("access token"))
     }
 
+    /// Polls the workflow `id` until it has ended (completed, failed or cancelled); its view.
+    pub async fn workflow_ended(&self, auth: &Auth, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            let (status, body) = self.get(&format!("/api/workflows/{id}"), auth).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if ["completed", "failed", "cancelled"].contains(&body["status"].as_str().unwrap_or_default()) {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "the workflow did not end: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Creates a tenant (as sysadmin) and returns its id.
     pub async fn create_tenant(&self, name: &str) -> String {
         let sys = self.sysadmin().await;

@@ -21,4 +21,5 @@ mod ops;
 mod projects;
 mod rbac_matrix;
 mod tenancy;
+mod workflow_cases;
 mod workflows;

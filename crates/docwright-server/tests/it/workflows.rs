@@ -2,28 +2,12 @@
 //! submit answers at once, the job runs it to a document, events stream with ids and resume,
 //! the operation tree, and the errors a caller can make.
 
-use std::time::{Duration, Instant};
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Auth, TestApp, assert_error, sse};
+use crate::helpers::{TestApp, assert_error, sse};
 
 both_databases!(a_workflow_runs_to_a_document_and_streams_its_events, bad_requests_are_refused_and_tenants_kept_apart,);
-
-/// Polls a workflow until it has ended.
-async fn finished(app: &TestApp, auth: &Auth, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, body) = app.get(&format!("/api/workflows/{id}"), auth).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        if ["completed", "failed", "cancelled"].contains(&body["status"].as_str().unwrap_or_default()) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "the workflow did not end: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn a_workflow_runs_to_a_document_and_streams_its_events(app: TestApp) {
     let admin = app.sysadmin().await;
@@ -37,7 +21,7 @@ async fn a_workflow_runs_to_a_document_and_streams_its_events(app: TestApp) {
     assert!(["queued", "running"].contains(&submitted["status"].as_str().unwrap_or_default()), "{submitted}");
     let id = submitted["workflow_id"].as_str().unwrap().to_owned();
 
-    let done = finished(&app, &admin, &id).await;
+    let done = app.workflow_ended(&admin, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["progress"], 100, "{done}");
     let files = done["files"].as_array().unwrap();
@@ -103,7 +87,7 @@ async fn bad_requests_are_refused_and_tenants_kept_apart(app: TestApp) {
         app.post("/api/workflows", &admin, json!({"prompt": "Say hello", "output_format": "txt"})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{submitted}");
     let id = submitted["workflow_id"].as_str().unwrap().to_owned();
-    let done = finished(&app, &admin, &id).await;
+    let done = app.workflow_ended(&admin, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     let (status, body) = app.post(&format!("/api/workflows/{id}/cancel"), &admin, json!({})).await;
     assert_error(status, &body, 409, "conflict");

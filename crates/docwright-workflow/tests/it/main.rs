@@ -547,6 +547,42 @@ async fn the_action_loop_is_bounded() {
     assert_eq!(h.results.files().len(), 1, "the run's words still become a document");
 }
 
+/// A task writes each format once: a planner that keeps asking for "one more" DOCX (in other
+/// words each time, never saying the task is complete) gets one, and the task ends; a second
+/// format in the same task is still written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_writes_each_format_once() {
+    let ai = ScriptedAi::new(|call| {
+        let k = call.key.as_str();
+        Ok(match k {
+            "input_analysis" => analysis(false),
+            "task_planning" => plan(&[], "docx"),
+            "task_t1_step_2_planner" => {
+                action("ai.generate_document", json!({"prompt": "the same as a table", "output_format": "xlsx"}))
+            }
+            k if k.ends_with("_planner") => {
+                action("ai.generate_document", json!({"prompt": format!("report, take {k}"), "output_format": "docx"}))
+            }
+            k if k.ends_with("_refinement") => verdict(false),
+            k if k.ends_with("_structure") => {
+                json!({"metadata": {"title": "R", "language": "en", "output_format": null, "fields": [], "csv_delimiter": null},
+                "documents": [{"id": "r", "title": "Report", "filename": "report", "output_format": null, "sections": [
+                    {"id": "s", "title": null, "content_type": "paragraph", "generation_hint": "", "content_part_ids": [], "content_formats": [], "extraction_fields": []}]}]})
+            }
+            k if k.contains("_section_") => json!({"elements": [{"type": "paragraph", "text": "the report"}]}),
+            other => panic!("unexpected call {other}"),
+        })
+    });
+    let h = Harness::new(ai);
+    let wf = input("wf11", "write a report", vec![], None);
+    run(&wf, &Settings::default(), &h.ports(), &CancellationToken::new()).await.unwrap();
+    let names: Vec<String> = h.results.files().iter().map(|f| f.0.filename.clone()).collect();
+    assert_eq!(names.len(), 2, "one DOCX and one XLSX: {names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".docx")) && names.iter().any(|n| n.ends_with(".xlsx")), "{names:?}");
+    let planners = h.ai.keys().iter().filter(|k| k.ends_with("_planner")).count();
+    assert_eq!(planners, 3, "the third step asked for a DOCX again, which ended the task");
+}
+
 /// Bulky data pasted into the prompt becomes a document of its own that actions can use.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_items_become_documents() {

@@ -124,6 +124,18 @@ async fn post(client: &reqwest::Client, url: String, bearer: Option<&str>, body:
     (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
 }
 
+/// Exchanges the static `token` at `server`; the access token.
+async fn login_as(client: &reqwest::Client, server: &Server, token: &str) -> String {
+    let (_, pair) = post(client, server.url("/auth/exchange"), None, json!({"static_token": token})).await;
+    pair["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A GET as `access`: status and JSON body.
+async fn get_as(client: &reqwest::Client, url: String, access: &str) -> (u16, Value) {
+    let resp = client.get(url).bearer_auth(access).send().await.unwrap();
+    (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+}
+
 fn tokens_in(text: &str, prefix: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
         .filter(|w| w.starts_with(prefix) && w.len() > prefix.len() + 20)
@@ -266,6 +278,25 @@ impl Server {
         let err = self.stderr.lock().unwrap().clone();
         (status, out, err)
     }
+}
+
+/// The pretty log format is for people: no colour codes when stderr is not a terminal.
+#[test]
+fn pretty_logs_have_no_colour_codes_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path(), &[("DOCWRIGHT_LOG__FORMAT", "pretty")]);
+    let mut child = cmd.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let _stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stderr.lock().unwrap().contains("docwright listening") {
+        assert!(Instant::now() < deadline, "did not start: {}", stderr.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = stderr.lock().unwrap().clone();
+    assert!(!log.contains('\u{1b}'), "ANSI escape codes in a piped log: {log:?}");
 }
 
 #[test]
@@ -443,22 +474,12 @@ async fn ai_requests_survive_a_kill(database_url: Option<&str>) {
         cmd
     };
     let c = reqwest::Client::new();
-    let login = |server: &Server| {
-        let (c, url) = (c.clone(), server.url("/auth/exchange"));
-        async move {
-            let (_, pair) = post(&c, url, None, json!({"static_token": token})).await;
-            pair["access_token"].as_str().unwrap().to_owned()
-        }
-    };
     let get = |url: String, access: String| {
         let c = c.clone();
-        async move {
-            let resp = c.get(url).bearer_auth(access).send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
-        }
+        async move { get_as(&c, url, &access).await }
     };
     let server = Server::spawn(start());
-    let access = login(&server).await;
+    let access = login_as(&c, &server, token).await;
     let (_, before) = get(server.url("/api/billing/balance"), access.clone()).await;
 
     let mut ids = Vec::new();
@@ -480,7 +501,7 @@ async fn ai_requests_survive_a_kill(database_url: Option<&str>) {
 
     // The successor takes every request up: the queued at once, the running once their leases ran out.
     let server = Server::spawn(start());
-    let access = login(&server).await;
+    let access = login_as(&c, &server, token).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut ended = std::collections::BTreeMap::new();
     while ended.len() < REQUESTS {
@@ -554,8 +575,7 @@ mod extraction {
     const TOKEN: &str = "extraction-test-admin-token-0123456789";
 
     async fn login(c: &reqwest::Client, server: &Server) -> String {
-        let (_, pair) = post(c, server.url("/auth/exchange"), None, json!({"static_token": TOKEN})).await;
-        pair["access_token"].as_str().unwrap().to_owned()
+        login_as(c, server, TOKEN).await
     }
 
     async fn upload(c: &reqwest::Client, server: &Server, access: &str, name: &str, bytes: Vec<u8>) -> String {
@@ -757,6 +777,10 @@ mod generate {
         {
             assert!(out.contains(line), "{line:?} missing from:\n{out}");
         }
+        // One request, one document: the action loop writes each format once per task, so the
+        // offline default (whose answers never say a task is done) does not write it six times.
+        assert_eq!(out.matches("wrote ").count(), 1, "{out}");
+        assert!(!out.contains("also made"), "{out}");
         // A DOCX that our own extraction reads, with text in it.
         let path = dir.path().join("report.docx");
         let mime = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
@@ -784,3 +808,5 @@ mod generate {
         assert!(!dir.path().join("docwright-data").exists(), "nothing was started");
     }
 }
+
+mod workflow_crash;
