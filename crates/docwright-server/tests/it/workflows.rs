@@ -3,7 +3,7 @@
 //! the operation tree, and the errors a caller can make.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{TestApp, assert_error, sse};
 
