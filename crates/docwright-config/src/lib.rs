@@ -53,6 +53,7 @@ pub struct Config {
     pub extraction: ExtractionConfig,
     pub jobs: JobsConfig,
     pub workflows: WorkflowsConfig,
+    pub chat: ChatConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
     pub providers: Vec<ProviderConfig>,
     /// Models (`[[models]]`). None configured: the built-in dryrun models.
@@ -601,6 +602,27 @@ impl Default for WorkflowsConfig {
     }
 }
 
+/// `[chat]`: chats with documents (SPEC C1-C3); each answer is a job of kind `chat.turn`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatConfig {
+    /// An answer's time limit in seconds (the job's timeout).
+    pub timeout_secs: u64,
+    /// How long a turn waits for an attached file that is still being extracted, in seconds;
+    /// then it answers without it and says so.
+    pub extraction_wait_secs: u64,
+    /// Passages retrieved from a chat's project for one question.
+    pub retrieval_passages: u32,
+    /// The earlier messages of a chat sent with a question, at most this many tokens of them.
+    pub history_tokens: u32,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self { timeout_secs: 600, extraction_wait_secs: 60, retrieval_passages: 8, history_tokens: 4000 }
+    }
+}
+
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -864,6 +886,7 @@ impl Config {
         self.check_smtp(&mut bad);
         self.check_jobs(&mut bad);
         self.check_workflows(&mut bad);
+        self.check_chat(&mut bad);
         if self.gateway.retries_per_model > 5 {
             bad("gateway.retries_per_model", "must be at most 5".to_owned());
         }
@@ -1005,6 +1028,21 @@ impl Config {
             ("workflows.timeout_secs", w.timeout_secs, 10, 86_400),
             ("workflows.max_attempts", u64::from(w.max_attempts), 1, 100),
             ("workflows.extraction_wait_secs", w.extraction_wait_secs, 0, 86_400),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                bad(key, format!("must be between {min} and {max}"));
+            }
+        }
+    }
+
+    fn check_chat(&self, bad: &mut impl FnMut(&str, String)) {
+        let c = &self.chat;
+        let ranges: [(&str, u64, u64, u64); 4] = [
+            ("chat.timeout_secs", c.timeout_secs, 10, 86_400),
+            ("chat.extraction_wait_secs", c.extraction_wait_secs, 0, 3_600),
+            ("chat.retrieval_passages", u64::from(c.retrieval_passages), 0, 100),
+            ("chat.history_tokens", u64::from(c.history_tokens), 0, 1_000_000),
         ];
         for (key, value, min, max) in ranges {
             if !(min..=max).contains(&value) {

@@ -134,6 +134,22 @@ uuid_id!(
     /// A generation workflow (`POST /api/workflows`, SPEC W1-W4).
     WorkflowId
 );
+uuid_id!(
+    /// A chat with documents (SPEC C1).
+    ChatId
+);
+uuid_id!(
+    /// A message of a chat: the user's question or the assistant's answer (SPEC C2).
+    ChatMessageId
+);
+uuid_id!(
+    /// One turn of a chat: a question, the job that answers it and its events (SPEC C2).
+    ChatTurnId
+);
+uuid_id!(
+    /// A role prompt (SPEC C3).
+    RolePromptId
+);
 
 #[cfg(test)]
 mod tests {

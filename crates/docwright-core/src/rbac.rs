@@ -286,6 +286,11 @@ pub mod items {
     pub const AI_REQUEST: &str = "data.ai.Request";
     /// Generation workflows (`/api/workflows`, SPEC W1-W4); level `my`: the workflows you ran.
     pub const WORKFLOW: &str = "data.ai.Workflow";
+    /// Chats with documents (`/chats`, SPEC C1-C2); level `my`: your own chats.
+    pub const CHAT: &str = "data.ai.Chat";
+    /// Role prompts (`/prompts/roles`, SPEC C3): everyone reads them; a tenant's admins edit
+    /// the tenant's own (the seeded ones are the installation's, edited by sysadmins).
+    pub const ROLE_PROMPT: &str = "data.ai.RolePrompt";
 
     /// Exact items with a description, for the admin API and validation.
     pub const CATALOG: &[(&str, &str)] = &[
@@ -314,6 +319,11 @@ pub mod items {
             WORKFLOW,
             "Generation workflows: start (create), status, events, log and debug files (read), cancel (update); level `my`: your own.",
         ),
+        (
+            CHAT,
+            "Chats with documents: create and send messages (create), history and events (read), delete; level `my`: your own.",
+        ),
+        (ROLE_PROMPT, "Role prompts of chats: read by everyone; created, edited and deleted by the tenant's admins."),
         (
             AI_REQUEST,
             "Asynchronous AI requests: submit (create), status and result (read), cancel (update); level `my`: your own.",
@@ -386,6 +396,10 @@ pub fn bootstrap_rules() -> Vec<Rule> {
         rules.push(rule(role, items::AI_REQUEST, view, ar, ar, ar, ar));
         // Workflows spend money the same way: the same levels.
         rules.push(rule(role, items::WORKFLOW, view, ar, ar, ar, ar));
+        // Chats call AI providers too: the same levels.
+        rules.push(rule(role, items::CHAT, view, ar, ar, ar, ar));
+        // Role prompts: everyone reads them, admins manage the tenant's.
+        rules.push(rule(role, items::ROLE_PROMPT, true, T, sys, sys, sys));
     }
     rules
 }

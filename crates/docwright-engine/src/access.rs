@@ -112,6 +112,19 @@ impl Engine {
         Ok((tenant, role))
     }
 
+    /// The context of work done later on behalf of `user` (a queued workflow, a chat turn), from
+    /// the credential columns [`credential_columns`] made: their role in `tenant` as it is now.
+    pub(crate) async fn stored_context(
+        &self,
+        user: UserId,
+        tenant: TenantId,
+        (kind, id, bound): (&str, &str, Option<TenantId>),
+    ) -> Result<Ctx> {
+        let broken = |e: docwright_core::ParseError| Error::Internal(format!("stored credential: {e}"));
+        let credential = Credential::restore(kind, id, bound, tenant).map_err(broken)?;
+        self.context(Principal { user, credential }, Some(tenant)).await
+    }
+
     /// The RBAC decision: a [`Grant`] when the context's role holds `perm` in its tenant.
     pub async fn authorize(&self, ctx: Ctx, perm: Permission) -> Result<Grant> {
         let level = self.policy(ctx.tenant).await?.grant(ctx.role, perm);
@@ -132,4 +145,10 @@ impl Engine {
         self.cache.put(&self.cache.policies, ticket, tenant, policy.clone());
         Ok(policy)
     }
+}
+
+/// How a credential is stored with work done later on its holder's behalf: its kind
+/// (`session` or `api_key`), its id and the tenant it is bound to.
+pub(crate) fn credential_columns(c: &Credential) -> (&'static str, String, Option<TenantId>) {
+    c.stored()
 }

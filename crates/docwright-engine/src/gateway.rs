@@ -327,13 +327,15 @@ pub struct AiRequest {
     pub reference: Option<CallFor>,
 }
 
-/// The record a call was made for (chats will add theirs).
+/// The record a call was made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallFor {
     /// An asynchronous AI request (`POST /api/ai/process`).
     AiRequest(docwright_core::id::AiRequestId),
     /// A generation workflow (`POST /api/workflows`, `docwright generate`).
     Workflow(docwright_core::id::WorkflowId),
+    /// A turn of a chat (`POST /chats/{id}/messages`).
+    Chat(docwright_core::id::ChatId),
 }
 
 impl AiRequest {
@@ -994,6 +996,10 @@ impl Engine {
             },
             workflow_id: match req.reference {
                 Some(CallFor::Workflow(id)) => Some(id),
+                _ => None,
+            },
+            chat_id: match req.reference {
+                Some(CallFor::Chat(id)) => Some(id),
                 _ => None,
             },
             created_at: Timestamp::now(),

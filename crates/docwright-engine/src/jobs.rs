@@ -83,6 +83,7 @@ impl Engine {
         let mut registry = Registry::new();
         registry.register(crate::ai_requests::KIND, crate::ai_requests::Runner::new(self.clone()));
         registry.register(crate::workflows::JOB_KIND, crate::workflows::WorkflowHandler(self.clone()));
+        registry.register(crate::chat::JOB_KIND, crate::chat::TurnHandler(self.clone()));
         registry
     }
 

@@ -22,6 +22,9 @@
 //! - [`workflows`]: generation workflows (SPEC W1–W4) — submit (stored and enqueued in one
 //!   transaction), status, events, cancel, log, debug files — and the queue handler that runs
 //!   one through `docwright-workflow` with the engine as its ports.
+//! - [`chat`]: chats with documents (SPEC C1–C3) — chats, messages answered by a job per turn
+//!   (context, retrieval, a streamed generation) with its events as numbered rows and its
+//!   progress tree, and role prompts; what goes into the prompt is `docwright-chat`'s.
 //! - [`jobs`]: the durable queue as the engine uses it — the handlers the server's runtime
 //!   runs, defaults of new jobs, and the administrators' list / retry / cancel.
 //! - [`ai_requests`]: asynchronous AI requests (`/api/ai/*`): stored with their job in one
@@ -38,6 +41,7 @@ pub mod billing;
 pub mod blobs;
 pub mod bootstrap;
 mod cache;
+pub mod chat;
 pub mod chunking;
 pub mod extraction;
 pub mod files;
@@ -77,6 +81,9 @@ pub enum Error {
     /// A field of the request is invalid.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// The thing is busy with earlier work; `code` says what (`chat_busy`). Try again later.
+    #[error("{message}")]
+    Busy { code: &'static str, message: String },
     /// Well-formed, but the state does not allow it; `code` says what (`invalid_move`).
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
@@ -141,6 +148,9 @@ pub struct Engine {
     /// How workflows run, and the signal their event streams wait on.
     workflows: std::sync::Arc<workflows::WorkflowSettings>,
     workflow_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// How chats answer, and the signal their event streams wait on.
+    chat: std::sync::Arc<chat::ChatSettings>,
+    chat_signal: std::sync::Arc<tokio::sync::Notify>,
     job_defaults: std::sync::Arc<jobs::JobDefaults>,
 }
 
@@ -155,6 +165,8 @@ impl Engine {
             queue: docwright_jobs::Queue::new(db.clone()),
             workflows: std::sync::Arc::default(),
             workflow_signal: std::sync::Arc::default(),
+            chat: std::sync::Arc::default(),
+            chat_signal: std::sync::Arc::default(),
             job_defaults: std::sync::Arc::default(),
             db,
             jwt,

@@ -30,7 +30,6 @@ use serde_json::{Value, json};
 
 use crate::access::Ctx;
 use crate::gateway::Priority;
-use crate::identity::{Credential, Principal};
 use crate::{Engine, Error, Grant, Result};
 
 pub const WORKFLOW_CREATE: Permission = Permission::new(items::WORKFLOW, Action::Create);
@@ -200,7 +199,7 @@ impl Engine {
         if title.as_ref().is_some_and(|t| t.chars().count() > 200 || t.chars().any(char::is_control)) {
             return Err(Error::invalid("title", "at most 200 characters, no control characters"));
         }
-        let (kind, cred_id, cred_tenant) = ctx.principal.credential.stored();
+        let (kind, cred_id, cred_tenant) = crate::access::credential_columns(&ctx.principal.credential);
         let settings = &self.workflows;
         let id = WorkflowId::new();
         let job = NewJob::new(JOB_KIND, json!({"workflow_id": id.to_string()}))
@@ -465,9 +464,8 @@ impl Engine {
 
     /// The context a run acts in: the submitter's, as their role is now.
     async fn run_context(&self, r: &WorkflowRecord) -> Result<Ctx> {
-        let credential = Credential::restore(&r.credential_kind, &r.credential_id, r.credential_tenant, r.tenant_id)
-            .map_err(|e| Error::Internal(format!("workflow {}: credential: {e}", r.id)))?;
-        self.context(Principal { user: r.user_id, credential }, Some(r.tenant_id)).await
+        let columns = (r.credential_kind.as_str(), r.credential_id.as_str(), r.credential_tenant);
+        self.stored_context(r.user_id, r.tenant_id, columns).await
     }
 
     /// Runs the workflow of a job (the queue's handler for [`JOB_KIND`]).

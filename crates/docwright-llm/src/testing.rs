@@ -50,8 +50,62 @@ pub enum Reply {
     Slow(Duration),
     /// 200 with a body that is not JSON.
     Garbage,
+    /// An OpenAI SSE stream that sends the `before` deltas, then holds the connection open
+    /// until the test opens `gate`, then sends the `after` deltas, `usage` and `[DONE]`: a
+    /// stream that is still running, for as long as a test needs, without timing.
+    Gated { before: Vec<String>, after: Vec<String>, usage: Option<(u64, u64)>, gate: Gate },
     /// This reply, after this delay (a provider's latency).
     After(Duration, Box<Reply>),
+}
+
+/// A gate a [`Reply::Gated`] stream waits at; cheap to clone, opened once by the test.
+#[derive(Clone, Debug, Default)]
+pub struct Gate {
+    open: Arc<std::sync::atomic::AtomicBool>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Gate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lets every stream waiting at the gate (and every later one) go on.
+    pub fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.open.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A piece of a streamed body: bytes to send, or a gate to wait at first.
+enum Piece {
+    Data(String),
+    Wait(Gate),
+}
+
+/// A body sent piece by piece, waiting at its gates.
+fn gated_body(pieces: Vec<Piece>) -> Body {
+    let stream = futures_util::stream::unfold(std::collections::VecDeque::from(pieces), |mut q| async move {
+        loop {
+            match q.pop_front()? {
+                Piece::Data(s) => return Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(s)), q)),
+                Piece::Wait(g) => g.wait().await,
+            }
+        }
+    });
+    Body::from_stream(stream)
 }
 
 impl Reply {
@@ -434,6 +488,26 @@ async fn handle(State(shared): State<Shared>, uri: axum::http::Uri, headers: Hea
             }
             resp
         }
+        Reply::Gated { before, after, usage, gate } => {
+            let chunk = |delta: Value, finish: Value| {
+                let c = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                               "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+                Piece::Data(format!("data: {c}\n\n"))
+            };
+            let mut pieces = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+            pieces.extend(before.iter().map(|d| chunk(json!({"content": d}), Value::Null)));
+            pieces.push(Piece::Wait(gate));
+            pieces.extend(after.iter().map(|d| chunk(json!({"content": d}), Value::Null)));
+            pieces.push(chunk(json!({}), json!("stop")));
+            if let Some((p, c)) = usage {
+                let u = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                               "model": model, "choices": [],
+                               "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}});
+                pieces.push(Piece::Data(format!("data: {u}\n\n")));
+            }
+            pieces.push(Piece::Data("data: [DONE]\n\n".to_owned()));
+            Response::builder().header("content-type", "text/event-stream").body(gated_body(pieces)).unwrap()
+        }
         Reply::Stream { deltas, usage, done } => {
             let mut out = String::new();
             let chunk = |delta: Value, finish: Value| {
@@ -468,6 +542,12 @@ async fn handle(State(shared): State<Shared>, uri: axum::http::Uri, headers: Hea
             Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).unwrap()
         }
     }
+}
+
+/// A scripted reply the fake serves only on the OpenAI protocol: 501, so the test sees why.
+fn not_served(protocol: &str) -> Response {
+    let message = format!("the fake serves Reply::Gated only on the OpenAI protocol, not on {protocol}");
+    (StatusCode::NOT_IMPLEMENTED, axum::Json(json!({"error": {"message": message}}))).into_response()
 }
 
 /// In GigaChat mode, checks the bearer token of a chat call: `Ok(true)` when it is one the
@@ -577,6 +657,7 @@ async fn handle_anthropic(
             axum::Json(anthropic_message(&model, b, stop, Some((1, 1)))).into_response()
         }
         Reply::Garbage => (StatusCode::OK, [("content-type", "application/json")], "{\"content\": [").into_response(),
+        Reply::Gated { .. } => not_served("Anthropic"),
         Reply::Status { status, retry_after } => {
             let kind = match status {
                 429 => "rate_limit_error",
@@ -710,6 +791,7 @@ async fn handle_gemini(
         Reply::Garbage => {
             (StatusCode::OK, [("content-type", "application/json")], "{\"candidates\": [").into_response()
         }
+        Reply::Gated { .. } => not_served("Gemini"),
         Reply::Status { status, retry_after } => {
             let kind = if status == 429 { "RESOURCE_EXHAUSTED" } else { "INTERNAL" };
             let mut resp = (

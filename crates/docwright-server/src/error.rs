@@ -145,6 +145,7 @@ impl From<docwright_engine::Error> for ApiError {
             E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             E::Invalid { field, message } => ApiError::validation(field.clone(), format!("{field}: {message}")),
             E::Unprocessable { code, message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
+            E::Busy { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             E::Storage(docwright_storage::Error::Conflict(what)) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists"))
             }

@@ -25,6 +25,10 @@ pub enum Access {
     Public,
     /// An authenticated caller whose role holds this permission in the request's tenant.
     Rbac(Permission),
+    /// A WebSocket: browsers cannot send headers on one, so the access token comes in the
+    /// query and the route decides itself after the upgrade (a refusal is a close frame with
+    /// code 1008, not an HTTP status), for this permission.
+    Socket(Permission),
 }
 
 /// The header that selects the tenant context.

@@ -116,6 +116,7 @@ impl Application {
         .with_billing(billing)
         .with_job_defaults(docwright_engine::jobs::JobDefaults::from_config(&config.jobs))
         .with_workflows(docwright_engine::workflows::WorkflowSettings::from_config(&config.workflows))
+        .with_chat(docwright_engine::chat::ChatSettings::from_config(&config.chat))
         .with_files(docwright_engine::files::FileSettings {
             blobs: docwright_engine::blobs::LocalBlobs::new(&blob_dir),
             max_upload_bytes: config.storage.max_upload_bytes,

@@ -23,6 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "files", description = "Uploaded files: upload, record, content, delete"),
         (name = "projects", description = "The projects tree (clients, projects, folders, documents), results about documents, full-text search"),
         (name = "ai", description = "Asynchronous AI requests (GigaOffice style): submit, status, result, cancel"),
+        (name = "chats", description = "Chats with documents: answers streamed as events with citations, role prompts"),
     ),
     components(schemas(crate::error::ErrorBody))
 )]

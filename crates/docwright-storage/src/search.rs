@@ -18,7 +18,7 @@
 //! grouped per file: a file appears once, with its best part (its location and snippet) and
 //! the number of its parts that match.
 
-use docwright_core::id::{FileId, PartId, TenantId, UserId};
+use docwright_core::id::{FileId, PartId, ProjectId, TenantId, UserId};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
@@ -160,14 +160,8 @@ impl Db {
              FROM best b JOIN files f ON f.id = b.file_id WHERE b.rn = 1 \
              ORDER BY b.score DESC, b.file_id LIMIT $4 OFFSET $5"
         );
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.limited_tx().await?;
         if self.backend() == Backend::Postgres {
-            // The server cancels a statement that outruns the limit (SET LOCAL: this transaction only).
-            let ms = SEARCH_TIME_LIMIT.as_millis();
-            sqlx::query(trusted(format!("SET LOCAL statement_timeout = {ms}")))
-                .execute(&mut *tx)
-                .await
-                .map_err(timed_out)?;
             // The planner costs a sequential scan without the reading of the pieces' stored
             // tsvectors (out of line), so on tables of some thousand pieces it reads every one
             // (200 ms for a 100 MB part, even for a word that is nowhere) instead of the GIN
@@ -189,6 +183,109 @@ impl Db {
         add_snippets(&mut tx, self.backend(), tenant, &query_text, &mut hits).await?;
         tx.commit().await?;
         Ok(SearchPage { hits, has_more })
+    }
+}
+
+/// A passage that matched a retrieval: one part, with its best piece's score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassageHit {
+    pub file_id: FileId,
+    pub part_id: PartId,
+    /// Higher is better; comparable only within one result list.
+    pub score: f64,
+}
+
+impl Db {
+    /// Retrieval for a chat (SPEC C2): the parts of the files placed in `project` that contain
+    /// *any* of `terms` (a question's words rarely all occur in one passage), best first, at
+    /// most `limit`; of one owner's files when `owner` is given. The words reach the query
+    /// languages as in [`Db::search`]: FTS5 phrases joined by `OR`, or one `plainto_tsquery`
+    /// per word joined by the tsquery operator `||`.
+    pub async fn search_passages(
+        &self,
+        tenant: TenantId,
+        terms: &[String],
+        project: ProjectId,
+        owner: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<PassageHit>> {
+        if terms.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let search = async {
+            let scope = "pc.tenant_id = $1 AND ($2 = '' OR f.owner_id = $2) AND EXISTS (SELECT 1 FROM documents d \
+                         WHERE d.tenant_id = $1 AND d.project_id = $3 AND d.file_id = p.file_id)";
+            let hits = match self.backend() {
+                Backend::Sqlite => format!(
+                    "SELECT p.id AS part_id, p.file_id, -bm25(file_part_pieces_fts) AS score \
+                     FROM file_part_pieces_fts JOIN file_part_pieces pc ON pc.rowid = file_part_pieces_fts.rowid \
+                     JOIN file_parts p ON p.id = pc.part_id JOIN files f ON f.id = p.file_id \
+                     WHERE file_part_pieces_fts MATCH $5 AND {scope}"
+                ),
+                Backend::Postgres => {
+                    let q = (0..terms.len())
+                        .map(|i| format!("plainto_tsquery('simple', ${})", i + 5))
+                        .collect::<Vec<_>>()
+                        .join(" || ");
+                    format!(
+                        "SELECT p.id AS part_id, p.file_id, \
+                         CAST(ts_rank_cd(pc.text_tsv, {q}) AS DOUBLE PRECISION) AS score \
+                         FROM file_part_pieces pc JOIN file_parts p ON p.id = pc.part_id JOIN files f ON f.id = p.file_id \
+                         WHERE pc.text_tsv @@ ({q}) AND {scope}"
+                    )
+                }
+            };
+            // A window, not GROUP BY: SQLite would flatten an aggregate over the CTE and then
+            // refuse `bm25` outside the full-text query's own context.
+            let sql = format!(
+                "WITH hits AS ({hits}), \
+                 parts AS (SELECT h.*, ROW_NUMBER() OVER (PARTITION BY part_id ORDER BY score DESC) AS pn FROM hits h) \
+                 SELECT part_id, file_id, score FROM parts WHERE pn = 1 ORDER BY score DESC, part_id LIMIT $4"
+            );
+            let mut tx = self.limited_tx().await?;
+            let mut query = sqlx::query(trusted(sql))
+                .bind(tenant.to_string())
+                .bind(owner.map(|u| u.to_string()).unwrap_or_default())
+                .bind(project.to_string())
+                .bind(i64::from(limit));
+            query = match self.backend() {
+                Backend::Sqlite => query.bind(
+                    terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" OR "),
+                ),
+                Backend::Postgres => terms.iter().fold(query, |q, t| q.bind(t.clone())),
+            };
+            let rows = query.fetch_all(&mut *tx).await.map_err(timed_out)?;
+            tx.commit().await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(PassageHit {
+                        file_id: parse_col(r, "file_id", FileId::parse)?,
+                        part_id: parse_col(r, "part_id", PartId::parse)?,
+                        score: r.try_get("score")?,
+                    })
+                })
+                .collect()
+        };
+        match tokio::time::timeout(SEARCH_TIME_LIMIT, search).await {
+            Ok(result) => result,
+            Err(_) => Err(crate::Error::TimedOut("search")),
+        }
+    }
+}
+
+impl Db {
+    /// A read transaction whose statements PostgreSQL cancels at [`SEARCH_TIME_LIMIT`] (SET
+    /// LOCAL: this transaction only).
+    async fn limited_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.pool().begin().await?;
+        if self.backend() == Backend::Postgres {
+            let ms = SEARCH_TIME_LIMIT.as_millis();
+            sqlx::query(trusted(format!("SET LOCAL statement_timeout = {ms}")))
+                .execute(&mut *tx)
+                .await
+                .map_err(timed_out)?;
+        }
+        Ok(tx)
     }
 }
 

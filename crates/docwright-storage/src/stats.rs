@@ -1,6 +1,6 @@
 //! AI call statistics (SPEC A5): one append-only row per attempt.
 
-use docwright_core::id::{AiRequestId, ApiKeyId, TenantId, UserId, WorkflowId};
+use docwright_core::id::{AiRequestId, ApiKeyId, ChatId, TenantId, UserId, WorkflowId};
 use docwright_core::money::Money;
 use docwright_core::time::Timestamp;
 use sqlx::Row as _;
@@ -32,13 +32,15 @@ pub struct AiStat {
     pub request_id: Option<AiRequestId>,
     /// The workflow the call was made for.
     pub workflow_id: Option<WorkflowId>,
+    /// The chat the call was made for.
+    pub chat_id: Option<ChatId>,
     pub created_at: Timestamp,
 }
 
 const INSERT: &str = "INSERT INTO ai_stats (id, tenant_id, user_id, api_key_id, process, engine, provider, model, \
      price_micros, processing_time_ms, bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, \
-     created_at, request_id, workflow_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-     $17, $18, $19)";
+     created_at, request_id, workflow_id, chat_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+     $15, $16, $17, $18, $19, $20)";
 
 impl Db {
     pub async fn insert_ai_stat(&self, s: &AiStat) -> Result<()> {
@@ -60,8 +62,8 @@ impl Db {
     pub async fn ai_stats(&self, tenant: TenantId) -> Result<Vec<AiStat>> {
         let rows = sqlx::query(
             "SELECT id, tenant_id, user_id, api_key_id, process, engine, provider, model, price_micros, processing_time_ms, \
-             bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, created_at, request_id, workflow_id \
-             FROM ai_stats WHERE tenant_id = $1 ORDER BY id",
+             bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, created_at, request_id, workflow_id, \
+             chat_id FROM ai_stats WHERE tenant_id = $1 ORDER BY id",
         )
         .bind(tenant.to_string())
         .fetch_all(self.pool())
@@ -87,6 +89,7 @@ impl Db {
                     error: r.try_get("error")?,
                     request_id: crate::parse_opt_col(r, "request_id", AiRequestId::parse)?,
                     workflow_id: crate::parse_opt_col(r, "workflow_id", WorkflowId::parse)?,
+                    chat_id: crate::parse_opt_col(r, "chat_id", ChatId::parse)?,
                     created_at: Timestamp::from_millis(r.try_get("created_at")?),
                 })
             })
@@ -118,4 +121,5 @@ fn bind<'q>(
         .bind(s.created_at.millis())
         .bind(s.request_id.map(|r| r.to_string()))
         .bind(s.workflow_id.map(|w| w.to_string()))
+        .bind(s.chat_id.map(|c| c.to_string()))
 }

@@ -10,6 +10,8 @@ mod ai;
 mod ai_admin;
 mod auth;
 mod billing;
+mod chat_ws;
+mod chats;
 mod files;
 mod jobs;
 mod keys;
@@ -17,6 +19,7 @@ mod me;
 mod openai;
 mod ops;
 mod projects;
+mod prompts;
 mod rbac;
 mod workflows;
 
@@ -24,6 +27,9 @@ use axum::http::Method;
 use docwright_engine::admin::perms::*;
 use docwright_engine::ai_requests::{AI_REQUEST_CREATE, AI_REQUEST_READ, AI_REQUEST_UPDATE};
 use docwright_engine::billing::{BILLING_CREDIT, BILLING_READ, BILLING_UPDATE};
+use docwright_engine::chat::{
+    CHAT_CREATE, CHAT_DELETE, CHAT_READ, ROLE_PROMPT_CREATE, ROLE_PROMPT_DELETE, ROLE_PROMPT_READ, ROLE_PROMPT_UPDATE,
+};
 use docwright_engine::extraction::FILE_UPDATE;
 use docwright_engine::files::{FILE_CREATE, FILE_DELETE, FILE_READ};
 use docwright_engine::gateway::{AI_PROVIDER_READ, AI_PROVIDER_UPDATE, AI_USE};
@@ -125,6 +131,19 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(WORKFLOW_READ), routes!(workflows::events)),
         (Rbac(WORKFLOW_READ), routes!(workflows::log)),
         (Rbac(WORKFLOW_READ), routes!(workflows::debug)),
+        (Rbac(CHAT_CREATE), routes!(chats::create)),
+        (Rbac(CHAT_READ), routes!(chats::list)),
+        (Rbac(CHAT_READ), routes!(chats::get)),
+        (Rbac(CHAT_DELETE), routes!(chats::delete)),
+        (Rbac(CHAT_CREATE), routes!(chats::send)),
+        (Rbac(CHAT_READ), routes!(chats::events)),
+        (Rbac(CHAT_READ), routes!(chats::turn_log)),
+        (Access::Socket(CHAT_READ), routes!(chat_ws::stream)),
+        (Rbac(ROLE_PROMPT_READ), routes!(prompts::list)),
+        (Rbac(ROLE_PROMPT_READ), routes!(prompts::get)),
+        (Rbac(ROLE_PROMPT_CREATE), routes!(prompts::create)),
+        (Rbac(ROLE_PROMPT_UPDATE), routes!(prompts::update)),
+        (Rbac(ROLE_PROMPT_DELETE), routes!(prompts::delete)),
         (Rbac(AI_REQUEST_CREATE), routes!(ai::process)),
         (Rbac(AI_REQUEST_READ), routes!(ai::status)),
         (Rbac(AI_REQUEST_READ), routes!(ai::result)),
@@ -184,6 +203,12 @@ pub(crate) fn annotate(route: &mut UtoipaMethodRouter<AppState>, access: Access)
         {
             let note = match access {
                 Access::Public => "Public: no credential needed.".to_owned(),
+                Access::Socket(p) => format!(
+                    "A WebSocket: give the access token as `?token=`; needs permission `{}` ({}), else the socket \
+                     closes with code 1008 and the reason.",
+                    p.item,
+                    p.action.as_str()
+                ),
                 Access::Rbac(p) => {
                     op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
                     format!(

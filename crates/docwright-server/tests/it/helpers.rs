@@ -37,6 +37,19 @@ macro_rules! both_databases {
 /// One OpenAI-compatible provider `upstream` at `base_url` with one model `metered`: input
 /// free, each output token 0.20, at most `max_output_tokens` a call (what a call reserves).
 pub fn metered_upstream(c: &mut Config, base_url: String, max_output_tokens: u32) {
+    one_model_upstream(c, base_url, "metered", 8000, max_output_tokens, ("0", "200000"));
+}
+
+/// One OpenAI-compatible provider `upstream` at `base_url` with one text model `name`:
+/// its context, its output limit, and its prices (input, output) per million tokens.
+pub fn one_model_upstream(
+    c: &mut Config,
+    base_url: String,
+    name: &str,
+    context_tokens: u32,
+    max_output_tokens: u32,
+    (price_input, price_output): (&str, &str),
+) {
     use docwright_config::{Capability, ModelConfig, ProviderConfig, ProviderKind};
     c.providers = vec![ProviderConfig {
         name: "upstream".into(),
@@ -47,14 +60,14 @@ pub fn metered_upstream(c: &mut Config, base_url: String, max_output_tokens: u32
         ..Default::default()
     }];
     c.models = vec![ModelConfig {
-        name: "metered".into(),
+        name: name.into(),
         provider: "upstream".into(),
         upstream_name: None,
-        context_tokens: 8000,
+        context_tokens,
         max_output_tokens,
         capabilities: vec![Capability::Text],
-        price_input_per_mtok: "0".into(),
-        price_output_per_mtok: "200000".into(),
+        price_input_per_mtok: price_input.into(),
+        price_output_per_mtok: price_output.into(),
         quality: 5,
         speed: 5,
         fallbacks: vec![],
@@ -303,4 +316,25 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_cod
     assert_eq!(body["error"]["code"], want_code, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     assert!(body["error"]["request_id"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+}
+
+/// The events of an SSE body: (id, event, data).
+pub fn sse(text: &str) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim());
+            }
+        }
+        if !event.is_empty() {
+            out.push((id, event, serde_json::from_str(&data).unwrap_or(Value::Null)));
+        }
+    }
+    out
 }

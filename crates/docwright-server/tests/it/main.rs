@@ -10,6 +10,7 @@ mod ai_requests;
 mod api_conventions;
 mod auth;
 mod billing;
+mod chats;
 mod extraction;
 mod files;
 mod gateway;

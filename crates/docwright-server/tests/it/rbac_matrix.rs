@@ -57,6 +57,10 @@ enum Target {
     /// A workflow of the fixture's user that has ended (its event stream ends at once), run
     /// with `debug_trace`.
     EndedWorkflow,
+    /// A chat of the fixture's user with one answered turn (its event stream ends at once).
+    Chat,
+    /// A role prompt of the target tenant.
+    RolePrompt,
 }
 
 /// Expected statuses for [sysadmin, admin, user, viewer].
@@ -343,6 +347,48 @@ fn table() -> Vec<Case> {
         ),
         m(Method::GET, "/api/workflows/{id}/log", T::EndedWorkflow, none, [200, 200, 404, 403], [404, 404, 404, 403]),
         m(Method::GET, "/api/workflows/{id}/debug", T::EndedWorkflow, none, [200, 200, 404, 403], [404, 404, 404, 403]),
+        // Chats: users chat in their own, admins reach the tenant's, viewers nothing (no AI).
+        m(
+            Method::POST,
+            "/chats",
+            T::None,
+            || Some(json!({"title": "matrix"})),
+            [201, 201, 201, 403],
+            [201, 201, 201, 403],
+        ),
+        m(Method::GET, "/chats", T::None, none, [200, 200, 200, 403], [200, 200, 200, 403]),
+        m(Method::GET, "/chats/{id}", T::Chat, none, [200, 200, 404, 403], [404, 404, 404, 403]),
+        m(Method::DELETE, "/chats/{id}", T::Chat, none, [204, 204, 404, 403], [404, 404, 404, 403]),
+        m(
+            Method::POST,
+            "/chats/{id}/messages",
+            T::Chat,
+            || Some(json!({"message": "matrix"})),
+            [200, 200, 404, 403],
+            [404, 404, 404, 403],
+        ),
+        m(Method::GET, "/chats/{id}/events", T::Chat, none, [200, 200, 404, 403], [404, 404, 404, 403]),
+        m(Method::GET, "/chats/{id}/turns/{turn_id}/log", T::Chat, none, [200, 200, 404, 403], [404, 404, 404, 403]),
+        // Role prompts: everyone reads them; the tenant's admins write the tenant's.
+        m(Method::GET, "/prompts/roles", T::None, none, [200; 4], [200; 4]),
+        m(Method::GET, "/prompts/roles/{id}", T::RolePrompt, none, [200; 4], [404; 4]),
+        m(
+            Method::POST,
+            "/prompts/roles",
+            T::None,
+            || Some(json!({"names": {"en": "Matrix"}, "prompt": "You test."})),
+            [201, 201, 403, 403],
+            [201, 201, 403, 403],
+        ),
+        m(
+            Method::PUT,
+            "/prompts/roles/{id}",
+            T::RolePrompt,
+            || Some(json!({"names": {"en": "Matrix 2"}, "prompt": "You test again."})),
+            [200, 200, 403, 403],
+            [404, 404, 403, 403],
+        ),
+        m(Method::DELETE, "/prompts/roles/{id}", T::RolePrompt, none, [204, 204, 403, 403], [404, 404, 403, 403]),
     ]
 }
 
@@ -355,15 +401,23 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/auth/logout"),
 ];
 
+/// WebSocket routes: the token comes in the query and a refusal is a close frame.
+const SOCKETS: &[(&str, &str)] = &[("GET", "/chats/{id}/stream")];
+
 #[test]
 fn the_table_covers_every_declared_route() {
-    let declared: BTreeSet<(String, String, bool)> = route_table()
-        .into_iter()
-        .map(|r| (r.method.as_str().to_owned(), r.path, matches!(r.access, Access::Rbac(_))))
-        .collect();
-    let mut listed: BTreeSet<(String, String, bool)> =
-        table().iter().map(|c| (c.method.as_str().to_owned(), c.path.to_owned(), true)).collect();
-    listed.extend(PUBLIC.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned(), false)));
+    let kind = |a: Access| match a {
+        Access::Public => "public",
+        Access::Rbac(_) => "rbac",
+        Access::Socket(_) => "socket",
+    };
+    let declared: BTreeSet<(String, String, &str)> =
+        route_table().into_iter().map(|r| (r.method.as_str().to_owned(), r.path, kind(r.access))).collect();
+    let mut listed: BTreeSet<(String, String, &str)> =
+        table().iter().map(|c| (c.method.as_str().to_owned(), c.path.to_owned(), "rbac")).collect();
+    listed.extend(PUBLIC.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned(), "public")));
+    // Sockets decide after the upgrade; `chats::the_websocket_refuses_bad_tokens` covers them.
+    listed.extend(SOCKETS.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned(), "socket")));
     assert_eq!(declared, listed, "the RBAC matrix must list every route with its access");
 }
 
@@ -389,6 +443,9 @@ struct Fixture {
     ai_request: (String, String),
     /// (queued workflow, ended workflow).
     workflows: (String, String),
+    /// (chat, its answered turn).
+    chat: (String, String),
+    role_prompt: String,
 }
 
 /// Whether a case reads what extraction makes (parts, previews): only then does its fixture
@@ -437,9 +494,13 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
     let ai_request = scheduled_ai_request(app, tenant_id, &user).await;
     let workflows =
         (scheduled_workflow(app, tenant_id, &user, false).await, scheduled_workflow(app, tenant_id, &user, true).await);
+    let chat = answered_chat(app, tenant_id, &user).await;
+    let role_prompt = tenant_role_prompt(app, tenant_id).await;
     Fixture {
         ai_request,
         workflows,
+        chat,
+        role_prompt,
         tenant: tenant.to_owned(),
         user,
         key: k["id"].as_str().expect("key").to_owned(),
@@ -478,7 +539,85 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::Job => path.replace("{id}", &f.ai_request.1),
         Target::Workflow => path.replace("{id}", &f.workflows.0),
         Target::EndedWorkflow => path.replace("{id}", &f.workflows.1),
+        Target::Chat => path.replace("{id}", &f.chat.0).replace("{turn_id}", &f.chat.1),
+        Target::RolePrompt => path.replace("{id}", &f.role_prompt),
     }
+}
+
+/// A chat of `user` with one turn stored as `POST /chats/{id}/messages` stores one (its job due
+/// in an hour), then answered: its answer stored, its last event `completed`.
+async fn answered_chat(app: &TestApp, tenant: docwright_core::id::TenantId, user: &str) -> (String, String) {
+    use docwright_storage::chats::{AnswerEnd, Chat, TurnRecord, TurnStatus};
+    let now = docwright_core::time::Timestamp::now();
+    let user = docwright_core::id::UserId::parse(user).expect("user id");
+    let chat = Chat {
+        id: docwright_core::id::ChatId::new(),
+        tenant_id: tenant,
+        user_id: user,
+        title: "matrix".into(),
+        description: None,
+        project_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    app.state.db.insert_chat(&chat).await.expect("chat");
+    let turn = TurnRecord {
+        id: docwright_core::id::ChatTurnId::new(),
+        chat_id: chat.id,
+        tenant_id: tenant,
+        user_id: user,
+        credential_kind: "session".into(),
+        credential_id: uuid::Uuid::now_v7().to_string(),
+        credential_tenant: None,
+        job_id: docwright_core::id::JobId::new(),
+        user_message_id: docwright_core::id::ChatMessageId::new(),
+        assistant_message_id: docwright_core::id::ChatMessageId::new(),
+        message: "matrix".into(),
+        attached_file_ids: Vec::new(),
+        model_profile: "simple".into(),
+        allowed_providers: None,
+        role_prompt_id: None,
+        created_at: now,
+    };
+    let job = docwright_jobs::NewJob::new(docwright_engine::chat::JOB_KIND, json!({"turn_id": turn.id.to_string()}))
+        .id(turn.job_id)
+        .tenant(tenant)
+        .run_at(now.plus_secs(3600));
+    let mut tx = app.state.db.begin_write().await.expect("begin");
+    tx.enqueue(&job).await.expect("enqueue");
+    tx.insert_chat_turn(&turn).await.expect("insert");
+    tx.commit().await.expect("commit");
+    let end = AnswerEnd {
+        status: TurnStatus::Completed,
+        content: "answer",
+        model: Some("dryrun-simple"),
+        provider: Some("dryrun"),
+        price: docwright_core::money::Money::ZERO,
+        input_tokens: 1,
+        output_tokens: 1,
+        sources: &[],
+        error_code: None,
+        error_message: None,
+    };
+    app.state.db.finish_chat_turn(&turn, &end).await.expect("finish");
+    let done = json!({"message_id": turn.assistant_message_id.to_string()});
+    app.state.db.append_chat_event(turn.id, "completed", &done).await.expect("event");
+    (chat.id.to_string(), turn.id.to_string())
+}
+
+/// A role prompt of `tenant`.
+async fn tenant_role_prompt(app: &TestApp, tenant: docwright_core::id::TenantId) -> String {
+    let now = docwright_core::time::Timestamp::now();
+    let role = docwright_storage::chats::RolePrompt {
+        id: docwright_core::id::RolePromptId::new(),
+        tenant_id: Some(tenant),
+        names: vec![("en".into(), "Fixture".into())],
+        prompt: "You are a fixture.".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    app.state.db.insert_role_prompt(&role).await.expect("role prompt");
+    role.id.to_string()
 }
 
 /// An AI request of `user` whose job is due in an hour: stored as `/api/ai/process` stores

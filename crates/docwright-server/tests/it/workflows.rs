@@ -3,32 +3,11 @@
 //! the operation tree, and the errors a caller can make.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{TestApp, assert_error, sse};
 
 both_databases!(a_workflow_runs_to_a_document_and_streams_its_events, bad_requests_are_refused_and_tenants_kept_apart,);
-
-/// The events of an SSE body: (id, event, data).
-fn sse(text: &str) -> Vec<(String, String, Value)> {
-    let mut out = Vec::new();
-    for block in text.split("\n\n") {
-        let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
-        for line in block.lines() {
-            if let Some(v) = line.strip_prefix("id:") {
-                id = v.trim().to_owned();
-            } else if let Some(v) = line.strip_prefix("event:") {
-                event = v.trim().to_owned();
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push_str(v.trim());
-            }
-        }
-        if !event.is_empty() {
-            out.push((id, event, serde_json::from_str(&data).unwrap_or(Value::Null)));
-        }
-    }
-    out
-}
 
 async fn a_workflow_runs_to_a_document_and_streams_its_events(app: TestApp) {
     let admin = app.sysadmin().await;

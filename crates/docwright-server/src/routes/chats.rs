@@ -1,0 +1,435 @@
+//! Chats with documents (SPEC C1, C2): `POST /chats`, `GET /chats`, `GET /chats/{id}` (with
+//! the message history), `DELETE /chats/{id}`, `POST /chats/{id}/messages` (the answer as
+//! Server-Sent Events), `GET /chats/{id}/events` (a turn's events again, resumed after
+//! `Last-Event-ID`), `GET /chats/{id}/turns/{turn_id}/log` (the turn's progress tree) and
+//! `WS /chats/{id}/stream` (the same events as JSON frames, in [`super::chat_ws`]).
+//!
+//! Events are rows the answering job writes; a stream is an owned task that reads them after
+//! the last one it sent, woken by the engine's signal (polling for other replicas), so a
+//! client that goes away loses nothing and one that comes back resumes where it left off.
+//! Event ids are `<turn id>:<number>`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use docwright_core::id::{ChatId, ChatTurnId, FileId, ProjectId, RolePromptId};
+use docwright_core::settings::ModelProfile;
+use docwright_engine::Grant;
+use docwright_engine::chat::{ChatView, NewChat, NewMessage};
+use docwright_storage::chats::{Chat, ChatEvent, ChatMessage, TurnLogRow};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::guard::Authorized;
+use crate::pagination::{PageOf, PageQuery};
+use crate::state::AppState;
+
+/// Events one read of a stream takes from the database.
+const EVENT_BATCH: u32 = 500;
+/// How often a stream looks for events stored by other replicas when nothing woke it.
+const EVENT_POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ChatIn {
+    /// At most 200 characters.
+    title: String,
+    description: Option<String>,
+    /// A project whose documents answers draw passages from.
+    project_id: Option<Uuid>,
+}
+
+/// A chat.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ChatOut {
+    id: String,
+    title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    project_id: Option<String>,
+    user_id: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Chat> for ChatOut {
+    fn from(c: Chat) -> Self {
+        Self {
+            id: c.id.to_string(),
+            title: c.title,
+            description: c.description,
+            project_id: c.project_id.map(|p| p.to_string()),
+            user_id: c.user_id.to_string(),
+            created_at: c.created_at.to_rfc3339(),
+            updated_at: c.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct UsageOut {
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct MessageError {
+    code: String,
+    message: String,
+}
+
+/// A message of a chat: a question, or an answer with its model, price, usage and sources.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct MessageOut {
+    id: String,
+    /// `user | assistant`.
+    role: String,
+    content: String,
+    /// `queued | running | completed | failed` (a question is `completed`).
+    status: String,
+    /// The turn this message belongs to (its events and progress tree).
+    turn_id: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attached_file_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    /// What the answer cost, in the tenant's currency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<UsageOut>,
+    /// The passages the answer was given: file, page/slide/sheet and part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    sources: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<MessageError>,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<String>,
+}
+
+impl From<ChatMessage> for MessageOut {
+    fn from(m: ChatMessage) -> Self {
+        let answer = m.role == "assistant";
+        Self {
+            id: m.id.to_string(),
+            role: m.role,
+            content: m.content,
+            status: m.status.as_str().to_owned(),
+            turn_id: m.turn_id.to_string(),
+            attached_file_ids: m.attached_file_ids.iter().map(ToString::to_string).collect(),
+            model: m.model,
+            price: answer.then(|| m.price.to_string()),
+            usage: answer.then_some(UsageOut { input_tokens: m.input_tokens, output_tokens: m.output_tokens }),
+            sources: answer.then(|| m.sources.iter().map(docwright_engine::chat::source_json).collect()),
+            error: m.error_code.map(|code| MessageError { code, message: m.error_message.unwrap_or_default() }),
+            created_at: m.created_at.to_rfc3339(),
+            finished_at: m.finished_at.map(|t| t.to_rfc3339()),
+        }
+    }
+}
+
+/// A chat with its history, oldest message first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ChatDetailOut {
+    #[serde(flatten)]
+    chat: ChatOut,
+    messages: Vec<MessageOut>,
+    /// The turn being answered now, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    active_turn_id: Option<String>,
+}
+
+impl From<ChatView> for ChatDetailOut {
+    fn from(v: ChatView) -> Self {
+        Self {
+            chat: v.chat.into(),
+            messages: v.messages.into_iter().map(MessageOut::from).collect(),
+            active_turn_id: v.active_turn.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// Create a chat, optionally linked to a project whose documents answers draw on.
+#[utoipa::path(post, path = "/chats", tag = "chats", request_body = ChatIn,
+    responses((status = 201, body = ChatOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiJson(req): ApiJson<ChatIn>,
+) -> Result<(StatusCode, Json<ChatOut>), ApiError> {
+    let new =
+        NewChat { title: req.title, description: req.description, project_id: req.project_id.map(ProjectId::from) };
+    let chat = state.engine.create_chat(&grant, new).await?;
+    Ok((StatusCode::CREATED, Json(chat.into())))
+}
+
+/// Your chats (the tenant's, for admins), newest first.
+#[utoipa::path(get, path = "/chats", tag = "chats", params(PageQuery),
+    responses((status = 200, body = PageOf<ChatOut>), (status = 400, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<PageOf<ChatOut>>, ApiError> {
+    let p = q.parse()?;
+    let page = state.engine.chats(&grant, p.request()).await?;
+    Ok(Json(PageOf::from_page(page, |c| c.id.to_string(), ChatOut::from)))
+}
+
+/// A chat with its message history; an answer still being written shows `running`.
+#[utoipa::path(get, path = "/chats/{id}", tag = "chats", params(("id" = Uuid, Path, description = "Chat id")),
+    responses((status = 200, body = ChatDetailOut), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<ChatDetailOut>, ApiError> {
+    Ok(Json(state.engine.chat(&grant, ChatId::from(id)).await?.into()))
+}
+
+/// Delete a chat with its messages (refused with 409 `chat_busy` while it is answering).
+#[utoipa::path(delete, path = "/chats/{id}", tag = "chats", params(("id" = Uuid, Path, description = "Chat id")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.engine.delete_chat(&grant, ChatId::from(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MessageIn {
+    /// The question (at most 32,000 characters).
+    message: String,
+    /// Files whose extracted parts are the answer's context (at most 20).
+    #[serde(default)]
+    attached_file_ids: Vec<Uuid>,
+    /// `simple | complex`; else your setting (`simple` by default).
+    model_profile: Option<String>,
+    /// Only these configured providers may answer.
+    allowed_providers: Option<Vec<String>>,
+    /// A role prompt from `/prompts/roles`; else your selected one.
+    role_prompt_id: Option<Uuid>,
+}
+
+impl MessageIn {
+    /// What the message asks, checked at the edge (the WebSocket's frames have this shape too).
+    pub(super) fn into_new(self) -> Result<NewMessage, ApiError> {
+        let model_profile = self
+            .model_profile
+            .as_deref()
+            .map(ModelProfile::parse)
+            .transpose()
+            .map_err(|e| ApiError::validation("model_profile", e.to_string()))?;
+        Ok(NewMessage {
+            message: self.message,
+            attached_file_ids: self.attached_file_ids.into_iter().map(FileId::from).collect(),
+            model_profile,
+            allowed_providers: self.allowed_providers,
+            role_prompt_id: self.role_prompt_id.map(RolePromptId::from),
+        })
+    }
+}
+
+/// Send a message; the answer comes as Server-Sent Events, each with an id
+/// (`<turn id>:<number>`): `phase_started {phase, description}` for `context`, `retrieval` (with
+/// a project) and `generation`; `llm_token {token}`; `llm_final {content, model, price, usage,
+/// sources}`; `completed {message_id}` — or `error {message, code}` instead (e.g.
+/// `insufficient_balance`). The answer is generated by the server whether or not the client
+/// stays: reconnect at `GET /chats/{id}/events` with `Last-Event-ID`, or read it at
+/// `GET /chats/{id}`. A message while the previous one is being answered gets 409 `chat_busy`.
+#[utoipa::path(post, path = "/chats/{id}/messages", tag = "chats", request_body = MessageIn,
+    params(("id" = Uuid, Path, description = "Chat id")),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 400, body = ErrorBody),
+        (status = 404, description = "No such chat, or an attached file you may not read", body = ErrorBody),
+        (status = 409, description = "chat_busy", body = ErrorBody)))]
+pub(crate) async fn send(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<MessageIn>,
+) -> Result<Response, ApiError> {
+    let chat = ChatId::from(id);
+    let new = req.into_new()?;
+    // The stream reads what the turn writes: that needs the permission to read the chat.
+    let read = state.engine.authorize(grant.ctx().clone(), docwright_engine::chat::CHAT_READ).await?;
+    let sent = state.engine.send_message(&grant, chat, new).await?;
+    Ok(sse(follow(&state, read, chat, sent.turn_id, 0)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct EventsQuery {
+    /// Resume after this event id (as the `Last-Event-ID` header does).
+    after: Option<String>,
+}
+
+/// Where a stream starts: after event `<turn id>:<number>`, or a turn from its start.
+pub(super) fn parse_event_id(field: &str, s: &str) -> Result<(ChatTurnId, u64), ApiError> {
+    let bad = || {
+        ApiError::validation(field, format!("{field} must be the id of an event of this chat (`<turn id>:<number>`)"))
+    };
+    let (turn, seq) = s.trim().split_once(':').ok_or_else(bad)?;
+    Ok((ChatTurnId::parse(turn).map_err(|_| bad())?, seq.parse().map_err(|_| bad())?))
+}
+
+/// A turn's events as Server-Sent Events: after `Last-Event-ID` (or `?after=`), else the
+/// latest turn's from its start; live until its `completed` or `error`.
+#[utoipa::path(get, path = "/chats/{id}/events", tag = "chats",
+    params(("id" = Uuid, Path, description = "Chat id"), EventsQuery),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let chat = ChatId::from(id);
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned).or(q.after);
+    let (turn, after) = match resume {
+        Some(r) => parse_event_id("Last-Event-ID", &r)?,
+        None => (state.engine.chat_turn(&grant, chat, None).await?.record.id, 0),
+    };
+    // Fails here, before the stream opens, for a chat or turn the caller may not see (404).
+    state.engine.chat_turn(&grant, chat, Some(turn)).await?;
+    Ok(sse(follow(&state, grant, chat, turn, after)))
+}
+
+/// The owned task that follows a turn's events after number `after` until its last.
+pub(super) fn follow(
+    state: &AppState,
+    grant: Grant,
+    chat: ChatId,
+    turn: ChatTurnId,
+    after: u64,
+) -> tokio::sync::mpsc::Receiver<ChatEvent> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<ChatEvent>(256);
+    let engine = state.engine.clone();
+    let stop = state.tasks.cancelled();
+    state.tasks.spawn("chat-events", async move {
+        let mut after = after;
+        tokio::pin!(stop);
+        loop {
+            // Registered before reading, so an event stored meanwhile still wakes the loop.
+            let stored = engine.chat_event_stored();
+            tokio::pin!(stored);
+            stored.as_mut().enable();
+            let (batch, ended) = match engine.turn_events(&grant, chat, turn, after, EVENT_BATCH).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(turn = %turn, error = %e, "chat event stream stopped");
+                    return;
+                }
+            };
+            let full = batch.len() as u32 == EVENT_BATCH;
+            for ev in batch {
+                after = ev.seq;
+                if tx.send(ev).await.is_err() {
+                    return; // the client went away; the answer goes on without it
+                }
+            }
+            if ended {
+                return;
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                () = &mut stored => {}
+                () = tokio::time::sleep(EVENT_POLL) => {}
+                () = tx.closed() => return,
+                () = &mut stop => return,
+            }
+        }
+    });
+    rx
+}
+
+/// The id of an event as streams show it.
+pub(super) fn event_id(ev: &ChatEvent) -> String {
+    format!("{}:{}", ev.turn_id, ev.seq)
+}
+
+fn sse(rx: tokio::sync::mpsc::Receiver<ChatEvent>) -> Response {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let ev = rx.recv().await?;
+        let event = Event::default().id(event_id(&ev)).event(ev.event.clone()).data(ev.data.to_string());
+        Some((Ok::<_, Infallible>(event), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// One operation of a turn's progress tree.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TurnLogOut {
+    op_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_id: Option<String>,
+    title: String,
+    message: String,
+    started_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<i64>,
+    /// `ok | failed`; absent while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    cost: String,
+}
+
+impl From<TurnLogRow> for TurnLogOut {
+    fn from(r: TurnLogRow) -> Self {
+        Self {
+            duration_ms: r.finished_at.map(|f| f.millis() - r.started_at.millis()),
+            op_id: r.op_id,
+            parent_id: r.parent_id,
+            title: r.title,
+            message: r.message,
+            started_at: r.started_at.to_rfc3339(),
+            finished_at: r.finished_at.map(|t| t.to_rfc3339()),
+            outcome: r.outcome,
+            error: r.error,
+            cost: r.cost.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TurnLogTreeOut {
+    turn_id: String,
+    /// Every operation in the order it started; `parent_id` makes the tree.
+    operations: Vec<TurnLogOut>,
+}
+
+/// The progress tree of a turn (`turn_id` of its messages): the turn, its phases, timings and cost.
+#[utoipa::path(get, path = "/chats/{id}/turns/{turn_id}/log", tag = "chats",
+    params(("id" = Uuid, Path, description = "Chat id"), ("turn_id" = Uuid, Path, description = "Turn id")),
+    responses((status = 200, body = TurnLogTreeOut), (status = 404, body = ErrorBody)))]
+pub(crate) async fn turn_log(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiPath((id, turn)): ApiPath<(Uuid, Uuid)>,
+) -> Result<Json<TurnLogTreeOut>, ApiError> {
+    let turn = ChatTurnId::from(turn);
+    let rows = state.engine.turn_log(&grant, ChatId::from(id), turn).await?;
+    Ok(Json(TurnLogTreeOut { turn_id: turn.to_string(), operations: rows.into_iter().map(TurnLogOut::from).collect() }))
+}
