@@ -27,18 +27,7 @@ async fn spawn(backend: Backend, fake: &FakeOpenAi) -> Option<TestApp> {
     TestApp::spawn(backend, move |c| chat_upstream(c, base)).await
 }
 
-macro_rules! with_fake {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name(docwright_storage::Backend::Sqlite).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name(docwright_storage::Backend::Postgres).await }
-        }
-    )*};
-}
-
-with_fake!(
+each_backend!(
     an_answer_streams_exact_events_and_cites_the_right_page,
     a_project_passage_is_found_by_its_words,
     a_client_may_leave_and_come_back_and_the_chat_is_busy_meanwhile,
@@ -555,7 +544,7 @@ async fn a_file_still_being_extracted_is_named_not_ready(backend: Backend) {
     assert!(context["message"].as_str().unwrap().contains("notes.txt: not ready"), "{context}");
 }
 
-with_fake!(the_websocket_streams_events_resumes_and_refuses_bad_tokens);
+each_backend!(the_websocket_streams_events_resumes_and_refuses_bad_tokens);
 
 /// The next JSON frame of a socket (`None` when it closed), and the close frame if it did.
 async fn next_frame<S>(ws: &mut S) -> Result<Value, Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>>

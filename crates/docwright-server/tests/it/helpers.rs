@@ -34,6 +34,19 @@ macro_rules! both_databases {
     )*};
 }
 
+/// One `#[tokio::test]` per backend for each listed `async fn(Backend)`: for tests that start
+/// their own server (a fake provider first, their own configuration).
+macro_rules! each_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name(docwright_storage::Backend::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name(docwright_storage::Backend::Postgres).await }
+        }
+    )*};
+}
+
 /// One OpenAI-compatible provider `upstream` at `base_url` with one model `metered`: input
 /// free, each output token 0.20, at most `max_output_tokens` a call (what a call reserves).
 pub fn metered_upstream(c: &mut Config, base_url: String, max_output_tokens: u32) {

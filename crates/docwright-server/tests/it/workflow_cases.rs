@@ -20,18 +20,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Auth, TestApp};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name(docwright_storage::Backend::Sqlite).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name(docwright_storage::Backend::Postgres).await }
-        }
-    )*};
-}
-
-on_both!(
+each_backend!(
     receipts_become_one_typed_csv,
     images_become_a_presentation,
     project_documents_become_an_overview,
