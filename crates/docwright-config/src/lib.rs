@@ -54,6 +54,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub workflows: WorkflowsConfig,
     pub chat: ChatConfig,
+    pub embeddings: EmbeddingsConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
     pub providers: Vec<ProviderConfig>,
     /// Models (`[[models]]`). None configured: the built-in dryrun models.
@@ -623,6 +624,28 @@ impl Default for ChatConfig {
     }
 }
 
+/// `[embeddings]`: vector search for chat retrieval (SPEC C3). When `model` is set, every
+/// extracted file's search pieces are embedded in the background (jobs of kind `embed.file`,
+/// billed to the tenant like any call) and a chat's retrieval fuses full-text and vector hits.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingsConfig {
+    /// The registry model that embeds (one with the `embedding` capability; the built-in
+    /// registry has `dryrun-embedding`); empty: no vectors, full-text retrieval only.
+    pub model: String,
+    /// Pieces (up to 8,192 characters each) per embedding call.
+    pub batch_size: u32,
+    /// The most vectors one question is compared with (an exact cosine scan of the project's
+    /// vectors in the server: about 1 KB to 12 KB each, so 200,000 is up to a few hundred MB read).
+    pub max_scan: u32,
+}
+
+impl Default for EmbeddingsConfig {
+    fn default() -> Self {
+        Self { model: String::new(), batch_size: 32, max_scan: 200_000 }
+    }
+}
+
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -887,6 +910,25 @@ impl Config {
         self.check_jobs(&mut bad);
         self.check_workflows(&mut bad);
         self.check_chat(&mut bad);
+        if !(1..=2048).contains(&self.embeddings.batch_size) {
+            bad("embeddings.batch_size", "must be between 1 and 2048".to_owned());
+        }
+        if !(1..=10_000_000).contains(&self.embeddings.max_scan) {
+            bad("embeddings.max_scan", "must be between 1 and 10000000".to_owned());
+        }
+        let embedder = self.embeddings.model.trim();
+        if !embedder.is_empty() {
+            let builtin = self.models.is_empty() && embedder == "dryrun-embedding";
+            match self.models.iter().find(|m| m.name == embedder) {
+                Some(m) if !m.capabilities.contains(&Capability::Embedding) => {
+                    bad("embeddings.model", format!("model `{embedder}` has no `embedding` capability"))
+                }
+                None if !builtin => {
+                    bad("embeddings.model", format!("no model `{embedder}` is configured in [[models]]"))
+                }
+                _ => {}
+            }
+        }
         if self.gateway.retries_per_model > 5 {
             bad("gateway.retries_per_model", "must be at most 5".to_owned());
         }
@@ -987,10 +1029,16 @@ impl Config {
             if !names.contains(m.provider.as_str()) {
                 bad(&key("provider"), format!("no provider named `{}` is configured", m.provider));
             }
-            if m.context_tokens == 0 || m.max_output_tokens == 0 || m.max_output_tokens > m.context_tokens {
+            // A model that only embeds writes no output, so 0 is its honest limit.
+            let embeds_only = m.capabilities.iter().all(|c| *c == Capability::Embedding) && !m.capabilities.is_empty();
+            if m.context_tokens == 0
+                || (m.max_output_tokens == 0 && !embeds_only)
+                || m.max_output_tokens > m.context_tokens
+            {
                 bad(
                     &key("max_output_tokens"),
-                    "context_tokens and max_output_tokens must be positive, max_output_tokens ≤ context_tokens"
+                    "context_tokens and max_output_tokens must be positive (max_output_tokens may be 0 for a model \
+                     that only embeds), max_output_tokens ≤ context_tokens"
                         .to_owned(),
                 );
             }

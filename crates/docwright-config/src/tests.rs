@@ -387,3 +387,27 @@ fn cors_origins_must_be_origins() {
         assert!(e.contains("`server.cors_origins`"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn the_embedding_model_must_exist_and_embed() {
+    let builtin = load(&[], Some("[embeddings]\nmodel = \"dryrun-embedding\"\n")).unwrap();
+    assert_eq!((builtin.embeddings.model.as_str(), builtin.embeddings.batch_size), ("dryrun-embedding", 32));
+    let registry = "[[providers]]\nname = \"p\"\ntype = \"dryrun\"\n\
+        [[models]]\nname = \"chat\"\nprovider = \"p\"\ncontext_tokens = 8000\nmax_output_tokens = 100\n\
+        capabilities = [\"text\"]\nprice_input_per_mtok = \"1\"\nprice_output_per_mtok = \"1\"\n\
+        [[models]]\nname = \"vec\"\nprovider = \"p\"\ncontext_tokens = 8000\nmax_output_tokens = 0\n\
+        capabilities = [\"embedding\"]\nprice_input_per_mtok = \"1\"\nprice_output_per_mtok = \"0\"\n";
+    let ok = load(&[], Some(&format!("[embeddings]\nmodel = \"vec\"\n{registry}"))).unwrap();
+    assert_eq!(ok.models[1].max_output_tokens, 0, "a model that only embeds may have no output");
+    for (toml, want) in [
+        (format!("[embeddings]\nmodel = \"chat\"\n{registry}"), "no `embedding` capability"),
+        (format!("[embeddings]\nmodel = \"nope\"\n{registry}"), "no model `nope`"),
+        ("[embeddings]\nmodel = \"nope\"\n".to_owned(), "`embeddings.model`"),
+        ("[embeddings]\nbatch_size = 0\n".to_owned(), "`embeddings.batch_size`"),
+        ("[embeddings]\nmax_scan = 0\n".to_owned(), "`embeddings.max_scan`"),
+        (registry.replace("capabilities = [\"embedding\"]", "capabilities = [\"text\"]"), "max_output_tokens"),
+    ] {
+        let e = err(&[], Some(&toml));
+        assert!(e.contains(want), "{want} in {e}");
+    }
+}

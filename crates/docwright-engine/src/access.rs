@@ -125,6 +125,15 @@ impl Engine {
         self.context(Principal { user, credential }, Some(tenant)).await
     }
 
+    /// The context of work the installation does by itself for `user` in `tenant` (indexing a
+    /// file they uploaded): their role there as it is now, bound to the tenant. It carries no
+    /// credential of theirs: the nil session id, which no token names.
+    pub(crate) async fn background_context(&self, user: UserId, tenant: TenantId) -> Result<Ctx> {
+        let credential =
+            Credential::Session { id: docwright_core::id::SessionId::from(uuid::Uuid::nil()), tenant: Some(tenant) };
+        self.context(Principal { user, credential }, Some(tenant)).await
+    }
+
     /// The RBAC decision: a [`Grant`] when the context's role holds `perm` in its tenant.
     pub async fn authorize(&self, ctx: Ctx, perm: Permission) -> Result<Grant> {
         let level = self.policy(ctx.tenant).await?.grant(ctx.role, perm);

@@ -206,6 +206,7 @@ impl Engine {
             Some(crate::gateway::CallFor::AiRequest(id)) => ("ai_request", id.to_string()),
             Some(crate::gateway::CallFor::Workflow(id)) => ("workflow", id.to_string()),
             Some(crate::gateway::CallFor::Chat(id)) => ("chat", id.to_string()),
+            Some(crate::gateway::CallFor::File(id)) => ("file", id.to_string()),
             None => ("system", stat_id.to_string()),
         };
         (price > Money::ZERO).then(|| NewEntry {

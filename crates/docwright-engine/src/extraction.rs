@@ -330,7 +330,7 @@ impl Engine {
         let Some(file) = self.db.claim_extraction(&self.instance, Timestamp::now()).await? else { return Ok(None) };
         if file.extraction.finished_at.is_none() {
             match self.reuse_extraction(&file).await {
-                Ok(true) => return Ok(self.db.file(file.tenant_id, file.id).await?),
+                Ok(true) => return self.extracted(file.tenant_id, file.id).await,
                 Ok(false) => {}
                 // The file is claimed: read it for real rather than leave it running.
                 Err(e) => tracing::warn!(file = %file.id, error = %e, "an earlier extraction could not be taken over"),
@@ -378,7 +378,16 @@ impl Engine {
             }
         }
         drop(work);
-        Ok(self.db.file(tenant, file.id).await?)
+        self.extracted(tenant, file.id).await
+    }
+
+    /// The file as stored after its extraction ended, its passages queued for embedding.
+    async fn extracted(&self, tenant: TenantId, file: FileId) -> Result<Option<FileRecord>> {
+        let stored = self.db.file(tenant, file).await?;
+        if let Some(f) = &stored {
+            self.queue_embedding(f).await;
+        }
+        Ok(stored)
     }
 
     /// Makes sure a blob this run wrote is still in place now that its record names it.

@@ -31,7 +31,10 @@ use docwright_llm::anthropic::Anthropic;
 use docwright_llm::gemini::Gemini;
 use docwright_llm::openai::{JsonMode, OpenAiCompatible};
 use docwright_llm::tls::{ClientIdentity, KeyPassword, Tls};
-use docwright_llm::{AnyProvider, ApiKey, ChatRequest, ChatResponse, ChatStream, Message, OutputFormat, Provider as _};
+use docwright_llm::{
+    AnyProvider, ApiKey, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, Message, OutputFormat,
+    Provider as _,
+};
 use docwright_storage::provider_keys::KeyOwner;
 use docwright_storage::stats::AiStat;
 
@@ -255,7 +258,8 @@ impl Registry {
         })
     }
 
-    /// `dryrun` with two models: prices are nominal, so billing can be exercised offline.
+    /// `dryrun` with two chat models and an embedding model (hashed vectors,
+    /// `docwright_llm::embed::hashed`): prices are nominal, so billing can be exercised offline.
     pub fn builtin() -> Self {
         let provider = AnyProvider::DryRun(docwright_llm::dryrun::DryRun::new("dryrun"));
         let model = |name: &str, quality, speed, input: i64, output: i64| Model {
@@ -275,6 +279,12 @@ impl Registry {
             models: vec![
                 model("dryrun-simple", 4, 9, 100_000, 400_000),
                 model("dryrun-complex", 9, 4, 2_500_000, 10_000_000),
+                Model {
+                    context_tokens: 8_192,
+                    max_output_tokens: 0,
+                    capabilities: vec![Capability::Embedding],
+                    ..model("dryrun-embedding", 5, 9, 20_000, 0)
+                },
             ],
             providers: HashMap::from([("dryrun".to_owned(), (provider, None))]),
             settings: GatewaySettings::from(&docwright_config::GatewayConfig::default()),
@@ -336,6 +346,32 @@ pub enum CallFor {
     Workflow(docwright_core::id::WorkflowId),
     /// A turn of a chat (`POST /chats/{id}/messages`).
     Chat(docwright_core::id::ChatId),
+    /// The embeddings of an uploaded file's passages (background indexing).
+    File(docwright_core::id::FileId),
+}
+
+/// An embedding call (SPEC A2 operation `embedding`): texts in, one vector each.
+#[derive(Debug, Clone)]
+pub struct EmbedCall {
+    /// A registry model with the `embedding` capability, or [`AUTO`].
+    pub model: String,
+    pub inputs: Vec<String>,
+    pub allowed_providers: Option<Vec<String>>,
+    /// What asked, for the stat record, e.g. `api.embeddings`.
+    pub process: String,
+    pub reference: Option<CallFor>,
+}
+
+/// The vectors of an [`EmbedCall`], in its inputs' order, with what they cost.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    pub vectors: Vec<Vec<f32>>,
+    pub model: String,
+    pub provider: String,
+    pub price: Money,
+    pub input_tokens: u64,
+    pub processing_time_ms: u64,
+    pub attempts: Vec<Attempt>,
 }
 
 impl AiRequest {
@@ -379,6 +415,8 @@ enum Mode {
     Call,
     Unsettled,
     Stream,
+    /// Embeddings of the request's texts (one user message each).
+    Embed,
 }
 
 /// What a successful attempt produced.
@@ -386,6 +424,8 @@ enum Outcome {
     /// The answer and its price; in `Mode::Unsettled` with the booking left to the caller.
     Called(ChatResponse, Money, Option<Box<crate::billing::Unsettled>>),
     Streaming(ChatStream, crate::billing::Held),
+    /// Embeddings and their (booked) price.
+    Embedded(EmbedResponse, Money),
 }
 
 /// Retry and breaker settings (`[gateway]`).
@@ -549,6 +589,18 @@ impl Engine {
     /// The candidates for `req`, in the order they will be tried.
     async fn candidates(&self, grant: &Grant, req: &AiRequest) -> Result<Vec<Model>, GatewayError> {
         let mut ordered = self.ranked(grant, req).await?;
+        if req.operation == Operation::Embedding {
+            // Each text is embedded on its own: the longest must fit the model's context.
+            let longest = req.messages.iter().map(|m| estimate_input(std::slice::from_ref(m))).max().unwrap_or(0);
+            ordered.retain(|m| m.can(Operation::Embedding) && longest <= u64::from(m.context_tokens));
+            if ordered.is_empty() {
+                return Err(GatewayError::NoCandidate(format!(
+                    "no embedding model can take this request (model `{}`, the longest text about {longest} tokens)",
+                    req.model
+                )));
+            }
+            return Ok(ordered);
+        }
         let input_tokens = estimate_input(&req.messages);
         let needs_json = matches!(req.output, OutputFormat::Json { .. });
         ordered.retain(|m| {
@@ -664,6 +716,36 @@ impl Engine {
         Ok((response, unsettled))
     }
 
+    /// Embeddings of `call.inputs`, with the same candidates, permissions, quotas, retries,
+    /// fallback, reservation and exact booking as any call (SPEC A2 `embedding`).
+    pub async fn ai_embed(&self, grant: &Grant, call: &EmbedCall) -> Result<Embedded, GatewayError> {
+        let started = Instant::now();
+        let req = AiRequest {
+            model: call.model.clone(),
+            operation: Operation::Embedding,
+            priority: None,
+            messages: call.inputs.iter().map(|t| Message::text(docwright_llm::Role::User, t.clone())).collect(),
+            max_output_tokens: Some(0),
+            temperature: None,
+            output: OutputFormat::Text,
+            allowed_providers: call.allowed_providers.clone(),
+            process: call.process.clone(),
+            reference: call.reference,
+        };
+        match self.run_candidates(grant, &req, Mode::Embed).await? {
+            (model, Outcome::Embedded(r, price), attempts) => Ok(Embedded {
+                vectors: r.vectors,
+                model: model.name,
+                provider: model.provider,
+                price,
+                input_tokens: r.usage.input_tokens,
+                processing_time_ms: started.elapsed().as_millis() as u64,
+                attempts,
+            }),
+            _ => Err(Error::Internal("an embedding call produced an answer".to_owned()).into()),
+        }
+    }
+
     /// A streamed answer. Retries and fallback happen only until the stream opens; once text
     /// flows, a failure ends the stream. Call [`Engine::ai_stream_finished`] with the outcome.
     pub async fn ai_stream(
@@ -772,6 +854,11 @@ impl Engine {
                         },
                         Err(e) => Err(e),
                     },
+                    Mode::Embed => {
+                        let embed =
+                            EmbedRequest { model: model.upstream_name.clone(), inputs: texts_of(&req.messages) };
+                        provider.embed(&embed, key.as_ref()).await.map(|r| Outcome::Embedded(r, Money::ZERO))
+                    }
                 };
                 let duration_ms = t.elapsed().as_millis() as u64;
                 match result {
@@ -790,6 +877,23 @@ impl Engine {
                                     }
                                 }
                                 Outcome::Called(r, price, unsettled)
+                            }
+                            Outcome::Embedded(r, _) => {
+                                let price = model.price(r.usage.input_tokens, 0);
+                                let as_call = ChatResponse {
+                                    content: String::new(),
+                                    model: r.model.clone(),
+                                    usage: r.usage,
+                                    finish_reason: None,
+                                    bytes_sent: r.bytes_sent,
+                                    bytes_received: r.bytes_received,
+                                };
+                                let stat =
+                                    self.record(grant, req, &model, Some(&as_call), price, duration_ms, None).await?;
+                                if let Some(h) = held.take() {
+                                    self.settle_hold(h, grant, req, &model, price, stat).await?;
+                                }
+                                Outcome::Embedded(r, price)
                             }
                             streaming => streaming,
                         };
@@ -1008,6 +1112,22 @@ impl Engine {
         self.append_stat(stat).await?;
         Ok(id)
     }
+}
+
+/// The texts of an embedding request's messages, one per message.
+fn texts_of(messages: &[Message]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| {
+            m.parts
+                .iter()
+                .filter_map(|p| match p {
+                    docwright_llm::Part::Text(t) => Some(t.as_str()),
+                    docwright_llm::Part::Image { .. } => None,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 pub(crate) fn estimate_input(messages: &[Message]) -> u64 {

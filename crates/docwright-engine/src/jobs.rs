@@ -84,6 +84,7 @@ impl Engine {
         registry.register(crate::ai_requests::KIND, crate::ai_requests::Runner::new(self.clone()));
         registry.register(crate::workflows::JOB_KIND, crate::workflows::WorkflowHandler(self.clone()));
         registry.register(crate::chat::JOB_KIND, crate::chat::TurnHandler(self.clone()));
+        registry.register(crate::embeddings::JOB_KIND, crate::embeddings::EmbedHandler(self.clone()));
         registry
     }
 

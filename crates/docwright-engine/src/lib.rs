@@ -43,6 +43,7 @@ pub mod bootstrap;
 mod cache;
 pub mod chat;
 pub mod chunking;
+pub mod embeddings;
 pub mod extraction;
 pub mod files;
 pub mod gateway;
@@ -151,6 +152,8 @@ pub struct Engine {
     /// How chats answer, and the signal their event streams wait on.
     chat: std::sync::Arc<chat::ChatSettings>,
     chat_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// Vectors of extracted passages (`[embeddings]`); off by default.
+    embeddings: std::sync::Arc<embeddings::EmbeddingSettings>,
     job_defaults: std::sync::Arc<jobs::JobDefaults>,
 }
 
@@ -167,6 +170,7 @@ impl Engine {
             workflow_signal: std::sync::Arc::default(),
             chat: std::sync::Arc::default(),
             chat_signal: std::sync::Arc::default(),
+            embeddings: std::sync::Arc::default(),
             job_defaults: std::sync::Arc::default(),
             db,
             jwt,

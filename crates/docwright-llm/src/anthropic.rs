@@ -27,7 +27,8 @@ use serde_json::{Value, json};
 use crate::structured::{self, Structured, TOOL_DESCRIPTION, TOOL_NAME};
 use crate::tls::Tls;
 use crate::{
-    ApiKey, ChatRequest, ChatResponse, ChatStream, Error, Part, Provider, Result, Role, StreamEvent, Usage, wire,
+    ApiKey, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, Error, Part, Provider, Result, Role,
+    StreamEvent, Usage, wire,
 };
 
 /// The protocol version this client speaks.
@@ -104,6 +105,16 @@ impl Provider for Anthropic {
             output_tokens: None,
             tool: forced.then(ToolBlock::default),
         }))
+    }
+
+    /// The Messages API has no embeddings.
+    async fn embed(&self, _req: &EmbedRequest, _key: Option<&ApiKey>) -> Result<EmbedResponse> {
+        Err(Error::Unsupported {
+            provider: self.ep.name.clone(),
+            detail:
+                "embeddings (Anthropic has no embedding endpoint); configure an embedding model of another provider"
+                    .to_owned(),
+        })
     }
 }
 

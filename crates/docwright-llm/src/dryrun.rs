@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    ApiKey, ChatRequest, ChatResponse, ChatStream, OutputFormat, Part, Provider, Result, Role, StreamEvent, Usage,
-    estimate_tokens, schema,
+    ApiKey, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, OutputFormat, Part, Provider, Result,
+    Role, StreamEvent, Usage, estimate_tokens, schema,
 };
 
 /// The dryrun provider.
@@ -208,6 +208,21 @@ impl Provider for DryRun {
         }
         events.push(Ok(StreamEvent::Done(done)));
         Ok(Box::pin(stream::iter(events)))
+    }
+
+    /// [`crate::embed::hashed`] vectors; a token per four bytes of input.
+    async fn embed(&self, req: &EmbedRequest, _key: Option<&ApiKey>) -> Result<EmbedResponse> {
+        Ok(EmbedResponse {
+            vectors: req.inputs.iter().map(|t| crate::embed::hashed(t)).collect(),
+            model: req.model.clone(),
+            usage: Usage {
+                input_tokens: req.inputs.iter().map(|t| estimate_tokens(t)).sum(),
+                output_tokens: 0,
+                estimated: false,
+            },
+            bytes_sent: 0,
+            bytes_received: 0,
+        })
     }
 }
 

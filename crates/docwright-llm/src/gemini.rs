@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use crate::structured::{self, Structured};
 use crate::tls::Tls;
 use crate::{
-    ApiKey, ChatRequest, ChatResponse, ChatStream, Error, Part, Provider, Result, Role, StreamEvent, Usage, wire,
+    ApiKey, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, Error, Part, Provider, Result, Role,
+    StreamEvent, Usage, embed, estimate_tokens, wire,
 };
 
 /// A provider speaking the Gemini API.
@@ -86,6 +87,38 @@ impl Provider for Gemini {
             answer: wire::Assembly::new(&self.ep.name, req, sent, st.answer),
             usage: None,
         }))
+    }
+
+    /// `models/{model}:batchEmbedContents` (ai.google.dev/api/embeddings): one request per
+    /// text, `embeddings[i].values` in order. Usage is not reported, so it is estimated.
+    async fn embed(&self, req: &EmbedRequest, key: Option<&ApiKey>) -> Result<EmbedResponse> {
+        let key = key.ok_or_else(|| Error::NoKey { provider: self.ep.name.clone() })?;
+        let requests: Vec<Value> = req
+            .inputs
+            .iter()
+            .map(|t| json!({"model": format!("models/{}", req.model), "content": {"parts": [{"text": t}]}}))
+            .collect();
+        let headers = [("x-goog-api-key", key.expose())];
+        let path = format!("/v1beta/models/{}:batchEmbedContents", req.model);
+        let (response, sent) = self.ep.post(&path, &headers, &json!({"requests": requests})).await?;
+        let (v, received) = self.ep.read_json(response).await?;
+        let list = v["embeddings"].as_array().ok_or_else(|| self.ep.malformed("no embeddings"))?;
+        let vectors = list
+            .iter()
+            .map(|e| embed::vector_of(&e["values"]))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| self.ep.malformed("an embedding that is not an array of numbers"))?;
+        Ok(EmbedResponse {
+            vectors: embed::checked(&self.ep.name, req.inputs.len(), vectors)?,
+            model: req.model.clone(),
+            usage: Usage {
+                input_tokens: req.inputs.iter().map(|t| estimate_tokens(t)).sum(),
+                output_tokens: 0,
+                estimated: true,
+            },
+            bytes_sent: sent,
+            bytes_received: received,
+        })
     }
 }
 

@@ -46,7 +46,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::openai::{Dialect, OpenAiCompatible};
 use crate::tls::Tls;
-use crate::{ApiKey, ChatRequest, ChatResponse, ChatStream, Error, Part, Provider, Result, wire};
+use crate::{
+    ApiKey, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, Error, Part, Provider, Result, wire,
+};
 
 /// The public API, up to and including the version.
 pub const DEFAULT_BASE_URL: &str = "https://gigachat.devices.sberbank.ru/api/v1";
@@ -163,6 +165,11 @@ impl Provider for GigaChat {
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
         self.check(req)?;
         self.authorized(key, |token| async move { self.chat.chat_stream_as(req, token.as_deref()).await }).await
+    }
+
+    /// GigaChat's `POST /embeddings` has OpenAI's shape (developers.sber.ru/docs/ru/gigachat/api/reference/rest/post-embeddings).
+    async fn embed(&self, req: &EmbedRequest, key: Option<&ApiKey>) -> Result<EmbedResponse> {
+        self.authorized(key, |token| async move { self.chat.embed_as(req, token.as_deref()).await }).await
     }
 }
 

@@ -13,6 +13,7 @@
 //!   HTTP and server-sent-event plumbing they share; [`tls`] the optional TLS settings (extra
 //!   trusted CAs, client certificate) any HTTP provider can be built with.
 //! - [`ChatRequest`] / [`ChatResponse`] / [`StreamEvent`]: the provider-neutral call.
+//! - [`EmbedRequest`] / [`EmbedResponse`]: embeddings, one vector per text ([`embed`]).
 //! - [`Error`]: what went wrong, with [`Error::is_retryable`] for the gateway's fallback.
 //! - [`schema`]: the JSON Schema subset of structured output and its check. `structured`
 //!   turns a schema into what each protocol enforces natively (OpenAI's strict
@@ -21,6 +22,7 @@
 
 pub mod anthropic;
 pub mod dryrun;
+pub mod embed;
 pub mod gemini;
 pub mod gigachat;
 pub mod openai;
@@ -37,6 +39,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::Stream;
+
+pub use embed::{EmbedRequest, EmbedResponse};
 
 /// Who speaks a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +208,9 @@ pub trait Provider {
 
     /// The answer as it is produced, ending with [`StreamEvent::Done`].
     fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> impl Future<Output = Result<ChatStream>> + Send;
+
+    /// One vector per input ([`Error::Unsupported`] where the protocol has no embeddings).
+    fn embed(&self, req: &EmbedRequest, key: Option<&ApiKey>) -> impl Future<Output = Result<EmbedResponse>> + Send;
 }
 
 /// Every provider docwright speaks (a closed set, selected by `type` in configuration).
@@ -257,6 +264,16 @@ impl Provider for AnyProvider {
             AnyProvider::Gemini(p) => p.chat_stream(req, key).await,
             AnyProvider::GigaChat(p) => p.chat_stream(req, key).await,
             AnyProvider::DryRun(p) => p.chat_stream(req, key).await,
+        }
+    }
+
+    async fn embed(&self, req: &EmbedRequest, key: Option<&ApiKey>) -> Result<EmbedResponse> {
+        match self {
+            AnyProvider::OpenAi(p) => p.embed(req, key).await,
+            AnyProvider::Anthropic(p) => p.embed(req, key).await,
+            AnyProvider::Gemini(p) => p.embed(req, key).await,
+            AnyProvider::GigaChat(p) => p.embed(req, key).await,
+            AnyProvider::DryRun(p) => p.embed(req, key).await,
         }
     }
 }

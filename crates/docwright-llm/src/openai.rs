@@ -31,8 +31,8 @@ use serde_json::{Value, json};
 use crate::structured::{self, Structured, TOOL_DESCRIPTION, TOOL_NAME};
 use crate::tls::Tls;
 use crate::{
-    ApiKey, ChatRequest, ChatResponse, ChatStream, Error, Part, Provider, Result, Role, StreamEvent, Usage,
-    estimate_tokens, wire,
+    ApiKey, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, Error, Part, Provider, Result, Role,
+    StreamEvent, Usage, embed, estimate_tokens, wire,
 };
 
 /// A provider speaking the OpenAI chat completions protocol.
@@ -158,6 +158,41 @@ impl OpenAiCompatible {
         }))
     }
 
+    /// Embeddings (platform.openai.com/docs/api-reference/embeddings: `POST /embeddings` with
+    /// `input` an array and `encoding_format: float`; `data[i].embedding` by `index`, usage in
+    /// `prompt_tokens`), with `bearer` if given.
+    pub(crate) async fn embed_as(&self, req: &EmbedRequest, bearer: Option<&str>) -> Result<EmbedResponse> {
+        let auth = bearer.map(|token| format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let body = json!({"model": req.model, "input": req.inputs, "encoding_format": "float"});
+        let (response, sent) = self.ep.post("/embeddings", &headers, &body).await?;
+        let (v, received) = self.ep.read_json(response).await?;
+        let data = v["data"].as_array().ok_or_else(|| self.ep.malformed("no data"))?;
+        let mut indexed = Vec::with_capacity(data.len());
+        for (n, item) in data.iter().enumerate() {
+            let vector = embed::vector_of(&item["embedding"])
+                .ok_or_else(|| self.ep.malformed("an embedding that is not an array of numbers"))?;
+            indexed.push((item["index"].as_u64().unwrap_or(n as u64), vector));
+        }
+        indexed.sort_by_key(|(i, _)| *i);
+        let vectors = embed::checked(&self.ep.name, req.inputs.len(), indexed.into_iter().map(|(_, v)| v).collect())?;
+        let usage = match v["usage"]["prompt_tokens"].as_u64() {
+            Some(input_tokens) => Usage { input_tokens, output_tokens: 0, estimated: false },
+            None => Usage {
+                input_tokens: req.inputs.iter().map(|t| estimate_tokens(t)).sum(),
+                output_tokens: 0,
+                estimated: true,
+            },
+        };
+        Ok(EmbedResponse {
+            vectors,
+            model: v["model"].as_str().unwrap_or(&req.model).to_owned(),
+            usage,
+            bytes_sent: sent,
+            bytes_received: received,
+        })
+    }
+
     /// Whether the answer comes as the arguments of the forced `respond` function (GigaChat).
     fn forces_function(&self, st: &Structured) -> bool {
         self.dialect == Dialect::GigaChat && st.wire.is_some()
@@ -189,6 +224,10 @@ impl Provider for OpenAiCompatible {
 
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
         self.chat_stream_as(req, key.map(ApiKey::expose)).await
+    }
+
+    async fn embed(&self, req: &EmbedRequest, key: Option<&ApiKey>) -> Result<EmbedResponse> {
+        self.embed_as(req, key.map(ApiKey::expose)).await
     }
 }
 

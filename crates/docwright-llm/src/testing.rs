@@ -137,6 +137,8 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
     /// Path and query, e.g. `/v1beta/models/gemini-x:streamGenerateContent?alt=sse`.
     pub path: String,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 impl Received {
@@ -151,7 +153,14 @@ struct Shared {
     received: Arc<Mutex<Vec<Received>>>,
     gigachat: Arc<Mutex<GigaChatState>>,
     responder: Arc<Mutex<Option<Arc<Responder>>>>,
+    /// How embedding requests are answered: a vector per text.
+    embedder: Arc<Mutex<Option<Arc<Embedder>>>>,
+    /// Replies for the next embedding requests (errors, delays), before the embedder's vectors.
+    embed_replies: Arc<Mutex<VecDeque<Reply>>>,
 }
+
+/// Embeds one text (the fake's embedding model).
+type Embedder = dyn Fn(&str) -> Vec<f32> + Send + Sync;
 
 /// What the fake's GigaChat OAuth endpoint accepts, and the tokens it issued.
 #[derive(Default)]
@@ -240,6 +249,18 @@ impl FakeOpenAi {
         *self.shared.responder.lock().unwrap() = Some(Arc::new(respond));
     }
 
+    /// Embeds with `embed` from now on (the default is [`crate::embed::hashed`]), so a test can
+    /// give texts of one meaning nearby vectors whatever their words.
+    pub fn embed_with(&self, embed: impl Fn(&str) -> Vec<f32> + Send + Sync + 'static) {
+        *self.shared.embedder.lock().unwrap() = Some(Arc::new(embed));
+    }
+
+    /// The next embedding request gets `r` (a [`Reply::Status`], [`Reply::Garbage`], or a
+    /// delay [`Reply::After`] of `Reply::ok("")`) instead of vectors at once.
+    pub fn reply_embedding(&self, r: Reply) {
+        self.shared.embed_replies.lock().unwrap().push_back(r);
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
     }
@@ -276,6 +297,8 @@ fn router(shared: Shared) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(handle))
         .route("/api/v1/chat/completions", post(handle))
+        .route("/v1/embeddings", post(handle_embeddings))
+        .route("/api/v1/embeddings", post(handle_embeddings))
         .route("/api/v2/oauth", post(handle_oauth))
         .route("/v1/messages", post(handle_anthropic))
         .route("/v1beta/models/{*action}", post(handle_gemini))
@@ -299,7 +322,13 @@ fn receive(shared: &Shared, uri: &axum::http::Uri, headers: &HeaderMap, body: &s
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let all = headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
     let path = uri.path_and_query().map(ToString::to_string).unwrap_or_default();
-    shared.received.lock().unwrap().push(Received { body: body.clone(), authorization, headers: all, path });
+    shared.received.lock().unwrap().push(Received {
+        body: body.clone(),
+        authorization,
+        headers: all,
+        path,
+        at: Instant::now(),
+    });
     let responder = shared.responder.lock().unwrap().clone();
     if let Some(reply) = responder.and_then(|r| r(&body)) {
         return (body, reply);
@@ -545,6 +574,101 @@ async fn handle(State(shared): State<Shared>, uri: axum::http::Uri, headers: Hea
 }
 
 /// A scripted reply the fake serves only on the OpenAI protocol: 501, so the test sees why.
+/// Which protocol an embedding request came in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EmbedShape {
+    /// OpenAI `POST /embeddings` (GigaChat under `/api/v1` with the same shape).
+    OpenAi,
+    /// Gemini `models/{model}:batchEmbedContents`.
+    Gemini,
+}
+
+async fn handle_embeddings(
+    State(shared): State<Shared>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if let Err(refused) = gigachat_bearer(&shared, &headers) {
+        return refused;
+    }
+    embeddings(&shared, &uri, &headers, &body, EmbedShape::OpenAi).await
+}
+
+/// Answers an embedding request with the embedder's vectors (or the next scripted reply).
+async fn embeddings(
+    shared: &Shared,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &str,
+    shape: EmbedShape,
+) -> Response {
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let all = headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
+    let path = uri.path_and_query().map(ToString::to_string).unwrap_or_default();
+    shared.received.lock().unwrap().push(Received {
+        body: body.clone(),
+        authorization,
+        headers: all,
+        path,
+        at: Instant::now(),
+    });
+    let scripted = shared.embed_replies.lock().unwrap().pop_front();
+    if let Some(reply) = scripted {
+        match reply.arrive().await {
+            Reply::Status { status, retry_after } => {
+                let mut resp = (
+                    StatusCode::from_u16(status).unwrap(),
+                    axum::Json(json!({"error": {"message": format!("fake error {status}"), "type": "server_error"}})),
+                )
+                    .into_response();
+                if let Some(s) = retry_after {
+                    resp.headers_mut().insert("retry-after", s.to_string().parse().unwrap());
+                }
+                return resp;
+            }
+            Reply::Garbage => {
+                return (StatusCode::OK, [("content-type", "application/json")], "{\"data\": [").into_response();
+            }
+            _ => {}
+        }
+    }
+    let texts: Vec<String> = match shape {
+        EmbedShape::OpenAi => match &body["input"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().map(|t| t.as_str().unwrap_or_default().to_owned()).collect(),
+            _ => return bad_request(false, "`input` must be a string or an array of strings".into()),
+        },
+        EmbedShape::Gemini => body["requests"]
+            .as_array()
+            .map(|rs| {
+                rs.iter().map(|r| r["content"]["parts"][0]["text"].as_str().unwrap_or_default().to_owned()).collect()
+            })
+            .unwrap_or_default(),
+    };
+    let embedder = shared.embedder.lock().unwrap().clone();
+    let embed = |t: &str| embedder.as_ref().map_or_else(|| crate::embed::hashed(t), |e| e(t));
+    match shape {
+        EmbedShape::OpenAi => {
+            let data: Vec<Value> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embed(t)}))
+                .collect();
+            let tokens: u64 = texts.iter().map(|t| crate::estimate_tokens(t)).sum();
+            let model = body["model"].as_str().unwrap_or("unknown");
+            axum::Json(json!({"object": "list", "data": data, "model": model,
+                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}))
+            .into_response()
+        }
+        EmbedShape::Gemini => {
+            let list: Vec<Value> = texts.iter().map(|t| json!({"values": embed(t)})).collect();
+            axum::Json(json!({"embeddings": list})).into_response()
+        }
+    }
+}
+
 fn not_served(protocol: &str) -> Response {
     let message = format!("the fake serves Reply::Gated only on the OpenAI protocol, not on {protocol}");
     (StatusCode::NOT_IMPLEMENTED, axum::Json(json!({"error": {"message": message}}))).into_response()
@@ -774,6 +898,9 @@ async fn handle_gemini(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    if action.ends_with(":batchEmbedContents") {
+        return embeddings(&shared, &uri, &headers, &body, EmbedShape::Gemini).await;
+    }
     let (body, reply) = receive(&shared, &uri, &headers, &body);
     let reply = reply.arrive().await;
     let model = action.split(':').next().unwrap_or("unknown").to_owned();

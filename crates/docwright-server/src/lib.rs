@@ -117,6 +117,7 @@ impl Application {
         .with_job_defaults(docwright_engine::jobs::JobDefaults::from_config(&config.jobs))
         .with_workflows(docwright_engine::workflows::WorkflowSettings::from_config(&config.workflows))
         .with_chat(docwright_engine::chat::ChatSettings::from_config(&config.chat))
+        .with_embeddings(docwright_engine::embeddings::EmbeddingSettings::from_config(&config.embeddings))
         .with_files(docwright_engine::files::FileSettings {
             blobs: docwright_engine::blobs::LocalBlobs::new(&blob_dir),
             max_upload_bytes: config.storage.max_upload_bytes,
@@ -159,6 +160,18 @@ impl Application {
             for _ in 0..workers {
                 state.tasks.spawn("extraction-worker", state.engine.extraction_worker(state.tasks.cancelled()));
             }
+        }
+
+        if state.engine.embedding_model().is_some() {
+            // Files extracted before vectors were turned on (or with another model) catch up.
+            let engine = state.engine.clone();
+            let stop = state.tasks.cancelled();
+            state.tasks.spawn("embedding-backfill", async move {
+                tokio::select! {
+                    () = stop => {}
+                    () = engine.queue_missing_embeddings() => {}
+                }
+            });
         }
 
         let addr = config.server.bind;

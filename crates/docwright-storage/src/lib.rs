@@ -51,6 +51,7 @@ pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod users;
+pub mod vectors;
 pub mod workflows;
 
 use std::time::Duration;

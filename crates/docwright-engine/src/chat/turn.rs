@@ -179,42 +179,60 @@ impl Run<'_> {
         }
     }
 
-    /// Phase `retrieval`: the project's passages that contain the question's words, best
-    /// first (files attached already are in the context whole).
+    /// Phase `retrieval`: the project's passages that contain the question's words, fused by
+    /// reciprocal rank with those nearest to it in meaning when vectors are on (`[embeddings]`),
+    /// best first; files attached already are in the context whole. Either search failing
+    /// leaves the other's passages.
     async fn retrieval(&self) -> Vec<Passage> {
         let Some(project) = self.chat.project_id else { return Vec::new() };
         let node = self.phase("retrieval", "Retrieval", "Searching the project's documents").await;
         let limit = self.engine.chat.retrieval_passages;
-        let terms = docwright_storage::search::search_terms(&self.turn.message);
         let owner = (!self.file_read.tenant_wide()).then_some(self.turn.user_id);
         let tenant = self.turn.tenant_id;
         let db = &self.engine.db;
         // A few more than needed: hits in attached files are skipped.
         let window = limit.saturating_add(MAX_SKIPPED);
+        let found = self
+            .engine
+            .retrieve(
+                &self.grant,
+                (tenant, project, owner),
+                &self.turn.message,
+                window,
+                CallFor::Chat(self.chat.id),
+                self.turn.allowed_providers.clone(),
+            )
+            .await;
         let mut out = Vec::new();
-        let outcome = match db.search_passages(tenant, &terms, project, owner, window).await {
-            Ok(hits) => {
-                for h in hits {
-                    if out.len() >= limit as usize {
-                        break;
-                    }
-                    if self.turn.attached_file_ids.contains(&h.file_id) {
-                        continue;
-                    }
-                    let (Ok(Some(file)), Ok(Some(part))) =
-                        (db.file(tenant, h.file_id).await, db.file_part(tenant, h.file_id, h.part_id).await)
-                    else {
-                        continue;
-                    };
-                    if let Some(p) = passage(&file.file_name, &part, Origin::Retrieval) {
-                        out.push(p);
-                    }
-                }
-                Ok(format!("{} passage(s) found", out.len()))
+        for (file_id, part_id) in found.fused {
+            if out.len() >= limit as usize {
+                break;
             }
-            Err(e) => Err(format!("the search failed: {e}")),
+            if self.turn.attached_file_ids.contains(&file_id) {
+                continue;
+            }
+            let (Ok(Some(file)), Ok(Some(part))) =
+                (db.file(tenant, file_id).await, db.file_part(tenant, file_id, part_id).await)
+            else {
+                continue;
+            };
+            if let Some(p) = passage(&file.file_name, &part, Origin::Retrieval) {
+                out.push(p);
+            }
+        }
+        let mut summary = format!("{} passage(s) found", out.len());
+        if found.vectors {
+            summary.push_str(&format!(" ({} by words, {} by meaning)", found.by_words.len(), found.by_meaning.len()));
+        }
+        let searches = if found.vectors { 2 } else { 1 };
+        let outcome = if found.problems.len() == searches {
+            Err(found.problems.join("; "))
+        } else if found.problems.is_empty() {
+            Ok(summary)
+        } else {
+            Ok(format!("{summary}; {}", found.problems.join("; ")))
         };
-        self.close(node, outcome, Money::ZERO).await;
+        self.close(node, outcome, found.cost).await;
         out
     }
 

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod anthropic;
+mod embeddings;
 mod gemini;
 mod gigachat;
 mod openai;

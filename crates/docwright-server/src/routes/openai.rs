@@ -1,5 +1,5 @@
 //! The OpenAI-compatible front door (SPEC A8): `GET /v1/models`, `POST /v1/chat/completions`
-//! (JSON or server-sent events), so OpenAI SDKs work unchanged against docwright — with its
+//! (JSON or server-sent events), `POST /v1/embeddings`, so OpenAI SDKs work unchanged against docwright — with its
 //! routing, permissions and stats. Request and response shapes follow the public OpenAI API
 //! reference (chat completion object, chat completion chunk object, `data: [DONE]`).
 
@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use docwright_engine::gateway::{AiRequest, GatewayError, Operation};
+use docwright_engine::gateway::{AiRequest, EmbedCall, GatewayError, Operation};
 use docwright_llm::{Message, OutputFormat, Part, Role, StreamEvent};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
@@ -292,4 +292,104 @@ pub(crate) async fn chat_completions(
             |mut rx| async move { rx.recv().await.map(|ev| (Ok::<_, Infallible>(ev), rx)) },
         );
     Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// The most texts one embeddings request may carry (OpenAI's own limit).
+const MAX_EMBEDDING_INPUTS: usize = 2048;
+
+/// An OpenAI embeddings request. `user` and `dimensions` are accepted and ignored (the model
+/// decides the dimension), as OpenAI-compatible servers do.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(super) struct EmbeddingRequest {
+    /// An embedding model from `/v1/models`, or `auto`.
+    model: String,
+    /// A string or an array of strings (token arrays are not taken).
+    #[schema(value_type = Object)]
+    input: Value,
+    /// `float` (the default) or `base64` (little-endian float32s, what the OpenAI SDKs ask for).
+    encoding_format: Option<String>,
+    dimensions: Option<u32>,
+    user: Option<String>,
+    /// docwright extension: only these providers may serve the request.
+    allowed_providers: Option<Vec<String>>,
+}
+
+fn embedding_inputs(input: &Value) -> Result<Vec<String>, ApiError> {
+    let bad = |why: &str| ApiError::validation("input", format!("input: {why}"));
+    let texts: Vec<String> = match input {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|t| t.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("must be a string or an array of strings (token arrays are not supported)"))?,
+        Value::Array(_) => return Err(bad("must not be an empty array")),
+        _ => return Err(bad("must be a string or an array of strings")),
+    };
+    if texts.len() > MAX_EMBEDDING_INPUTS {
+        return Err(bad(&format!("at most {MAX_EMBEDDING_INPUTS} texts per request")));
+    }
+    if let Some(i) = texts.iter().position(|t| t.trim().is_empty()) {
+        return Err(ApiError::validation(format!("input[{i}]"), format!("input[{i}]: must not be empty")));
+    }
+    Ok(texts)
+}
+
+/// Create embeddings through the gateway (OpenAI "create embeddings" shape), billed and
+/// recorded like any call; the response carries a `docwright` object with the provider and
+/// the exact price.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "openai", request_body = EmbeddingRequest, responses(
+    (status = 200, description = "A list of embedding objects in input order, with usage"),
+    (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 422, description = "no_model_available: the model cannot embed", body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
+pub(crate) async fn embeddings(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    ApiJson(body): ApiJson<EmbeddingRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let _ignored = (body.dimensions, body.user.as_ref());
+    let base64 = match body.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::validation(
+                "encoding_format",
+                format!("encoding_format `{other}` is not supported (float or base64)"),
+            ));
+        }
+    };
+    let call = EmbedCall {
+        model: body.model.clone(),
+        inputs: embedding_inputs(&body.input)?,
+        allowed_providers: body.allowed_providers.clone(),
+        process: "api.embeddings".to_owned(),
+        reference: None,
+    };
+    let r = state.engine.ai_embed(&grant, &call).await.map_err(gateway_error)?;
+    let data: Vec<Value> = r
+        .vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    let attempts: Vec<Value> = r
+        .attempts
+        .iter()
+        .map(|a| json!({"model": a.model, "provider": a.provider, "error": a.error, "duration_ms": a.duration_ms}))
+        .collect();
+    Ok(Json(json!({
+        "object": "list", "data": data, "model": r.model,
+        "usage": {"prompt_tokens": r.input_tokens, "total_tokens": r.input_tokens},
+        "docwright": {"provider": r.provider, "price": r.price.to_string(), "processing_time_ms": r.processing_time_ms,
+                      "attempts": attempts},
+    })))
 }

@@ -20,6 +20,24 @@ use crate::helpers::{Auth, TestApp, assert_error, sse};
 fn chat_upstream(c: &mut Config, base_url: String) {
     crate::helpers::one_model_upstream(c, base_url, "chat-model", 8000, 500, ("1000", "2000"));
     c.chat.extraction_wait_secs = 30;
+    // Known, so a test can mint an expired access token.
+    c.auth.jwt_secret = Some(docwright_config::Secret::new(JWT_SECRET.into()));
+}
+
+const JWT_SECRET: &str = "chat-tests-jwt-secret-0123456789abcdef";
+
+/// `token` with its expiry an hour ago, signed like the real one.
+fn expired(token: &str) -> String {
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&["docwright"]);
+    let key = DecodingKey::from_secret(JWT_SECRET.as_bytes());
+    let mut claims = jsonwebtoken::decode::<Value>(token, &key, &validation).expect("the test's secret").claims;
+    let now = docwright_core::time::Timestamp::now().unix_secs();
+    claims["iat"] = json!(now - 7200);
+    claims["exp"] = json!(now - 3600);
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(JWT_SECRET.as_bytes()))
+        .unwrap()
 }
 
 async fn spawn(backend: Backend, fake: &FakeOpenAi) -> Option<TestApp> {
@@ -35,12 +53,13 @@ each_backend!(
     a_turn_the_balance_cannot_cover_ends_in_an_error_and_costs_nothing,
     role_prompts_are_named_in_the_users_language_and_shape_the_prompt,
     a_file_still_being_extracted_is_named_not_ready,
+    the_model_profile_chooses_the_model,
 );
 
 // ---- fixtures
 
 /// A PDF of one page per text, in Helvetica, with a correct cross-reference table.
-fn pdf(pages: &[&str]) -> Vec<u8> {
+pub(crate) fn pdf(pages: &[&str]) -> Vec<u8> {
     let n = pages.len();
     let mut objects: Vec<Vec<u8>> = Vec::new();
     let kids: Vec<String> = (0..n).map(|i| format!("{} 0 R", 3 + 2 * i)).collect();
@@ -593,8 +612,11 @@ async fn the_websocket_streams_events_resumes_and_refuses_bad_tokens(backend: Ba
     let chat = new_chat(&app, &admin, json!({"title": "Socket"})).await;
     let ws_url = |query: &str| format!("{}/chats/{chat}/stream?{query}", app.base.replace("http://", "ws://"));
 
-    // A bad token and no token: the socket closes with a policy violation and says why.
-    for (query, why) in [("token=not-a-token", "invalid_token"), ("", "missing_credentials")] {
+    // A bad, an expired and no token: the socket closes with a policy violation and says why.
+    let stale = format!("token={}", expired(&token));
+    for (query, why) in
+        [("token=not-a-token", "invalid_token"), (stale.as_str(), "token_expired"), ("", "missing_credentials")]
+    {
         let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(query)).await.expect("upgraded");
         let frame = next_frame(&mut ws).await.expect_err("closed").expect("a close frame");
         assert_eq!(frame.code, CloseCode::Policy, "{query}");
@@ -630,4 +652,38 @@ async fn the_websocket_streams_events_resumes_and_refuses_bad_tokens(backend: Ba
         tokio_tungstenite::connect_async(ws_url(&format!("token={token}&last_event_id={first_token}"))).await.unwrap();
     let rest = frames_to_end(&mut ws).await;
     assert_eq!(rest, frames[3..].to_vec());
+}
+
+/// `model_profile`: `simple` (the default) answers with the fastest model, `complex` with the
+/// best; both are asked of the same upstream, which names the model it was asked for.
+async fn the_model_profile_chooses_the_model(backend: Backend) {
+    let fake = FakeOpenAi::start().await;
+    let base = fake.base_url.clone();
+    let Some(app) = TestApp::spawn(backend, move |c| {
+        chat_upstream(c, base);
+        let mut deep = c.models[0].clone();
+        deep.name = "deep-model".into();
+        (deep.quality, deep.speed) = (9, 2);
+        c.models.push(deep);
+    })
+    .await
+    else {
+        return;
+    };
+    let admin = app.sysadmin().await;
+    let chat = new_chat(&app, &admin, json!({"title": "Profiles"})).await;
+    for (profile, model) in [(None, "chat-model"), (Some("complex"), "deep-model"), (Some("simple"), "chat-model")] {
+        fake.reply(Reply::Stream { deltas: vec!["ok".into()], usage: Some((10, 1)), done: true });
+        let mut body = json!({"message": "Which model answers?"});
+        if let Some(p) = profile {
+            body["model_profile"] = json!(p);
+        }
+        let events = ask(&app, &admin, &chat, body).await;
+        let last = events.iter().find(|(_, e, _)| e == "llm_final").unwrap_or_else(|| panic!("{events:?}"));
+        assert_eq!(last.2["model"], model, "{profile:?}");
+        assert_eq!(fake.received().last().unwrap().body["model"], model, "{profile:?}");
+    }
+    let (status, body) =
+        app.post(&format!("/chats/{chat}/messages"), &admin, json!({"message": "x", "model_profile": "genius"})).await;
+    assert_error(status, &body, 400, "validation_failed");
 }

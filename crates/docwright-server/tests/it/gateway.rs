@@ -34,7 +34,7 @@ async fn dryrun_answers_by_default_and_every_call_is_priced(app: TestApp) {
     let (status, models) = app.get("/v1/models", &sys).await;
     assert_eq!(status, StatusCode::OK);
     let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["dryrun-simple", "dryrun-complex", "auto"]);
+    assert_eq!(ids, ["dryrun-simple", "dryrun-complex", "dryrun-embedding", "auto"]);
 
     let (status, r) =
         app.post("/v1/chat/completions", &sys, chat("dryrun-simple", "Summarise the quarterly memo")).await;

@@ -43,4 +43,12 @@ except NotFoundError as e:
     assert e.code == "model_not_found", (e.code, e.body)
     assert "unknown model" in str(e), str(e)
 
+# Embeddings: the SDK asks for base64 by default and decodes it; float when asked.
+e = client.embeddings.create(model="dryrun-embedding", input=["first text", "second text"])
+assert [d.index for d in e.data] == [0, 1], e.data
+assert len(e.data[0].embedding) == 256 and e.usage.prompt_tokens > 0, e.usage
+f = client.embeddings.create(model="dryrun-embedding", input="first text", encoding_format="float")
+assert max(abs(a - b) for a, b in zip(f.data[0].embedding, e.data[0].embedding)) < 1e-6
+assert abs(sum(x * x for x in f.data[0].embedding) - 1.0) < 1e-4
+
 print("openai-sdk-ok")

@@ -44,6 +44,7 @@ mod files;
 mod jobs;
 mod notices;
 mod projects;
+mod vectors;
 mod workflows;
 
 both_databases!(
