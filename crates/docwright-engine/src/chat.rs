@@ -417,6 +417,24 @@ impl Engine {
 
     /// Events of a turn of a chat after number `after`, at most `limit`, and whether the
     /// turn's stream has ended (its last event is `completed` or `error`).
+    /// The events of a turn after number `after`, then each new one as it is stored, ending
+    /// after its last (or with the first error); from any replica (see [`crate::follow`]).
+    pub fn follow_turn(
+        &self,
+        grant: Grant,
+        chat: ChatId,
+        turn: ChatTurnId,
+        after: u64,
+        poll: Duration,
+    ) -> impl futures_util::Stream<Item = Result<ChatEvent>> + Send + 'static {
+        let engine = self.clone();
+        let read = move |after: u64| {
+            let (engine, grant) = (engine.clone(), grant.clone());
+            async move { engine.turn_events(&grant, chat, turn, after, crate::follow::BATCH).await }
+        };
+        crate::follow::follow(self.chat_signal.clone(), poll, after, read, |ev: &ChatEvent| ev.seq)
+    }
+
     pub async fn turn_events(
         &self,
         grant: &Grant,
@@ -439,12 +457,6 @@ impl Engine {
     pub async fn turn_log(&self, grant: &Grant, chat: ChatId, turn: ChatTurnId) -> Result<Vec<TurnLogRow>> {
         self.chat_turn(grant, chat, Some(turn)).await?;
         Ok(self.db.turn_log(turn).await?)
-    }
-
-    /// Resolves when an event of a turn may have been stored in this process (streams poll as
-    /// well, for events stored by other replicas).
-    pub fn chat_event_stored(&self) -> tokio::sync::futures::Notified<'_> {
-        self.chat_signal.notified()
     }
 
     pub(crate) fn chat_events_changed(&self) {

@@ -46,6 +46,7 @@ pub mod chunking;
 pub mod embeddings;
 pub mod extraction;
 pub mod files;
+mod follow;
 pub mod gateway;
 pub mod identity;
 pub mod jobs;

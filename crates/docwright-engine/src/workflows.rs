@@ -303,12 +303,6 @@ impl Engine {
         Ok((events, v.status.is_final()))
     }
 
-    /// Resolves when an event of a workflow may have been stored in this process (streams
-    /// poll as well, for events stored by other replicas).
-    pub fn workflow_event_stored(&self) -> tokio::sync::futures::Notified<'_> {
-        self.workflow_signal.notified()
-    }
-
     /// The events of a workflow after `after`, then each new one as it is stored, ending after
     /// the last event of the ended workflow (or with the first error). Follows events stored
     /// by any replica: woken at once in this process, polled every `poll` for the others.
@@ -319,52 +313,12 @@ impl Engine {
         after: Option<String>,
         poll: Duration,
     ) -> impl futures_util::Stream<Item = Result<WorkflowEvent>> + Send + 'static {
-        const BATCH: u32 = 200;
-        struct Follow {
-            engine: Engine,
-            grant: Grant,
-            id: WorkflowId,
-            after: Option<String>,
-            pending: std::collections::VecDeque<WorkflowEvent>,
-            /// Nothing more will come: the workflow ended and its last events are read, or a
-            /// read failed.
-            done: bool,
-        }
-        let start = Follow { engine: self.clone(), grant, id, after, pending: Default::default(), done: false };
-        futures_util::stream::unfold(start, move |mut f| async move {
-            loop {
-                if let Some(ev) = f.pending.pop_front() {
-                    f.after = Some(ev.id.clone());
-                    return Some((Ok(ev), f));
-                }
-                if f.done {
-                    return None;
-                }
-                let engine = f.engine.clone();
-                // Registered before reading, so an event stored meanwhile still wakes us.
-                let stored = engine.workflow_event_stored();
-                tokio::pin!(stored);
-                stored.as_mut().enable();
-                match engine.workflow_events(&f.grant, f.id, f.after.as_deref(), BATCH).await {
-                    Err(e) => {
-                        f.done = true;
-                        return Some((Err(e), f));
-                    }
-                    Ok((batch, ended)) => {
-                        let full = batch.len() as u32 == BATCH;
-                        let empty = batch.is_empty();
-                        f.pending.extend(batch);
-                        f.done = ended && !full;
-                        if empty && !f.done {
-                            tokio::select! {
-                                () = &mut stored => {}
-                                () = tokio::time::sleep(poll) => {}
-                            }
-                        }
-                    }
-                }
-            }
-        })
+        let engine = self.clone();
+        let read = move |after: Option<String>| {
+            let (engine, grant) = (engine.clone(), grant.clone());
+            async move { engine.workflow_events(&grant, id, after.as_deref(), crate::follow::BATCH).await }
+        };
+        crate::follow::follow(self.workflow_signal.clone(), poll, after, read, |ev: &WorkflowEvent| Some(ev.id.clone()))
     }
 
     pub(crate) fn workflow_events_changed(&self) {

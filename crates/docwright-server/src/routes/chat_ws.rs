@@ -16,6 +16,7 @@ use docwright_core::id::{ChatId, TenantId};
 use docwright_engine::Grant;
 use docwright_engine::chat::{CHAT_CREATE, CHAT_READ};
 use docwright_storage::chats::ChatEvent;
+use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -114,7 +115,7 @@ async fn session(state: AppState, mut socket: WebSocket, chat: ChatId, q: Stream
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            ev = async { match events.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
+            ev = async { match events.as_mut() { Some(rx) => rx.next().await, None => std::future::pending().await } } => {
                 match ev {
                     Some(ev) => {
                         if socket.send(frame(&ev)).await.is_err() {

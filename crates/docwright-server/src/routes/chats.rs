@@ -32,8 +32,6 @@ use crate::guard::Authorized;
 use crate::pagination::{PageOf, PageQuery};
 use crate::state::AppState;
 
-/// Events one read of a stream takes from the database.
-const EVENT_BATCH: u32 = 500;
 /// How often a stream looks for events stored by other replicas when nothing woke it.
 const EVENT_POLL: Duration = Duration::from_millis(500);
 
@@ -311,54 +309,26 @@ pub(crate) async fn events(
     Ok(sse(follow(&state, grant, chat, turn, after)))
 }
 
-/// The owned task that follows a turn's events after number `after` until its last.
-pub(super) fn follow(
-    state: &AppState,
-    grant: Grant,
-    chat: ChatId,
-    turn: ChatTurnId,
-    after: u64,
-) -> tokio::sync::mpsc::Receiver<ChatEvent> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<ChatEvent>(256);
-    let engine = state.engine.clone();
-    let stop = state.tasks.cancelled();
-    state.tasks.spawn("chat-events", async move {
-        let mut after = after;
-        tokio::pin!(stop);
-        loop {
-            // Registered before reading, so an event stored meanwhile still wakes the loop.
-            let stored = engine.chat_event_stored();
-            tokio::pin!(stored);
-            stored.as_mut().enable();
-            let (batch, ended) = match engine.turn_events(&grant, chat, turn, after, EVENT_BATCH).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(turn = %turn, error = %e, "chat event stream stopped");
-                    return;
-                }
-            };
-            let full = batch.len() as u32 == EVENT_BATCH;
-            for ev in batch {
-                after = ev.seq;
-                if tx.send(ev).await.is_err() {
-                    return; // the client went away; the answer goes on without it
-                }
+/// A turn's events, as [`follow`] reads them.
+pub(super) type TurnEvents = std::pin::Pin<Box<dyn futures_util::Stream<Item = ChatEvent> + Send>>;
+
+/// The events of a turn after number `after` until its last (the engine's
+/// [`docwright_engine::Engine::follow_turn`]), ending early at shutdown or on a failed read.
+/// A client that leaves only drops this reader: the answer is written by the turn's job.
+pub(super) fn follow(state: &AppState, grant: Grant, chat: ChatId, turn: ChatTurnId, after: u64) -> TurnEvents {
+    use futures_util::StreamExt as _;
+    let events = state
+        .engine
+        .follow_turn(grant, chat, turn, after, EVENT_POLL)
+        .take_until(state.tasks.cancelled())
+        .take_while(move |r| {
+            if let Err(e) = r {
+                tracing::warn!(turn = %turn, error = %e, "chat event stream stopped");
             }
-            if ended {
-                return;
-            }
-            if full {
-                continue;
-            }
-            tokio::select! {
-                () = &mut stored => {}
-                () = tokio::time::sleep(EVENT_POLL) => {}
-                () = tx.closed() => return,
-                () = &mut stop => return,
-            }
-        }
-    });
-    rx
+            std::future::ready(r.is_ok())
+        })
+        .filter_map(|r| std::future::ready(r.ok()));
+    Box::pin(events)
 }
 
 /// The id of an event as streams show it.
@@ -366,11 +336,10 @@ pub(super) fn event_id(ev: &ChatEvent) -> String {
     format!("{}:{}", ev.turn_id, ev.seq)
 }
 
-fn sse(rx: tokio::sync::mpsc::Receiver<ChatEvent>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let ev = rx.recv().await?;
-        let event = Event::default().id(event_id(&ev)).event(ev.event.clone()).data(ev.data.to_string());
-        Some((Ok::<_, Infallible>(event), rx))
+fn sse(events: TurnEvents) -> Response {
+    use futures_util::StreamExt as _;
+    let stream = events.map(|ev| {
+        Ok::<_, Infallible>(Event::default().id(event_id(&ev)).event(ev.event.clone()).data(ev.data.to_string()))
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
