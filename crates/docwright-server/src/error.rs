@@ -1,7 +1,9 @@
 //! The one error type at the edge (SPEC P6).
 //!
-//! Every error response has the body `{"error": {"code", "message", "request_id", "field"?}}`
-//! with a stable snake_case `code`. Handlers return [`ApiError`]; errors produced outside
+//! Every error response has the body `{"error": {"code", "message", "type", "param",
+//! "request_id", "field"?}}` with a stable snake_case `code`; `type` and `param` are OpenAI's
+//! names (the error class by status, and the field at fault or null), so OpenAI SDKs read
+//! `e.type` and `e.param` on the front door as on every other route. Handlers return [`ApiError`]; errors produced outside
 //! handlers (unknown route, wrong method, oversized body, timeout, panic) are rewritten into
 //! the same shape by the edge middleware (`crate::edge`), which also fills in `request_id` and
 //! logs every 5xx once. A 5xx never shows internals to the client.
@@ -86,6 +88,12 @@ pub struct ErrorDetail {
     /// Stable, snake_case: `not_found`, `validation_failed`, `invalid_token`, ...
     pub code: String,
     pub message: String,
+    /// OpenAI's error class for the status: `invalid_request_error`, `authentication_error`,
+    /// `permission_error`, `insufficient_quota`, `rate_limit_error` or `server_error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The request field at fault (OpenAI's name for `field`), or null.
+    pub param: Option<String>,
     /// The `X-Request-Id` of the request.
     pub request_id: String,
     /// The request field at fault, for validation errors.
@@ -119,6 +127,8 @@ impl ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
+                kind: error_type(parts.status),
+                param: self.field.clone(),
                 request_id: request_id.to_owned(),
                 field: self.field,
                 details: self.details.map(|d| *d),
@@ -132,6 +142,18 @@ impl ApiError {
             }
         }
         resp
+    }
+}
+
+/// OpenAI's error `type` for a status (its API reference, "Error codes").
+fn error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        402 => "insufficient_quota",
+        403 => "permission_error",
+        429 => "rate_limit_error",
+        s if s >= 500 => "server_error",
+        _ => "invalid_request_error",
     }
 }
 

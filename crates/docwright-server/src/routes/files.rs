@@ -186,10 +186,23 @@ pub(super) struct UploadForm {
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
+    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<FileOut>), ApiError> {
     let limit = state.engine.max_upload_bytes();
-    let mut multipart = multipart.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    // A declared length beyond the limit and its framing is refused before anything is read.
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit.saturating_add(crate::UPLOAD_FRAMING)) {
+        return Err(too_large(limit));
+    }
+    let mut multipart = multipart.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large(limit)
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+        }
+    })?;
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large(limit)
@@ -202,8 +215,19 @@ pub(crate) async fn upload(
             continue;
         }
         let name = field.file_name().unwrap_or_default().to_owned();
-        let record = state.engine.upload_file(&grant, &name, Box::pin(field)).await.map_err(|e| match e {
+        // The body limit around the file may stop the stream before the upload's own count
+        // does (a chunk can cross both at once): that is the same too-large upload, not a
+        // malformed body.
+        let over_limit = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = over_limit.clone();
+        let content = futures_util::StreamExt::inspect(field, move |item| {
+            if item.as_ref().is_err_and(|e| e.status() == StatusCode::PAYLOAD_TOO_LARGE) {
+                seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let record = state.engine.upload_file(&grant, &name, Box::pin(content)).await.map_err(|e| match e {
             UploadError::TooLarge { limit } => too_large(limit),
+            UploadError::Body(_) if over_limit.load(std::sync::atomic::Ordering::Relaxed) => too_large(limit),
             UploadError::Body(m) => ApiError::validation("file", m),
             UploadError::Engine(e) => e.into(),
         })?;

@@ -83,6 +83,7 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(AI_PROVIDER_UPDATE), routes!(ai_admin::put_tenant_key)),
         (Rbac(AI_PROVIDER_UPDATE), routes!(ai_admin::delete_tenant_key)),
         (Rbac(AI_USE), routes!(openai::list_models)),
+        (Rbac(AI_USE), routes!(openai::retrieve_model)),
         (Rbac(AI_USE), routes!(openai::chat_completions)),
         (Rbac(AI_USE), routes!(openai::embeddings)),
         (Rbac(BILLING_READ), routes!(billing::balance)),

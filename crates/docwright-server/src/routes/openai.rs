@@ -54,6 +54,30 @@ pub(crate) async fn list_models(
     Ok(Json(ModelList { object: "list", data }))
 }
 
+/// One model you may use (OpenAI "retrieve model" shape); `auto` too.
+#[utoipa::path(get, path = "/v1/models/{model}", tag = "openai", params(("model" = String, Path, description = "A model id from /v1/models")),
+    responses((status = 200, body = ModelEntry), (status = 404, description = "model_not_found", body = ErrorBody)))]
+pub(crate) async fn retrieve_model(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized,
+    crate::error::ApiPath(model): crate::error::ApiPath<String>,
+) -> Result<Json<ModelEntry>, ApiError> {
+    let models = state.engine.usable_models(&grant).await?;
+    let entry = if model == "auto" && !models.is_empty() {
+        Some(ModelEntry { id: "auto".to_owned(), object: "model", created: 0, owned_by: "docwright".to_owned() })
+    } else {
+        models.into_iter().find(|m| m.name == model).map(|m| ModelEntry {
+            id: m.name,
+            object: "model",
+            created: 0,
+            owned_by: m.provider,
+        })
+    };
+    entry.map(Json).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "model_not_found", format!("unknown model `{model}`; see GET /v1/models"))
+    })
+}
+
 /// An OpenAI chat completion request. Parameters docwright does not use (`top_p`, `n`,
 /// `user`, ...) are accepted and ignored, as OpenAI-compatible servers do, so SDKs work.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -67,6 +91,8 @@ pub(super) struct CompletionRequest {
     temperature: Option<f32>,
     #[serde(default)]
     stream: bool,
+    /// Choices to generate: only 1 (the default) is served; more is refused, not ignored.
+    n: Option<u32>,
     #[schema(value_type = Option<Object>)]
     stream_options: Option<Value>,
     #[schema(value_type = Option<Object>)]
@@ -198,6 +224,9 @@ pub(crate) async fn chat_completions(
         process: "api.chat.completions".to_owned(),
         reference: None,
     };
+    if body.n.is_some_and(|n| n != 1) {
+        return Err(ApiError::validation("n", "n: only one choice per request is served (n = 1)"));
+    }
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     let created = docwright_core::time::Timestamp::now().unix_secs();
     if body.chunking && body.stream {
@@ -232,6 +261,7 @@ pub(crate) async fn chat_completions(
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
     let engine = state.engine.clone();
     let name = model.name.clone();
+    let usage_id = id.clone();
     let chunk = move |delta: Value, finish: Value| {
         json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": name,
                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
@@ -269,7 +299,7 @@ pub(crate) async fn chat_completions(
                 let finish = r.finish_reason.clone().unwrap_or_else(|| "stop".to_owned());
                 send(Event::default().data(chunk(json!({}), json!(finish)).to_string())).await;
                 if include_usage {
-                    let usage = json!({"id": "usage", "object": "chat.completion.chunk", "created": created, "model": model.name, "choices": [],
+                    let usage = json!({"id": usage_id, "object": "chat.completion.chunk", "created": created, "model": model.name, "choices": [],
                         "usage": {"prompt_tokens": r.usage.input_tokens, "completion_tokens": r.usage.output_tokens,
                                   "total_tokens": r.usage.input_tokens + r.usage.output_tokens},
                         "docwright": {"provider": model.provider, "price": price.to_string()}});

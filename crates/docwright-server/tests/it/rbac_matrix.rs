@@ -25,6 +25,8 @@ enum Target {
     Rule,
     /// The built-in provider (installation-wide, the same in every tenant).
     Provider,
+    /// A built-in model (installation-wide).
+    Model,
     /// The caller's tenant's key for the built-in provider: tenant keys belong to the tenant a
     /// request acts in, so the other-tenant side targets the caller's tenant too.
     TenantKey,
@@ -193,6 +195,7 @@ fn table() -> Vec<Case> {
             [204, 204, 403, 403],
         ),
         m(Method::GET, "/v1/models", T::None, none, [200, 200, 200, 403], [200, 200, 200, 403]),
+        m(Method::GET, "/v1/models/{model}", T::Model, none, [200, 200, 200, 403], [200, 200, 200, 403]),
         m(
             Method::POST,
             "/v1/chat/completions",
@@ -533,6 +536,7 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::StaticToken => path.replace("{id}", &f.user).replace("{token_id}", &f.static_token),
         Target::Rule => path.replace("{id}", &f.rule),
         Target::Provider => path.replace("{name}", "dryrun"),
+        Target::Model => path.replace("{model}", "dryrun-simple"),
         Target::TenantKey => path.replace("{provider}", "dryrun"),
         Target::Notice => path.replace("{id}", &f.notice),
         Target::File => path.replace("{id}", &f.file),

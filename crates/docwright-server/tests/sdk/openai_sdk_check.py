@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from openai import NotFoundError, OpenAI
+from openai import BadRequestError, NotFoundError, OpenAI
 
 client = OpenAI(base_url=os.environ["DW_BASE_URL"], api_key=os.environ["DW_API_KEY"], max_retries=0)
 messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Hello from the SDK"}]
@@ -42,6 +42,29 @@ except NotFoundError as e:
     # The SDK reads docwright's error envelope: the stable code and the message.
     assert e.code == "model_not_found", (e.code, e.body)
     assert "unknown model" in str(e), str(e)
+    assert e.type == "invalid_request_error", e.type
+
+m = client.models.retrieve("dryrun-simple")
+assert (m.id, m.owned_by) == ("dryrun-simple", "dryrun"), m
+try:
+    client.models.retrieve("no-such-model")
+    sys.exit("expected NotFoundError for an unknown model")
+except NotFoundError as e:
+    assert e.code == "model_not_found", e.body
+
+try:
+    client.chat.completions.create(model="dryrun-simple", messages=messages, n=3)
+    sys.exit("expected BadRequestError for n=3")
+except BadRequestError as e:
+    assert (e.code, e.param, e.type) == ("validation_failed", "n", "invalid_request_error"), e.body
+
+# The usage chunk carries the completion's id, like every other chunk.
+ids = set()
+for chunk in client.chat.completions.create(
+    model="dryrun-simple", messages=messages, stream=True, stream_options={"include_usage": True}
+):
+    ids.add(chunk.id)
+assert len(ids) == 1 and ids.pop().startswith("chatcmpl-"), ids
 
 # Embeddings: the SDK asks for base64 by default and decodes it; float when asked.
 e = client.embeddings.create(model="dryrun-embedding", input=["first text", "second text"])
