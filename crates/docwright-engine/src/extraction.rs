@@ -343,6 +343,13 @@ impl Engine {
             Err(e) => Stored::failed("store_failed", e.to_string()),
         };
         let Stored { end, thumbnail, blobs, streamed } = stored;
+        self.observer.extraction(
+            match &end {
+                End::Done { .. } => "done",
+                End::Failed { code, .. } => code.as_str(),
+            },
+            started.elapsed(),
+        );
         match &end {
             End::Done { parts, .. } => tracing::info!(
                 file = %file.id, parts, ms = started.elapsed().as_millis() as u64, "extracted"

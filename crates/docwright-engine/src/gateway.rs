@@ -818,6 +818,8 @@ impl Engine {
         let breaker = &self.registry.breaker;
         let all_resting = candidates.iter().all(|m| breaker.resting(&m.name));
         let mut failures = Failures::default();
+        // The first model a request went to, to tell a fallback's answer.
+        let mut first_tried: Option<String> = None;
         for model in candidates {
             if !all_resting && breaker.resting(&model.name) {
                 continue;
@@ -843,13 +845,17 @@ impl Engine {
                     break;
                 }
                 let t = Instant::now();
+                first_tried.get_or_insert_with(|| model.name.clone());
                 let result = match mode {
                     Mode::Call | Mode::Unsettled => {
                         provider.chat(&chat, key.as_ref()).await.map(|r| Outcome::Called(r, Money::ZERO, None))
                     }
                     Mode::Stream => match provider.chat_stream(&chat, key.as_ref()).await {
                         Ok(s) => match held.take() {
-                            Some(h) => Ok(Outcome::Streaming(s, h)),
+                            Some(h) => {
+                                self.noted_fallback(first_tried.as_deref(), &model);
+                                Ok(Outcome::Streaming(self.timed_first_token(s, &model, t), h))
+                            }
                             None => return Err(Error::Internal("a hold was used twice".to_owned()).into()),
                         },
                         Err(e) => Err(e),
@@ -868,6 +874,7 @@ impl Engine {
                             Outcome::Called(r, _, _) => {
                                 let price = model.price(r.usage.input_tokens, r.usage.output_tokens);
                                 let stat = self.record(grant, req, &model, Some(&r), price, duration_ms, None).await?;
+                                self.noted_fallback(first_tried.as_deref(), &model);
                                 let mut unsettled = None;
                                 if let Some(h) = held.take() {
                                     if mode == Mode::Unsettled {
@@ -890,6 +897,7 @@ impl Engine {
                                 };
                                 let stat =
                                     self.record(grant, req, &model, Some(&as_call), price, duration_ms, None).await?;
+                                self.noted_fallback(first_tried.as_deref(), &model);
                                 if let Some(h) = held.take() {
                                     self.settle_hold(h, grant, req, &model, price, stat).await?;
                                 }
@@ -937,6 +945,20 @@ impl Engine {
             return Err(GatewayError::InsufficientBalance { balance, available, required, currency });
         }
         Err(GatewayError::AllFailed { attempts: failures.attempts, retry_after: failures.retry_after })
+    }
+
+    /// `stream`, reporting when its first text arrives (time to first token).
+    fn timed_first_token(&self, stream: ChatStream, model: &Model, asked: Instant) -> ChatStream {
+        use futures_util::StreamExt as _;
+        let observer = self.observer.clone();
+        let (provider, name) = (model.provider.clone(), model.name.clone());
+        let mut waiting = true;
+        Box::pin(stream.inspect(move |ev| {
+            if waiting && matches!(ev, Ok(docwright_llm::StreamEvent::Delta(_))) {
+                waiting = false;
+                observer.ai_first_token(&provider, &name, asked.elapsed());
+            }
+        }))
     }
 
     /// The key a call uses: the user's own (BYOK), else the tenant's, else the configured one.
@@ -1029,7 +1051,7 @@ impl Engine {
         failures: &mut Failures,
     ) -> Result<bool> {
         let message = e.to_string();
-        self.record(grant, req, model, None, Money::ZERO, duration_ms, Some(&message)).await?;
+        self.record(grant, req, model, None, Money::ZERO, duration_ms, Some((e.kind(), &message))).await?;
         failures.retry_after = failures.retry_after.or(e.retry_after());
         failures.note(model, message, duration_ms);
         Ok(e.is_retryable() || matches!(e, docwright_llm::Error::NoKey { .. }))
@@ -1054,7 +1076,7 @@ impl Engine {
                 Ok(price)
             }
             Err(e) => {
-                self.record(grant, req, model, None, Money::ZERO, duration_ms, Some(e)).await?;
+                self.record(grant, req, model, None, Money::ZERO, duration_ms, Some(("stream_failed", e))).await?;
                 self.release_hold(held).await?;
                 Ok(Money::ZERO)
             }
@@ -1070,7 +1092,7 @@ impl Engine {
         r: Option<&ChatResponse>,
         price: Money,
         duration_ms: u64,
-        error: Option<&str>,
+        error: Option<(&str, &str)>,
     ) -> Result<uuid::Uuid> {
         let ctx = grant.ctx();
         let api_key_id = match &ctx.principal.credential {
@@ -1093,7 +1115,8 @@ impl Engine {
             input_tokens: r.map_or(0, |r| r.usage.input_tokens as i64),
             output_tokens: r.map_or(0, |r| r.usage.output_tokens as i64),
             error_count: i64::from(error.is_some()),
-            error: error.map(str::to_owned),
+            error: error.map(|(_, message)| message.to_owned()),
+            error_kind: error.map(|(kind, _)| kind.to_owned()),
             request_id: match req.reference {
                 Some(CallFor::AiRequest(id)) => Some(id),
                 _ => None,
@@ -1108,9 +1131,25 @@ impl Engine {
             },
             created_at: Timestamp::now(),
         };
+        self.observer.ai_attempt(&crate::observe::Attempt {
+            provider: &stat.provider,
+            model: &stat.model,
+            outcome: error.map_or("ok", |(kind, _)| kind),
+            duration: Duration::from_millis(duration_ms),
+            input_tokens: stat.input_tokens.max(0) as u64,
+            output_tokens: stat.output_tokens.max(0) as u64,
+            cost_micros: price.micros(),
+        });
         let id = stat.id;
         self.append_stat(stat).await?;
         Ok(id)
+    }
+
+    /// Reports an answer by another model than the first one tried.
+    fn noted_fallback(&self, first: Option<&str>, answered: &Model) {
+        if let Some(first) = first.filter(|f| *f != answered.name) {
+            self.observer.ai_fallback(first, &answered.name);
+        }
     }
 }
 
@@ -1173,6 +1212,12 @@ impl Engine {
     /// Every provider with its models' health (administration).
     pub fn admin_providers(&self, grant: &Grant) -> Result<Vec<ProviderInfo>> {
         grant.expect(AI_PROVIDER_READ)?;
+        Ok(self.provider_health())
+    }
+
+    /// Every provider with its models' breaker state, for health and metrics (no keys: only
+    /// whether one is configured).
+    pub fn provider_health(&self) -> Vec<ProviderInfo> {
         let now = Instant::now();
         let mut out: Vec<ProviderInfo> = self
             .registry
@@ -1199,7 +1244,36 @@ impl Engine {
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        out
+    }
+
+    /// A tenant's AI usage from `from` to `to` (SPEC P7 `GET /api/metrics`): the caller's
+    /// tenant, or with `tenant` any tenant for a sysadmin (another tenant is not found for
+    /// others, so ids do not leak).
+    pub async fn tenant_metrics(
+        &self,
+        grant: &Grant,
+        tenant: Option<docwright_core::id::TenantId>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<(docwright_core::id::TenantId, docwright_storage::stats::TenantMetrics)> {
+        grant.expect(AI_PROVIDER_READ)?;
+        let ctx = grant.ctx();
+        let tenant = match tenant {
+            Some(t) if t != ctx.tenant => {
+                if ctx.role != Role::Sysadmin || self.db.tenant(t).await?.is_none() {
+                    return Err(Error::NotFound("tenant"));
+                }
+                t
+            }
+            _ => ctx.tenant,
+        };
+        if to.millis() <= from.millis() {
+            return Err(Error::invalid("to", "must be after from"));
+        }
+        // Attempts still in the stat writer's buffer count too.
+        self.flush_stats().await;
+        Ok((tenant, self.db.tenant_metrics(tenant, from, to).await?))
     }
 
     /// Providers the context tenant has stored a key for, with when it was set.

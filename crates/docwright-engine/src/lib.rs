@@ -52,6 +52,7 @@ pub mod identity;
 pub mod jobs;
 pub mod mail;
 pub mod notices;
+pub mod observe;
 pub mod preview;
 pub mod projects;
 mod recorder;
@@ -155,6 +156,8 @@ pub struct Engine {
     chat_signal: std::sync::Arc<tokio::sync::Notify>,
     /// Vectors of extracted passages (`[embeddings]`); off by default.
     embeddings: std::sync::Arc<embeddings::EmbeddingSettings>,
+    /// Who hears of AI attempts and extractions (metrics); nobody by default.
+    observer: std::sync::Arc<dyn observe::Observer>,
     job_defaults: std::sync::Arc<jobs::JobDefaults>,
 }
 
@@ -172,6 +175,7 @@ impl Engine {
             chat: std::sync::Arc::default(),
             chat_signal: std::sync::Arc::default(),
             embeddings: std::sync::Arc::default(),
+            observer: std::sync::Arc::new(observe::Unobserved),
             job_defaults: std::sync::Arc::default(),
             db,
             jwt,
@@ -187,6 +191,12 @@ impl Engine {
             files: None,
             extraction: std::sync::Arc::default(),
         }
+    }
+
+    /// With `observer` hearing of every AI attempt and extraction (the server's metrics).
+    pub fn with_observer(mut self, observer: std::sync::Arc<dyn observe::Observer>) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// With these `[billing]` settings (else the defaults).

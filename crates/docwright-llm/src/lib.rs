@@ -187,6 +187,25 @@ impl Error {
         }
     }
 
+    /// A stable name of the kind of failure, for statistics and metrics: `no_key`, `timeout`,
+    /// `rate_limited`, `upstream_4xx`, `upstream_5xx`, `malformed`, `truncated`,
+    /// `invalid_output`, `transport`, `config`, `unsupported`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NoKey { .. } => "no_key",
+            Error::Timeout { .. } => "timeout",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Upstream { status, .. } if *status >= 500 => "upstream_5xx",
+            Error::Upstream { .. } => "upstream_4xx",
+            Error::Malformed { .. } => "malformed",
+            Error::Truncated { .. } => "truncated",
+            Error::InvalidOutput { .. } => "invalid_output",
+            Error::Transport { .. } => "transport",
+            Error::Config { .. } => "config",
+            Error::Unsupported { .. } => "unsupported",
+        }
+    }
+
     /// How long the provider asked us to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

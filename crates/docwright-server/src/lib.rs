@@ -139,6 +139,9 @@ impl Application {
         };
         let metrics_token = config.observability.metrics_token.as_ref().map(|t| t.expose().to_owned());
         let mut state = AppState::new(engine, blob_dir, metrics_token);
+        // Every clone of the engine made from here on (job handlers, workers) reports to /metrics.
+        state.engine =
+            state.engine.clone().with_observer(std::sync::Arc::new(metrics::EngineObserver(state.metrics.clone())));
         if config.jobs.enabled {
             let settings = docwright_engine::jobs::runtime_settings(&config.jobs);
             let observer = std::sync::Arc::new(metrics::JobObserver(state.metrics.clone()));

@@ -51,6 +51,7 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Public, routes!(ops::health)),
         (Public, routes!(ops::ready)),
         (Public, routes!(ops::metrics)),
+        (Rbac(AI_PROVIDER_READ), routes!(ops::tenant_metrics)),
         (Public, routes!(auth::exchange)),
         (Public, routes!(auth::refresh)),
         (Public, routes!(auth::logout)),

@@ -33,6 +33,19 @@ impl ComponentStatus {
     }
 }
 
+/// An AI provider's state from this server's circuit breakers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ProviderStatus {
+    pub name: String,
+    /// The protocol: `openai_compatible`, `anthropic`, `gemini`, `gigachat`, `dryrun`.
+    pub kind: &'static str,
+    /// `ok`; `degraded` while some of its models rest after failures; `resting` while all do.
+    pub status: &'static str,
+    /// Its models that rest now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resting_models: Vec<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct HealthChecks {
     pub database: ComponentStatus,
@@ -40,8 +53,8 @@ pub(super) struct HealthChecks {
     /// The job queue: `ok` (detail: whether this server runs workers) or `error` (its table
     /// cannot be read).
     pub queue: QueueStatus,
-    /// One entry per configured AI provider (none until providers are configured).
-    pub providers: Vec<ComponentStatus>,
+    /// Each AI provider of the registry (the built-in dryrun one without configuration).
+    pub providers: Vec<ProviderStatus>,
     /// Tesseract for images and scanned pages: `ok` (detail: version, missing languages),
     /// `unavailable` (the server runs; files get no OCR text) or `not_configured` (OCR off).
     pub ocr: ComponentStatus,
@@ -166,8 +179,26 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
         status: if degraded { "degraded" } else { "ok" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: state.uptime_secs(),
-        checks: HealthChecks { database, blob_store, queue, providers: Vec::new(), ocr: ocr_status(&state) },
+        checks: HealthChecks { database, blob_store, queue, providers: providers(&state), ocr: ocr_status(&state) },
     })
+}
+
+fn providers(state: &AppState) -> Vec<ProviderStatus> {
+    state
+        .engine
+        .provider_health()
+        .into_iter()
+        .map(|p| {
+            let resting: Vec<String> =
+                p.models.iter().filter(|m| m.resting_secs.is_some()).map(|m| m.model.clone()).collect();
+            let status = match resting.len() {
+                0 => "ok",
+                n if n == p.models.len() => "resting",
+                _ => "degraded",
+            };
+            ProviderStatus { name: p.name, kind: p.kind, status, resting_models: resting }
+        })
+        .collect()
 }
 
 fn ocr_status(state: &AppState) -> ComponentStatus {
@@ -216,7 +247,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, 
 /// Prometheus metrics (OpenMetrics text). When `observability.metrics_token` is set, it must
 /// be sent as `Authorization: Bearer <token>`.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, description = "Metrics in the OpenMetrics text format", content_type = "application/openmetrics-text", body = String),
+    (status = 200, description = "Metrics: OpenMetrics text when `Accept` asks for application/openmetrics-text, else the Prometheus text format 0.0.4", content_type = "text/plain", body = String),
     (status = 401, description = "A metrics token is configured and was not sent", body = ErrorBody)))]
 pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(expected) = state.metrics_token() {
@@ -234,10 +265,120 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
         Ok(depth) => state.metrics.set_job_depth(&depth, docwright_core::time::Timestamp::now()),
         Err(e) => tracing::warn!(error = %e, "reading the job queue's depth for /metrics failed"),
     }
-    let text = state.metrics.render().map_err(ApiError::internal)?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+    state.metrics.set_breakers(&state.engine.provider_health());
+    // OpenMetrics when the scraper asks for it (Prometheus does), else the classic text format.
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if openmetrics {
+        let text = state.metrics.render().map_err(ApiError::internal)?;
+        Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+            .into_response())
+    } else {
+        let text = state.metrics.render_classic().map_err(ApiError::internal)?;
+        Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The period and tenant of `GET /api/metrics`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct MetricsQuery {
+    /// Another tenant (sysadmins only); the tenant the request acts in by default.
+    tenant_id: Option<uuid::Uuid>,
+    /// RFC 3339; 30 days before `to` by default.
+    from: Option<String>,
+    /// RFC 3339, exclusive; now by default.
+    to: Option<String>,
+}
+
+/// One model's share of [`TenantMetricsOut`].
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ModelMetricsOut {
+    provider: String,
+    model: String,
+    requests: i64,
+    errors: i64,
+    processing_time_ms: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    /// Exact, in the billing currency.
+    cost: String,
+}
+
+/// A tenant's AI usage over a period: every attempt is a request; failed ones are also errors,
+/// counted by type.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TenantMetricsOut {
+    tenant_id: String,
+    from: String,
+    to: String,
+    requests: i64,
+    errors: i64,
+    processing_time_ms: i64,
+    /// Per request; 0 without requests.
+    avg_processing_time_ms: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost: String,
+    /// `timeout`, `rate_limited`, `upstream_5xx`, `upstream_4xx`, `malformed`, `invalid_output`,
+    /// `transport`, `truncated`, `no_key`, `stream_failed`, ... → count.
+    #[schema(value_type = Object)]
+    errors_by_type: serde_json::Map<String, serde_json::Value>,
+    models: Vec<ModelMetricsOut>,
+}
+
+/// A tenant's AI usage metrics (SPEC P7): requests, processing time, tokens, cost and errors by
+/// type over a period, in all and per model.
+#[utoipa::path(get, path = "/api/metrics", tag = "operations", params(MetricsQuery), responses(
+    (status = 200, body = TenantMetricsOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 404, description = "Another tenant, asked for by someone other than a sysadmin", body = ErrorBody)))]
+pub(crate) async fn tenant_metrics(
+    State(state): State<AppState>,
+    crate::guard::Authorized(grant): crate::guard::Authorized,
+    crate::error::ApiQuery(q): crate::error::ApiQuery<MetricsQuery>,
+) -> Result<Json<TenantMetricsOut>, ApiError> {
+    use docwright_core::time::Timestamp;
+    let parse = |field: &'static str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| Timestamp::parse_rfc3339(s).map_err(|e| ApiError::validation(field, format!("{field}: {e}"))))
+            .transpose()
+    };
+    let to = parse("to", &q.to)?.unwrap_or_else(Timestamp::now);
+    let from = parse("from", &q.from)?.unwrap_or_else(|| to.plus_secs(-30 * 86_400));
+    let tenant = q.tenant_id.map(docwright_core::id::TenantId::from);
+    let (tenant, m) = state.engine.tenant_metrics(&grant, tenant, from, to).await?;
+    let errors_by_type = m.errors_by_kind.into_iter().map(|(k, n)| (k, serde_json::json!(n))).collect();
+    Ok(Json(TenantMetricsOut {
+        tenant_id: tenant.to_string(),
+        from: from.to_rfc3339(),
+        to: to.to_rfc3339(),
+        requests: m.requests,
+        errors: m.errors,
+        processing_time_ms: m.processing_time_ms,
+        avg_processing_time_ms: if m.requests > 0 { m.processing_time_ms / m.requests } else { 0 },
+        input_tokens: m.input_tokens,
+        output_tokens: m.output_tokens,
+        cost: m.cost.to_string(),
+        errors_by_type,
+        models: m
+            .models
+            .into_iter()
+            .map(|x| ModelMetricsOut {
+                provider: x.provider,
+                model: x.model,
+                requests: x.requests,
+                errors: x.errors,
+                processing_time_ms: x.processing_time_ms,
+                input_tokens: x.input_tokens,
+                output_tokens: x.output_tokens,
+                cost: x.cost.to_string(),
+            })
+            .collect(),
+    }))
 }

@@ -195,6 +195,7 @@ fn table() -> Vec<Case> {
             [204, 204, 403, 403],
         ),
         m(Method::GET, "/v1/models", T::None, none, [200, 200, 200, 403], [200, 200, 200, 403]),
+        m(Method::GET, "/api/metrics", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
         m(Method::GET, "/v1/models/{model}", T::Model, none, [200, 200, 200, 403], [200, 200, 200, 403]),
         m(
             Method::POST,
