@@ -161,13 +161,6 @@ impl Db {
              ORDER BY b.score DESC, b.file_id LIMIT $4 OFFSET $5"
         );
         let mut tx = self.limited_tx().await?;
-        if self.backend() == Backend::Postgres {
-            // The planner costs a sequential scan without the reading of the pieces' stored
-            // tsvectors (out of line), so on tables of some thousand pieces it reads every one
-            // (200 ms for a 100 MB part, even for a word that is nowhere) instead of the GIN
-            // index (under 1 ms). Searches always want the index.
-            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.map_err(timed_out)?;
-        }
         let rows = sqlx::query(trusted(sql))
             .bind(query_text.clone())
             .bind(tenant.to_string())
@@ -274,8 +267,8 @@ impl Db {
 }
 
 impl Db {
-    /// A read transaction whose statements PostgreSQL cancels at [`SEARCH_TIME_LIMIT`] (SET
-    /// LOCAL: this transaction only).
+    /// A read transaction for searches (SET LOCAL: this transaction only). PostgreSQL cancels
+    /// its statements at [`SEARCH_TIME_LIMIT`].
     async fn limited_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         let mut tx = self.pool().begin().await?;
         if self.backend() == Backend::Postgres {
@@ -284,6 +277,14 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(timed_out)?;
+            // The planner costs a sequential scan without the reading of the pieces' stored
+            // tsvectors (out of line), so on tables of some thousand pieces it reads every one
+            // (200 ms for a 100 MB part, even for a word that is nowhere) instead of the GIN
+            // index (under 1 ms). Searches always want the index.
+            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.map_err(timed_out)?;
+            // Estimates over a large table pass `jit_above_cost`, and compiling the statement
+            // (some 60 ms measured) costs more than a search that reads the index runs.
+            sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await.map_err(timed_out)?;
         }
         Ok(tx)
     }
