@@ -5,11 +5,13 @@
 //! The index covers bounded pieces of each part's text (at most
 //! [`PIECE_CHARS`](crate::files::PIECE_CHARS) characters, see migration 0010), so the work of a
 //! search grows with the matches, never with the square of a part's length: a hit is a piece,
-//! a part's best piece stands for it, and its snippet is cut from that piece alone. Every word
-//! must occur in one piece. On PostgreSQL the statements run under `statement_timeout`
-//! ([`SEARCH_TIME_LIMIT`]); sqlx's `Any` driver offers SQLite neither a progress handler nor an
-//! interrupt, so there the bound is the bounded input, and the caller's wait is cut at the same
-//! limit.
+//! a part's best piece stands for it, and its snippet is cut from that piece alone. Matching
+//! reads only the index; ranking, which reads a piece's whole entry, is done for the first
+//! [`RANKED_PIECES`] matching pieces of each part, so a word in every piece of a huge part
+//! costs little more than a word in one. Every word must occur in one piece. On PostgreSQL the
+//! statements run under `statement_timeout` ([`SEARCH_TIME_LIMIT`]); sqlx's `Any` driver
+//! offers SQLite neither a progress handler nor an interrupt, so there the bound is the bounded
+//! input, and the caller's wait is cut at the same limit.
 //!
 //! User text never reaches either query language as syntax: [`search_terms`] reduces it to
 //! words, and each dialect gets them in a form that cannot be an operator — FTS5 phrases in
@@ -131,8 +133,13 @@ impl Db {
     }
 
     async fn search_within_limit(&self, tenant: TenantId, q: &SearchQuery<'_>) -> Result<SearchPage> {
-        // The best piece per part, the best part per file, ranked: higher scores first (bm25 is
-        // negated: smaller is better).
+        // The first matching pieces of each part (`firsts`, see [`first_pieces`]), ranked; the
+        // best piece per part, the best part per file: higher scores first (bm25 is negated:
+        // smaller is better). The owner is checked after the cut, which is per part and so the
+        // same for every owner. On SQLite `bm25` works only in a scan of the full-text query, so
+        // the query runs again with the cut as a filter on its rows (before their pieces are
+        // read); the `+` keeps it a filter, not rowids FTS5 would be asked for one at a time
+        // (each a new query, recounting bm25's statistics over every match).
         let (query_text, hits) = match self.backend() {
             Backend::Sqlite => (
                 fts5_query(q.terms),
@@ -140,18 +147,24 @@ impl Db {
                  -bm25(file_part_pieces_fts) AS score \
                  FROM file_part_pieces_fts JOIN file_part_pieces pc ON pc.rowid = file_part_pieces_fts.rowid \
                  JOIN file_parts p ON p.id = pc.part_id JOIN files f ON f.id = p.file_id \
-                 WHERE file_part_pieces_fts MATCH $1 AND pc.tenant_id = $2 AND ($3 = '' OR f.owner_id = $3)",
+                 WHERE file_part_pieces_fts MATCH $1 AND +file_part_pieces_fts.rowid IN (SELECT rid FROM firsts) \
+                 AND ($3 = '' OR f.owner_id = $3)",
             ),
             Backend::Postgres => (
                 q.terms.join(" "),
-                "SELECT p.id AS part_id, p.file_id, p.seq, p.page, p.slide, p.sheet, pc.piece, \
+                "SELECT p.id AS part_id, p.file_id, p.seq, p.page, p.slide, p.sheet, x.piece, \
                  CAST(ts_rank_cd(pc.text_tsv, plainto_tsquery('simple', $1)) AS DOUBLE PRECISION) AS score \
-                 FROM file_part_pieces pc JOIN file_parts p ON p.id = pc.part_id JOIN files f ON f.id = p.file_id \
-                 WHERE pc.text_tsv @@ plainto_tsquery('simple', $1) AND pc.tenant_id = $2 AND ($3 = '' OR f.owner_id = $3)",
+                 FROM firsts x JOIN file_part_pieces pc ON pc.part_id = x.part_id AND pc.piece = x.piece \
+                 JOIN file_parts p ON p.id = x.part_id JOIN files f ON f.id = p.file_id \
+                 WHERE ($3 = '' OR f.owner_id = $3)",
             ),
         };
+        let firsts = match self.backend() {
+            Backend::Sqlite => first_pieces(Backend::Sqlite, "$1", "$2"),
+            Backend::Postgres => first_pieces(Backend::Postgres, "plainto_tsquery('simple', $1)", "$2"),
+        };
         let sql = format!(
-            "WITH hits AS ({hits}), \
+            "WITH {firsts}, hits AS ({hits}), \
              parts AS (SELECT h.*, ROW_NUMBER() OVER (PARTITION BY part_id ORDER BY score DESC, piece) AS pn FROM hits h), \
              best AS (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY file_id ORDER BY score DESC, seq) AS rn, \
                       COUNT(*) OVER (PARTITION BY file_id) AS matching FROM parts x WHERE pn = 1) \
@@ -161,13 +174,6 @@ impl Db {
              ORDER BY b.score DESC, b.file_id LIMIT $4 OFFSET $5"
         );
         let mut tx = self.limited_tx().await?;
-        if self.backend() == Backend::Postgres {
-            // The planner costs a sequential scan without the reading of the pieces' stored
-            // tsvectors (out of line), so on tables of some thousand pieces it reads every one
-            // (200 ms for a 100 MB part, even for a word that is nowhere) instead of the GIN
-            // index (under 1 ms). Searches always want the index.
-            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.map_err(timed_out)?;
-        }
         let rows = sqlx::query(trusted(sql))
             .bind(query_text.clone())
             .bind(tenant.to_string())
@@ -213,32 +219,41 @@ impl Db {
             return Ok(Vec::new());
         }
         let search = async {
-            let scope = "pc.tenant_id = $1 AND ($2 = '' OR f.owner_id = $2) AND EXISTS (SELECT 1 FROM documents d \
+            // As in `search`: the first matching pieces of each part, ranked, scoped after the cut
+            // (per part, so the same for every scope).
+            let scope = "($2 = '' OR f.owner_id = $2) AND EXISTS (SELECT 1 FROM documents d \
                          WHERE d.tenant_id = $1 AND d.project_id = $3 AND d.file_id = p.file_id)";
-            let hits = match self.backend() {
-                Backend::Sqlite => format!(
-                    "SELECT p.id AS part_id, p.file_id, -bm25(file_part_pieces_fts) AS score \
-                     FROM file_part_pieces_fts JOIN file_part_pieces pc ON pc.rowid = file_part_pieces_fts.rowid \
-                     JOIN file_parts p ON p.id = pc.part_id JOIN files f ON f.id = p.file_id \
-                     WHERE file_part_pieces_fts MATCH $5 AND {scope}"
+            let (firsts, hits) = match self.backend() {
+                Backend::Sqlite => (
+                    first_pieces(Backend::Sqlite, "$5", "$1"),
+                    format!(
+                        "SELECT p.id AS part_id, p.file_id, -bm25(file_part_pieces_fts) AS score \
+                         FROM file_part_pieces_fts JOIN file_part_pieces pc ON pc.rowid = file_part_pieces_fts.rowid \
+                         JOIN file_parts p ON p.id = pc.part_id JOIN files f ON f.id = p.file_id \
+                         WHERE file_part_pieces_fts MATCH $5 AND +file_part_pieces_fts.rowid IN (SELECT rid FROM firsts) \
+                         AND {scope}"
+                    ),
                 ),
                 Backend::Postgres => {
                     let q = (0..terms.len())
                         .map(|i| format!("plainto_tsquery('simple', ${})", i + 5))
                         .collect::<Vec<_>>()
                         .join(" || ");
-                    format!(
-                        "SELECT p.id AS part_id, p.file_id, \
-                         CAST(ts_rank_cd(pc.text_tsv, {q}) AS DOUBLE PRECISION) AS score \
-                         FROM file_part_pieces pc JOIN file_parts p ON p.id = pc.part_id JOIN files f ON f.id = p.file_id \
-                         WHERE pc.text_tsv @@ ({q}) AND {scope}"
+                    (
+                        first_pieces(Backend::Postgres, &q, "$1"),
+                        format!(
+                            "SELECT p.id AS part_id, p.file_id, \
+                             CAST(ts_rank_cd(pc.text_tsv, {q}) AS DOUBLE PRECISION) AS score \
+                             FROM firsts x JOIN file_part_pieces pc ON pc.part_id = x.part_id AND pc.piece = x.piece \
+                             JOIN file_parts p ON p.id = x.part_id JOIN files f ON f.id = p.file_id WHERE {scope}"
+                        ),
                     )
                 }
             };
             // A window, not GROUP BY: SQLite would flatten an aggregate over the CTE and then
             // refuse `bm25` outside the full-text query's own context.
             let sql = format!(
-                "WITH hits AS ({hits}), \
+                "WITH {firsts}, hits AS ({hits}), \
                  parts AS (SELECT h.*, ROW_NUMBER() OVER (PARTITION BY part_id ORDER BY score DESC) AS pn FROM hits h) \
                  SELECT part_id, file_id, score FROM parts WHERE pn = 1 ORDER BY score DESC, part_id LIMIT $4"
             );
@@ -274,8 +289,8 @@ impl Db {
 }
 
 impl Db {
-    /// A read transaction whose statements PostgreSQL cancels at [`SEARCH_TIME_LIMIT`] (SET
-    /// LOCAL: this transaction only).
+    /// A read transaction for searches (SET LOCAL: this transaction only). PostgreSQL cancels
+    /// its statements at [`SEARCH_TIME_LIMIT`].
     async fn limited_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         let mut tx = self.pool().begin().await?;
         if self.backend() == Backend::Postgres {
@@ -284,8 +299,48 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(timed_out)?;
+            // The planner costs a sequential scan without the reading of the pieces' stored
+            // tsvectors (out of line), so on tables of some thousand pieces it reads every one
+            // (200 ms for a 100 MB part, even for a word that is nowhere) instead of the GIN
+            // index (under 1 ms). Searches always want the index.
+            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.map_err(timed_out)?;
+            // Estimates over a large table pass `jit_above_cost`, and compiling the statement
+            // (some 60 ms measured) costs more than a search that reads the index runs.
+            sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await.map_err(timed_out)?;
         }
         Ok(tx)
+    }
+}
+
+/// Pieces ranked per part: the first this many that match (in text order). Ranking reads a
+/// piece's whole index entry (`ts_rank_cd` its stored tsvector, `bm25` every position of
+/// the match), so ranking every matching piece made a word found in each piece of a 100 MB
+/// part (12,500 pieces) cost a second on PostgreSQL; the cut bounds it by the number of
+/// matching parts. A part's best piece is the best of these.
+const RANKED_PIECES: u32 = 8;
+
+/// The CTEs `matched` and `firsts` for a search of `query` (an FTS5 query parameter on
+/// SQLite, a tsquery expression on PostgreSQL) in the tenant `tenant` (a parameter): every
+/// matching piece, found through the full-text index alone (PostgreSQL: MATERIALIZED keeps the
+/// planner from starting at the tenant's parts and testing their pieces one by one), and of
+/// those the first [`RANKED_PIECES`] of each part — `rid` (SQLite rowid) or `(part_id, piece)`
+/// (PostgreSQL). No rank is computed here: matching reads only the index.
+fn first_pieces(backend: Backend, query: &str, tenant: &str) -> String {
+    let n = RANKED_PIECES;
+    match backend {
+        Backend::Sqlite => format!(
+            "matched AS MATERIALIZED (SELECT pc.rowid AS rid, pc.part_id, pc.piece \
+             FROM file_part_pieces_fts JOIN file_part_pieces pc ON pc.rowid = file_part_pieces_fts.rowid \
+             WHERE file_part_pieces_fts MATCH {query} AND pc.tenant_id = {tenant}), \
+             firsts AS MATERIALIZED (SELECT rid FROM (SELECT rid, \
+             ROW_NUMBER() OVER (PARTITION BY part_id ORDER BY piece) AS k FROM matched) r WHERE k <= {n})"
+        ),
+        Backend::Postgres => format!(
+            "matched AS MATERIALIZED (SELECT pc.part_id, pc.piece FROM file_part_pieces pc \
+             WHERE pc.text_tsv @@ ({query}) AND pc.tenant_id = {tenant}), \
+             firsts AS (SELECT part_id, piece FROM (SELECT m.part_id, m.piece, \
+             ROW_NUMBER() OVER (PARTITION BY m.part_id ORDER BY m.piece) AS k FROM matched m) r WHERE k <= {n})"
+        ),
     }
 }
 

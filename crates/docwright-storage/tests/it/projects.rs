@@ -17,6 +17,7 @@ use crate::tenant;
 
 both_databases!(
     long_parts_are_searched_piece_by_piece,
+    search_of_a_word_in_every_piece_ranks_a_part_by_its_first_pieces,
     parts_stored_in_batches_belong_to_their_claimed_run,
     clients_and_projects_are_tenant_scoped,
     folders_nest_move_and_refuse_cycles,
@@ -503,6 +504,68 @@ async fn long_parts_are_searched_piece_by_piece(db: Db) {
     // Every word must occur in one piece: these two are 200,000 characters apart.
     assert!(search(&db, a, "zanzibarite farawayword", None).await.is_empty());
     assert_eq!(search(&db, a, "farawayword", None).await.len(), 1);
+}
+
+async fn search_of_a_word_in_every_piece_ranks_a_part_by_its_first_pieces(db: Db) {
+    use docwright_storage::files::PIECE_STEP;
+    // Storage ranks the first 8 matching pieces of a part (search::RANKED_PIECES).
+    const RANKED: usize = 8;
+    let a = new_tenant(&db, "A").await;
+    let owner = UserId::new();
+    // 100 pieces, each with the word at its start, then a marker of its block; block 30 has
+    // the word fifty times, which would make piece 30 the part's best if every piece were
+    // ranked.
+    let text: String = (0..100)
+        .map(|i| {
+            let mut block = format!("{}marker{i} ", "omnipresent ".repeat(if i == 30 { 50 } else { 1 }));
+            while block.len() < PIECE_STEP {
+                block.push_str("lorem ipsum dolor sit amet ");
+            }
+            block.truncate(PIECE_STEP);
+            block
+        })
+        .collect();
+    let huge = extracted_file(&db, a, owner, "huge.csv", &["an unrelated first page", &text]).await;
+    let small = extracted_file(&db, a, owner, "small.pdf", &["omnipresent omnipresent omnipresent"]).await;
+    let other = extracted_file(&db, a, UserId::new(), "other.pdf", &["an omnipresent word and a rarity"]).await;
+    let ids = |hits: &[SearchHit]| hits.iter().map(|h| h.file_id).collect::<Vec<_>>();
+    let sorted = |mut v: Vec<FileId>| {
+        v.sort();
+        v
+    };
+
+    let hits = search(&db, a, "omnipresent", None).await;
+    assert_eq!(sorted(ids(&hits)), sorted(vec![huge, small, other]), "one hit per file");
+    assert_eq!(ids(&hits)[0], small, "three mentions in a short text rank first");
+    let h = hits.iter().find(|h| h.file_id == huge).unwrap();
+    assert_eq!((h.seq, h.page, h.matching_parts), (1, Some(2), 1));
+    assert!((h.piece as usize) < RANKED, "the best of the first pieces: {}", h.piece);
+    assert!(!snippet_hits(h).is_empty() && snippet_hits(h).iter().all(|w| w == "omnipresent"), "{:?}", h.snippet);
+    let shown: String = h.snippet.iter().map(|p| p.text.as_str()).collect();
+    assert!(
+        (0..=RANKED).any(|i| shown.contains(&format!("marker{i} "))),
+        "the snippet is cut from one of the first pieces: {shown}"
+    );
+    // The owner's scope, every word in one piece, and words found deep in the part are as
+    // before (block 77's start is in pieces 76 and 77).
+    assert_eq!(sorted(ids(&search(&db, a, "omnipresent", Some(owner)).await)), sorted(vec![huge, small]));
+    assert_eq!(ids(&search(&db, a, "omnipresent rarity", None).await), [other]);
+    let deep = search(&db, a, "marker77", None).await;
+    assert_eq!(ids(&deep), [huge]);
+    assert!([76, 77].contains(&deep[0].piece), "{}", deep[0].piece);
+
+    // Retrieval for a chat: one passage per part with any of the words, only the project's
+    // files, of the owner when given.
+    let c = client(&db, a, "C").await;
+    let p = project(&db, a, c, "P").await;
+    for f in [huge, other] {
+        db.insert_document(&document_row(a, p, None, f, "doc")).await.unwrap();
+    }
+    let terms = search_terms("omnipresent rarity");
+    let passages = db.search_passages(a, &terms, p, None, 10).await.unwrap();
+    assert_eq!(sorted(passages.iter().map(|h| h.file_id).collect()), sorted(vec![huge, other]));
+    let mine = db.search_passages(a, &terms, p, Some(owner), 10).await.unwrap();
+    assert_eq!(mine.iter().map(|h| h.file_id).collect::<Vec<_>>(), [huge]);
 }
 
 async fn parts_stored_in_batches_belong_to_their_claimed_run(db: Db) {
