@@ -333,6 +333,7 @@ fn router(state: AppState, config: &Config) -> Router {
         api = api.merge(guarded);
     }
     let (routes, doc) = api.split_for_parts();
+    let doc = openapi::conform(doc);
     routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(edge::not_found)
@@ -361,5 +362,5 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         routes::annotate(&mut route, access);
         api = api.routes(route);
     }
-    api.into_openapi()
+    openapi::conform(api.into_openapi())
 }
