@@ -353,7 +353,7 @@ fn router(state: AppState, config: &Config) -> Router {
 }
 
 /// Room for the multipart boundaries and part headers around an uploaded file.
-pub(crate) const UPLOAD_FRAMING: u64 = 64 * 1024;
+const UPLOAD_FRAMING: u64 = 64 * 1024;
 
 /// The OpenAPI document (what `/openapi.json` serves), without starting a server.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {

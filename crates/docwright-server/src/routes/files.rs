@@ -186,16 +186,9 @@ pub(super) struct UploadForm {
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
-    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<FileOut>), ApiError> {
     let limit = state.engine.max_upload_bytes();
-    // A declared length beyond the limit and its framing is refused before anything is read.
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit.saturating_add(crate::UPLOAD_FRAMING)) {
-        return Err(too_large(limit));
-    }
     let mut multipart = multipart.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large(limit)
