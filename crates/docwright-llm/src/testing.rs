@@ -316,8 +316,8 @@ fn completion(model: &str, message: Value, finish: &str, usage: Option<(u64, u64
     v
 }
 
-/// Records the request and takes the next scripted reply.
-fn receive(shared: &Shared, uri: &axum::http::Uri, headers: &HeaderMap, body: &str) -> (Value, Reply) {
+/// Records a request the fake received; its JSON body (`null` when it is not JSON).
+fn record(shared: &Shared, uri: &axum::http::Uri, headers: &HeaderMap, body: &str) -> Value {
     let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let all = headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
@@ -329,6 +329,12 @@ fn receive(shared: &Shared, uri: &axum::http::Uri, headers: &HeaderMap, body: &s
         path,
         at: Instant::now(),
     });
+    body
+}
+
+/// Records the request and takes the next scripted reply.
+fn receive(shared: &Shared, uri: &axum::http::Uri, headers: &HeaderMap, body: &str) -> (Value, Reply) {
+    let body = record(shared, uri, headers, body);
     let responder = shared.responder.lock().unwrap().clone();
     if let Some(reply) = responder.and_then(|r| r(&body)) {
         return (body, reply);
@@ -603,17 +609,7 @@ async fn embeddings(
     body: &str,
     shape: EmbedShape,
 ) -> Response {
-    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let all = headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
-    let path = uri.path_and_query().map(ToString::to_string).unwrap_or_default();
-    shared.received.lock().unwrap().push(Received {
-        body: body.clone(),
-        authorization,
-        headers: all,
-        path,
-        at: Instant::now(),
-    });
+    let body = record(shared, uri, headers, body);
     let scripted = shared.embed_replies.lock().unwrap().pop_front();
     if let Some(reply) = scripted {
         match reply.arrive().await {
