@@ -166,7 +166,7 @@ impl Engine {
     ) -> Result<Held, GatewayError> {
         let ctx = grant.ctx();
         let (settings, account_id) = self.paying_account_id(ctx.tenant, ctx.user()).await?;
-        let input = crate::gateway::estimate_input(&req.messages);
+        let input = crate::gateway::estimate_input(&req.messages) + crate::gateway::estimate_tools(&req.tools);
         let amount = model.price(input + input * INPUT_MARGIN_PERCENT / 100 + 16, u64::from(max_output));
         let floor = match settings.model {
             BillingModel::PrepayTenant | BillingModel::PrepayUser if settings.block_on_zero_balance => {

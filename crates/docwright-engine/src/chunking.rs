@@ -101,7 +101,7 @@ fn largest_text(messages: &[Message]) -> Option<(usize, usize, &str)> {
         .flat_map(|(mi, m)| {
             m.parts.iter().enumerate().filter_map(move |(pi, p)| match p {
                 Part::Text(t) => Some((mi, pi, t.as_str())),
-                Part::Image { .. } => None,
+                Part::Image { .. } | Part::ToolCall(_) | Part::ToolResult { .. } => None,
             })
         })
         .max_by_key(|(_, _, t)| t.len())
@@ -123,6 +123,7 @@ fn combine(answers: Vec<AiResponse>, content: String, started: Instant) -> AiRes
             input_tokens: 0,
             output_tokens: 0,
             finish_reason: None,
+            tool_calls: Vec::new(),
             error_count: 0,
             attempts: Vec::new(),
             chunks: 0,

@@ -329,6 +329,10 @@ pub struct AiRequest {
     pub max_output_tokens: Option<u32>,
     pub temperature: Option<f32>,
     pub output: OutputFormat,
+    /// Functions the model may call (the front door's `tools`); none for docwright's own calls.
+    pub tools: Vec<docwright_llm::Tool>,
+    pub tool_choice: docwright_llm::ToolChoice,
+    pub parallel_tool_calls: Option<bool>,
     /// Narrows the providers further than the caller's permissions (workflows, requests).
     pub allowed_providers: Option<Vec<String>>,
     /// What asked, for the stat record, e.g. `api.chat.completions`.
@@ -403,6 +407,8 @@ pub struct AiResponse {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub finish_reason: Option<String>,
+    /// The tools the model called (with `tools` in the request).
+    pub tool_calls: Vec<docwright_llm::ToolCall>,
     pub error_count: u32,
     pub attempts: Vec<Attempt>,
     /// How many chunks the input was split into (1: it fit; SPEC A4).
@@ -601,7 +607,7 @@ impl Engine {
             }
             return Ok(ordered);
         }
-        let input_tokens = estimate_input(&req.messages);
+        let input_tokens = estimate_input(&req.messages) + estimate_tools(&req.tools);
         let needs_json = matches!(req.output, OutputFormat::Json { .. });
         ordered.retain(|m| {
             input_tokens + u64::from(req.output_budget(m)) <= u64::from(m.context_tokens)
@@ -662,6 +668,9 @@ impl Engine {
             ),
             temperature: req.temperature,
             output: req.output.clone(),
+            tools: req.tools.clone(),
+            tool_choice: req.tool_choice.clone(),
+            parallel_tool_calls: req.parallel_tool_calls,
         }
     }
 
@@ -709,6 +718,7 @@ impl Engine {
             input_tokens: r.usage.input_tokens,
             output_tokens: r.usage.output_tokens,
             finish_reason: r.finish_reason,
+            tool_calls: r.tool_calls,
             error_count: attempts.iter().filter(|a| a.error.is_some()).count() as u32,
             attempts,
             chunks: 1,
@@ -728,6 +738,9 @@ impl Engine {
             max_output_tokens: Some(0),
             temperature: None,
             output: OutputFormat::Text,
+            tools: Vec::new(),
+            tool_choice: Default::default(),
+            parallel_tool_calls: None,
             allowed_providers: call.allowed_providers.clone(),
             process: call.process.clone(),
             reference: call.reference,
@@ -840,7 +853,9 @@ impl Engine {
             let mut held = Some(held);
             let mut tries = 0;
             loop {
-                let tokens = estimate_input(&chat.messages) + u64::from(chat.max_output_tokens.unwrap_or(0));
+                let tokens = estimate_input(&chat.messages)
+                    + estimate_tools(&chat.tools)
+                    + u64::from(chat.max_output_tokens.unwrap_or(0));
                 if !self.provider_slot(&model, tokens, &mut failures).await {
                     break;
                 }
@@ -894,6 +909,7 @@ impl Engine {
                                     finish_reason: None,
                                     bytes_sent: r.bytes_sent,
                                     bytes_received: r.bytes_received,
+                                    tool_calls: Vec::new(),
                                 };
                                 let stat =
                                     self.record(grant, req, &model, Some(&as_call), price, duration_ms, None).await?;
@@ -947,14 +963,16 @@ impl Engine {
         Err(GatewayError::AllFailed { attempts: failures.attempts, retry_after: failures.retry_after })
     }
 
-    /// `stream`, reporting when its first text arrives (time to first token).
+    /// `stream`, reporting when its first text or tool call arrives (time to first token).
     fn timed_first_token(&self, stream: ChatStream, model: &Model, asked: Instant) -> ChatStream {
         use futures_util::StreamExt as _;
         let observer = self.observer.clone();
         let (provider, name) = (model.provider.clone(), model.name.clone());
         let mut waiting = true;
         Box::pin(stream.inspect(move |ev| {
-            if waiting && matches!(ev, Ok(docwright_llm::StreamEvent::Delta(_))) {
+            if waiting
+                && matches!(ev, Ok(docwright_llm::StreamEvent::Delta(_) | docwright_llm::StreamEvent::ToolCall(_)))
+            {
                 waiting = false;
                 observer.ai_first_token(&provider, &name, asked.elapsed());
             }
@@ -1162,7 +1180,7 @@ fn texts_of(messages: &[Message]) -> Vec<String> {
                 .iter()
                 .filter_map(|p| match p {
                     docwright_llm::Part::Text(t) => Some(t.as_str()),
-                    docwright_llm::Part::Image { .. } => None,
+                    _ => None,
                 })
                 .collect()
         })
@@ -1174,8 +1192,25 @@ pub(crate) fn estimate_input(messages: &[Message]) -> u64 {
         .iter()
         .flat_map(|m| &m.parts)
         .map(|p| match p {
-            docwright_llm::Part::Text(t) => docwright_llm::estimate_tokens(t),
+            docwright_llm::Part::Text(t) | docwright_llm::Part::ToolResult { content: t, .. } => {
+                docwright_llm::estimate_tokens(t)
+            }
+            docwright_llm::Part::ToolCall(c) => {
+                docwright_llm::estimate_tokens(&c.name) + docwright_llm::estimate_tokens(&c.arguments)
+            }
             docwright_llm::Part::Image { .. } => 765,
+        })
+        .sum()
+}
+
+/// Tokens the tool declarations add to the input (providers count them as prompt tokens).
+pub(crate) fn estimate_tools(tools: &[docwright_llm::Tool]) -> u64 {
+    tools
+        .iter()
+        .map(|t| {
+            docwright_llm::estimate_tokens(t.name())
+                + t.description().map_or(0, docwright_llm::estimate_tokens)
+                + docwright_llm::estimate_tokens(&t.parameters().to_string())
         })
         .sum()
 }
@@ -1314,7 +1349,7 @@ impl Engine {
             ));
         }
         let key = key.trim();
-        if key.is_empty() || key.len() > 4096 || key.chars().any(char::is_control) {
+        if key.is_empty() || key.chars().count() > 4096 || key.chars().any(char::is_control) {
             return Err(Error::invalid(format!("provider_keys.{provider}"), "a key is 1 to 4096 printable characters"));
         }
         Ok(key)
@@ -1338,6 +1373,9 @@ impl Engine {
             max_output_tokens: Some(5),
             temperature: Some(0.0),
             output: OutputFormat::Text,
+            tools: Vec::new(),
+            tool_choice: Default::default(),
+            parallel_tool_calls: None,
             allowed_providers: Some(vec![name.to_owned()]),
             process: "admin.provider_test".to_owned(),
             reference: None,

@@ -17,6 +17,13 @@
 //! the deltas the caller sees (held back and given whole when the answer is unwrapped). An
 //! answer without the tool call, or whose input does not match the caller's schema, is
 //! [`Error::InvalidOutput`]. JSON without a schema is asked for in the system prompt.
+//!
+//! Function calling (the same "Tool use" guide): the caller's tools go as `tools` with
+//! `tool_choice` `auto`, `any` (required), `tool` (one by name) or `none`, and
+//! `disable_parallel_tool_use` when parallel calls are refused; calls come back as `tool_use`
+//! blocks (streamed as `content_block_start` then `input_json_delta` pieces) and results go
+//! back as `tool_result` blocks in the next user turn. Tools beside a JSON Schema are refused
+//! (the schema is itself a forced tool).
 
 use std::time::Duration;
 
@@ -26,6 +33,7 @@ use serde_json::{Value, json};
 
 use crate::structured::{self, Structured, TOOL_DESCRIPTION, TOOL_NAME};
 use crate::tls::Tls;
+use crate::tools::{self, ToolCall, ToolCallDelta, ToolChoice};
 use crate::{
     ApiKey, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, Error, Part, Provider, Result, Role,
     StreamEvent, Usage, wire,
@@ -73,18 +81,26 @@ impl Provider for Anthropic {
     }
 
     async fn chat(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatResponse> {
+        tools::refuse_beside_schema(&self.ep.name, req)?;
         let st = structured::forced_tool(&req.output);
         let (response, sent) = self.send(req, &st, key, false).await?;
         let (v, received) = self.ep.read_json(response).await?;
         let blocks = v["content"].as_array().ok_or_else(|| self.ep.malformed("no content blocks"))?;
+        let mut tool_calls = Vec::new();
         let raw = if st.wire.is_some() {
             let call = blocks.iter().find(|b| b["type"] == "tool_use" && b["name"] == TOOL_NAME);
             call.map(|b| b["input"].to_string()).ok_or_else(|| structured::not_called(&self.ep.name))?
         } else {
+            for (i, b) in blocks.iter().filter(|b| b["type"] == "tool_use").enumerate() {
+                let name = b["name"].as_str().ok_or_else(|| self.ep.malformed("a tool_use block without a name"))?;
+                let id = b["id"].as_str().map_or_else(|| tools::made_up_id(i), str::to_owned);
+                tool_calls.push(ToolCall { id, name: name.to_owned(), arguments: b["input"].to_string() });
+            }
             blocks.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect()
         };
-        let content = st.answer.finish(&self.ep.name, raw)?;
+        let content = st.answer.finish(&self.ep.name, raw, &tool_calls)?;
         Ok(ChatResponse {
+            tool_calls,
             usage: usage(&v["usage"]).ok_or_else(|| self.ep.malformed("no usage in the message"))?,
             model: v["model"].as_str().unwrap_or(&req.model).to_owned(),
             finish_reason: v["stop_reason"].as_str().map(str::to_owned),
@@ -95,6 +111,7 @@ impl Provider for Anthropic {
     }
 
     async fn chat_stream(&self, req: &ChatRequest, key: Option<&ApiKey>) -> Result<ChatStream> {
+        tools::refuse_beside_schema(&self.ep.name, req)?;
         let st = structured::forced_tool(&req.output);
         let (response, sent) = self.send(req, &st, key, true).await?;
         let forced = st.wire.is_some();
@@ -104,6 +121,7 @@ impl Provider for Anthropic {
             input_tokens: None,
             output_tokens: None,
             tool: forced.then(ToolBlock::default),
+            calls: Vec::new(),
         }))
     }
 
@@ -125,6 +143,8 @@ struct StreamState {
     output_tokens: Option<u64>,
     /// With a forced tool: the `respond` block whose input is the answer.
     tool: Option<ToolBlock>,
+    /// The caller's tools called so far: each call's block.
+    calls: Vec<ToolBlock>,
 }
 
 /// The `tool_use` block of `respond` in a stream.
@@ -136,6 +156,13 @@ struct ToolBlock {
     start_input: Value,
     /// Whether `input_json_delta` carried any of the input.
     streamed: bool,
+}
+
+impl StreamState {
+    /// The call (its place among the answer's calls) whose content block is at `block`.
+    fn call_at(&self, block: Option<u64>) -> Option<usize> {
+        block.and_then(|b| self.calls.iter().position(|c| c.index == Some(b)))
+    }
 }
 
 impl wire::NextEvent for StreamState {
@@ -160,9 +187,33 @@ impl wire::NextEvent for StreamState {
                     {
                         tool.index = ev["index"].as_u64();
                         tool.start_input = block["input"].clone();
+                    } else if self.tool.is_none() && block["type"] == "tool_use" {
+                        let index = self.calls.len();
+                        self.calls.push(ToolBlock {
+                            index: ev["index"].as_u64(),
+                            start_input: block["input"].clone(),
+                            streamed: false,
+                        });
+                        let piece = ToolCallDelta {
+                            index,
+                            id: Some(block["id"].as_str().map_or_else(|| tools::made_up_id(index), str::to_owned)),
+                            name: Some(block["name"].as_str().unwrap_or_default().to_owned()),
+                            arguments: String::new(),
+                        };
+                        return Ok(self.answer.tool_call(piece));
                     }
                 }
                 "content_block_delta" => {
+                    if let Some(index) = self.call_at(ev["index"].as_u64())
+                        && ev["delta"]["type"] == "input_json_delta"
+                    {
+                        let arguments = ev["delta"]["partial_json"].as_str().unwrap_or_default().to_owned();
+                        if arguments.is_empty() {
+                            continue;
+                        }
+                        self.calls[index].streamed = true;
+                        return Ok(self.answer.tool_call(ToolCallDelta { index, id: None, name: None, arguments }));
+                    }
                     let piece = match (&mut self.tool, ev["delta"]["type"].as_str()) {
                         (None, Some("text_delta")) => ev["delta"]["text"].as_str(),
                         (Some(tool), Some("input_json_delta"))
@@ -182,6 +233,15 @@ impl wire::NextEvent for StreamState {
                     }
                 }
                 "content_block_stop" => {
+                    if let Some(index) = self.call_at(ev["index"].as_u64()) {
+                        let call = &self.calls[index];
+                        let whole = &call.start_input;
+                        if !call.streamed && whole.as_object().is_some_and(|o| !o.is_empty()) {
+                            let arguments = whole.to_string();
+                            return Ok(self.answer.tool_call(ToolCallDelta { index, id: None, name: None, arguments }));
+                        }
+                        continue;
+                    }
                     if let Some(tool) = &self.tool
                         && tool.index.is_some()
                         && tool.index == ev["index"].as_u64()
@@ -230,24 +290,30 @@ fn request_body(req: &ChatRequest, st: &Structured, stream: bool) -> Value {
         .filter_map(|p| if let Part::Text(t) = p { Some(t.clone()) } else { None })
         .collect();
     system.extend(st.instruction.clone());
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .filter(|m| m.role != Role::System)
-        .map(|m| {
-            let role = if m.role == Role::Assistant { "assistant" } else { "user" };
-            let content: Vec<Value> = m
-                .parts
-                .iter()
-                .map(|p| match p {
-                    Part::Text(t) => json!({"type": "text", "text": t}),
-                    Part::Image { mime_type, data } => json!({"type": "image",
-                        "source": {"type": "base64", "media_type": mime_type, "data": STANDARD.encode(data)}}),
-                })
-                .collect();
-            json!({"role": role, "content": content})
-        })
-        .collect();
+    let mut messages: Vec<Value> = Vec::new();
+    for m in req.messages.iter().filter(|m| m.role != Role::System) {
+        let role = if m.role == Role::Assistant { "assistant" } else { "user" };
+        let content: Vec<Value> = m
+            .parts
+            .iter()
+            .filter(|p| !matches!(p, Part::Text(t) if t.is_empty()))
+            .map(|p| match p {
+                Part::Text(t) => json!({"type": "text", "text": t}),
+                Part::Image { mime_type, data } => json!({"type": "image",
+                    "source": {"type": "base64", "media_type": mime_type, "data": STANDARD.encode(data)}}),
+                Part::ToolCall(c) => json!({"type": "tool_use", "id": c.id, "name": c.name,
+                    "input": tools::arguments_object(&c.arguments)}),
+                Part::ToolResult { call_id, content } => {
+                    json!({"type": "tool_result", "tool_use_id": call_id, "content": content})
+                }
+            })
+            .collect();
+        // Results of several calls (one tool message each) go back as one user turn.
+        match messages.last_mut().filter(|last| last["role"] == role).and_then(|last| last["content"].as_array_mut()) {
+            Some(earlier) => earlier.extend(content),
+            None => messages.push(json!({"role": role, "content": content})),
+        }
+    }
     let mut body = json!({
         "model": req.model,
         "max_tokens": req.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
@@ -262,6 +328,20 @@ fn request_body(req: &ChatRequest, st: &Structured, stream: bool) -> Value {
     if let Some(schema) = &st.wire {
         body["tools"] = json!([{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": schema}]);
         body["tool_choice"] = json!({"type": "tool", "name": TOOL_NAME});
+    } else if !req.tools.is_empty() {
+        let declared: Vec<Value> =
+            req.tools.iter().map(|t| t.declared("input_schema", t.parameters().clone())).collect();
+        body["tools"] = json!(declared);
+        let mut choice = match &req.tool_choice {
+            ToolChoice::Auto => json!({"type": "auto"}),
+            ToolChoice::None => json!({"type": "none"}),
+            ToolChoice::Required => json!({"type": "any"}),
+            ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
+        };
+        if req.parallel_tool_calls == Some(false) && req.tool_choice != ToolChoice::None {
+            choice["disable_parallel_tool_use"] = json!(true);
+        }
+        body["tool_choice"] = choice;
     }
     if stream {
         body["stream"] = json!(true);
@@ -299,6 +379,7 @@ mod tests {
             max_output_tokens: None,
             temperature: None,
             output: OutputFormat::Json { schema: None },
+            ..Default::default()
         };
         let b = request_body(&req, &structured::forced_tool(&req.output), true);
         assert_eq!(b["max_tokens"], DEFAULT_MAX_TOKENS);

@@ -8,6 +8,11 @@
 //! with every property (required or not, and required keys that `properties` does not
 //! describe); arrays of `minItems` elements (at least one, unless `maxItems` is 0). Strings,
 //! numbers and booleans vary with a digest of the request.
+//!
+//! With tools, the answer is a call of the named tool (`tool_choice` a function) or of the
+//! first one, with arguments built from its parameters the same way, unless the choice is
+//! `none` or (with `auto`) the last message already holds a tool's result: then the answer is
+//! text that quotes that result. A stream gives a call as one piece.
 
 use futures_util::stream;
 use serde_json::{Map, Value, json};
@@ -15,7 +20,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{
     ApiKey, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, OutputFormat, Part, Provider, Result,
-    Role, StreamEvent, Usage, estimate_tokens, schema,
+    Role, StreamEvent, ToolCall, ToolCallDelta, ToolChoice, Usage, estimate_tokens, schema,
 };
 
 /// The dryrun provider.
@@ -38,16 +43,39 @@ impl DryRun {
             .map(|p| match p {
                 Part::Text(t) => t.clone(),
                 Part::Image { mime_type, data } => format!("[image {mime_type} {} bytes]", data.len()),
+                Part::ToolCall(c) => format!("[call {} {}]", c.name, c.arguments),
+                Part::ToolResult { content, .. } => content.clone(),
             })
             .collect::<Vec<_>>()
             .join("\n");
         let seed = Sha256::digest(format!("{}\u{0}{input}", req.model).as_bytes());
-        let last_user = req
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.role == Role::User)
-            .and_then(|m| m.parts.iter().find_map(|p| if let Part::Text(t) = p { Some(t.as_str()) } else { None }))
+        let last_result = req.messages.iter().rev().find(|m| m.role != Role::System).and_then(|m| {
+            m.parts
+                .iter()
+                .find_map(|p| if let Part::ToolResult { content, .. } = p { Some(content.as_str()) } else { None })
+        });
+        if let Some(call) = tool_call(req, last_result.is_some(), &seed) {
+            let arguments_tokens = estimate_tokens(&call.arguments);
+            return ChatResponse {
+                usage: Usage {
+                    input_tokens: estimate_tokens(&input),
+                    output_tokens: arguments_tokens,
+                    estimated: false,
+                },
+                model: req.model.clone(),
+                finish_reason: Some("tool_calls".to_owned()),
+                bytes_sent: 0,
+                bytes_received: 0,
+                content: String::new(),
+                tool_calls: vec![call],
+            };
+        }
+        let last_user = last_result
+            .or_else(|| {
+                req.messages.iter().rev().find(|m| m.role == Role::User).and_then(|m| {
+                    m.parts.iter().find_map(|p| if let Part::Text(t) = p { Some(t.as_str()) } else { None })
+                })
+            })
             .unwrap_or("");
         let mut content = match &req.output {
             OutputFormat::Text => text_answer(last_user, &seed),
@@ -77,8 +105,25 @@ impl DryRun {
             bytes_sent: 0,
             bytes_received: 0,
             content,
+            tool_calls: Vec::new(),
         }
     }
+}
+
+/// The call a request with tools gets, if any (see the module's description).
+fn tool_call(req: &ChatRequest, answered: bool, seed: &[u8]) -> Option<ToolCall> {
+    let tool = match &req.tool_choice {
+        ToolChoice::None => return None,
+        ToolChoice::Auto if answered => return None,
+        ToolChoice::Function(name) => req.tools.iter().find(|t| t.name() == name),
+        ToolChoice::Auto | ToolChoice::Required => req.tools.first(),
+    }?;
+    let arguments = value_for(tool.parameters(), seed).to_string();
+    Some(ToolCall {
+        id: format!("call_{:02x}{:02x}{:02x}{:02x}", seed[0], seed[1], seed[2], seed[3]),
+        name: tool.name().to_owned(),
+        arguments,
+    })
 }
 
 /// A short, plausible answer that quotes the request, so tests can see what was asked.
@@ -196,6 +241,14 @@ impl Provider for DryRun {
         let done = self.answer(req);
         // Tokens as a real stream would carry them: words with their leading space.
         let mut events: Vec<Result<StreamEvent>> = Vec::new();
+        for (index, c) in done.tool_calls.iter().enumerate() {
+            events.push(Ok(StreamEvent::ToolCall(ToolCallDelta {
+                index,
+                id: Some(c.id.clone()),
+                name: Some(c.name.clone()),
+                arguments: c.arguments.clone(),
+            })));
+        }
         let mut start = 0;
         for (i, c) in done.content.char_indices() {
             if c == ' ' && i > start {
@@ -276,6 +329,7 @@ mod tests {
             match ev.unwrap() {
                 StreamEvent::Delta(t) => text.push_str(&t),
                 StreamEvent::Done(r) => done = Some(r),
+                StreamEvent::ToolCall(c) => panic!("a tool call without tools: {c:?}"),
             }
         }
         let done = done.unwrap();

@@ -11,6 +11,12 @@
 //! Streaming is `:streamGenerateContent?alt=sse`: server-sent events whose data are whole
 //! response chunks; there is no end marker, so a stream is complete only when a chunk carried a
 //! `finishReason`, and the last `usageMetadata` counts the whole answer.
+//!
+//! Function calling (ai.google.dev/gemini-api/docs/function-calling): the caller's tools go as
+//! `tools: [{functionDeclarations}]` with `parametersJsonSchema`, the choice as
+//! `toolConfig.functionCallingConfig` (`AUTO`, `ANY` with `allowedFunctionNames` for a named
+//! tool, `NONE`); calls come back as whole `functionCall` parts (in a stream, each in its
+//! chunk), and results go back as `functionResponse` parts in a user turn.
 
 use std::time::Duration;
 
@@ -20,6 +26,7 @@ use serde_json::{Value, json};
 
 use crate::structured::{self, Structured};
 use crate::tls::Tls;
+use crate::tools::{self, ToolCall, ToolCallDelta, ToolChoice};
 use crate::{
     ApiKey, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, Error, Part, Provider, Result, Role,
     StreamEvent, Usage, embed, estimate_tokens, wire,
@@ -68,8 +75,14 @@ impl Provider for Gemini {
         let candidate = v["candidates"]
             .get(0)
             .ok_or_else(|| self.ep.malformed("no candidates (the prompt may have been blocked)"))?;
-        let content = st.answer.finish(&self.ep.name, text_of(candidate))?;
+        let tool_calls: Vec<ToolCall> = function_calls(candidate)
+            .enumerate()
+            .map(|(i, call)| tool_call(i, call))
+            .collect::<Option<_>>()
+            .ok_or_else(|| self.ep.malformed("a functionCall without a name"))?;
+        let content = st.answer.finish(&self.ep.name, text_of(candidate), &tool_calls)?;
         Ok(ChatResponse {
+            tool_calls,
             usage: usage(&v["usageMetadata"]).ok_or_else(|| self.ep.malformed("no usageMetadata"))?,
             model: v["modelVersion"].as_str().unwrap_or(&req.model).to_owned(),
             finish_reason: candidate["finishReason"].as_str().map(str::to_owned),
@@ -86,6 +99,8 @@ impl Provider for Gemini {
             sse: self.ep.sse(response),
             answer: wire::Assembly::new(&self.ep.name, req, sent, st.answer),
             usage: None,
+            calls: 0,
+            queued: std::collections::VecDeque::new(),
         }))
     }
 
@@ -126,6 +141,10 @@ struct StreamState {
     sse: wire::SseReader,
     answer: wire::Assembly,
     usage: Option<Usage>,
+    /// Function calls seen so far.
+    calls: usize,
+    /// Events of a chunk that carried several, yielded before reading on.
+    queued: std::collections::VecDeque<StreamEvent>,
 }
 
 impl wire::NextEvent for StreamState {
@@ -135,6 +154,9 @@ impl wire::NextEvent for StreamState {
 
     async fn next_event(&mut self) -> Result<StreamEvent> {
         loop {
+            if let Some(ev) = self.queued.pop_front() {
+                return Ok(ev);
+            }
             let data = match self.sse.next().await {
                 Ok(data) => data,
                 // No end marker: the end of the stream is the end of the answer, if it finished.
@@ -166,10 +188,38 @@ impl wire::NextEvent for StreamState {
             if !text.is_empty()
                 && let Some(ev) = self.answer.delta(&text)
             {
-                return Ok(ev);
+                self.queued.push_back(ev);
+            }
+            for call in function_calls(candidate) {
+                let call = tool_call(self.calls, call).ok_or_else(|| Error::Malformed {
+                    provider: self.answer.provider.clone(),
+                    detail: "a functionCall without a name".into(),
+                })?;
+                let piece = ToolCallDelta {
+                    index: self.calls,
+                    id: Some(call.id),
+                    name: Some(call.name),
+                    arguments: call.arguments,
+                };
+                self.calls += 1;
+                let ev = self.answer.tool_call(piece);
+                self.queued.push_back(ev);
             }
         }
     }
+}
+
+/// The `functionCall`s among a candidate's parts.
+fn function_calls(candidate: &Value) -> impl Iterator<Item = &Value> {
+    candidate["content"]["parts"].as_array().into_iter().flatten().filter_map(|p| p.get("functionCall"))
+}
+
+/// The `i`-th call of an answer from its `functionCall` (an id is made up when it has none).
+fn tool_call(i: usize, call: &Value) -> Option<ToolCall> {
+    let name = call["name"].as_str().filter(|n| !n.is_empty())?.to_owned();
+    let id = call["id"].as_str().map_or_else(|| tools::made_up_id(i), str::to_owned);
+    let arguments = if call["args"].is_null() { "{}".to_owned() } else { call["args"].to_string() };
+    Some(ToolCall { id, name, arguments })
 }
 
 fn text_of(candidate: &Value) -> String {
@@ -190,15 +240,29 @@ fn request_body(req: &ChatRequest, st: &Structured) -> Value {
         Part::Image { mime_type, data } => {
             json!({"inline_data": {"mime_type": mime_type, "data": STANDARD.encode(data)}})
         }
+        Part::ToolCall(c) => {
+            json!({"functionCall": {"id": c.id, "name": c.name, "args": tools::arguments_object(&c.arguments)}})
+        }
+        Part::ToolResult { call_id, content } => json!({"functionResponse": {
+            "id": call_id,
+            "name": tools::name_of_call(&req.messages, call_id).unwrap_or(call_id),
+            "response": tools::result_object(content),
+        }}),
     };
     let system: Vec<Value> =
         req.messages.iter().filter(|m| m.role == Role::System).flat_map(|m| &m.parts).map(part).collect();
-    let contents: Vec<Value> = req
-        .messages
-        .iter()
-        .filter(|m| m.role != Role::System)
-        .map(|m| json!({"role": if m.role == Role::Assistant { "model" } else { "user" }, "parts": m.parts.iter().map(part).collect::<Vec<_>>()}))
-        .collect();
+    let mut contents: Vec<Value> = Vec::new();
+    for m in req.messages.iter().filter(|m| m.role != Role::System) {
+        let role = if m.role == Role::Assistant { "model" } else { "user" };
+        let parts: Vec<Value> =
+            m.parts.iter().filter(|p| !matches!(p, Part::Text(t) if t.is_empty())).map(part).collect();
+        // The results of several calls go back as one user turn.
+        let earlier = contents.last_mut().filter(|last| last["role"] == role && m.role == Role::Tool);
+        match earlier.and_then(|last| last["parts"].as_array_mut()) {
+            Some(earlier) => earlier.extend(parts),
+            None => contents.push(json!({"role": role, "parts": parts})),
+        }
+    }
     let mut config = json!({});
     if let Some(n) = req.max_output_tokens {
         config["maxOutputTokens"] = json!(n);
@@ -213,6 +277,20 @@ fn request_body(req: &ChatRequest, st: &Structured) -> Value {
         }
     }
     let mut body = json!({"contents": contents, "generationConfig": config});
+    if !req.tools.is_empty() {
+        let declared: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| t.declared("parametersJsonSchema", structured::gemini_json_schema(t.parameters())))
+            .collect();
+        body["tools"] = json!([{"functionDeclarations": declared}]);
+        body["toolConfig"] = json!({"functionCallingConfig": match &req.tool_choice {
+            ToolChoice::Auto => json!({"mode": "AUTO"}),
+            ToolChoice::None => json!({"mode": "NONE"}),
+            ToolChoice::Required => json!({"mode": "ANY"}),
+            ToolChoice::Function(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
+        }});
+    }
     if !system.is_empty() {
         body["systemInstruction"] = json!({"parts": system});
     }
@@ -240,6 +318,7 @@ mod tests {
             max_output_tokens: Some(50),
             temperature: None,
             output: OutputFormat::Json { schema: Some(json!({"type": "object", "properties": {"n": {"const": 1}}})) },
+            ..Default::default()
         };
         let b = request_body(&req, &structured::gemini(&req.output));
         assert_eq!(b["systemInstruction"], json!({"parts": [{"text": "be brief"}]}));

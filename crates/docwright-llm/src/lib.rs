@@ -13,6 +13,9 @@
 //!   HTTP and server-sent-event plumbing they share; [`tls`] the optional TLS settings (extra
 //!   trusted CAs, client certificate) any HTTP provider can be built with.
 //! - [`ChatRequest`] / [`ChatResponse`] / [`StreamEvent`]: the provider-neutral call.
+//! - [`Tool`] / [`ToolChoice`] / [`ToolCall`]: function calling ([`tools`]): tools the caller
+//!   declares, the model's calls of them ([`Part::ToolCall`] in an assistant message) and what
+//!   they returned ([`Part::ToolResult`] in a [`Role::Tool`] message), on every protocol.
 //! - [`EmbedRequest`] / [`EmbedResponse`]: embeddings, one vector per text ([`embed`]).
 //! - [`Error`]: what went wrong, with [`Error::is_retryable`] for the gateway's fallback.
 //! - [`schema`]: the JSON Schema subset of structured output and its check. `structured`
@@ -31,6 +34,7 @@ mod structured;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
+pub mod tools;
 mod wire;
 
 use std::fmt;
@@ -41,6 +45,7 @@ use std::time::Duration;
 use futures_util::Stream;
 
 pub use embed::{EmbedRequest, EmbedResponse};
+pub use tools::{Tool, ToolCall, ToolCallDelta, ToolChoice};
 
 /// Who speaks a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +53,8 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// What a tool call returned: a message of [`Part::ToolResult`]s.
+    Tool,
 }
 
 /// A piece of a message.
@@ -58,6 +65,13 @@ pub enum Part {
     Image {
         mime_type: String,
         data: Vec<u8>,
+    },
+    /// In an assistant message: the model called one of the request's tools.
+    ToolCall(ToolCall),
+    /// In a [`Role::Tool`] message: what the call `call_id` returned (text, often JSON).
+    ToolResult {
+        call_id: String,
+        content: String,
     },
 }
 
@@ -92,6 +106,12 @@ pub struct ChatRequest {
     pub max_output_tokens: Option<u32>,
     pub temperature: Option<f32>,
     pub output: OutputFormat,
+    /// Functions the model may call (see [`tools`]); none by default.
+    pub tools: Vec<Tool>,
+    /// Whether and which tool the model must call (only with `tools`).
+    pub tool_choice: ToolChoice,
+    /// `Some(false)`: at most one call per answer (where the protocol can say so).
+    pub parallel_tool_calls: Option<bool>,
 }
 
 /// Tokens the provider counted.
@@ -113,12 +133,17 @@ pub struct ChatResponse {
     pub finish_reason: Option<String>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// The tools the model called, in order (then `finish_reason` is `tool_calls`).
+    pub tool_calls: Vec<ToolCall>,
 }
 
-/// One event of a streamed call: text as it arrives, then the whole response once.
+/// One event of a streamed call: text and tool calls as they arrive, then the whole response
+/// once.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
     Delta(String),
+    /// A piece of a tool call: the first piece of each call names it.
+    ToolCall(ToolCallDelta),
     Done(ChatResponse),
 }
 

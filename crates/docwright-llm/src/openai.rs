@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 
 use crate::structured::{self, Structured, TOOL_DESCRIPTION, TOOL_NAME};
 use crate::tls::Tls;
+use crate::tools::{self, ToolCall, ToolCallDelta, ToolChoice};
 use crate::{
     ApiKey, ChatRequest, ChatResponse, ChatStream, EmbedRequest, EmbedResponse, Error, Part, Provider, Result, Role,
     StreamEvent, Usage, embed, estimate_tokens, wire,
@@ -116,6 +117,7 @@ impl OpenAiCompatible {
 
     /// A complete answer, with `bearer` (an API key or an access token) if given.
     pub(crate) async fn chat_as(&self, req: &ChatRequest, bearer: Option<&str>) -> Result<ChatResponse> {
+        self.check_tools(req)?;
         let st = self.structured(req);
         let (response, sent) = self.send(req, &st, bearer, false).await?;
         let (v, received) = self.ep.read_json(response).await?;
@@ -123,18 +125,26 @@ impl OpenAiCompatible {
         let invalid = |detail: &str| Error::InvalidOutput { provider: self.ep.name.clone(), detail: detail.to_owned() };
         let choice = v["choices"].get(0).ok_or_else(|| malformed("no choices"))?;
         let message = &choice["message"];
+        let tool_calls = match self.dialect {
+            Dialect::OpenAi => openai_tool_calls(message).ok_or_else(|| malformed("a tool call without a name"))?,
+            Dialect::GigaChat if !self.forces_function(&st) => gigachat_tool_call(message).into_iter().collect(),
+            Dialect::GigaChat => Vec::new(),
+        };
         let raw = if self.forces_function(&st) {
             forced_arguments(message).ok_or_else(|| structured::not_called(&self.ep.name))?
         } else if message["refusal"].as_str().is_some_and(|r| !r.is_empty()) {
             // The refusal is the model's text: it stays out of errors, which are logged.
             return Err(invalid("the model refused to answer in the requested format"));
+        } else if !tool_calls.is_empty() {
+            message["content"].as_str().unwrap_or_default().to_owned()
         } else {
             message["content"].as_str().ok_or_else(|| malformed("no message content"))?.to_owned()
         };
         let usage = usage(&v["usage"]).unwrap_or_else(|| estimated(req, &raw));
-        let content = st.answer.finish(&self.ep.name, raw)?;
+        let content = st.answer.finish(&self.ep.name, raw, &tool_calls)?;
         Ok(ChatResponse {
             content,
+            tool_calls,
             model: v["model"].as_str().unwrap_or(&req.model).to_owned(),
             usage,
             finish_reason: choice["finish_reason"].as_str().map(str::to_owned),
@@ -146,6 +156,7 @@ impl OpenAiCompatible {
     /// The answer as it is produced, with `bearer` if given. Fails before the first event when
     /// the server refuses the request (so a caller may retry it, e.g. with a fresh token).
     pub(crate) async fn chat_stream_as(&self, req: &ChatRequest, bearer: Option<&str>) -> Result<ChatStream> {
+        self.check_tools(req)?;
         let st = self.structured(req);
         let (response, sent) = self.send(req, &st, bearer, true).await?;
         let forced = self.forces_function(&st);
@@ -155,6 +166,7 @@ impl OpenAiCompatible {
             usage: None,
             forced,
             called: false,
+            queued: std::collections::VecDeque::new(),
         }))
     }
 
@@ -193,6 +205,22 @@ impl OpenAiCompatible {
         })
     }
 
+    /// Refuses what this dialect cannot send, before any network call.
+    pub(crate) fn check_tools(&self, req: &ChatRequest) -> Result<()> {
+        if self.dialect == Dialect::GigaChat && !req.tools.is_empty() {
+            tools::refuse_beside_schema(&self.ep.name, req)?;
+            if req.tool_choice == ToolChoice::Required && req.tools.len() > 1 {
+                return Err(Error::Unsupported {
+                    provider: self.ep.name.clone(),
+                    detail: "tool_choice `required` among several functions (GigaChat can force one named \
+                             function, or let the model choose)"
+                        .to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the answer comes as the arguments of the forced `respond` function (GigaChat).
     fn forces_function(&self, st: &Structured) -> bool {
         self.dialect == Dialect::GigaChat && st.wire.is_some()
@@ -211,6 +239,37 @@ fn forced_arguments(message: &Value) -> Option<String> {
         Value::Null => None,
         args => Some(args.to_string()),
     }
+}
+
+/// The `tool_calls` of an OpenAI message (none when absent); `None` when a call has no name.
+fn openai_tool_calls(message: &Value) -> Option<Vec<ToolCall>> {
+    let Some(calls) = message["tool_calls"].as_array() else { return Some(Vec::new()) };
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let name = c["function"]["name"].as_str().filter(|n| !n.is_empty())?.to_owned();
+            let arguments = match &c["function"]["arguments"] {
+                Value::String(s) => s.clone(),
+                Value::Null => "{}".to_owned(),
+                other => other.to_string(),
+            };
+            let id = c["id"].as_str().map_or_else(|| tools::made_up_id(i), str::to_owned);
+            Some(ToolCall { id, name, arguments })
+        })
+        .collect()
+}
+
+/// GigaChat's `function_call` of a caller's function (one per answer, without an id).
+fn gigachat_tool_call(message: &Value) -> Option<ToolCall> {
+    let call = &message["function_call"];
+    let name = call["name"].as_str().filter(|n| !n.is_empty() && *n != TOOL_NAME)?.to_owned();
+    let arguments = match &call["arguments"] {
+        Value::String(s) => s.clone(),
+        Value::Null => "{}".to_owned(),
+        args => args.to_string(),
+    };
+    Some(ToolCall { id: tools::made_up_id(0), name, arguments })
 }
 
 impl Provider for OpenAiCompatible {
@@ -238,6 +297,8 @@ struct StreamState {
     /// The answer comes as the forced function's arguments (GigaChat), not as text.
     forced: bool,
     called: bool,
+    /// Events of a chunk that carried several (tool call pieces), yielded before reading on.
+    queued: std::collections::VecDeque<StreamEvent>,
 }
 
 impl wire::NextEvent for StreamState {
@@ -247,6 +308,9 @@ impl wire::NextEvent for StreamState {
 
     async fn next_event(&mut self) -> Result<StreamEvent> {
         loop {
+            if let Some(ev) = self.queued.pop_front() {
+                return Ok(ev);
+            }
             let data = self.sse.next().await?;
             let data = data.trim();
             if data == "[DONE]" {
@@ -271,18 +335,35 @@ impl wire::NextEvent for StreamState {
             if let Some(f) = choice["finish_reason"].as_str() {
                 self.answer.finish_reason = Some(f.to_owned());
             }
+            let delta = &choice["delta"];
             if self.forced {
                 // GigaChat sends a function call whole, in one chunk.
-                if let Some(args) = forced_arguments(&choice["delta"]) {
+                if let Some(args) = forced_arguments(delta) {
                     self.called = true;
                     if let Some(ev) = self.answer.delta(&args) {
                         return Ok(ev);
                     }
                 }
-            } else if let Some(text) = choice["delta"]["content"].as_str().filter(|t| !t.is_empty())
+                continue;
+            }
+            if let Some(call) = gigachat_tool_call(delta) {
+                let piece =
+                    ToolCallDelta { index: 0, id: Some(call.id), name: Some(call.name), arguments: call.arguments };
+                self.queued.push_back(self.answer.tool_call(piece));
+            }
+            for (n, c) in delta["tool_calls"].as_array().into_iter().flatten().enumerate() {
+                let piece = ToolCallDelta {
+                    index: c["index"].as_u64().map_or(n, |i| i as usize),
+                    id: c["id"].as_str().map(str::to_owned),
+                    name: c["function"]["name"].as_str().map(str::to_owned),
+                    arguments: c["function"]["arguments"].as_str().unwrap_or_default().to_owned(),
+                };
+                self.queued.push_back(self.answer.tool_call(piece));
+            }
+            if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty())
                 && let Some(ev) = self.answer.delta(text)
             {
-                return Ok(ev);
+                self.queued.push_front(ev);
             }
         }
     }
@@ -319,6 +400,12 @@ fn request_body(req: &ChatRequest, st: &Structured, stream: bool, dialect: Diale
         }
         _ => {}
     }
+    if !req.tools.is_empty() {
+        match dialect {
+            Dialect::OpenAi => openai_tools(req, &mut body),
+            Dialect::GigaChat => gigachat_functions(req, &mut body),
+        }
+    }
     if stream {
         body["stream"] = json!(true);
         if dialect == Dialect::OpenAi {
@@ -328,37 +415,96 @@ fn request_body(req: &ChatRequest, st: &Structured, stream: bool, dialect: Diale
     body
 }
 
+/// `tools` (platform.openai.com/docs/guides/function-calling), `tool_choice` and
+/// `parallel_tool_calls`.
+fn openai_tools(req: &ChatRequest, body: &mut Value) {
+    let declared: Vec<Value> = req
+        .tools
+        .iter()
+        .map(|t| json!({"type": "function", "function": t.declared("parameters", t.parameters().clone())}))
+        .collect();
+    body["tools"] = json!(declared);
+    body["tool_choice"] = match &req.tool_choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Function(name) => json!({"type": "function", "function": {"name": name}}),
+    };
+    if let Some(p) = req.parallel_tool_calls {
+        body["parallel_tool_calls"] = json!(p);
+    }
+}
+
+/// GigaChat's `functions` and `function_call` ("Работа с функциями"): `auto`, `none`, or
+/// `{"name": ...}` to force one (`required` with one function forces that one).
+fn gigachat_functions(req: &ChatRequest, body: &mut Value) {
+    let declared: Vec<Value> = req.tools.iter().map(|t| t.declared("parameters", t.parameters().clone())).collect();
+    body["functions"] = json!(declared);
+    body["function_call"] = match &req.tool_choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!({"name": req.tools[0].name()}),
+        ToolChoice::Function(name) => json!({"name": name}),
+    };
+}
+
 fn role_name(role: Role) -> &'static str {
     match role {
         Role::System => "system",
         Role::User => "user",
         Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+/// A message's parts in OpenAI's content shape: a string for one text, else an array of
+/// text and image parts. Tool calls and results are not content.
+fn openai_content(parts: &[Part]) -> Value {
+    let content: Vec<&Part> = parts.iter().filter(|p| matches!(p, Part::Text(_) | Part::Image { .. })).collect();
+    match content.as_slice() {
+        [Part::Text(t)] => json!(t),
+        parts => Value::Array(
+            parts
+                .iter()
+                .filter_map(|p| match p {
+                    Part::Text(t) => Some(json!({"type": "text", "text": t})),
+                    Part::Image { mime_type, data } => Some(json!({"type": "image_url",
+                        "image_url": {"url": format!("data:{mime_type};base64,{}", STANDARD.encode(data))}})),
+                    Part::ToolCall(_) | Part::ToolResult { .. } => None,
+                })
+                .collect(),
+        ),
     }
 }
 
 /// The messages in OpenAI's shape; an instruction (JSON mode or none) as one more system
 /// message after the leading ones.
 fn openai_messages(req: &ChatRequest, instruction: Option<&str>) -> Vec<Value> {
-    let mut messages: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| {
-            let content = match m.parts.as_slice() {
-                [Part::Text(t)] => json!(t),
-                parts => Value::Array(
-                    parts
-                        .iter()
-                        .map(|p| match p {
-                            Part::Text(t) => json!({"type": "text", "text": t}),
-                            Part::Image { mime_type, data } => json!({"type": "image_url",
-                                "image_url": {"url": format!("data:{mime_type};base64,{}", STANDARD.encode(data))}}),
-                        })
-                        .collect(),
-                ),
-            };
-            json!({"role": role_name(m.role), "content": content})
-        })
-        .collect();
+    let mut messages: Vec<Value> = Vec::new();
+    for m in &req.messages {
+        match m.role {
+            // One `tool` message per result.
+            Role::Tool => messages.extend(m.parts.iter().filter_map(|p| match p {
+                Part::ToolResult { call_id, content } => {
+                    Some(json!({"role": "tool", "tool_call_id": call_id, "content": content}))
+                }
+                _ => None,
+            })),
+            Role::Assistant if m.parts.iter().any(|p| matches!(p, Part::ToolCall(_))) => {
+                let calls: Vec<Value> = tools::calls_of(&m.parts)
+                    .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                    .collect();
+                let text: String = m
+                    .parts
+                    .iter()
+                    .filter_map(|p| if let Part::Text(t) = p { Some(t.as_str()) } else { None })
+                    .collect();
+                let content = if text.is_empty() { Value::Null } else { json!(text) };
+                messages.push(json!({"role": "assistant", "content": content, "tool_calls": calls}));
+            }
+            role => messages.push(json!({"role": role_name(role), "content": openai_content(&m.parts)})),
+        }
+    }
     if let Some(text) = instruction {
         let at = req.messages.iter().take_while(|m| m.role == Role::System).count();
         messages.insert(at, json!({"role": "system", "content": text}));
@@ -382,15 +528,29 @@ fn gigachat_messages(req: &ChatRequest, instruction: Option<&str>) -> Vec<Value>
         .collect();
     system.extend(instruction.map(str::to_owned));
     let first = (!system.is_empty()).then(|| json!({"role": "system", "content": system.join("\n\n")}));
-    first
-        .into_iter()
-        .chain(
-            req.messages
-                .iter()
-                .filter(|m| m.role != Role::System)
-                .map(|m| json!({"role": role_name(m.role), "content": text(&m.parts).join("\n\n")})),
-        )
-        .collect()
+    let mut messages: Vec<Value> = first.into_iter().collect();
+    for m in req.messages.iter().filter(|m| m.role != Role::System) {
+        match m.role {
+            // A function's result: a `function` message naming it, the result as JSON text.
+            Role::Tool => messages.extend(m.parts.iter().filter_map(|p| match p {
+                Part::ToolResult { call_id, content } => Some(json!({
+                    "role": "function",
+                    "name": tools::name_of_call(&req.messages, call_id).unwrap_or(call_id),
+                    "content": tools::result_object(content).to_string(),
+                })),
+                _ => None,
+            })),
+            // One call per assistant message.
+            Role::Assistant if m.parts.iter().any(|p| matches!(p, Part::ToolCall(_))) => {
+                messages.extend(tools::calls_of(&m.parts).map(|c| {
+                    json!({"role": "assistant", "content": "",
+                           "function_call": {"name": c.name, "arguments": tools::arguments_object(&c.arguments)}})
+                }));
+            }
+            role => messages.push(json!({"role": role_name(role), "content": text(&m.parts).join("\n\n")})),
+        }
+    }
+    messages
 }
 
 fn usage(v: &Value) -> Option<Usage> {
@@ -405,7 +565,8 @@ fn estimated(req: &ChatRequest, content: &str) -> Usage {
         .iter()
         .flat_map(|m| &m.parts)
         .map(|p| match p {
-            Part::Text(t) => estimate_tokens(t),
+            Part::Text(t) | Part::ToolResult { content: t, .. } => estimate_tokens(t),
+            Part::ToolCall(c) => estimate_tokens(&c.arguments) + estimate_tokens(&c.name),
             // Providers bill images by tiles; a fixed allowance is the honest estimate here.
             Part::Image { .. } => 765,
         })
@@ -443,6 +604,7 @@ mod tests {
             max_output_tokens: Some(100),
             temperature: Some(0.5),
             output: OutputFormat::Json { schema: None },
+            ..Default::default()
         };
         let b = body(&req, JsonMode::Schema, Dialect::OpenAi);
         assert_eq!(b["messages"][0], json!({"role": "system", "content": "sys"}));
@@ -499,6 +661,7 @@ mod tests {
             max_output_tokens: Some(50),
             temperature: None,
             output: OutputFormat::Json { schema: Some(json!({"type": "array", "items": {"type": "string"}})) },
+            ..Default::default()
         };
         let b = body(&req, JsonMode::Schema, Dialect::GigaChat);
         let messages = b["messages"].as_array().unwrap();

@@ -82,7 +82,12 @@ impl Answer {
     /// The caller's content from what the provider produced: for JSON output parsed, unwrapped,
     /// stripped of the `null`s only the strict schema allowed, and checked against the caller's
     /// schema ([`Error::InvalidOutput`], retryable, when it does not parse or match).
-    pub(crate) fn finish(&self, provider: &str, raw: String) -> Result<String> {
+    ///
+    /// An answer made only of tool `calls` has no content to check: it is the empty text.
+    pub(crate) fn finish(&self, provider: &str, raw: String, calls: &[crate::ToolCall]) -> Result<String> {
+        if !calls.is_empty() && raw.trim().is_empty() {
+            return Ok(String::new());
+        }
         if !self.json {
             return Ok(raw);
         }
@@ -636,26 +641,26 @@ mod tests {
     fn answers_come_back_in_the_callers_shape() {
         let st = openai(&OutputFormat::Json { schema: Some(receipt()) }, JsonMode::Schema);
         assert!(st.strict && !st.answer.passthrough());
-        let done = st.answer.finish("p", r#"{"shop": "Coop", "items": null}"#.into()).unwrap();
+        let done = st.answer.finish("p", r#"{"shop": "Coop", "items": null}"#.into(), &[]).unwrap();
         assert_eq!(done, r#"{"shop":"Coop"}"#);
-        let done = st.answer.finish("p", r#"{"shop": "Coop", "items": 2}"#.into()).unwrap();
+        let done = st.answer.finish("p", r#"{"shop": "Coop", "items": 2}"#.into(), &[]).unwrap();
         assert_eq!(serde_json::from_str::<Value>(&done).unwrap(), json!({"shop": "Coop", "items": 2}));
         // A null where the caller's schema allows one stays (and nothing needs rewriting).
         let own = json!({"type": "object", "properties": {"n": {"type": ["integer", "null"]}}});
         let st = openai(&OutputFormat::Json { schema: Some(own) }, JsonMode::Schema);
         assert!(st.answer.passthrough());
-        assert_eq!(st.answer.finish("p", r#"{"n": null}"#.into()).unwrap(), r#"{"n": null}"#);
+        assert_eq!(st.answer.finish("p", r#"{"n": null}"#.into(), &[]).unwrap(), r#"{"n": null}"#);
         // Wrapped roots are unwrapped.
         let st = forced_tool(&OutputFormat::Json { schema: Some(receipt_rows()) });
-        assert_eq!(st.answer.finish("p", r#"{"value": []}"#.into()).unwrap(), "[]");
-        let err = st.answer.finish("p", r#"[]"#.into()).unwrap_err();
+        assert_eq!(st.answer.finish("p", r#"{"value": []}"#.into(), &[]).unwrap(), "[]");
+        let err = st.answer.finish("p", r#"[]"#.into(), &[]).unwrap_err();
         assert!(matches!(err, Error::InvalidOutput { .. }) && err.is_retryable(), "{err}");
-        let err = st.answer.finish("p", "Sure! Here you go".into()).unwrap_err();
+        let err = st.answer.finish("p", "Sure! Here you go".into(), &[]).unwrap_err();
         assert!(err.to_string().contains("not JSON"), "{err}");
         // Untransformed answers come back byte for byte.
         let st = forced_tool(&OutputFormat::Json { schema: Some(receipt()) });
         assert!(st.answer.passthrough());
-        assert_eq!(st.answer.finish("p", "{\"shop\": \"x\"}".into()).unwrap(), "{\"shop\": \"x\"}");
+        assert_eq!(st.answer.finish("p", "{\"shop\": \"x\"}".into(), &[]).unwrap(), "{\"shop\": \"x\"}");
     }
 
     #[test]

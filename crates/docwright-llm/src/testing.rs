@@ -35,6 +35,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+mod tools;
+
 /// What the fake answers to the next request.
 #[derive(Clone, Debug)]
 pub enum Reply {
@@ -56,6 +58,10 @@ pub enum Reply {
     Gated { before: Vec<String>, after: Vec<String>, usage: Option<(u64, u64)>, gate: Gate },
     /// This reply, after this delay (a provider's latency).
     After(Duration, Box<Reply>),
+    /// An answer that calls these tools (name, arguments), in the protocol's shape, whole or
+    /// streamed as the request asked (GigaChat calls only the first: it makes one call per
+    /// answer).
+    ToolCalls { calls: Vec<(String, Value)>, usage: Option<(u64, u64)> },
 }
 
 /// A gate a [`Reply::Gated`] stream waits at; cheap to clone, opened once by the test.
@@ -112,6 +118,11 @@ impl Reply {
     /// A completion with this content and a small usage.
     pub fn ok(content: impl Into<String>) -> Self {
         Reply::Ok { content: content.into(), usage: Some((10, 5)) }
+    }
+
+    /// An answer calling one tool with these arguments.
+    pub fn tool_call(name: &str, arguments: Value) -> Self {
+        Reply::ToolCalls { calls: vec![(name.to_owned(), arguments)], usage: Some((10, 5)) }
     }
 
     /// Waits out every [`Reply::After`] delay and returns what is then answered.
@@ -354,6 +365,12 @@ fn bad_request(gigachat: bool, message: String) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
+/// A body as JSON, or as server-sent events when `stream`.
+fn shaped(body: String, stream: bool) -> Response {
+    let kind = if stream { "text/event-stream" } else { "application/json" };
+    Response::builder().header("content-type", kind).body(Body::from(body)).unwrap()
+}
+
 /// The scripted content as the input of a forced tool or function: its JSON, if it is JSON.
 fn as_input(content: &str) -> Option<Value> {
     serde_json::from_str(content.trim()).ok()
@@ -479,16 +496,20 @@ async fn handle(State(shared): State<Shared>, uri: axum::http::Uri, headers: Hea
     let reply = reply.arrive().await;
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
     let forced = if dialect_gigachat {
+        if let Some(problem) = tools::gigachat_problem(&body) {
+            return bad_request(true, problem);
+        }
         match gigachat_forced(&body) {
             Ok(forced) => forced,
             Err(message) => return bad_request(true, message),
         }
     } else {
-        if let Some(problem) = openai_format_problem(&body) {
+        if let Some(problem) = openai_format_problem(&body).or_else(|| tools::openai_problem(&body)) {
             return bad_request(gigachat, problem);
         }
         None
     };
+    let stream = body["stream"] == true;
     // GigaChat answers a forced function with a `function_call` message ("Работа с функциями").
     let message = |content: &str| match (&forced, as_input(content)) {
         (Some(name), Some(args)) => (
@@ -500,6 +521,14 @@ async fn handle(State(shared): State<Shared>, uri: axum::http::Uri, headers: Hea
     };
     match reply {
         Reply::After(..) => unreachable!("arrive() waited every delay out"),
+        Reply::ToolCalls { calls, usage } => {
+            let body = if dialect_gigachat {
+                tools::gigachat(&model, &calls, usage, stream)
+            } else {
+                tools::openai(&model, &calls, usage, stream)
+            };
+            shaped(body, stream)
+        }
         Reply::Ok { content, usage } => {
             let (m, finish) = message(&content);
             axum::Json(completion(&model, m, finish, usage)).into_response()
@@ -750,7 +779,7 @@ async fn handle_anthropic(
     let (body, reply) = receive(&shared, &uri, &headers, &body);
     let reply = reply.arrive().await;
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
-    let forced = match anthropic_forced(&body) {
+    let forced = match tools::anthropic_problem(&body).map_or_else(|| anthropic_forced(&body), Err) {
         Ok(forced) => forced,
         Err(message) => {
             let error = json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}});
@@ -767,6 +796,10 @@ async fn handle_anthropic(
     let sse = |event: &str, data: Value| format!("event: {event}\ndata: {data}\n\n");
     match reply {
         Reply::After(..) => unreachable!("arrive() waited every delay out"),
+        Reply::ToolCalls { calls, usage } => {
+            let stream = body["stream"] == true;
+            shaped(tools::anthropic(&model, &calls, usage, stream), stream)
+        }
         Reply::Ok { content, usage } => {
             let (b, stop) = block(&content);
             axum::Json(anthropic_message(&model, b, stop, usage)).into_response()
@@ -900,12 +933,16 @@ async fn handle_gemini(
     let (body, reply) = receive(&shared, &uri, &headers, &body);
     let reply = reply.arrive().await;
     let model = action.split(':').next().unwrap_or("unknown").to_owned();
-    if let Some(message) = gemini_config_problem(&body["generationConfig"]) {
+    if let Some(message) = gemini_config_problem(&body["generationConfig"]).or_else(|| tools::gemini_problem(&body)) {
         let error = json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}});
         return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
     }
     match reply {
         Reply::After(..) => unreachable!("arrive() waited every delay out"),
+        Reply::ToolCalls { calls, usage } => {
+            let stream = action.contains(":streamGenerateContent");
+            shaped(tools::gemini(&model, &calls, usage, stream), stream)
+        }
         Reply::Ok { content, usage } => axum::Json(gemini_chunk(&model, &content, Some("STOP"), usage)).into_response(),
         Reply::Slow(d) => {
             tokio::time::sleep(d).await;

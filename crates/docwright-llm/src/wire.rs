@@ -226,6 +226,8 @@ pub(crate) struct Assembly {
     pub(crate) model: Option<String>,
     pub(crate) finish_reason: Option<String>,
     answer: Answer,
+    /// The tool calls so far.
+    calls: crate::tools::Calls,
     /// An event to yield before reading on (the `Done` after a held-back answer's text).
     pending: Option<crate::StreamEvent>,
     sent: u64,
@@ -240,6 +242,7 @@ impl Assembly {
             model: None,
             finish_reason: None,
             answer,
+            calls: crate::tools::Calls::default(),
             pending: None,
             sent,
         }
@@ -250,6 +253,12 @@ impl Assembly {
     pub(crate) fn delta(&mut self, text: &str) -> Option<crate::StreamEvent> {
         self.content.push_str(text);
         self.answer.passthrough().then(|| crate::StreamEvent::Delta(text.to_owned()))
+    }
+
+    /// Adds a piece of a tool call; the event to pass on.
+    pub(crate) fn tool_call(&mut self, piece: crate::ToolCallDelta) -> crate::StreamEvent {
+        self.calls.add(&piece);
+        crate::StreamEvent::ToolCall(piece)
     }
 
     /// A stream event's data as JSON, or [`Error::Malformed`].
@@ -263,16 +272,18 @@ impl Assembly {
     /// Ends the stream: turns the text into the caller's answer (checking its shape) and
     /// yields the whole response — after the answer's text as one delta when it was held back.
     pub(crate) fn done(&mut self, usage: crate::Usage, received: u64) -> Result<crate::StreamEvent> {
-        let content = self.answer.finish(&self.provider, std::mem::take(&mut self.content))?;
+        let tool_calls = std::mem::take(&mut self.calls).finish();
+        let content = self.answer.finish(&self.provider, std::mem::take(&mut self.content), &tool_calls)?;
         let response = crate::ChatResponse {
             content,
+            tool_calls,
             model: self.model.take().unwrap_or_else(|| self.request.model.clone()),
             usage,
             finish_reason: self.finish_reason.take(),
             bytes_sent: self.sent,
             bytes_received: received,
         };
-        if self.answer.passthrough() {
+        if self.answer.passthrough() || response.content.is_empty() {
             return Ok(crate::StreamEvent::Done(response));
         }
         let text = response.content.clone();
@@ -298,7 +309,7 @@ pub(crate) fn chat_stream<S: NextEvent>(state: S) -> crate::ChatStream {
             Some(ev) => Ok(ev),
             None => s.next_event().await,
         };
-        let more = matches!(item, Ok(crate::StreamEvent::Delta(_)));
+        let more = matches!(item, Ok(crate::StreamEvent::Delta(_) | crate::StreamEvent::ToolCall(_)));
         Some((item, more.then_some(s)))
     }))
 }

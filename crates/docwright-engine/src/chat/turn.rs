@@ -302,6 +302,9 @@ impl Run<'_> {
             max_output_tokens: None,
             temperature: None,
             output: OutputFormat::Text,
+            tools: Vec::new(),
+            tool_choice: Default::default(),
+            parallel_tool_calls: None,
             allowed_providers: self.turn.allowed_providers.clone(),
             process: "chat.message".to_owned(),
             reference: Some(CallFor::Chat(self.chat.id)),
@@ -341,6 +344,8 @@ impl Run<'_> {
                         self.event("llm_token", json!({"token": t})).await;
                     }
                 }
+                // A chat turn declares no tools.
+                Some(Ok(StreamEvent::ToolCall(_))) => {}
                 Some(Ok(StreamEvent::Done(r))) => {
                     outcome = Ok(r);
                     break;

@@ -2,50 +2,12 @@
 //! fake refuses what the real service refuses), and that the caller gets JSON of its own
 //! schema back — blocking and streamed — or `InvalidOutput`, which the gateway falls back on.
 
-use std::time::Duration;
-
-use docwright_llm::anthropic::Anthropic;
-use docwright_llm::gemini::Gemini;
-use docwright_llm::gigachat::{GigaChat, Mode};
-use docwright_llm::openai::OpenAiCompatible;
 use docwright_llm::testing::schemas::{elements, receipt, receipt_rows};
-use docwright_llm::testing::{FakeOpenAi, GigaChatAuth, Reply};
-use docwright_llm::tls::Tls;
-use docwright_llm::{AnyProvider, ApiKey, ChatRequest, Error, Message, OutputFormat, Provider as _, Role};
+use docwright_llm::testing::{FakeOpenAi, Reply};
+use docwright_llm::{ApiKey, ChatRequest, Error, Message, OutputFormat, Provider as _, Role};
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Protocol {
-    OpenAi,
-    Anthropic,
-    Gemini,
-    GigaChat,
-}
-
-const ALL: [Protocol; 4] = [Protocol::OpenAi, Protocol::Anthropic, Protocol::Gemini, Protocol::GigaChat];
-const GIGACHAT_KEY: &str = "Y2xpZW50LWlkOmNsaWVudC1zZWNyZXQ=";
-
-async fn provider(fake: &FakeOpenAi, protocol: Protocol) -> AnyProvider {
-    let t = Duration::from_secs(5);
-    match protocol {
-        Protocol::OpenAi => AnyProvider::OpenAi(OpenAiCompatible::new("openai", &fake.base_url, t).unwrap()),
-        Protocol::Anthropic => AnyProvider::Anthropic(Anthropic::new("anthropic", &fake.anthropic_url, t).unwrap()),
-        Protocol::Gemini => AnyProvider::Gemini(Gemini::new("gemini", &fake.anthropic_url, t).unwrap()),
-        Protocol::GigaChat => {
-            fake.require_gigachat_auth(GigaChatAuth {
-                authorization_key: GIGACHAT_KEY.into(),
-                scope: "GIGACHAT_API_PERS".into(),
-                token_lifetime: Duration::from_secs(3600),
-            });
-            let mode = Mode::Cloud { auth_url: fake.oauth_url.clone(), scope: "GIGACHAT_API_PERS".into() };
-            AnyProvider::GigaChat(GigaChat::new("gigachat", &fake.gigachat_url, t, mode, &Tls::default()).unwrap())
-        }
-    }
-}
-
-fn key(protocol: Protocol) -> ApiKey {
-    ApiKey::new(if protocol == Protocol::GigaChat { GIGACHAT_KEY } else { "test-key" })
-}
+use crate::{ALL, Protocol, key, provider};
 
 fn req(schema: Value) -> ChatRequest {
     ChatRequest {
@@ -148,6 +110,7 @@ async fn streams_pass_the_json_as_it_grows_or_whole_when_it_is_reshaped() {
                 match stream.next().await.unwrap().unwrap_or_else(|e| panic!("{protocol:?} {schema}: {e}")) {
                     docwright_llm::StreamEvent::Delta(t) => deltas.push(t),
                     docwright_llm::StreamEvent::Done(r) => break r,
+                    docwright_llm::StreamEvent::ToolCall(c) => panic!("{protocol:?}: a tool call without tools: {c:?}"),
                 }
             };
             assert_eq!(deltas.concat(), done.content, "{protocol:?}: the deltas are the answer");

@@ -21,6 +21,7 @@ mod ops;
 mod projects;
 mod prompts;
 mod rbac;
+mod responses;
 mod workflows;
 
 use axum::http::Method;
@@ -87,6 +88,7 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(AI_USE), routes!(openai::retrieve_model)),
         (Rbac(AI_USE), routes!(openai::chat_completions)),
         (Rbac(AI_USE), routes!(openai::embeddings)),
+        (Rbac(AI_USE), routes!(responses::create_response)),
         (Rbac(BILLING_READ), routes!(billing::balance)),
         (Rbac(BILLING_READ), routes!(billing::balance_of)),
         (Rbac(BILLING_READ), routes!(billing::transactions)),

@@ -1,7 +1,10 @@
 //! The OpenAI-compatible front door (SPEC A8): `GET /v1/models`, `POST /v1/chat/completions`
-//! (JSON or server-sent events), `POST /v1/embeddings`, so OpenAI SDKs work unchanged against docwright — with its
-//! routing, permissions and stats. Request and response shapes follow the public OpenAI API
-//! reference (chat completion object, chat completion chunk object, `data: [DONE]`).
+//! (JSON or server-sent events, with function calling), `POST /v1/embeddings`, so OpenAI SDKs
+//! work unchanged against docwright — with its routing, permissions and stats. Request and
+//! response shapes follow the public OpenAI API reference (chat completion object, chat
+//! completion chunk object, `data: [DONE]`). Tools travel to every provider in its own form
+//! (`docwright_llm::tools`); finish reasons are OpenAI's (`stop`, `length`, `tool_calls`,
+//! `content_filter`) whatever the provider said.
 
 use std::convert::Infallible;
 use std::time::Instant;
@@ -12,8 +15,10 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use docwright_engine::gateway::{AiRequest, EmbedCall, GatewayError, Operation};
-use docwright_llm::{Message, OutputFormat, Part, Role, StreamEvent};
+use docwright_engine::Grant;
+use docwright_engine::billing::Held;
+use docwright_engine::gateway::{AiRequest, EmbedCall, GatewayError, Model, Operation};
+use docwright_llm::{Message, OutputFormat, Part, Role, StreamEvent, Tool, ToolCall, ToolChoice};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -93,6 +98,15 @@ pub(super) struct CompletionRequest {
     stream: bool,
     /// Choices to generate: only 1 (the default) is served; more is refused, not ignored.
     n: Option<u32>,
+    /// Functions the model may call: `[{type: "function", function: {name, description,
+    /// parameters}}]`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    tools: Option<Vec<Value>>,
+    /// `auto`, `none`, `required`, or `{type: "function", function: {name}}`.
+    #[schema(value_type = Option<Object>)]
+    tool_choice: Option<Value>,
+    /// `false`: at most one tool call per answer.
+    parallel_tool_calls: Option<bool>,
     #[schema(value_type = Option<Object>)]
     stream_options: Option<Value>,
     #[schema(value_type = Option<Object>)]
@@ -106,6 +120,17 @@ pub(super) struct CompletionRequest {
     chunking: bool,
 }
 
+/// An image part from a `data:` URL (base64); docwright fetches no URLs.
+pub(super) fn data_url_image(url: &str) -> Result<Part, &'static str> {
+    let (head, data) = url
+        .strip_prefix("data:")
+        .and_then(|u| u.split_once(";base64,"))
+        .ok_or("images must be data: URLs (base64); docwright does not fetch URLs")?;
+    let data =
+        base64::engine::general_purpose::STANDARD.decode(data).map_err(|_| "the image data is not valid base64")?;
+    Ok(Part::Image { mime_type: head.to_owned(), data })
+}
+
 fn parse_messages(raw: &[Value]) -> Result<Vec<Message>, ApiError> {
     let bad = |i: usize, why: &str| ApiError::validation(format!("messages[{i}]"), format!("messages[{i}]: {why}"));
     let mut out = Vec::new();
@@ -114,9 +139,25 @@ fn parse_messages(raw: &[Value]) -> Result<Vec<Message>, ApiError> {
             Some("system" | "developer") => Role::System,
             Some("user") => Role::User,
             Some("assistant") => Role::Assistant,
-            _ => return Err(bad(i, "role must be system, developer, user or assistant")),
+            Some("tool") => Role::Tool,
+            _ => return Err(bad(i, "role must be system, developer, user, assistant or tool")),
         };
-        let parts = match &m["content"] {
+        if role == Role::Tool {
+            let call_id = m["tool_call_id"]
+                .as_str()
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| bad(i, "a tool message needs the tool_call_id of the call it answers"))?;
+            let content = match &m["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(items) if items.iter().all(|p| p["type"] == "text") => {
+                    items.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("\n")
+                }
+                _ => return Err(bad(i, "a tool message's content must be a string or text parts")),
+            };
+            out.push(Message { role, parts: vec![Part::ToolResult { call_id: call_id.to_owned(), content }] });
+            continue;
+        }
+        let mut parts = match &m["content"] {
             Value::String(s) => vec![Part::Text(s.clone())],
             Value::Array(items) => {
                 let mut parts = Vec::new();
@@ -125,14 +166,7 @@ fn parse_messages(raw: &[Value]) -> Result<Vec<Message>, ApiError> {
                         Some("text") => parts.push(Part::Text(item["text"].as_str().unwrap_or_default().to_owned())),
                         Some("image_url") => {
                             let url = item["image_url"]["url"].as_str().unwrap_or_default();
-                            let (head, data) =
-                                url.strip_prefix("data:").and_then(|u| u.split_once(";base64,")).ok_or_else(|| {
-                                    bad(i, "images must be data: URLs (base64); docwright does not fetch URLs")
-                                })?;
-                            let data = base64::engine::general_purpose::STANDARD
-                                .decode(data)
-                                .map_err(|_| bad(i, "the image data is not valid base64"))?;
-                            parts.push(Part::Image { mime_type: head.to_owned(), data });
+                            parts.push(data_url_image(url).map_err(|why| bad(i, why))?);
                         }
                         _ => return Err(bad(i, "content parts must be of type text or image_url")),
                     }
@@ -142,6 +176,15 @@ fn parse_messages(raw: &[Value]) -> Result<Vec<Message>, ApiError> {
             Value::Null if role == Role::Assistant => vec![Part::Text(String::new())],
             _ => return Err(bad(i, "content must be a string or an array of parts")),
         };
+        if role == Role::Assistant {
+            for (n, c) in m["tool_calls"].as_array().into_iter().flatten().enumerate() {
+                let (Some(id), Some(name)) = (c["id"].as_str(), c["function"]["name"].as_str()) else {
+                    return Err(bad(i, &format!("tool_calls[{n}] needs an id and function.name")));
+                };
+                let arguments = c["function"]["arguments"].as_str().unwrap_or("{}").to_owned();
+                parts.push(Part::ToolCall(ToolCall { id: id.to_owned(), name: name.to_owned(), arguments }));
+            }
+        }
         out.push(Message { role, parts });
     }
     if out.is_empty() {
@@ -150,7 +193,96 @@ fn parse_messages(raw: &[Value]) -> Result<Vec<Message>, ApiError> {
     Ok(out)
 }
 
-fn output_format(rf: Option<&Value>) -> Result<OutputFormat, ApiError> {
+/// How a front door spells its tools: Chat Completions nests each function
+/// (`{type: "function", function: {name, ...}}`), the Responses API does not
+/// (`{type: "function", name, ...}`); `tool_choice` names a function the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ToolSpelling {
+    Nested,
+    Flat,
+}
+
+/// The request's `tools` and `tool_choice`, checked.
+pub(super) fn parse_tools(
+    tools: Option<&[Value]>,
+    choice: Option<&Value>,
+    spelling: ToolSpelling,
+) -> Result<(Vec<Tool>, ToolChoice), ApiError> {
+    let inner = if spelling == ToolSpelling::Nested { ".function" } else { "" };
+    let function = |v: &Value| if spelling == ToolSpelling::Nested { v["function"].clone() } else { v.clone() };
+    let mut parsed = Vec::new();
+    for (i, t) in tools.unwrap_or_default().iter().enumerate() {
+        let bad = |field: &str, why: String| {
+            ApiError::validation(format!("tools[{i}]{field}"), format!("tools[{i}]{field}: {why}"))
+        };
+        if t["type"] != "function" {
+            return Err(bad(".type", "only tools of type `function` are supported".to_owned()));
+        }
+        let f = function(t);
+        let name = f["name"].as_str().ok_or_else(|| bad(&format!("{inner}.name"), "required".to_owned()))?;
+        let description = f["description"].as_str().map(str::to_owned);
+        let parameters = Some(f["parameters"].clone()).filter(|p| !p.is_null());
+        let tool = Tool::new(name, description, parameters).map_err(|e| {
+            let field = if e.starts_with("name") { "name" } else { "parameters" };
+            bad(&format!("{inner}.{field}"), e)
+        })?;
+        if parsed.iter().any(|p: &Tool| p.name() == tool.name()) {
+            return Err(bad(&format!("{inner}.name"), format!("`{name}` is declared twice")));
+        }
+        parsed.push(tool);
+    }
+    let bad_choice = |why: &str| ApiError::validation("tool_choice", format!("tool_choice: {why}"));
+    let choice = match choice {
+        None | Some(Value::Null) => ToolChoice::Auto,
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => ToolChoice::Auto,
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            _ => return Err(bad_choice("must be auto, none, required or a function")),
+        },
+        Some(v) => match function(v)["name"].as_str() {
+            Some(name) if v["type"] == "function" => ToolChoice::Function(name.to_owned()),
+            _ if spelling == ToolSpelling::Nested => {
+                return Err(bad_choice("an object must be {\"type\": \"function\", \"function\": {\"name\": ...}}"));
+            }
+            _ => return Err(bad_choice("an object must be {\"type\": \"function\", \"name\": ...}")),
+        },
+    };
+    if parsed.is_empty() && matches!(choice, ToolChoice::Required | ToolChoice::Function(_)) {
+        return Err(bad_choice("requires tools"));
+    }
+    if let ToolChoice::Function(name) = &choice
+        && !parsed.iter().any(|t| t.name() == name)
+    {
+        return Err(bad_choice(&format!("function `{name}` is not among the tools")));
+    }
+    Ok((parsed, choice))
+}
+
+/// OpenAI's finish reason for a provider's: `tool_calls` when the model called tools,
+/// `length` when it hit the output limit, `content_filter` when it was blocked, else `stop`.
+pub(super) fn finish_reason(raw: Option<&str>, called: bool) -> &'static str {
+    if called {
+        return "tool_calls";
+    }
+    match raw.unwrap_or("stop") {
+        "length" | "max_tokens" | "MAX_TOKENS" => "length",
+        "content_filter" | "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "refusal" => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// Tool calls in OpenAI's shape.
+pub(super) fn tool_calls_json(calls: &[ToolCall]) -> Value {
+    json!(
+        calls
+            .iter()
+            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect::<Vec<_>>()
+    )
+}
+
+pub(super) fn output_format(rf: Option<&Value>) -> Result<OutputFormat, ApiError> {
     match rf.and_then(|v| v["type"].as_str()) {
         None | Some("text") => Ok(OutputFormat::Text),
         Some("json_object") => Ok(OutputFormat::Json { schema: None }),
@@ -164,11 +296,11 @@ fn output_format(rf: Option<&Value>) -> Result<OutputFormat, ApiError> {
 }
 
 /// `Retry-After` in whole seconds, rounded up: a client must not come back too early.
-fn whole_secs(d: std::time::Duration) -> u64 {
+pub(super) fn whole_secs(d: std::time::Duration) -> u64 {
     d.as_secs_f64().ceil().max(1.0) as u64
 }
 
-fn gateway_error(e: GatewayError) -> ApiError {
+pub(super) fn gateway_error(e: GatewayError) -> ApiError {
     match e {
         GatewayError::UnknownModel(m) => {
             ApiError::new(StatusCode::NOT_FOUND, "model_not_found", format!("unknown model `{m}`; see GET /v1/models"))
@@ -212,6 +344,7 @@ pub(crate) async fn chat_completions(
     Authorized(grant): Authorized,
     ApiJson(body): ApiJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
+    let (tools, tool_choice) = parse_tools(body.tools.as_deref(), body.tool_choice.as_ref(), ToolSpelling::Nested)?;
     let req = AiRequest {
         model: body.model.clone(),
         operation: Operation::DataGenerate,
@@ -220,6 +353,9 @@ pub(crate) async fn chat_completions(
         max_output_tokens: body.max_completion_tokens.or(body.max_tokens),
         temperature: body.temperature,
         output: output_format(body.response_format.as_ref())?,
+        tools,
+        tool_choice,
+        parallel_tool_calls: body.parallel_tool_calls,
         allowed_providers: body.allowed_providers.clone(),
         process: "api.chat.completions".to_owned(),
         reference: None,
@@ -231,6 +367,9 @@ pub(crate) async fn chat_completions(
     let created = docwright_core::time::Timestamp::now().unix_secs();
     if body.chunking && body.stream {
         return Err(ApiError::validation("chunking", "chunking answers are merged, so they cannot be streamed"));
+    }
+    if body.chunking && !req.tools.is_empty() {
+        return Err(ApiError::validation("chunking", "chunking merges text answers, so it cannot take tools"));
     }
     if !body.stream {
         let r = if body.chunking {
@@ -244,10 +383,18 @@ pub(crate) async fn chat_completions(
             .iter()
             .map(|a| json!({"model": a.model, "provider": a.provider, "error": a.error, "duration_ms": a.duration_ms}))
             .collect();
+        let called = !r.tool_calls.is_empty();
+        let mut message = json!({"role": "assistant", "content": r.content});
+        if called {
+            if r.content.is_empty() {
+                message["content"] = Value::Null;
+            }
+            message["tool_calls"] = tool_calls_json(&r.tool_calls);
+        }
         return Ok(Json(json!({
             "id": id, "object": "chat.completion", "created": created, "model": r.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": r.content},
-                         "finish_reason": r.finish_reason.unwrap_or_else(|| "stop".to_owned())}],
+            "choices": [{"index": 0, "message": message,
+                         "finish_reason": finish_reason(r.finish_reason.as_deref(), called)}],
             "usage": {"prompt_tokens": r.input_tokens, "completion_tokens": r.output_tokens, "total_tokens": r.input_tokens + r.output_tokens},
             "docwright": {"provider": r.provider, "price": r.price.to_string(), "processing_time_ms": r.processing_time_ms,
                           "bytes_sent": r.bytes_sent, "bytes_received": r.bytes_received, "error_count": r.error_count,
@@ -257,34 +404,91 @@ pub(crate) async fn chat_completions(
     }
 
     let include_usage = body.stream_options.as_ref().is_some_and(|o| o["include_usage"] == json!(true));
-    let (model, mut upstream, held) = state.engine.ai_stream(&grant, &req).await.map_err(gateway_error)?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
-    let engine = state.engine.clone();
+    let (model, upstream, held) = state.engine.ai_stream(&grant, &req).await.map_err(gateway_error)?;
     let name = model.name.clone();
     let usage_id = id.clone();
     let chunk = move |delta: Value, finish: Value| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": name,
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        let c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": name,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        Event::default().data(c.to_string())
     };
-    // The upstream is consumed by an owned task, not by the response body: a client that
-    // disconnects does not cut the call short, and the call is always recorded.
+    let first = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    Ok(relay(&state, grant, req, (model, upstream, held), first, move |step| match step {
+        Relayed::Piece(StreamEvent::Delta(t)) => vec![chunk(json!({"content": t}), Value::Null)],
+        Relayed::Piece(StreamEvent::ToolCall(piece)) => {
+            let mut call = json!({"index": piece.index, "function": {"arguments": piece.arguments}});
+            if let Some(id) = &piece.id {
+                call["id"] = json!(id);
+                call["type"] = json!("function");
+            }
+            if let Some(name) = &piece.name {
+                call["function"]["name"] = json!(name);
+            }
+            vec![chunk(json!({"tool_calls": [call]}), Value::Null)]
+        }
+        Relayed::Piece(StreamEvent::Done(_)) => Vec::new(),
+        Relayed::Finished { response: r, price, model } => {
+            let finish = finish_reason(r.finish_reason.as_deref(), !r.tool_calls.is_empty());
+            let mut out = vec![chunk(json!({}), json!(finish))];
+            if include_usage {
+                // The usage chunk is a chunk of the same completion: same id, no choices.
+                let usage = json!({"id": usage_id, "object": "chat.completion.chunk", "created": created, "model": model.name, "choices": [],
+                    "usage": {"prompt_tokens": r.usage.input_tokens, "completion_tokens": r.usage.output_tokens,
+                              "total_tokens": r.usage.input_tokens + r.usage.output_tokens},
+                    "docwright": {"provider": model.provider, "price": price.to_string()}});
+                out.push(Event::default().data(usage.to_string()));
+            }
+            out.push(Event::default().data("[DONE]"));
+            out
+        }
+        Relayed::Failed { code, message } => {
+            vec![Event::default().data(json!({"error": {"code": code, "message": message}}).to_string())]
+        }
+    }))
+}
+
+/// One step of a relayed stream, as a front door translates it into its events.
+pub(super) enum Relayed<'a> {
+    /// A text delta or a tool-call piece from the provider (`Done` never comes here).
+    Piece(&'a StreamEvent),
+    /// The call finished and was recorded at this price.
+    Finished { response: &'a docwright_llm::ChatResponse, price: docwright_core::money::Money, model: &'a Model },
+    /// The call failed (or could not be recorded): a stable code and a message for the client.
+    Failed { code: &'static str, message: &'a str },
+}
+
+/// Streams a started call to the client as server-sent events: `first`, then what `translate`
+/// makes of every step. The upstream is consumed by an owned task, not by the response body: a
+/// client that disconnects does not cut the call short, and the call is always recorded.
+pub(super) fn relay(
+    state: &AppState,
+    grant: Grant,
+    req: AiRequest,
+    (model, mut upstream, held): (Model, docwright_llm::ChatStream, Held),
+    first: Vec<Event>,
+    mut translate: impl FnMut(Relayed<'_>) -> Vec<Event> + Send + 'static,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
+    let engine = state.engine.clone();
     state.tasks.spawn("ai-stream", async move {
         let started = Instant::now();
-        let send = |ev: Event| {
+        let send = |events: Vec<Event>| {
             let tx = tx.clone();
             async move {
-                let _ = tx.send(ev).await; // the client may be gone; the call goes on regardless
+                for ev in events {
+                    let _ = tx.send(ev).await; // the client may be gone; the call goes on regardless
+                }
             }
         };
-        send(Event::default().data(chunk(json!({"role": "assistant", "content": ""}), Value::Null).to_string())).await;
+        send(first).await;
         let mut outcome: Result<docwright_llm::ChatResponse, String> = Err("the stream ended early".to_owned());
         while let Some(ev) = upstream.next().await {
             match ev {
-                Ok(StreamEvent::Delta(t)) => send(Event::default().data(chunk(json!({"content": t}), Value::Null).to_string())).await,
                 Ok(StreamEvent::Done(r)) => {
                     outcome = Ok(r);
                     break;
                 }
+                Ok(piece) => send(translate(Relayed::Piece(&piece))).await,
                 Err(e) => {
                     outcome = Err(e.to_string());
                     break;
@@ -294,34 +498,24 @@ pub(crate) async fn chat_completions(
         let ms = started.elapsed().as_millis() as u64;
         let recorded =
             engine.ai_stream_finished(&grant, &req, &model, held, outcome.as_ref().map_err(String::as_str), ms).await;
-        match (outcome, recorded) {
-            (Ok(r), Ok(price)) => {
-                let finish = r.finish_reason.clone().unwrap_or_else(|| "stop".to_owned());
-                send(Event::default().data(chunk(json!({}), json!(finish)).to_string())).await;
-                if include_usage {
-                    let usage = json!({"id": usage_id, "object": "chat.completion.chunk", "created": created, "model": model.name, "choices": [],
-                        "usage": {"prompt_tokens": r.usage.input_tokens, "completion_tokens": r.usage.output_tokens,
-                                  "total_tokens": r.usage.input_tokens + r.usage.output_tokens},
-                        "docwright": {"provider": model.provider, "price": price.to_string()}});
-                    send(Event::default().data(usage.to_string())).await;
-                }
-                send(Event::default().data("[DONE]")).await;
-            }
+        let last = match (outcome, recorded) {
+            (Ok(r), Ok(price)) => translate(Relayed::Finished { response: &r, price, model: &model }),
             (Err(e), _) | (Ok(_), Err(docwright_engine::Error::Internal(e))) => {
-                send(Event::default().data(json!({"error": {"code": "provider_failed", "message": e}}).to_string())).await;
+                translate(Relayed::Failed { code: "provider_failed", message: &e })
             }
             (Ok(_), Err(e)) => {
                 tracing::error!(error = %e, "recording a streamed AI call failed");
-                send(Event::default().data(json!({"error": {"code": "internal", "message": "internal error"}}).to_string())).await;
+                translate(Relayed::Failed { code: "internal", message: "internal error" })
             }
-        }
+        };
+        send(last).await;
     });
     let events =
         futures_util::stream::unfold(
             rx,
             |mut rx| async move { rx.recv().await.map(|ev| (Ok::<_, Infallible>(ev), rx)) },
         );
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
 }
 
 /// The most texts one embeddings request may carry (OpenAI's own limit).

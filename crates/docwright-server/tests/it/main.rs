@@ -14,6 +14,7 @@ mod chats;
 mod embeddings;
 mod extraction;
 mod files;
+mod function_calling;
 mod gateway;
 mod gigachat;
 mod notices;

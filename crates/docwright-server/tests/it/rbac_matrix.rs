@@ -213,6 +213,14 @@ fn table() -> Vec<Case> {
             [200, 200, 200, 403],
             [200, 200, 200, 403],
         ),
+        m(
+            Method::POST,
+            "/v1/responses",
+            T::None,
+            || Some(json!({"model": "dryrun-simple", "input": "hi"})),
+            [200, 200, 200, 403],
+            [200, 200, 200, 403],
+        ),
         // Billing: everyone reads their own; admins their tenant's; money and models move by sysadmins.
         m(Method::GET, "/api/billing/balance", T::None, none, [200; 4], [200; 4]),
         m(Method::GET, "/api/billing/balance/{tenant_id}", T::Tenant, none, [200; 4], [404; 4]),

@@ -74,4 +74,93 @@ f = client.embeddings.create(model="dryrun-embedding", input="first text", encod
 assert max(abs(a - b) for a, b in zip(f.data[0].embedding, e.data[0].embedding)) < 1e-6
 assert abs(sum(x * x for x in f.data[0].embedding) - 1.0) < 1e-4
 
+# Function calling: the model is made to call the tool, the result goes back as a `tool`
+# message, and the model answers from it.
+tools = [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+ask = [{"role": "user", "content": "What is the weather in Bern?"}]
+c = client.chat.completions.create(model="dryrun-simple", messages=ask, tools=tools, tool_choice="required")
+choice = c.choices[0]
+assert choice.finish_reason == "tool_calls", choice
+call = choice.message.tool_calls[0]
+assert call.type == "function" and call.function.name == "get_weather", call
+assert isinstance(json.loads(call.function.arguments)["city"], str), call.function.arguments
+after = client.chat.completions.create(
+    model="dryrun-simple",
+    tools=tools,
+    messages=ask
+    + [choice.message.model_dump(exclude_none=True),
+       {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"temp_c": 21})}],
+)
+assert after.choices[0].finish_reason == "stop" and "temp_c" in after.choices[0].message.content, after
+none = client.chat.completions.create(model="dryrun-simple", messages=ask, tools=tools, tool_choice="none")
+assert not none.choices[0].message.tool_calls and none.choices[0].message.content, none
+
+# Streamed, the call arrives as delta.tool_calls pieces that add up to the same call.
+pieces, finish = {}, None
+for chunk in client.chat.completions.create(
+    model="dryrun-simple", messages=ask, tools=tools, tool_choice="required", stream=True
+):
+    for d in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+        p = pieces.setdefault(d.index, {"id": None, "name": None, "arguments": ""})
+        p["id"] = p["id"] or d.id
+        p["name"] = p["name"] or (d.function.name if d.function else None)
+        p["arguments"] += (d.function.arguments or "") if d.function else ""
+    if chunk.choices and chunk.choices[0].finish_reason:
+        finish = chunk.choices[0].finish_reason
+assert finish == "tool_calls" and pieces[0]["name"] == "get_weather" and pieces[0]["id"], pieces
+assert isinstance(json.loads(pieces[0]["arguments"])["city"], str), pieces
+
+try:
+    client.chat.completions.create(model="dryrun-simple", messages=ask, tools=tools,
+                                   tool_choice={"type": "function", "function": {"name": "nope"}})
+    sys.exit("expected BadRequestError for an undeclared function")
+except BadRequestError as e:
+    assert (e.code, e.param) == ("validation_failed", "tool_choice"), e.body
+
+# The Responses API: text, streamed events, a function-calling round trip, and what it refuses.
+resp = client.responses.create(model="dryrun-simple", instructions="be brief", input="Hello from the SDK")
+assert resp.status == "completed" and "Hello from the SDK" in resp.output_text, resp
+assert resp.id.startswith("resp_") and resp.usage.input_tokens > 0 and resp.usage.output_tokens > 0, resp.usage
+
+kinds, streamed_text, completed = [], "", None
+for ev in client.responses.create(model="dryrun-simple", instructions="be brief", input="Hello from the SDK", stream=True):
+    kinds.append(ev.type)
+    if ev.type == "response.output_text.delta":
+        streamed_text += ev.delta
+    if ev.type == "response.completed":
+        completed = ev.response
+assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed", kinds
+assert "response.output_item.added" in kinds and "response.output_text.done" in kinds, kinds
+assert streamed_text == completed.output_text == resp.output_text, (streamed_text, completed.output_text)
+
+flat = [{"type": "function", "name": "get_weather", "description": "The weather in a city",
+         "parameters": tools[0]["function"]["parameters"]}]
+first = client.responses.create(model="dryrun-simple", input=ask, tools=flat, tool_choice="required")
+fc = [o for o in first.output if o.type == "function_call"]
+assert len(fc) == 1 and fc[0].name == "get_weather" and fc[0].call_id, first.output
+second = client.responses.create(
+    model="dryrun-simple", tools=flat,
+    input=ask + [fc[0].model_dump(exclude_none=True),
+                 {"type": "function_call_output", "call_id": fc[0].call_id, "output": json.dumps({"temp_c": 21})}],
+)
+assert "temp_c" in second.output_text and not [o for o in second.output if o.type == "function_call"], second.output
+
+args, done = "", None
+for ev in client.responses.create(model="dryrun-simple", input=ask, tools=flat, tool_choice="required", stream=True):
+    if ev.type == "response.function_call_arguments.delta":
+        args += ev.delta
+    if ev.type == "response.function_call_arguments.done":
+        done = ev
+assert done is not None and done.arguments == args and isinstance(json.loads(args)["city"], str), (args, done)
+
+j = client.responses.create(model="auto", input="a JSON object please", text={"format": {"type": "json_object"}})
+assert isinstance(json.loads(j.output_text), dict), j.output_text
+
+try:
+    client.responses.create(model="dryrun-simple", input="again", previous_response_id=resp.id)
+    sys.exit("expected BadRequestError for previous_response_id")
+except BadRequestError as e:
+    assert (e.code, e.param) == ("validation_failed", "previous_response_id"), e.body
+
 print("openai-sdk-ok")
