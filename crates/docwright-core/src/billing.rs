@@ -113,7 +113,7 @@ impl BillingAddress {
         for (field, value) in
             [("company", &self.company), ("street", &self.street), ("zip", &self.zip), ("city", &self.city)]
         {
-            if value.trim().is_empty() || value.len() > 200 {
+            if value.trim().is_empty() || value.chars().count() > 200 {
                 out.push((field, "must be 1 to 200 characters".to_owned()));
             }
         }

@@ -43,7 +43,8 @@ impl Email {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let t = s.trim();
         let bad = || ParseError::new(format!("`{t}` is not an e-mail address"));
-        if t.len() > 254 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Counted in characters, as every length of the API is (254 is SMTP's path limit).
+        if t.chars().count() > 254 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
         let (local, domain) = t.split_once('@').ok_or_else(bad)?;

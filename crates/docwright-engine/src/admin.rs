@@ -116,7 +116,7 @@ impl Engine {
             s.model_profile = parse("model_profile", docwright_core::settings::ModelProfile::parse(&p))?;
         }
         if let Some(r) = patch.selected_role_prompt_id {
-            if r.as_ref().is_some_and(|id| id.trim().is_empty() || id.len() > 200) {
+            if r.as_ref().is_some_and(|id| id.trim().is_empty() || id.chars().count() > 200) {
                 return Err(Error::invalid("selected_role_prompt_id", "must be 1 to 200 characters, or null"));
             }
             s.selected_role_prompt_id = r;

@@ -504,15 +504,12 @@ impl Engine {
             return Err(Error::Forbidden("only a sysadmin changes billing settings".to_owned()));
         }
         self.admin_tenant(grant, settings.tenant_id).await?;
-        if settings.model == BillingModel::CreditPostpay {
-            match &settings.billing_address {
-                None => return Err(Error::invalid("billing_address", "credit_postpay needs a billing address")),
-                Some(a) => {
-                    if let Some((field, message)) = a.problems().into_iter().next() {
-                        return Err(Error::invalid(format!("billing_address.{field}"), message));
-                    }
-                }
-            }
+        if settings.model == BillingModel::CreditPostpay && settings.billing_address.is_none() {
+            return Err(Error::invalid("billing_address", "credit_postpay needs a billing address"));
+        }
+        // An address is checked whenever one is given, not only when the model needs it.
+        if let Some((field, message)) = settings.billing_address.iter().flat_map(|a| a.problems()).next() {
+            return Err(Error::invalid(format!("billing_address.{field}"), message));
         }
         self.db.put_billing_settings(&settings).await?;
         self.cache.invalidate();
@@ -633,10 +630,10 @@ impl Engine {
 /// The first millisecond of `month` of `year` (UTC) and of the month after.
 pub fn month_bounds(year: i32, month: time::Month) -> Option<(Timestamp, Timestamp)> {
     let start = time::Date::from_calendar_date(year, month, 1).ok()?;
-    let next_year = if month == time::Month::December { year + 1 } else { year };
-    let next = time::Date::from_calendar_date(next_year, month.next(), 1).ok()?;
-    let ms = |d: time::Date| Timestamp::from_millis(d.midnight().assume_utc().unix_timestamp() * 1000);
-    Some((ms(start), ms(next)))
+    // By the month's length, not the next month's first day: December 9999 has an end too.
+    let start_ms = start.midnight().assume_utc().unix_timestamp() * 1000;
+    let end_ms = start_ms + i64::from(month.length(year)) * 86_400_000;
+    Some((Timestamp::from_millis(start_ms), Timestamp::from_millis(end_ms)))
 }
 
 /// The month before `now` (UTC) as `YYYY-MM` with its first and last-plus-one millisecond.
@@ -717,5 +714,23 @@ pub fn default_settings(tenant: TenantId, model: BillingModel, config: &BillingS
         currency: config.default_currency.clone(),
         default_user_credit: if model == BillingModel::PrepayUser { config.root_user_credit } else { Money::ZERO },
         ..BillingSettings::unlimited(tenant)
+    }
+}
+
+#[cfg(test)]
+mod month_tests {
+    use super::*;
+
+    #[test]
+    fn every_month_has_bounds_a_month_apart() {
+        let (from, to) = month_bounds(2026, time::Month::February).unwrap();
+        assert_eq!(from.to_rfc3339(), "2026-02-01T00:00:00Z");
+        assert_eq!(to.to_rfc3339(), "2026-03-01T00:00:00Z");
+        let (from, to) = month_bounds(2024, time::Month::February).unwrap();
+        assert_eq!(to.millis() - from.millis(), 29 * 86_400_000);
+        // The last month the calendar has ends too, though its next month is beyond it.
+        let (from, to) = month_bounds(9999, time::Month::December).unwrap();
+        assert_eq!(from.to_rfc3339(), "9999-12-01T00:00:00Z");
+        assert_eq!(to.millis() - from.millis(), 31 * 86_400_000);
     }
 }

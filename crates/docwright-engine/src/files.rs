@@ -154,6 +154,23 @@ impl Engine {
         Ok(())
     }
 
+    /// Takes back a file that `grant` has just uploaded, when the request it came in is refused
+    /// after all (a form with more than the file): its record, its parts and every blob no
+    /// other record names. Only its uploader's grant does this, and needs no delete permission.
+    pub async fn discard_upload(&self, grant: &Grant, file: &FileRecord) -> Result<()> {
+        grant.expect(FILE_CREATE)?;
+        let ctx = grant.ctx();
+        if file.tenant_id != ctx.tenant || file.owner_id != ctx.user() {
+            return Err(Error::NotFound("file"));
+        }
+        for deleted in self.db.delete_file(ctx.tenant, file.id).await?.unwrap_or_default() {
+            if !deleted.still_referenced {
+                self.release_blob(ctx.tenant, &deleted.sha256).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes a blob of `tenant` that no record names. Asking the database and removing cannot
     /// be one step, so the blob is set aside first and the database asked again: a record that
     /// came to name the same bytes in between (an upload of equal content, another file's

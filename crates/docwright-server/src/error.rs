@@ -182,18 +182,41 @@ impl From<docwright_engine::Error> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections use our error shape and name the field at fault.
+/// `Json<T>` whose rejections use our error shape and name the field at fault. Every body is
+/// a JSON object: serde would also read a struct from an array of its fields' values, which
+/// no route documents.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                ApiError::new(e.status(), "bad_request", e.body_text())
+            }
+        })?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", "the body must be a JSON object"));
+        }
+        match Json::<T>::from_bytes(&bytes) {
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`),
+/// as axum's `Json` asks.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {
@@ -262,6 +285,20 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_bodies_are_recognised_by_their_type() {
+        let with = |v: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(v).unwrap());
+            json_content_type(&h)
+        };
+        assert!(
+            with("application/json") && with("Application/JSON; charset=utf-8") && with("application/problem+json")
+        );
+        assert!(!with("text/plain") && !with("application/jsonx") && !with("multipart/form-data"));
+        assert!(!json_content_type(&axum::http::HeaderMap::new()));
+    }
 
     #[test]
     fn field_names_are_pulled_from_serde_messages() {

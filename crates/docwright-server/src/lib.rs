@@ -9,7 +9,7 @@
 //! Layout: `routes` (handlers, one module per area, and the route table), `guard` (the single
 //! authentication + RBAC enforcement point), `edge` (request id, error envelope, metrics,
 //! request log), `error` (`ApiError` and extractors using it), `pagination`, `metrics`,
-//! `openapi`, `tasks` (owned background work), `state`.
+//! `openapi` and `schemas` (the document), `tasks` (owned background work), `state`.
 
 pub mod edge;
 pub mod error;
@@ -18,6 +18,7 @@ mod metrics;
 mod openapi;
 pub mod pagination;
 pub mod routes;
+mod schemas;
 mod state;
 pub mod tasks;
 
@@ -333,9 +334,10 @@ fn router(state: AppState, config: &Config) -> Router {
         api = api.merge(guarded);
     }
     let (routes, doc) = api.split_for_parts();
-    let doc = openapi::conform(doc);
+    let providers = state.engine.registry().provider_names();
+    let doc = openapi::conform(doc, Some(&providers));
     routes
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", doc))
         .fallback(edge::not_found)
         .with_state(state.clone())
         .layer(
@@ -355,12 +357,13 @@ fn router(state: AppState, config: &Config) -> Router {
 /// Room for the multipart boundaries and part headers around an uploaded file.
 const UPLOAD_FRAMING: u64 = 64 * 1024;
 
-/// The OpenAPI document (what `/openapi.json` serves), without starting a server.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
+/// The OpenAPI document (what `/openapi.json` serves), without starting a server: the same
+/// but for the provider names, which only a configured server knows.
+pub fn openapi_document() -> serde_json::Value {
     let mut api = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi());
     for (access, mut route) in routes::declarations() {
         routes::annotate(&mut route, access);
         api = api.routes(route);
     }
-    openapi::conform(api.into_openapi())
+    openapi::conform(api.into_openapi(), None)
 }

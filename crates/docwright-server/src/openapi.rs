@@ -52,10 +52,25 @@ impl Modify for BearerScheme {
 /// operation ids are unique; and every operation documents the statuses the edge itself can
 /// answer — 400, 404, 405, 413, 415 (with a body), 422, 429, 500 and 503, and 401 and 403 where
 /// a credential is required — with the error body.
-pub(crate) fn conform(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    let Ok(mut v) = serde_json::to_value(&doc) else { return doc };
+///
+/// `providers`, when the document is a running server's, are the names its provider fields
+/// take (`crate::schemas::components`).
+pub(crate) fn conform(doc: utoipa::openapi::OpenApi, providers: Option<&[&str]>) -> serde_json::Value {
+    let Ok(mut v) = serde_json::to_value(&doc) else { return serde_json::Value::Null };
     patch(&mut v);
-    serde_json::from_value(v).unwrap_or(doc)
+    if let Some(schemas) = v.pointer_mut("/components/schemas").and_then(serde_json::Value::as_object_mut) {
+        for (name, schema) in crate::schemas::components(providers) {
+            schemas.insert(name.to_owned(), schema);
+        }
+        for (name, keywords) in crate::schemas::amendments() {
+            if let (Some(schema), Some(keywords)) =
+                (schemas.get_mut(name).and_then(serde_json::Value::as_object_mut), keywords.as_object())
+            {
+                schema.extend(keywords.clone());
+            }
+        }
+    }
+    v
 }
 
 fn reason(status: &str) -> &'static str {

@@ -33,6 +33,7 @@ impl From<Tenant> for TenantOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateTenantRequest {
+    #[schema(value_type = crate::schemas::Name100)]
     pub name: String,
 }
 
@@ -98,9 +99,12 @@ impl From<Member> for UserOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateUserRequest {
+    #[schema(value_type = crate::schemas::Name200)]
     pub display_name: String,
+    #[schema(value_type = Option<crate::schemas::Email>)]
     pub email: Option<String>,
     /// `admin`, `user` or `viewer` (`sysadmin` only by a sysadmin).
+    #[schema(value_type = crate::schemas::RoleName)]
     pub role: String,
 }
 
@@ -149,6 +153,7 @@ pub(crate) async fn get_user(
 #[serde(deny_unknown_fields)]
 pub(super) struct SetRoleRequest {
     /// `admin`, `user`, `viewer` (or `sysadmin`, by a sysadmin).
+    #[schema(value_type = crate::schemas::RoleName)]
     pub role: String,
 }
 
@@ -182,6 +187,7 @@ pub(crate) async fn set_role(
 #[serde(deny_unknown_fields)]
 pub(super) struct IssueTokenRequest {
     /// A label, e.g. the device or person it is for.
+    #[schema(value_type = crate::schemas::Name100)]
     pub name: String,
 }
 

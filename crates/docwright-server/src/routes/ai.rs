@@ -22,18 +22,23 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(super) struct ProcessIn {
     /// What to do, in any language (at most 32,000 characters).
+    #[schema(value_type = crate::schemas::Query32000)]
     query_text: String,
     /// `analysis`, `generation`, `transformation`, or another lower-case word.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     category: Option<String>,
-    /// The cells `input_data` came from, e.g. `A1:D10`; the data must fit in it.
+    /// The cells `input_data` came from, e.g. `A1:D10` (top-left first); the data must fit in it.
+    #[schema(value_type = Option<crate::schemas::CellRange>)]
     input_range: Option<String>,
     /// Rows of cells (strings, numbers, booleans or null): at most 1,000 rows of 100 cells,
     /// 10,000 cells in all; rows may be shorter than the widest.
-    #[schema(value_type = Option<Vec<Vec<Object>>>)]
+    #[schema(value_type = Option<crate::schemas::Table>)]
     input_data: Option<serde_json::Value>,
     /// `simple` or `complex`: which models `auto` prefers (default: your setting).
+    #[schema(value_type = Option<crate::schemas::ModelProfileName>)]
     model_profile: Option<String>,
-    /// Only these providers may answer it.
+    /// Only these providers may answer it (1 to 16).
+    #[schema(value_type = Option<Vec<crate::schemas::ProviderName>>, min_items = 1, max_items = 16)]
     allowed_providers: Option<Vec<String>>,
 }
 
@@ -110,6 +115,7 @@ impl From<&AiRequestView> for StatusOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AiUsageOut)]
 pub(super) struct UsageOut {
     input_tokens: u64,
     output_tokens: u64,
@@ -117,6 +123,7 @@ pub(super) struct UsageOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AiResultOut)]
 pub(super) struct ResultOut {
     request_id: Uuid,
     /// `completed`.

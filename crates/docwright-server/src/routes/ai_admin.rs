@@ -121,7 +121,7 @@ pub(super) struct TestResult {
 }
 
 /// Test a provider and its key: one tiny call to its first model, recorded like any call.
-#[utoipa::path(post, path = "/api/admin/ai/providers/{name}/test", tag = "admin", params(("name" = String, Path, description = "Provider name")),
+#[utoipa::path(post, path = "/api/admin/ai/providers/{name}/test", tag = "admin", params(("name" = crate::schemas::ProviderName, Path, description = "Provider name")),
     responses((status = 200, body = TestResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn test_provider(
     State(state): State<AppState>,
@@ -157,13 +157,14 @@ pub(crate) async fn list_tenant_keys(
 #[serde(deny_unknown_fields)]
 pub(super) struct PutKeyRequest {
     /// The provider key; stored encrypted and never shown again.
+    #[schema(value_type = crate::schemas::ProviderKey)]
     key: String,
 }
 
 /// Store the current tenant's key for a provider. Users' own keys (BYOK) come first; this
 /// comes before the configured key.
 #[utoipa::path(put, path = "/api/admin/ai/keys/{provider}", tag = "admin", request_body = PutKeyRequest,
-    params(("provider" = String, Path, description = "Provider name")),
+    params(("provider" = crate::schemas::ProviderName, Path, description = "Provider name")),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn put_tenant_key(
     State(state): State<AppState>,
@@ -177,7 +178,7 @@ pub(crate) async fn put_tenant_key(
 
 /// Delete the current tenant's key for a provider.
 #[utoipa::path(delete, path = "/api/admin/ai/keys/{provider}", tag = "admin",
-    params(("provider" = String, Path, description = "Provider name")),
+    params(("provider" = crate::schemas::ProviderName, Path, description = "Provider name")),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub(crate) async fn delete_tenant_key(
     State(state): State<AppState>,

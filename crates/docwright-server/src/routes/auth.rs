@@ -13,6 +13,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(super) struct ExchangeRequest {
     /// A static login token issued by an admin (or printed at the first start).
+    #[schema(value_type = crate::schemas::NotBlank)]
     pub static_token: String,
 }
 

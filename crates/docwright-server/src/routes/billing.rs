@@ -62,7 +62,7 @@ pub(crate) async fn balance(
 }
 
 /// The caller's balance in `tenant_id` (which must be the context tenant: `X-Tenant-Id`).
-#[utoipa::path(get, path = "/api/billing/balance/{tenant_id}", tag = "billing", responses((status = 200, body = BalanceOut), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/billing/balance/{tenant_id}", tag = "billing", params(("tenant_id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = BalanceOut), (status = 404, body = ErrorBody)))]
 pub(crate) async fn balance_of(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
@@ -111,6 +111,7 @@ fn transaction_out(e: Entry) -> TransactionOut {
 #[derive(Debug, Deserialize, IntoParams)]
 pub(super) struct MonthQuery {
     /// `YYYY-MM` (UTC); default: the current month.
+    #[param(value_type = Option<crate::schemas::Month>, inline)]
     month: Option<String>,
 }
 
@@ -119,7 +120,13 @@ fn month_range(month: Option<&str>) -> Result<(Timestamp, Timestamp), ApiError> 
     let bad = || ApiError::validation("month", "month is YYYY-MM, e.g. 2026-11");
     let (year, month) = match month {
         Some(m) => {
-            let (y, mo) = m.split_once('-').ok_or_else(bad)?;
+            // Exactly `YYYY-MM`, as documented.
+            let (y, mo) = m
+                .split_once('-')
+                .filter(|(y, mo)| {
+                    y.len() == 4 && mo.len() == 2 && y.bytes().chain(mo.bytes()).all(|b| b.is_ascii_digit())
+                })
+                .ok_or_else(bad)?;
             let y: i32 = y.parse().map_err(|_| bad())?;
             let mo: u8 = mo.parse().map_err(|_| bad())?;
             (y, time::Month::try_from(mo).map_err(|_| bad())?)
@@ -147,8 +154,10 @@ pub(crate) async fn transactions(
 #[derive(Debug, Deserialize, IntoParams)]
 pub(super) struct ChartQuery {
     /// `day` (of the year's days), `month` or `year`.
+    #[param(value_type = Option<crate::schemas::ChartPeriod>, inline)]
     period: Option<String>,
-    /// Default: this year.
+    /// 2000 to 9999; default: this year.
+    #[param(minimum = 2000, maximum = 9999)]
     year: Option<i32>,
 }
 
@@ -175,7 +184,7 @@ pub(super) struct ChartOut {
 
 /// Usage (debits) of a tenant in a year, per day, month or year, with totals by provider,
 /// feature and user.
-#[utoipa::path(get, path = "/api/billing/statistics/{tenant_id}/chart", tag = "billing", params(ChartQuery), responses((status = 200, body = ChartOut), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/billing/statistics/{tenant_id}/chart", tag = "billing", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ChartQuery), responses((status = 200, body = ChartOut), (status = 404, body = ErrorBody)))]
 pub(crate) async fn chart(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
@@ -281,20 +290,27 @@ pub(crate) async fn providers(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(super) struct SettingsBody {
     /// `prepay_tenant`, `prepay_user`, `credit_postpay` or `unlimited`.
+    #[schema(value_type = crate::schemas::BillingModelName)]
     billing_model: String,
     /// ISO 4217, e.g. `CHF`.
+    #[schema(value_type = crate::schemas::Currency)]
     currency: String,
     /// Decimal; a new user's start credit under `prepay_user`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::schemas::Amount>)]
     default_user_credit: Option<String>,
     /// Decimal; how far a `credit_postpay` tenant may go below zero. Absent: no limit.
     #[serde(default)]
+    #[schema(value_type = Option<crate::schemas::NonNegativeAmount>)]
     credit_limit: Option<String>,
-    #[serde(default = "default_threshold")]
+    /// A percentage, 0 to 100.
+    #[serde(default = "default_threshold", deserialize_with = "whole_number")]
+    #[schema(maximum = 100)]
     warning_threshold_percent: u8,
     #[serde(default = "yes")]
     block_on_zero_balance: bool,
     #[serde(default)]
+    #[schema(value_type = Vec<crate::schemas::Email>)]
     notify_emails: Vec<String>,
     #[serde(default = "yes")]
     notify_on_warning: bool,
@@ -306,13 +322,20 @@ pub(super) struct SettingsBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AddressBody {
+    #[schema(value_type = crate::schemas::Line200)]
     company: String,
+    #[schema(value_type = crate::schemas::Line200)]
     street: String,
+    #[schema(value_type = crate::schemas::Line200)]
     zip: String,
+    #[schema(value_type = crate::schemas::Line200)]
     city: String,
     /// ISO 3166-1 alpha-2, e.g. `CH`.
+    #[schema(pattern = "^[A-Z]{2}$")]
     country: String,
+    /// 4 to 32 letters, digits, spaces, dots or dashes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^ *[A-Za-z0-9.-][A-Za-z0-9 .-]{2,}[A-Za-z0-9.-] *$", max_length = 32)]
     vat_number: Option<String>,
 }
 
@@ -340,6 +363,17 @@ impl From<BillingAddress> for AddressBody {
             vat_number: a.vat_number,
         }
     }
+}
+
+/// A `u8` written as any JSON number without a fraction: `67` and `67.0` alike (JSON Schema's
+/// integers), not `67.5`.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    use serde::de::Error as _;
+    let n = serde_json::Number::deserialize(d)?;
+    let whole = n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
+    whole
+        .and_then(|w| u8::try_from(w).ok())
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number from 0 to 255, not {n}")))
 }
 
 fn default_threshold() -> u8 {
@@ -373,7 +407,7 @@ fn money_field(field: &str, raw: &str) -> Result<Money, ApiError> {
 }
 
 /// A tenant's billing settings.
-#[utoipa::path(get, path = "/api/admin/billing/tenants/{id}/settings", tag = "billing", responses((status = 200, body = SettingsBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/admin/billing/tenants/{id}/settings", tag = "billing", params(("id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = SettingsBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_settings(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
@@ -383,7 +417,7 @@ pub(crate) async fn get_settings(
 }
 
 /// Replaces a tenant's billing settings (sysadmins).
-#[utoipa::path(put, path = "/api/admin/billing/tenants/{id}/settings", tag = "billing", request_body = SettingsBody, responses((status = 200, body = SettingsBody), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/admin/billing/tenants/{id}/settings", tag = "billing", request_body = SettingsBody, params(("id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = SettingsBody), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn put_settings(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
@@ -426,9 +460,11 @@ pub(crate) async fn put_settings(
 #[derive(Debug, Deserialize, ToSchema)]
 pub(super) struct CreditBody {
     /// Decimal, positive.
+    #[schema(value_type = crate::schemas::PositiveAmount)]
     amount: String,
     /// A user's account (`prepay_user`); absent: the tenant's account.
     #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
     user_id: Option<String>,
     #[serde(default)]
     description: String,
@@ -459,7 +495,7 @@ fn account_out(a: Account) -> AccountOut {
 }
 
 /// Tops up an account (sysadmins): a credit transaction.
-#[utoipa::path(post, path = "/api/admin/billing/tenants/{id}/credit", tag = "billing", request_body = CreditBody, responses((status = 200, body = AccountOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/billing/tenants/{id}/credit", tag = "billing", request_body = CreditBody, params(("id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = AccountOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn credit(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
@@ -477,7 +513,7 @@ pub(crate) async fn credit(
 }
 
 /// A tenant's accounts.
-#[utoipa::path(get, path = "/api/admin/billing/tenants/{id}/accounts", tag = "billing", responses((status = 200, body = Vec<AccountOut>), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/admin/billing/tenants/{id}/accounts", tag = "billing", params(("id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = Vec<AccountOut>), (status = 403, body = ErrorBody)))]
 pub(crate) async fn accounts(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
@@ -488,7 +524,7 @@ pub(crate) async fn accounts(
 }
 
 /// A tenant's transactions in a month.
-#[utoipa::path(get, path = "/api/admin/billing/tenants/{id}/transactions", tag = "billing", params(MonthQuery), responses((status = 200, body = Vec<TransactionOut>), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/admin/billing/tenants/{id}/transactions", tag = "billing", params(("id" = Uuid, Path, description = "Tenant id"), MonthQuery), responses((status = 200, body = Vec<TransactionOut>), (status = 403, body = ErrorBody)))]
 pub(crate) async fn tenant_transactions(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
@@ -501,7 +537,7 @@ pub(crate) async fn tenant_transactions(
 }
 
 /// A tenant's transactions of a month as CSV (RFC 4180), amounts as decimals with the currency.
-#[utoipa::path(get, path = "/api/admin/billing/tenants/{id}/export", tag = "billing", params(MonthQuery), responses((status = 200, description = "text/csv"), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/admin/billing/tenants/{id}/export", tag = "billing", params(("id" = Uuid, Path, description = "Tenant id"), MonthQuery), responses((status = 200, description = "text/csv"), (status = 403, body = ErrorBody)))]
 pub(crate) async fn export(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
@@ -617,7 +653,7 @@ pub(crate) async fn notices(
 }
 
 /// One notice with its text and attachment: the download of a report.
-#[utoipa::path(get, path = "/api/billing/notices/{id}", tag = "billing",
+#[utoipa::path(get, path = "/api/billing/notices/{id}", tag = "billing", params(("id" = Uuid, Path, description = "Notice id")),
     responses((status = 200, body = NoticeOut), (status = 404, body = ErrorBody)))]
 pub(crate) async fn notice(
     State(state): State<AppState>,
@@ -626,4 +662,24 @@ pub(crate) async fn notice(
 ) -> Result<Json<NoticeOut>, ApiError> {
     let n = state.engine.notice(&grant, docwright_core::id::NoticeId::from(id)).await?;
     Ok(Json(NoticeOut { body: Some(n.body), attachment: n.attachment.map(|a| a.content), ..notice_out(n.head) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_are_whole_numbers_however_written() {
+        let threshold = |v: serde_json::Value| {
+            let body =
+                serde_json::json!({"billing_model": "unlimited", "currency": "CHF", "warning_threshold_percent": v});
+            serde_json::from_value::<SettingsBody>(body).map(|s| s.warning_threshold_percent).ok()
+        };
+        assert_eq!(threshold(serde_json::json!(67)), Some(67));
+        assert_eq!(threshold(serde_json::json!(67.0)), Some(67));
+        assert_eq!(threshold(serde_json::json!(67.5)), None);
+        assert_eq!(threshold(serde_json::json!(256)), None);
+        assert_eq!(threshold(serde_json::json!(-1)), None);
+        assert_eq!(threshold(serde_json::json!("67")), None);
+    }
 }

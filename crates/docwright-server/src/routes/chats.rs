@@ -39,7 +39,9 @@ const EVENT_POLL: Duration = Duration::from_millis(500);
 #[serde(deny_unknown_fields)]
 pub(super) struct ChatIn {
     /// At most 200 characters.
+    #[schema(value_type = crate::schemas::Name200)]
     title: String,
+    #[schema(value_type = Option<crate::schemas::Text2000>)]
     description: Option<String>,
     /// A project whose documents answers draw passages from.
     project_id: Option<Uuid>,
@@ -74,6 +76,7 @@ impl From<Chat> for ChatOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ChatUsageOut)]
 pub(super) struct UsageOut {
     input_tokens: u64,
     output_tokens: u64,
@@ -212,13 +215,17 @@ pub(crate) async fn delete(
 #[serde(deny_unknown_fields)]
 pub(super) struct MessageIn {
     /// The question (at most 32,000 characters).
+    #[schema(value_type = crate::schemas::Text32000)]
     message: String,
-    /// Files whose extracted parts are the answer's context (at most 20).
+    /// Files whose extracted parts are the answer's context (at most 20, each once).
     #[serde(default)]
+    #[schema(value_type = crate::schemas::Attachments)]
     attached_file_ids: Vec<Uuid>,
     /// `simple | complex`; else your setting (`simple` by default).
+    #[schema(value_type = Option<crate::schemas::ModelProfileName>)]
     model_profile: Option<String>,
     /// Only these configured providers may answer.
+    #[schema(value_type = Option<Vec<crate::schemas::ProviderName>>)]
     allowed_providers: Option<Vec<String>>,
     /// A role prompt from `/prompts/roles`; else your selected one.
     role_prompt_id: Option<Uuid>,
@@ -252,7 +259,7 @@ impl MessageIn {
 /// `GET /chats/{id}`. A message while the previous one is being answered gets 409 `chat_busy`.
 #[utoipa::path(post, path = "/chats/{id}/messages", tag = "chats", request_body = MessageIn,
     params(("id" = Uuid, Path, description = "Chat id")),
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = 400, body = ErrorBody),
+    responses((status = 200, content_type = "text/event-stream", body = crate::schemas::SseEvent), (status = 400, body = ErrorBody),
         (status = 404, description = "No such chat, or an attached file you may not read", body = ErrorBody),
         (status = 409, description = "chat_busy", body = ErrorBody)))]
 pub(crate) async fn send(
@@ -272,7 +279,8 @@ pub(crate) async fn send(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct EventsQuery {
-    /// Resume after this event id (as the `Last-Event-ID` header does).
+    /// Resume after this event id (as the `Last-Event-ID` header does): `<turn id>:<number>`.
+    #[param(value_type = Option<crate::schemas::ChatEventId>, inline)]
     after: Option<String>,
 }
 
@@ -289,7 +297,7 @@ pub(super) fn parse_event_id(field: &str, s: &str) -> Result<(ChatTurnId, u64), 
 /// latest turn's from its start; live until its `completed` or `error`.
 #[utoipa::path(get, path = "/chats/{id}/events", tag = "chats",
     params(("id" = Uuid, Path, description = "Chat id"), EventsQuery),
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = 400, body = ErrorBody),
+    responses((status = 200, content_type = "text/event-stream", body = crate::schemas::SseEvent), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub(crate) async fn events(
     State(state): State<AppState>,

@@ -171,8 +171,9 @@ fn part_out(file: &FileRecord, p: PartRecord) -> PartOut {
     }
 }
 
-/// The multipart form of an upload.
+/// The multipart form of an upload: the file, nothing else.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Only describes the form for the OpenAPI document.
 pub(super) struct UploadForm {
     /// The file; its part's file name becomes the record's `file_name`.
@@ -180,7 +181,8 @@ pub(super) struct UploadForm {
     file: Vec<u8>,
 }
 
-/// Uploads a file (multipart field `file`). Up to `storage.max_upload_bytes` (default 100 MiB).
+/// Uploads a file (multipart field `file`, the form's only field). Up to
+/// `storage.max_upload_bytes` (default 100 MiB).
 #[utoipa::path(post, path = "/files/upload", tag = "files", request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = FileOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub(crate) async fn upload(
@@ -203,30 +205,42 @@ pub(crate) async fn upload(
             ApiError::validation("file", format!("the multipart body could not be read: {}", e.body_text()))
         }
     };
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let name = field.file_name().unwrap_or_default().to_owned();
-        // The body limit around the file may stop the stream before the upload's own count
-        // does (a chunk can cross both at once): that is the same too-large upload, not a
-        // malformed body.
-        let over_limit = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let seen = over_limit.clone();
-        let content = futures_util::StreamExt::inspect(field, move |item| {
-            if item.as_ref().is_err_and(|e| e.status() == StatusCode::PAYLOAD_TOO_LARGE) {
-                seen.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        });
-        let record = state.engine.upload_file(&grant, &name, Box::pin(content)).await.map_err(|e| match e {
-            UploadError::TooLarge { limit } => too_large(limit),
-            UploadError::Body(_) if over_limit.load(std::sync::atomic::Ordering::Relaxed) => too_large(limit),
-            UploadError::Body(m) => ApiError::validation("file", m),
-            UploadError::Engine(e) => e.into(),
-        })?;
-        return Ok((StatusCode::CREATED, Json(record.into())));
+    let Some(field) = multipart.next_field().await.map_err(multipart_error)? else {
+        return Err(ApiError::validation("file", "the multipart body has no `file` field"));
+    };
+    if field.name() != Some("file") {
+        return Err(unexpected_field(field.name()));
     }
-    Err(ApiError::validation("file", "the multipart body has no `file` field"))
+    let name = field.file_name().unwrap_or_default().to_owned();
+    // The body limit around the file may stop the stream before the upload's own count
+    // does (a chunk can cross both at once): that is the same too-large upload, not a
+    // malformed body.
+    let over_limit = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = over_limit.clone();
+    let content = futures_util::StreamExt::inspect(field, move |item| {
+        if item.as_ref().is_err_and(|e| e.status() == StatusCode::PAYLOAD_TOO_LARGE) {
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let record = state.engine.upload_file(&grant, &name, Box::pin(content)).await.map_err(|e| match e {
+        UploadError::TooLarge { limit } => too_large(limit),
+        UploadError::Body(_) if over_limit.load(std::sync::atomic::Ordering::Relaxed) => too_large(limit),
+        UploadError::Body(m) => ApiError::validation("file", m),
+        UploadError::Engine(e) => e.into(),
+    })?;
+    // Nothing may follow the file: what does is refused, and the file with it.
+    let rest = match multipart.next_field().await {
+        Ok(None) => return Ok((StatusCode::CREATED, Json(record.into()))),
+        Ok(Some(field)) => unexpected_field(field.name()),
+        Err(e) => multipart_error(e),
+    };
+    state.engine.discard_upload(&grant, &record).await?;
+    Err(rest)
+}
+
+fn unexpected_field(name: Option<&str>) -> ApiError {
+    let name = name.unwrap_or_default();
+    ApiError::validation(name, format!("the form has one field, `file`; `{name}` is not taken"))
 }
 
 fn too_large(limit: u64) -> ApiError {

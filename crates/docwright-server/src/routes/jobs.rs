@@ -75,12 +75,15 @@ impl From<Job> for JobOut {
 #[into_params(parameter_in = Query)]
 pub(super) struct JobsQuery {
     /// Only jobs in this state.
+    #[param(value_type = Option<crate::schemas::JobStateName>, inline)]
     state: Option<String>,
     /// Only jobs of this kind, e.g. `ai.request`.
     kind: Option<String>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<crate::schemas::Cursor>, inline)]
     cursor: Option<String>,
 }
 

@@ -17,8 +17,10 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateKeyRequest {
+    #[schema(value_type = crate::schemas::Name100)]
     pub name: String,
-    /// RFC 3339; the key stops working then. Absent: no expiry.
+    /// RFC 3339, in the future; the key stops working then. Absent: no expiry.
+    #[schema(value_type = Option<crate::schemas::DateTime>)]
     pub expires_at: Option<String>,
 }
 

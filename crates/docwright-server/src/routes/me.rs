@@ -84,15 +84,17 @@ pub(crate) async fn me(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SettingsPatch {
+    #[schema(value_type = Option<crate::schemas::ModelProfileName>)]
     pub model_profile: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schemas::RoleId>)]
     pub selected_role_prompt_id: Option<Option<String>>,
+    #[schema(value_type = Option<crate::schemas::LanguageCode>)]
     pub language: Option<String>,
     /// Your own provider keys (BYOK): `{"openai": "sk-..."}` stores one (encrypted, never shown
     /// again), `{"openai": null}` deletes it. Your key is used before the tenant's and the
     /// configured one.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::ProviderKeys>)]
     pub provider_keys: Option<std::collections::BTreeMap<String, Option<String>>>,
 }
 

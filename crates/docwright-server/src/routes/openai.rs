@@ -89,35 +89,50 @@ pub(crate) async fn retrieve_model(
 pub(super) struct CompletionRequest {
     /// A model from `/v1/models`, or `auto`.
     model: String,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::schemas::ChatMessage>, min_items = 1)]
     messages: Vec<Value>,
+    #[serde(default, deserialize_with = "count")]
     max_tokens: Option<u32>,
+    #[serde(default, deserialize_with = "count")]
     max_completion_tokens: Option<u32>,
     temperature: Option<f32>,
     #[serde(default)]
     stream: bool,
     /// Choices to generate: only 1 (the default) is served; more is refused, not ignored.
+    #[schema(minimum = 1, maximum = 1)]
+    #[serde(default, deserialize_with = "count")]
     n: Option<u32>,
     /// Functions the model may call: `[{type: "function", function: {name, description,
     /// parameters}}]`.
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<crate::schemas::ChatTool>>)]
     tools: Option<Vec<Value>>,
     /// `auto`, `none`, `required`, or `{type: "function", function: {name}}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::ChatToolChoice>)]
     tool_choice: Option<Value>,
     /// `false`: at most one tool call per answer.
     parallel_tool_calls: Option<bool>,
     #[schema(value_type = Option<Object>)]
     stream_options: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::ResponseFormat>)]
     response_format: Option<Value>,
     /// docwright extension: only these providers may serve the request.
+    #[schema(value_type = Option<Vec<crate::schemas::ProviderName>>)]
     allowed_providers: Option<Vec<String>>,
     /// docwright extension: an input larger than the model's context is split into chunks
     /// processed in parallel and the answers merged (text concatenated, JSON arrays joined);
     /// `docwright.chunks` tells how many. Not with `stream`.
     #[serde(default)]
     chunking: bool,
+}
+
+/// A count (`max_tokens`, `n`, ...) written as any JSON number that is a whole one from 0 to
+/// 2³² − 1: JSON Schema, and so OpenAPI clients, count `8.0` as the integer 8.
+pub(super) fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<f64>::deserialize(d)? else { return Ok(None) };
+    if n.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&n) {
+        return Err(serde::de::Error::custom(format!("`{n}` is not a whole number from 0 to {}", u32::MAX)));
+    }
+    Ok(Some(n as u32))
 }
 
 /// An image part from a `data:` URL (base64); docwright fetches no URLs.
@@ -528,14 +543,27 @@ pub(super) struct EmbeddingRequest {
     /// An embedding model from `/v1/models`, or `auto`.
     model: String,
     /// A string or an array of strings (token arrays are not taken).
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::schemas::EmbeddingInput)]
     input: Value,
     /// `float` (the default) or `base64` (little-endian float32s, what the OpenAI SDKs ask for).
+    #[schema(value_type = Option<EncodingFormat>)]
     encoding_format: Option<String>,
+    /// Ignored.
+    #[serde(default, deserialize_with = "count")]
     dimensions: Option<u32>,
     user: Option<String>,
     /// docwright extension: only these providers may serve the request.
+    #[schema(value_type = Option<Vec<crate::schemas::ProviderName>>)]
     allowed_providers: Option<Vec<String>>,
+}
+
+/// How embedding vectors are encoded (documents `encoding_format`).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // only describes the field in the OpenAPI document
+pub(super) enum EncodingFormat {
+    Float,
+    Base64,
 }
 
 fn embedding_inputs(input: &Value) -> Result<Vec<String>, ApiError> {

@@ -292,8 +292,10 @@ pub(super) struct MetricsQuery {
     /// Another tenant (sysadmins only); the tenant the request acts in by default.
     tenant_id: Option<uuid::Uuid>,
     /// RFC 3339; 30 days before `to` by default.
+    #[param(value_type = Option<crate::schemas::DateTime>, inline)]
     from: Option<String>,
     /// RFC 3339, exclusive; now by default.
+    #[param(value_type = Option<crate::schemas::DateTime>, inline)]
     to: Option<String>,
 }
 

@@ -58,6 +58,7 @@ impl From<Client> for ClientOut {
 #[serde(deny_unknown_fields)]
 pub(super) struct ClientIn {
     /// Unique in the tenant.
+    #[schema(value_type = crate::schemas::Name200)]
     name: String,
 }
 
@@ -149,7 +150,9 @@ impl From<Project> for ProjectOut {
 pub(super) struct ProjectIn {
     client_id: Uuid,
     /// Unique among the client's projects.
+    #[schema(value_type = crate::schemas::Name200)]
     name: String,
+    #[schema(value_type = Option<crate::schemas::Description4000>)]
     description: Option<String>,
 }
 
@@ -158,9 +161,10 @@ pub(super) struct ProjectIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProjectPatchIn {
+    #[schema(value_type = Option<crate::schemas::Name200>)]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::schemas::Description4000>)]
     description: Option<Option<String>>,
     client_id: Option<Uuid>,
 }
@@ -247,6 +251,7 @@ impl From<Folder> for FolderOut {
 #[serde(deny_unknown_fields)]
 pub(super) struct FolderIn {
     /// Unique among its siblings.
+    #[schema(value_type = crate::schemas::Name200)]
     name: String,
     /// A folder of the same project; absent: at the top.
     parent_id: Option<Uuid>,
@@ -259,6 +264,7 @@ pub(super) struct FolderIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FolderPatchIn {
+    #[schema(value_type = Option<crate::schemas::Name200>)]
     name: Option<String>,
     project_id: Option<Uuid>,
     #[serde(default, deserialize_with = "present")]
@@ -345,6 +351,7 @@ pub(super) struct DocumentIn {
     /// A folder of the project; absent: at the top.
     folder_id: Option<Uuid>,
     /// Default: the file's name.
+    #[schema(value_type = Option<crate::schemas::Name200>)]
     title: Option<String>,
 }
 
@@ -353,6 +360,7 @@ pub(super) struct DocumentIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DocumentPatchIn {
+    #[schema(value_type = Option<crate::schemas::Name200>)]
     title: Option<String>,
     project_id: Option<Uuid>,
     #[serde(default, deserialize_with = "present")]
@@ -435,6 +443,7 @@ pub(super) struct ExtractionOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DocumentResultFileOut)]
 pub(super) struct ResultFileOut {
     id: Uuid,
     file_name: String,
@@ -443,6 +452,7 @@ pub(super) struct ResultFileOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DocumentResultOut)]
 pub(super) struct ResultOut {
     id: Uuid,
     /// Who produced it: `extraction`, `summary`, `generation`, ...
@@ -634,12 +644,15 @@ pub(crate) async fn tree(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct SearchQueryIn {
-    /// Words to find, all of them (case-insensitive). Quotes, brackets and operators are
-    /// taken as text, never as query syntax.
+    /// Words to find, all of them (case-insensitive): at least one with a letter or digit.
+    /// Quotes, brackets and operators are taken as text, never as query syntax.
+    #[param(required = true, value_type = Option<crate::schemas::SearchWords>, inline)]
     q: Option<String>,
     /// Hits per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// Hits to skip (default 0; at most 10,000).
+    #[param(maximum = 10000)]
     offset: Option<u32>,
 }
 

@@ -49,9 +49,10 @@ fn out(v: RoleView, with_prompt: bool) -> RoleOut {
 #[serde(deny_unknown_fields)]
 pub(super) struct RoleIn {
     /// Names by language: at least one of `en`, `de`, `fr`, `it`, `ru`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::schemas::RoleNames)]
     names: serde_json::Map<String, serde_json::Value>,
     /// The role's instructions (at most 8,000 characters).
+    #[schema(value_type = crate::schemas::Text8000)]
     prompt: String,
 }
 

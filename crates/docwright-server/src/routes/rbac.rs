@@ -19,14 +19,20 @@ use crate::state::AppState;
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(super) struct RuleBody {
     /// `admin`, `user` or `viewer`.
+    #[schema(value_type = crate::schemas::RuleRole)]
     pub role: String,
     /// e.g. `data.system.User`, `data.*`, `resource.aicore.openai`.
+    #[schema(value_type = crate::schemas::RbacItem)]
     pub item: String,
     /// Visible / usable (for `resource.*` items this is "may use").
     pub view: bool,
+    #[schema(value_type = crate::schemas::RuleLevel)]
     pub read: String,
+    #[schema(value_type = crate::schemas::RuleLevel)]
     pub create: String,
+    #[schema(value_type = crate::schemas::RuleLevel)]
     pub update: String,
+    #[schema(value_type = crate::schemas::RuleLevel)]
     pub delete: String,
 }
 

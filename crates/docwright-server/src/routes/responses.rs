@@ -41,31 +41,34 @@ pub(super) struct ResponseRequest {
     /// A model from `/v1/models`, or `auto`.
     model: String,
     /// A string (one user message) or a list of input items.
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::schemas::ResponseInput)]
     input: Value,
     /// A system message put before the input.
     instructions: Option<String>,
+    #[serde(default, deserialize_with = "super::openai::count")]
     max_output_tokens: Option<u32>,
     temperature: Option<f32>,
     #[serde(default)]
     stream: bool,
     /// Functions the model may call: `[{type: "function", name, description, parameters}]`.
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<crate::schemas::ResponseTool>>)]
     tools: Option<Vec<Value>>,
     /// `auto`, `none`, `required`, or `{type: "function", name}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::ResponseToolChoice>)]
     tool_choice: Option<Value>,
     /// `false`: at most one function call per answer.
     parallel_tool_calls: Option<bool>,
     /// `{format: {type: "text" | "json_object" | "json_schema", name, schema, strict}}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::ResponseText>)]
     text: Option<Value>,
     /// Echoed back on the response.
     #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
     /// Refused: docwright stores no responses; send the whole conversation as `input`.
+    #[schema(value_type = Option<crate::schemas::OnlyNull>)]
     previous_response_id: Option<String>,
     /// docwright extension: only these providers may serve the request.
+    #[schema(value_type = Option<Vec<crate::schemas::ProviderName>>)]
     allowed_providers: Option<Vec<String>>,
 }
 

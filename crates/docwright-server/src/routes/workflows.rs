@@ -34,18 +34,25 @@ const EVENT_POLL: Duration = Duration::from_secs(1);
 #[serde(deny_unknown_fields)]
 pub(super) struct WorkflowIn {
     /// What to do, in any language (at most 100,000 characters).
+    #[schema(value_type = crate::schemas::Prompt100000)]
     prompt: String,
-    /// Files of the tenant the workflow works on (at most 200).
+    /// Files of the tenant the workflow works on (at most 200, each once).
     #[serde(default)]
+    #[schema(value_type = crate::schemas::WorkflowFiles)]
     file_ids: Vec<Uuid>,
     /// A project whose documents `context.search_documents` looks in.
     project_id: Option<Uuid>,
     /// `docx | pdf | xlsx | csv | pptx | html | md | json | txt`; else the workflow chooses.
+    #[schema(value_type = Option<crate::schemas::OutputFormat>)]
     output_format: Option<String>,
+    /// Trimmed, at most 200 characters; empty means none.
+    #[schema(value_type = Option<crate::schemas::OptionalTitle200>)]
     title: Option<String>,
     /// Only these configured providers may answer the workflow's calls.
+    #[schema(value_type = Option<Vec<crate::schemas::ProviderName>>)]
     allowed_providers: Option<Vec<String>>,
     /// `simple | complex`.
+    #[schema(value_type = Option<crate::schemas::ModelProfileName>)]
     model_profile: Option<String>,
     /// Keep every prompt and answer (download at `/api/workflows/{id}/debug`).
     #[serde(default)]
@@ -53,6 +60,7 @@ pub(super) struct WorkflowIn {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WorkflowFileOut)]
 pub(super) struct ResultFileOut {
     file_id: String,
     file_name: String,
@@ -221,6 +229,7 @@ pub(crate) async fn cancel(
 #[into_params(parameter_in = Query)]
 pub(super) struct EventsQuery {
     /// Resume after this event id (as the `Last-Event-ID` header does).
+    #[param(value_type = Option<Uuid>)]
     after: Option<String>,
 }
 
@@ -230,7 +239,7 @@ pub(super) struct EventsQuery {
 /// that event; the stream ends after the last event of a finished workflow.
 #[utoipa::path(get, path = "/api/workflows/{id}/events", tag = "workflows",
     params(("id" = Uuid, Path, description = "Workflow id"), EventsQuery),
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody)))]
+    responses((status = 200, content_type = "text/event-stream", body = crate::schemas::SseEvent), (status = 404, body = ErrorBody)))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     Authorized(grant): Authorized,

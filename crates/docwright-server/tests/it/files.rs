@@ -281,6 +281,185 @@ async fn over_the_limit_postgres() {
     over_the_limit(Backend::Postgres).await;
 }
 
+/// An upload far over the limit answers 413 `payload_too_large` however it is sent (announced
+/// by its length or chunked without one), although the server answers (and may close) long
+/// before the client has sent it all; nothing of it is left.
+async fn far_over_the_limit(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend, |c| {
+        without_extraction(c);
+        c.storage.max_upload_bytes = 64 * 1024;
+    })
+    .await
+    else {
+        return;
+    };
+    let tenant = app.create_tenant("Far over").await;
+    let admin = app.user_in(&tenant, "admin").await.auth;
+    let content = filler(20 * 1024 * 1024);
+    for chunked in [false, true] {
+        let (status, body) = raw_upload(&app, &admin, "huge.bin", &content, chunked).await;
+        assert_error(status, &body, 413, "payload_too_large");
+        assert!(body["error"]["message"].as_str().unwrap().contains("65536 bytes"), "{body}");
+    }
+    let t = docwright_core::id::TenantId::parse(&tenant).unwrap();
+    assert!(!app.state.db.file_content_referenced(t, &sha256_hex(&content)).await.unwrap(), "no record left");
+    assert!(files_under(&app.config.storage.blob_dir()).is_empty(), "no blob and no temporary file left");
+    // The same way of sending works for a file that fits, which is all that is stored.
+    let fits = filler(64 * 1024);
+    for chunked in [false, true] {
+        let (status, body) = raw_upload(&app, &admin, "fits.bin", &fits, chunked).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["sha256"], sha256_hex(&fits));
+    }
+    assert!(files_under(&app.config.storage.blob_dir().join(".tmp")).is_empty(), "no temporary file left");
+    assert_eq!(files_under(&app.config.storage.blob_dir().join(&tenant)).len(), 1, "only the file that fits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn far_over_the_limit_sqlite() {
+    far_over_the_limit(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn far_over_the_limit_postgres() {
+    far_over_the_limit(Backend::Postgres).await;
+}
+
+/// `len` bytes that are not all alike.
+fn filler(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Uploads `content` as the multipart field `file` over a connection of its own, reading the
+/// answer while it writes: a server that answers before the body is in (and then closes) is
+/// heard, where a client that first sends everything would see a reset. With `chunked` the
+/// body goes without a length, in chunked transfer coding. Status and JSON body.
+async fn raw_upload(app: &TestApp, auth: &Auth, name: &str, content: &[u8], chunked: bool) -> (StatusCode, Value) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const BOUNDARY: &str = "docwright-test-boundary-7d1f";
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let host = app.base.trim_start_matches("http://");
+    let mut head = format!(
+        "POST /files/upload HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+    );
+    if let Some(t) = &auth.bearer {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(t) = &auth.tenant {
+        head.push_str(&format!("X-Tenant-Id: {t}\r\n"));
+    }
+    head.push_str(&if chunked {
+        "Transfer-Encoding: chunked\r\n\r\n".to_owned()
+    } else {
+        format!("Content-Length: {}\r\n\r\n", body.len())
+    });
+
+    let stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let (mut rx, mut tx) = stream.into_split();
+    // The writing half stays open until the answer is in: a server sees a client's early
+    // half-close as the end of the connection.
+    let write = async {
+        // The server may stop reading and close at any point: a failed write ends the sending.
+        if tx.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for piece in body.chunks(64 * 1024) {
+            let sent = if chunked {
+                let mut framed = format!("{:x}\r\n", piece.len()).into_bytes();
+                framed.extend_from_slice(piece);
+                framed.extend_from_slice(b"\r\n");
+                tx.write_all(&framed).await
+            } else {
+                tx.write_all(piece).await
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+        if chunked {
+            let _ = tx.write_all(b"0\r\n\r\n").await;
+        }
+        let _ = tx.flush().await;
+    };
+    let read = async move {
+        let mut answer = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            if let Some(done) = whole_response(&answer) {
+                return Ok(done);
+            }
+            match rx.read(&mut buf).await {
+                Ok(0) => {
+                    return Err(format!(
+                        "the connection closed before a whole answer: {:?}",
+                        String::from_utf8_lossy(&answer)
+                    ));
+                }
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) => return Err(format!("{e} before a whole answer: {:?}", String::from_utf8_lossy(&answer))),
+            }
+        }
+    };
+    tokio::pin!(write, read);
+    let mut sent = false;
+    let answer = loop {
+        tokio::select! {
+            answer = &mut read => break answer,
+            () = &mut write, if !sent => sent = true,
+        }
+    };
+    let (status, body) =
+        answer.unwrap_or_else(|e| panic!("upload of {} bytes (chunked: {chunked}): {e}", content.len()));
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// The status and body of a complete HTTP/1.1 response with a `Content-Length`, once `bytes`
+/// hold all of it.
+fn whole_response(bytes: &[u8]) -> Option<(StatusCode, Vec<u8>)> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&bytes[..end]).ok()?;
+    let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+        .and_then(|(_, v)| v.trim().parse().ok())?;
+    let body = bytes.get(end..end + length)?;
+    Some((StatusCode::from_u16(status).ok()?, body.to_vec()))
+}
+
+/// The upload form has one field, `file`: a form with another (before the file or after it)
+/// is refused naming that field, and nothing of the file is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_with_more_than_the_file_are_refused() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, without_extraction).await else { return };
+    let admin = app.sysadmin().await;
+    let content = b"a file sent with company".to_vec();
+    let file = || reqwest::multipart::Part::bytes(content.clone()).file_name("company.txt");
+    let before = reqwest::multipart::Form::new().text("purpose", "assistants").part("file", file());
+    let after = reqwest::multipart::Form::new().part("file", file()).text("purpose", "assistants");
+    let twice = reqwest::multipart::Form::new().part("file", file()).part("file", file());
+    for (form, field) in [(before, "purpose"), (after, "purpose"), (twice, "file")] {
+        let resp = app.request(Method::POST, "/files/upload", &admin).multipart(form).send().await.unwrap();
+        let (status, body) = (resp.status(), resp.json::<Value>().await.unwrap());
+        assert_error(status, &body, 400, "validation_failed");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    let me = app.get("/me", &admin).await.1;
+    let tenant = docwright_core::id::TenantId::parse(me["current_tenant_id"].as_str().unwrap()).unwrap();
+    assert!(!app.state.db.file_content_referenced(tenant, &sha256_hex(&content)).await.unwrap(), "no record left");
+    assert!(files_under(&app.config.storage.blob_dir()).is_empty(), "no blob and no temporary file left");
+    // The file alone is taken.
+    let (status, body) = app.upload(&admin, "company.txt", &content).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 /// Uploads are not held to the JSON body limit (2 MiB by default).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_may_exceed_the_json_body_limit() {

@@ -22,6 +22,7 @@ mod openai_sdk;
 mod ops;
 mod projects;
 mod rbac_matrix;
+mod schemathesis;
 mod tenancy;
 mod workflow_cases;
 mod workflows;
