@@ -35,7 +35,7 @@ const RECALL_FLOORS: &[(&str, f64)] = &[
     ("html", 0.999),
     ("image", 1.000),
     ("pdf", 0.999),
-    ("pdf-ocr", 0.979),
+    ("pdf-ocr", 0.989),
     ("pptx", 1.000),
     ("xlsx", 0.994),
 ];

@@ -293,7 +293,7 @@ impl Shared<'_> {
         render.max_output_pixels = OCR_MAX_PIXELS.min(self.options.limits.max_image_pixels);
         let image = catch(|| render_page(doc, index, &render))
             .map_err(|e| ExtractError::Malformed(format!("the page could not be rendered: {e}")))?;
-        ocr.recognize_png(&image.data, &self.options.limits)
+        ocr.recognize_rendered_page(&image.data, &self.options.limits)
     }
 
     /// The page's embedded images as image parts: JPEGs as they are stored, everything else
