@@ -14,9 +14,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use utoipa::ToSchema;
 
 /// An error on its way to the client.
 #[derive(Debug, Clone)]
@@ -77,33 +75,7 @@ impl ApiError {
     }
 }
 
-/// The JSON error body.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, snake_case: `not_found`, `validation_failed`, `invalid_token`, ...
-    pub code: String,
-    pub message: String,
-    /// OpenAI's error class for the status: `invalid_request_error`, `authentication_error`,
-    /// `permission_error`, `insufficient_quota`, `rate_limit_error` or `server_error`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// The request field at fault (OpenAI's name for `field`), or null.
-    pub param: Option<String>,
-    /// The `X-Request-Id` of the request.
-    pub request_id: String,
-    /// The request field at fault, for validation errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// Facts a client acts on (402: `balance`, `available`, `required`, `currency`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub details: Option<serde_json::Value>,
-}
+pub use docwright_api::{ErrorBody, ErrorDetail};
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -127,7 +99,7 @@ impl ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
-                kind: error_type(parts.status),
+                kind: error_type(parts.status).to_owned(),
                 param: self.field.clone(),
                 request_id: request_id.to_owned(),
                 field: self.field,

@@ -18,7 +18,8 @@ mod metrics;
 mod openapi;
 pub mod pagination;
 pub mod routes;
-mod schemas;
+/// The document-only schemas live with the wire types (`docwright-api`, feature `openapi`).
+pub(crate) use docwright_api::schemas;
 mod state;
 pub mod tasks;
 

@@ -3,8 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
 
@@ -54,26 +54,21 @@ impl PageParams {
     }
 }
 
-/// One page of a listing.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PageOf<T> {
-    pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-}
+pub use docwright_api::PageOf;
 
 /// The cursor of a page that ends after `id`.
 pub fn encode_cursor(id: &str) -> String {
     URL_SAFE_NO_PAD.encode(id)
 }
 
-impl<T> PageOf<T> {
-    /// Builds a page from storage rows; `id_of` gives the id the next page starts after.
-    pub fn from_page<R>(page: docwright_storage::Page<R>, id_of: impl Fn(&R) -> String, map: impl Fn(R) -> T) -> Self {
-        let next_cursor = if page.has_more { page.items.last().map(|r| encode_cursor(&id_of(r))) } else { None };
-        Self { items: page.items.into_iter().map(map).collect(), next_cursor }
-    }
+/// Builds a page from storage rows; `id_of` gives the id the next page starts after.
+pub fn page_of<R, T>(
+    page: docwright_storage::Page<R>,
+    id_of: impl Fn(&R) -> String,
+    map: impl Fn(R) -> T,
+) -> PageOf<T> {
+    let next_cursor = if page.has_more { page.items.last().map(|r| encode_cursor(&id_of(r))) } else { None };
+    PageOf { items: page.items.into_iter().map(map).collect(), next_cursor }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::keys::{ApiKeyOut, CreateKeyRequest, CreatedKey};
+use super::keys::{ApiKeyOut, CreateKeyRequest, CreatedKey, created_key, key_out};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::guard::Authorized;
 use crate::pagination::{PageOf, PageQuery};
@@ -58,7 +58,7 @@ pub(crate) async fn list_tenants(
 ) -> Result<Json<PageOf<TenantOut>>, ApiError> {
     let p = q.parse()?;
     let page = state.engine.list_tenants(&grant, p.request()).await?;
-    Ok(Json(PageOf::from_page(page, |t| t.id.to_string(), TenantOut::from)))
+    Ok(Json(crate::pagination::page_of(page, |t| t.id.to_string(), TenantOut::from)))
 }
 
 /// One tenant.
@@ -135,7 +135,7 @@ pub(crate) async fn list_users(
 ) -> Result<Json<PageOf<UserOut>>, ApiError> {
     let p = q.parse()?;
     let page = state.engine.list_users(&grant, p.request()).await?;
-    Ok(Json(PageOf::from_page(page, |m| m.user.id.to_string(), UserOut::from)))
+    Ok(Json(crate::pagination::page_of(page, |m| m.user.id.to_string(), UserOut::from)))
 }
 
 /// One user of the current tenant.
@@ -279,7 +279,7 @@ pub(crate) async fn issue_user_key(
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let issued =
         state.engine.issue_api_key(&grant, Some(UserId::from(id)), &req.name, req.expires_at.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(issued.into())))
+    Ok((StatusCode::CREATED, Json(created_key(issued))))
 }
 
 /// Every API key of the current tenant.
@@ -292,5 +292,5 @@ pub(crate) async fn list_tenant_keys(
 ) -> Result<Json<PageOf<ApiKeyOut>>, ApiError> {
     let p = q.parse()?;
     let page = state.engine.list_api_keys(&grant, false, p.request()).await?;
-    Ok(Json(PageOf::from_page(page, |k| k.id.to_string(), ApiKeyOut::from)))
+    Ok(Json(crate::pagination::page_of(page, |k| k.id.to_string(), key_out)))
 }

@@ -8,141 +8,41 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use docwright_core::id::AiRequestId;
 use docwright_engine::ai_requests::{AiRequestView, AiStatus, Submission};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::guard::Authorized;
 use crate::state::AppState;
 
-/// A request from a spreadsheet or any other client.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ProcessIn {
-    /// What to do, in any language (at most 32,000 characters).
-    #[schema(value_type = crate::schemas::Query32000)]
-    query_text: String,
-    /// `analysis`, `generation`, `transformation`, or another lower-case word.
-    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
-    category: Option<String>,
-    /// The cells `input_data` came from, e.g. `A1:D10` (top-left first); the data must fit in it.
-    #[schema(value_type = Option<crate::schemas::CellRange>)]
-    input_range: Option<String>,
-    /// Rows of cells (strings, numbers, booleans or null): at most 1,000 rows of 100 cells,
-    /// 10,000 cells in all; rows may be shorter than the widest.
-    #[schema(value_type = Option<crate::schemas::Table>)]
-    input_data: Option<serde_json::Value>,
-    /// `simple` or `complex`: which models `auto` prefers (default: your setting).
-    #[schema(value_type = Option<crate::schemas::ModelProfileName>)]
-    model_profile: Option<String>,
-    /// Only these providers may answer it (1 to 16).
-    #[schema(value_type = Option<Vec<crate::schemas::ProviderName>>, min_items = 1, max_items = 16)]
-    allowed_providers: Option<Vec<String>>,
-}
+pub(super) use docwright_api::ai::{AcceptedOut, FailureOut, ProcessIn, ResultOut, StatusOut, UsageOut};
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct AcceptedOut {
-    request_id: Uuid,
-    /// `queued`.
-    status: &'static str,
-    /// RFC 3339.
-    created_at: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct FailureOut {
-    /// Stable snake_case: `insufficient_balance`, `forbidden`, `provider_unavailable`,
-    /// `rate_limited`, `invalid_result`, `no_model_available`, `timed_out`, `lease_lost`, ...
-    code: String,
-    message: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct StatusOut {
-    request_id: Uuid,
-    /// `queued | running | completed | failed | cancelled`.
-    status: &'static str,
-    /// 0 to 100.
-    progress: u8,
-    /// What a running request is doing (`authorising`, `calling the model`, `storing the answer`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phase: Option<String>,
-    /// Attempts started so far (a request whose provider failed is tried again).
-    attempts: u32,
-    /// RFC 3339 timestamps.
-    created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    started_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    completed_at: Option<String>,
-    /// A cancellation was asked for and the request is still running.
-    cancel_requested: bool,
-    /// Why it failed (status `failed`) or how it was cancelled.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<FailureOut>,
-}
-
-impl From<&AiRequestView> for StatusOut {
-    fn from(v: &AiRequestView) -> Self {
-        let status = v.status();
-        let (progress, phase) = v.progress();
-        let ended = match status {
-            AiStatus::Completed => v.request.answer.as_ref().map(|a| a.completed_at).or(v.job.finished_at),
-            AiStatus::Failed | AiStatus::Cancelled => v.job.finished_at,
-            AiStatus::Queued | AiStatus::Running => None,
-        };
-        let error = v.error().map(|(code, message)| FailureOut { code, message }).or_else(|| {
-            (status == AiStatus::Cancelled).then(|| FailureOut {
-                code: "cancelled".to_owned(),
-                message: v.job.last_error.clone().unwrap_or_else(|| "cancelled".to_owned()),
-            })
-        });
-        Self {
-            request_id: v.request.id.into(),
-            status: status.as_str(),
-            progress,
-            phase,
-            attempts: v.job.attempt,
-            created_at: v.request.created_at.to_rfc3339(),
-            started_at: v.job.started_at.map(|t| t.to_rfc3339()),
-            completed_at: ended.map(|t| t.to_rfc3339()),
-            cancel_requested: v.job.cancel_requested && status == AiStatus::Running,
-            error,
-        }
+fn status_out(v: &AiRequestView) -> StatusOut {
+    let status = v.status();
+    let (progress, phase) = v.progress();
+    let ended = match status {
+        AiStatus::Completed => v.request.answer.as_ref().map(|a| a.completed_at).or(v.job.finished_at),
+        AiStatus::Failed | AiStatus::Cancelled => v.job.finished_at,
+        AiStatus::Queued | AiStatus::Running => None,
+    };
+    let error = v.error().map(|(code, message)| FailureOut { code, message }).or_else(|| {
+        (status == AiStatus::Cancelled).then(|| FailureOut {
+            code: "cancelled".to_owned(),
+            message: v.job.last_error.clone().unwrap_or_else(|| "cancelled".to_owned()),
+        })
+    });
+    StatusOut {
+        request_id: v.request.id.into(),
+        status: status.as_str().to_owned(),
+        progress,
+        phase,
+        attempts: v.job.attempt,
+        created_at: v.request.created_at.to_rfc3339(),
+        started_at: v.job.started_at.map(|t| t.to_rfc3339()),
+        completed_at: ended.map(|t| t.to_rfc3339()),
+        cancel_requested: v.job.cancel_requested && status == AiStatus::Running,
+        error,
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = AiUsageOut)]
-pub(super) struct UsageOut {
-    input_tokens: u64,
-    output_tokens: u64,
-    total_tokens: u64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = AiResultOut)]
-pub(super) struct ResultOut {
-    request_id: Uuid,
-    /// `completed`.
-    status: &'static str,
-    /// The answer.
-    text: String,
-    /// For spreadsheet requests that asked for data: rows of cells, checked against the same
-    /// rules as `input_data`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Vec<Object>>>)]
-    result_data: Option<serde_json::Value>,
-    model: String,
-    provider: String,
-    /// What the call cost, a decimal string in `currency` (`0` when it was free).
-    price: String,
-    currency: String,
-    usage: UsageOut,
-    /// RFC 3339.
-    completed_at: String,
 }
 
 /// Submit a request. It is stored and queued at once; follow it with `/api/ai/status/{id}` and
@@ -171,7 +71,7 @@ pub(crate) async fn process(
         Json(AcceptedOut {
             request_id: view.request.id.into(),
             // Accepted means queued, even when a worker has already taken it up.
-            status: AiStatus::Queued.as_str(),
+            status: AiStatus::Queued.as_str().to_owned(),
             created_at: view.request.created_at.to_rfc3339(),
         }),
     ))
@@ -187,7 +87,7 @@ pub(crate) async fn status(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<StatusOut>, ApiError> {
     let view = state.engine.ai_request(&grant, AiRequestId::from(id)).await?;
-    Ok(Json(StatusOut::from(&view)))
+    Ok(Json(status_out(&view)))
 }
 
 /// The answer of a completed request. Before it completed: 409 `not_ready` (details: its
@@ -202,7 +102,7 @@ pub(crate) async fn result(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ResultOut>, ApiError> {
     let view = state.engine.ai_request(&grant, AiRequestId::from(id)).await?;
-    let status = StatusOut::from(&view);
+    let status = status_out(&view);
     let Some(a) = view.request.answer else {
         let (code, message) = match view.status() {
             AiStatus::Failed => ("request_failed", "the request failed; `details.error` says why"),
@@ -218,7 +118,7 @@ pub(crate) async fn result(
     };
     Ok(Json(ResultOut {
         request_id: id,
-        status: AiStatus::Completed.as_str(),
+        status: AiStatus::Completed.as_str().to_owned(),
         text: a.text,
         result_data: a.result_data,
         model: a.model,
@@ -244,5 +144,5 @@ pub(crate) async fn cancel(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<StatusOut>, ApiError> {
     let view = state.engine.cancel_ai_request(&grant, AiRequestId::from(id)).await?;
-    Ok(Json(StatusOut::from(&view)))
+    Ok(Json(status_out(&view)))
 }

@@ -3,60 +3,18 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ExchangeRequest {
-    /// A static login token issued by an admin (or printed at the first start).
-    #[schema(value_type = crate::schemas::NotBlank)]
-    pub static_token: String,
-}
+pub(super) use docwright_api::auth::{ExchangeRequest, LogoutRequest, LogoutResponse, RefreshRequest, TokenResponse};
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RefreshRequest {
-    pub refresh_token: String,
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct LogoutRequest {
-    /// The refresh token of the session to end. Without it, the session of the access token
-    /// in `Authorization` ends.
-    pub refresh_token: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TokenResponse {
-    /// A JWT for `Authorization: Bearer`.
-    pub access_token: String,
-    /// Opaque; use once at `/auth/refresh` to get a new pair.
-    pub refresh_token: String,
-    /// Seconds until the access token expires.
-    pub expires_in: i64,
-    /// Always `bearer`.
-    pub token_type: &'static str,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct LogoutResponse {
-    /// Whether a session was ended (false when it had ended already).
-    pub revoked: bool,
-}
-
-impl From<docwright_engine::TokenPair> for TokenResponse {
-    fn from(p: docwright_engine::TokenPair) -> Self {
-        Self {
-            access_token: p.access_token,
-            refresh_token: p.refresh_token.expose().to_owned(),
-            expires_in: p.expires_in,
-            token_type: "bearer",
-        }
+fn token_response(p: docwright_engine::TokenPair) -> TokenResponse {
+    TokenResponse {
+        access_token: p.access_token,
+        refresh_token: p.refresh_token.expose().to_owned(),
+        expires_in: p.expires_in,
+        token_type: "bearer".to_owned(),
     }
 }
 
@@ -71,7 +29,7 @@ pub(crate) async fn exchange(
     if req.static_token.trim().is_empty() {
         return Err(ApiError::validation("static_token", "static_token must not be empty"));
     }
-    Ok(Json(state.engine.exchange(&req.static_token).await?.into()))
+    Ok(Json(token_response(state.engine.exchange(&req.static_token).await?)))
 }
 
 /// Rotate a refresh token: returns a new pair; the presented token is used up. Presenting a
@@ -83,7 +41,7 @@ pub(crate) async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    Ok(Json(state.engine.refresh(&req.refresh_token).await?.into()))
+    Ok(Json(token_response(state.engine.refresh(&req.refresh_token).await?)))
 }
 
 /// End a session: by its refresh token, or the session of the bearer access token.

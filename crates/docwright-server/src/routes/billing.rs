@@ -19,36 +19,19 @@ use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::guard::Authorized;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct BalanceOut {
-    tenant_id: String,
-    billing_model: &'static str,
-    currency: String,
-    account_id: String,
-    /// `tenant` or `user`.
-    account_type: &'static str,
-    balance: String,
-    reserved: String,
-    /// What calls may still reserve; absent when nothing limits them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    available: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    credit_limit: Option<String>,
-}
+pub(super) use docwright_api::billing::{BalanceOut, TransactionOut};
 
-impl From<Balance> for BalanceOut {
-    fn from(b: Balance) -> Self {
-        Self {
-            tenant_id: b.tenant_id.to_string(),
-            billing_model: b.model.as_str(),
-            currency: b.currency.as_str().to_owned(),
-            account_id: b.account.id.clone(),
-            account_type: b.account.account_type(),
-            balance: b.account.balance.to_string(),
-            reserved: b.account.reserved.to_string(),
-            available: b.available().map(|a| a.to_string()),
-            credit_limit: b.credit_limit.map(|l| l.to_string()),
-        }
+fn balance_out(b: Balance) -> BalanceOut {
+    BalanceOut {
+        tenant_id: b.tenant_id.to_string(),
+        billing_model: b.model.as_str().to_owned(),
+        currency: b.currency.as_str().to_owned(),
+        account_id: b.account.id.clone(),
+        account_type: b.account.account_type().to_owned(),
+        balance: b.account.balance.to_string(),
+        reserved: b.account.reserved.to_string(),
+        available: b.available().map(|a| a.to_string()),
+        credit_limit: b.credit_limit.map(|l| l.to_string()),
     }
 }
 
@@ -58,7 +41,7 @@ pub(crate) async fn balance(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
 ) -> Result<Json<BalanceOut>, ApiError> {
-    Ok(Json(state.engine.balance(&grant, None).await?.into()))
+    Ok(Json(balance_out(state.engine.balance(&grant, None).await?)))
 }
 
 /// The caller's balance in `tenant_id` (which must be the context tenant: `X-Tenant-Id`).
@@ -69,26 +52,7 @@ pub(crate) async fn balance_of(
     ApiPath(tenant_id): ApiPath<String>,
 ) -> Result<Json<BalanceOut>, ApiError> {
     let tenant = tenant_id_of(&tenant_id)?;
-    Ok(Json(state.engine.balance(&grant, Some(tenant)).await?.into()))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TransactionOut {
-    id: String,
-    account_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<String>,
-    /// `credit`, `debit` or `adjustment`.
-    kind: &'static str,
-    /// Signed decimal: credits positive, debits negative.
-    amount: String,
-    description: String,
-    reference_type: String,
-    reference_id: String,
-    feature: String,
-    provider: String,
-    model: String,
-    created_at: String,
+    Ok(Json(balance_out(state.engine.balance(&grant, Some(tenant)).await?)))
 }
 
 fn transaction_out(e: Entry) -> TransactionOut {
@@ -96,7 +60,7 @@ fn transaction_out(e: Entry) -> TransactionOut {
         id: e.id,
         account_id: e.account_id,
         user_id: e.new.user_id.map(|u| u.to_string()),
-        kind: e.new.kind.as_str(),
+        kind: e.new.kind.as_str().to_owned(),
         amount: e.new.amount.to_string(),
         description: e.new.description,
         reference_type: e.new.reference_type,
@@ -649,7 +613,7 @@ pub(crate) async fn notices(
 ) -> Result<Json<crate::pagination::PageOf<NoticeOut>>, ApiError> {
     let p = q.parse()?;
     let page = state.engine.notices(&grant, p.request()).await?;
-    Ok(Json(crate::pagination::PageOf::from_page(page, |n| n.id.to_string(), notice_out)))
+    Ok(Json(crate::pagination::page_of(page, |n| n.id.to_string(), notice_out)))
 }
 
 /// One notice with its text and attachment: the download of a report.

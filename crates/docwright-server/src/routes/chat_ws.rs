@@ -23,7 +23,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::chats::{MessageIn, event_id, follow, parse_event_id};
+use super::chats::{MessageIn, event_id, follow, new_message, parse_event_id};
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::state::AppState;
 
@@ -190,6 +190,6 @@ async fn ask(
     let m: MessageIn = serde_json::from_str(text).map_err(|e| {
         ApiError::validation("message", format!("a frame is {{\"message\": ..., \"attached_file_ids\": [...]}}: {e}"))
     })?;
-    let new = m.into_new()?;
+    let new = new_message(m)?;
     Ok(state.engine.send_message(grant, chat, new).await?.turn_id)
 }

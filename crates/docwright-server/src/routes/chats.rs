@@ -22,10 +22,14 @@ use docwright_core::settings::ModelProfile;
 use docwright_engine::Grant;
 use docwright_engine::chat::{ChatView, NewChat, NewMessage};
 use docwright_storage::chats::{Chat, ChatEvent, ChatMessage, TurnLogRow};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
+
+pub(super) use docwright_api::chats::{
+    ChatDetailOut, ChatIn, ChatOut, MessageError, MessageIn, MessageOut, TurnLogOut, TurnLogTreeOut,
+};
+use docwright_api::events::Usage;
 
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::guard::Authorized;
@@ -35,129 +39,42 @@ use crate::state::AppState;
 /// How often a stream looks for events stored by other replicas when nothing woke it.
 const EVENT_POLL: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ChatIn {
-    /// At most 200 characters.
-    #[schema(value_type = crate::schemas::Name200)]
-    title: String,
-    #[schema(value_type = Option<crate::schemas::Text2000>)]
-    description: Option<String>,
-    /// A project whose documents answers draw passages from.
-    project_id: Option<Uuid>,
-}
-
-/// A chat.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct ChatOut {
-    id: String,
-    title: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    project_id: Option<String>,
-    user_id: String,
-    created_at: String,
-    updated_at: String,
-}
-
-impl From<Chat> for ChatOut {
-    fn from(c: Chat) -> Self {
-        Self {
-            id: c.id.to_string(),
-            title: c.title,
-            description: c.description,
-            project_id: c.project_id.map(|p| p.to_string()),
-            user_id: c.user_id.to_string(),
-            created_at: c.created_at.to_rfc3339(),
-            updated_at: c.updated_at.to_rfc3339(),
-        }
+fn chat_out(c: Chat) -> ChatOut {
+    ChatOut {
+        id: c.id.to_string(),
+        title: c.title,
+        description: c.description,
+        project_id: c.project_id.map(|p| p.to_string()),
+        user_id: c.user_id.to_string(),
+        created_at: c.created_at.to_rfc3339(),
+        updated_at: c.updated_at.to_rfc3339(),
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = ChatUsageOut)]
-pub(super) struct UsageOut {
-    input_tokens: u64,
-    output_tokens: u64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct MessageError {
-    code: String,
-    message: String,
-}
-
-/// A message of a chat: a question, or an answer with its model, price, usage and sources.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct MessageOut {
-    id: String,
-    /// `user | assistant`.
-    role: String,
-    content: String,
-    /// `queued | running | completed | failed` (a question is `completed`).
-    status: String,
-    /// The turn this message belongs to (its events and progress tree).
-    turn_id: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    attached_file_ids: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<String>,
-    /// What the answer cost, in the tenant's currency.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    price: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<UsageOut>,
-    /// The passages the answer was given: file, page/slide/sheet and part.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
-    sources: Option<Vec<Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<MessageError>,
-    created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    finished_at: Option<String>,
-}
-
-impl From<ChatMessage> for MessageOut {
-    fn from(m: ChatMessage) -> Self {
-        let answer = m.role == "assistant";
-        Self {
-            id: m.id.to_string(),
-            role: m.role,
-            content: m.content,
-            status: m.status.as_str().to_owned(),
-            turn_id: m.turn_id.to_string(),
-            attached_file_ids: m.attached_file_ids.iter().map(ToString::to_string).collect(),
-            model: m.model,
-            price: answer.then(|| m.price.to_string()),
-            usage: answer.then_some(UsageOut { input_tokens: m.input_tokens, output_tokens: m.output_tokens }),
-            sources: answer.then(|| m.sources.iter().map(docwright_engine::chat::source_json).collect()),
-            error: m.error_code.map(|code| MessageError { code, message: m.error_message.unwrap_or_default() }),
-            created_at: m.created_at.to_rfc3339(),
-            finished_at: m.finished_at.map(|t| t.to_rfc3339()),
-        }
+fn message_out(m: ChatMessage) -> MessageOut {
+    let answer = m.role == "assistant";
+    MessageOut {
+        id: m.id.to_string(),
+        role: m.role,
+        content: m.content,
+        status: m.status.as_str().to_owned(),
+        turn_id: m.turn_id.to_string(),
+        attached_file_ids: m.attached_file_ids.iter().map(ToString::to_string).collect(),
+        model: m.model,
+        price: answer.then(|| m.price.to_string()),
+        usage: answer.then_some(Usage { input_tokens: m.input_tokens, output_tokens: m.output_tokens }),
+        sources: answer.then(|| m.sources.iter().map(docwright_engine::chat::source_json).collect()),
+        error: m.error_code.map(|code| MessageError { code, message: m.error_message.unwrap_or_default() }),
+        created_at: m.created_at.to_rfc3339(),
+        finished_at: m.finished_at.map(|t| t.to_rfc3339()),
     }
 }
 
-/// A chat with its history, oldest message first.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct ChatDetailOut {
-    #[serde(flatten)]
-    chat: ChatOut,
-    messages: Vec<MessageOut>,
-    /// The turn being answered now, if one is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    active_turn_id: Option<String>,
-}
-
-impl From<ChatView> for ChatDetailOut {
-    fn from(v: ChatView) -> Self {
-        Self {
-            chat: v.chat.into(),
-            messages: v.messages.into_iter().map(MessageOut::from).collect(),
-            active_turn_id: v.active_turn.map(|t| t.to_string()),
-        }
+fn chat_detail_out(v: ChatView) -> ChatDetailOut {
+    ChatDetailOut {
+        chat: chat_out(v.chat),
+        messages: v.messages.into_iter().map(message_out).collect(),
+        active_turn_id: v.active_turn.map(|t| t.to_string()),
     }
 }
 
@@ -172,7 +89,7 @@ pub(crate) async fn create(
     let new =
         NewChat { title: req.title, description: req.description, project_id: req.project_id.map(ProjectId::from) };
     let chat = state.engine.create_chat(&grant, new).await?;
-    Ok((StatusCode::CREATED, Json(chat.into())))
+    Ok((StatusCode::CREATED, Json(chat_out(chat))))
 }
 
 /// Your chats (the tenant's, for admins), newest first.
@@ -185,7 +102,7 @@ pub(crate) async fn list(
 ) -> Result<Json<PageOf<ChatOut>>, ApiError> {
     let p = q.parse()?;
     let page = state.engine.chats(&grant, p.request()).await?;
-    Ok(Json(PageOf::from_page(page, |c| c.id.to_string(), ChatOut::from)))
+    Ok(Json(crate::pagination::page_of(page, |c| c.id.to_string(), chat_out)))
 }
 
 /// A chat with its message history; an answer still being written shows `running`.
@@ -196,7 +113,7 @@ pub(crate) async fn get(
     Authorized(grant): Authorized,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ChatDetailOut>, ApiError> {
-    Ok(Json(state.engine.chat(&grant, ChatId::from(id)).await?.into()))
+    Ok(Json(chat_detail_out(state.engine.chat(&grant, ChatId::from(id)).await?)))
 }
 
 /// Delete a chat with its messages (refused with 409 `chat_busy` while it is answering).
@@ -211,43 +128,21 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct MessageIn {
-    /// The question (at most 32,000 characters).
-    #[schema(value_type = crate::schemas::Text32000)]
-    message: String,
-    /// Files whose extracted parts are the answer's context (at most 20, each once).
-    #[serde(default)]
-    #[schema(value_type = crate::schemas::Attachments)]
-    attached_file_ids: Vec<Uuid>,
-    /// `simple | complex`; else your setting (`simple` by default).
-    #[schema(value_type = Option<crate::schemas::ModelProfileName>)]
-    model_profile: Option<String>,
-    /// Only these configured providers may answer.
-    #[schema(value_type = Option<Vec<crate::schemas::ProviderName>>)]
-    allowed_providers: Option<Vec<String>>,
-    /// A role prompt from `/prompts/roles`; else your selected one.
-    role_prompt_id: Option<Uuid>,
+/// A requested model profile (`simple | complex`), absent for the user's own.
+pub(super) fn model_profile(requested: Option<&str>) -> Result<Option<ModelProfile>, ApiError> {
+    requested.map(ModelProfile::parse).transpose().map_err(|e| ApiError::validation("model_profile", e.to_string()))
 }
 
-impl MessageIn {
-    /// What the message asks, checked at the edge (the WebSocket's frames have this shape too).
-    pub(super) fn into_new(self) -> Result<NewMessage, ApiError> {
-        let model_profile = self
-            .model_profile
-            .as_deref()
-            .map(ModelProfile::parse)
-            .transpose()
-            .map_err(|e| ApiError::validation("model_profile", e.to_string()))?;
-        Ok(NewMessage {
-            message: self.message,
-            attached_file_ids: self.attached_file_ids.into_iter().map(FileId::from).collect(),
-            model_profile,
-            allowed_providers: self.allowed_providers,
-            role_prompt_id: self.role_prompt_id.map(RolePromptId::from),
-        })
-    }
+/// What the message asks, checked at the edge (the WebSocket's frames have this shape too).
+pub(super) fn new_message(m: MessageIn) -> Result<NewMessage, ApiError> {
+    let model_profile = model_profile(m.model_profile.as_deref())?;
+    Ok(NewMessage {
+        message: m.message,
+        attached_file_ids: m.attached_file_ids.into_iter().map(FileId::from).collect(),
+        model_profile,
+        allowed_providers: m.allowed_providers,
+        role_prompt_id: m.role_prompt_id.map(RolePromptId::from),
+    })
 }
 
 /// Send a message; the answer comes as Server-Sent Events, each with an id
@@ -269,7 +164,7 @@ pub(crate) async fn send(
     ApiJson(req): ApiJson<MessageIn>,
 ) -> Result<Response, ApiError> {
     let chat = ChatId::from(id);
-    let new = req.into_new()?;
+    let new = new_message(req)?;
     // The stream reads what the turn writes: that needs the permission to read the chat.
     let read = state.engine.authorize(grant.ctx().clone(), docwright_engine::chat::CHAT_READ).await?;
     let sent = state.engine.send_message(&grant, chat, new).await?;
@@ -352,49 +247,19 @@ fn sse(events: TurnEvents) -> Response {
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
-/// One operation of a turn's progress tree.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TurnLogOut {
-    op_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parent_id: Option<String>,
-    title: String,
-    message: String,
-    started_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    finished_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    duration_ms: Option<i64>,
-    /// `ok | failed`; absent while it runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    outcome: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    cost: String,
-}
-
-impl From<TurnLogRow> for TurnLogOut {
-    fn from(r: TurnLogRow) -> Self {
-        Self {
-            duration_ms: r.finished_at.map(|f| f.millis() - r.started_at.millis()),
-            op_id: r.op_id,
-            parent_id: r.parent_id,
-            title: r.title,
-            message: r.message,
-            started_at: r.started_at.to_rfc3339(),
-            finished_at: r.finished_at.map(|t| t.to_rfc3339()),
-            outcome: r.outcome,
-            error: r.error,
-            cost: r.cost.to_string(),
-        }
+fn turn_log_out(r: TurnLogRow) -> TurnLogOut {
+    TurnLogOut {
+        duration_ms: r.finished_at.map(|f| f.millis() - r.started_at.millis()),
+        op_id: r.op_id,
+        parent_id: r.parent_id,
+        title: r.title,
+        message: r.message,
+        started_at: r.started_at.to_rfc3339(),
+        finished_at: r.finished_at.map(|t| t.to_rfc3339()),
+        outcome: r.outcome,
+        error: r.error,
+        cost: r.cost.to_string(),
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TurnLogTreeOut {
-    turn_id: String,
-    /// Every operation in the order it started; `parent_id` makes the tree.
-    operations: Vec<TurnLogOut>,
 }
 
 /// The progress tree of a turn (`turn_id` of its messages): the turn, its phases, timings and cost.
@@ -408,5 +273,5 @@ pub(crate) async fn turn_log(
 ) -> Result<Json<TurnLogTreeOut>, ApiError> {
     let turn = ChatTurnId::from(turn);
     let rows = state.engine.turn_log(&grant, ChatId::from(id), turn).await?;
-    Ok(Json(TurnLogTreeOut { turn_id: turn.to_string(), operations: rows.into_iter().map(TurnLogOut::from).collect() }))
+    Ok(Json(TurnLogTreeOut { turn_id: turn.to_string(), operations: rows.into_iter().map(turn_log_out).collect() }))
 }

@@ -22,56 +22,25 @@ use crate::state::AppState;
 /// The upload route: its body is streamed to disk, so the JSON body limit does not apply.
 pub(crate) const UPLOAD_PATH: &str = "/files/upload";
 
-/// A file's record.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct FileOut {
-    id: String,
-    file_name: String,
-    /// Detected from the content's magic bytes, not from the name.
-    mime_type: String,
-    file_size: u64,
-    /// Lower-case hex.
-    sha256: String,
-    /// Lower-case hex.
-    md5: String,
-    /// RFC 3339.
-    created_at: String,
-    /// `pending → running → done | failed`.
-    extraction_status: String,
-    /// Why extraction failed: a stable code (`encrypted`, `too_many_pages`, `too_large`,
-    /// `too_deep`, `malformed`, `timed_out`, `out_of_memory`, `parser_crashed`,
-    /// `unsupported_type`, `worker_lost`, ...).
-    extraction_error: Option<String>,
-    /// The failure in words.
-    extraction_message: Option<String>,
-    /// What extraction recovered around (damaged pages, pages without text and no OCR).
-    extraction_warnings: Vec<String>,
-    /// Pages, slides or sheets of the source, when extraction found such units.
-    units: Option<u32>,
-    /// The PNG preview, once made.
-    thumbnail_url: Option<String>,
-    /// The e-mail this file was attached to.
-    parent_file_id: Option<String>,
-}
+pub(super) use docwright_api::files::FileOut;
 
-impl From<FileRecord> for FileOut {
-    fn from(f: FileRecord) -> Self {
-        Self {
-            thumbnail_url: f.extraction.thumbnail_sha256.as_ref().map(|_| format!("/files/{}/thumbnail", f.id)),
-            id: f.id.to_string(),
-            file_name: f.file_name,
-            mime_type: f.mime_type,
-            file_size: f.file_size,
-            sha256: f.sha256,
-            md5: f.md5,
-            created_at: f.created_at.to_rfc3339(),
-            extraction_status: f.extraction_status,
-            extraction_error: f.extraction.error,
-            extraction_message: f.extraction.message,
-            extraction_warnings: f.extraction.warnings,
-            units: f.extraction.units,
-            parent_file_id: f.parent_file_id.map(|p| p.to_string()),
-        }
+/// The record as the API shows it.
+pub(super) fn file_out(f: FileRecord) -> FileOut {
+    FileOut {
+        thumbnail_url: f.extraction.thumbnail_sha256.as_ref().map(|_| format!("/files/{}/thumbnail", f.id)),
+        id: f.id.to_string(),
+        file_name: f.file_name,
+        mime_type: f.mime_type,
+        file_size: f.file_size,
+        sha256: f.sha256,
+        md5: f.md5,
+        created_at: f.created_at.to_rfc3339(),
+        extraction_status: f.extraction_status,
+        extraction_error: f.extraction.error,
+        extraction_message: f.extraction.message,
+        extraction_warnings: f.extraction.warnings,
+        units: f.extraction.units,
+        parent_file_id: f.parent_file_id.map(|p| p.to_string()),
     }
 }
 
@@ -230,7 +199,7 @@ pub(crate) async fn upload(
     })?;
     // Nothing may follow the file: what does is refused, and the file with it.
     let rest = match multipart.next_field().await {
-        Ok(None) => return Ok((StatusCode::CREATED, Json(record.into()))),
+        Ok(None) => return Ok((StatusCode::CREATED, Json(file_out(record)))),
         Ok(Some(field)) => unexpected_field(field.name()),
         Err(e) => multipart_error(e),
     };
@@ -259,7 +228,7 @@ pub(crate) async fn get_file(
     Authorized(grant): Authorized,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<FileOut>, ApiError> {
-    Ok(Json(state.engine.file(&grant, FileId::from(id)).await?.into()))
+    Ok(Json(file_out(state.engine.file(&grant, FileId::from(id)).await?)))
 }
 
 /// A file's content, as a download. One byte range (`Range: bytes=a-b`, `a-` or `-n`) answers
@@ -436,8 +405,8 @@ pub(crate) async fn parts(
     // The first read happens before the answer starts, so that a bad cursor is a 400.
     let first = state.engine.parts_after(&grant, &file, after, params.limit.min(PARTS_PER_READ)).await?;
     let head = serde_json::json!({
-        "file": FileOut::from(file.clone()),
-        "attachments": attachments.into_iter().map(FileOut::from).collect::<Vec<_>>(),
+        "file": file_out(file.clone()),
+        "attachments": attachments.into_iter().map(file_out).collect::<Vec<_>>(),
     });
     let mut opening = serde_json::to_vec(&head).map_err(|e| ApiError::internal(e.to_string()))?;
     opening.pop(); // The closing brace: the items follow.
@@ -572,5 +541,5 @@ pub(crate) async fn extract(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<FileOut>), ApiError> {
     let file = state.engine.rerun_extraction(&grant, FileId::from(id)).await?;
-    Ok((StatusCode::ACCEPTED, Json(file.into())))
+    Ok((StatusCode::ACCEPTED, Json(file_out(file))))
 }

@@ -7,8 +7,8 @@ use axum::extract::State;
 use docwright_core::id::JobId;
 use docwright_engine::jobs::Cancelled;
 use docwright_jobs::{Job, JobState};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
@@ -16,57 +16,27 @@ use crate::guard::Authorized;
 use crate::pagination::{PageOf, PageQuery};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct JobOut {
-    id: Uuid,
-    kind: String,
-    /// None for system jobs.
-    tenant_id: Option<Uuid>,
-    /// `available | running | retryable | completed | cancelled | discarded`.
-    state: &'static str,
-    priority: i32,
-    /// Attempts started so far, and how many it gets.
-    attempt: u32,
-    max_attempts: u32,
-    /// RFC 3339: when it is (or was) due.
-    run_at: String,
-    created_at: String,
-    started_at: Option<String>,
-    finished_at: Option<String>,
-    /// Stable snake_case code and message of the last failure.
-    error_code: Option<String>,
-    last_error: Option<String>,
-    cancel_requested: bool,
-    /// `{"percent", "phase"}` as the job last reported it.
-    #[schema(value_type = Option<Object>)]
-    progress: Option<serde_json::Value>,
-    /// What the handler answered, once completed.
-    #[schema(value_type = Option<Object>)]
-    result: Option<serde_json::Value>,
-    unique_key: Option<String>,
-}
+pub(super) use docwright_api::jobs::JobOut;
 
-impl From<Job> for JobOut {
-    fn from(j: Job) -> Self {
-        Self {
-            id: j.id.into(),
-            kind: j.kind,
-            tenant_id: j.tenant_id.map(Into::into),
-            state: j.state.as_str(),
-            priority: j.priority,
-            attempt: j.attempt,
-            max_attempts: j.max_attempts,
-            run_at: j.run_at.to_rfc3339(),
-            created_at: j.created_at.to_rfc3339(),
-            started_at: j.started_at.map(|t| t.to_rfc3339()),
-            finished_at: j.finished_at.map(|t| t.to_rfc3339()),
-            error_code: j.error_code,
-            last_error: j.last_error,
-            cancel_requested: j.cancel_requested,
-            progress: j.progress,
-            result: j.result,
-            unique_key: j.unique_key,
-        }
+fn job_out(j: Job) -> JobOut {
+    JobOut {
+        id: j.id.into(),
+        kind: j.kind,
+        tenant_id: j.tenant_id.map(Into::into),
+        state: j.state.as_str().to_owned(),
+        priority: j.priority,
+        attempt: j.attempt,
+        max_attempts: j.max_attempts,
+        run_at: j.run_at.to_rfc3339(),
+        created_at: j.created_at.to_rfc3339(),
+        started_at: j.started_at.map(|t| t.to_rfc3339()),
+        finished_at: j.finished_at.map(|t| t.to_rfc3339()),
+        error_code: j.error_code,
+        last_error: j.last_error,
+        cancel_requested: j.cancel_requested,
+        progress: j.progress,
+        result: j.result,
+        unique_key: j.unique_key,
     }
 }
 
@@ -100,7 +70,7 @@ pub(crate) async fn list_jobs(
     })?;
     let p = PageQuery { limit: q.limit, cursor: q.cursor }.parse()?;
     let page = state.engine.list_jobs(&grant, job_state, q.kind.as_deref(), p.request()).await?;
-    Ok(Json(PageOf::from_page(page, |j| j.id.to_string(), JobOut::from)))
+    Ok(Json(crate::pagination::page_of(page, |j| j.id.to_string(), job_out)))
 }
 
 /// Run a discarded, cancelled or waiting job again now (its attempts start over).
@@ -112,7 +82,7 @@ pub(crate) async fn retry_job(
     Authorized(grant): Authorized,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<JobOut>, ApiError> {
-    Ok(Json(state.engine.retry_job(&grant, JobId::from(id)).await?.into()))
+    Ok(Json(job_out(state.engine.retry_job(&grant, JobId::from(id)).await?)))
 }
 
 /// Cancel a job: at once when it waits (state `cancelled`); when it runs, its worker is asked
@@ -128,5 +98,5 @@ pub(crate) async fn cancel_job(
     let job = match state.engine.cancel_job(&grant, JobId::from(id)).await? {
         Cancelled::Now(job) | Cancelled::Requested(job) => job,
     };
-    Ok(Json(job.into()))
+    Ok(Json(job_out(job)))
 }

@@ -14,8 +14,6 @@
 //! (`clients`, `folders`, `documents`, `tree`, `search`) are static segments, which the router
 //! prefers to the `{id}` of a project; a project id is a UUID and never one of those words.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,8 +23,8 @@ use docwright_storage::projects::{
     Client, ClientTree, Document, DocumentEntry, DocumentPatch, Folder, FolderPatch, FolderTree, Project, ProjectTree,
     ResultFormat,
 };
-use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
@@ -34,32 +32,16 @@ use crate::guard::Authorized;
 use crate::pagination::{PageOf, PageQuery};
 use crate::state::AppState;
 
-/// Tells "absent" (outer `None`) from "null" (`Some(None)`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Ok(Some(Option::<T>::deserialize(d)?))
-}
+pub(super) use docwright_api::projects::{
+    ClientIn, ClientOut, DocumentIn, DocumentOut, DocumentPatchIn, DocumentResultsOut, ExtractionOut, FolderIn,
+    FolderOut, FolderPatchIn, HitOut, LocationOut, PlacementOut, ProjectIn, ProjectOut, ProjectPatchIn, ResultFileOut,
+    ResultOut, SearchOut, TreeClientOut, TreeDocumentOut, TreeFolderOut, TreeOut, TreeProjectOut,
+};
 
 // ---- clients
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct ClientOut {
-    id: Uuid,
-    name: String,
-    created_at: String,
-}
-
-impl From<Client> for ClientOut {
-    fn from(c: Client) -> Self {
-        Self { id: c.id.as_uuid(), name: c.name, created_at: c.created_at.to_rfc3339() }
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ClientIn {
-    /// Unique in the tenant.
-    #[schema(value_type = crate::schemas::Name200)]
-    name: String,
+fn client_out(c: Client) -> ClientOut {
+    ClientOut { id: c.id.as_uuid(), name: c.name, created_at: c.created_at.to_rfc3339() }
 }
 
 /// Create a client (the top of the projects tree).
@@ -70,7 +52,7 @@ pub(crate) async fn create_client(
     Authorized(grant): Authorized,
     ApiJson(req): ApiJson<ClientIn>,
 ) -> Result<(StatusCode, Json<ClientOut>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.engine.create_client(&grant, &req.name).await?.into())))
+    Ok((StatusCode::CREATED, Json(client_out(state.engine.create_client(&grant, &req.name).await?))))
 }
 
 /// The tenant's clients, in creation order.
@@ -83,7 +65,7 @@ pub(crate) async fn list_clients(
 ) -> Result<Json<PageOf<ClientOut>>, ApiError> {
     let p = q.parse()?;
     let page = state.engine.clients(&grant, p.request()).await?;
-    Ok(Json(PageOf::from_page(page, |c| c.id.to_string(), ClientOut::from)))
+    Ok(Json(crate::pagination::page_of(page, |c| c.id.to_string(), client_out)))
 }
 
 /// A client.
@@ -94,7 +76,7 @@ pub(crate) async fn get_client(
     Authorized(grant): Authorized,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ClientOut>, ApiError> {
-    Ok(Json(state.engine.client(&grant, ClientId::from(id)).await?.into()))
+    Ok(Json(client_out(state.engine.client(&grant, ClientId::from(id)).await?)))
 }
 
 /// Rename a client.
@@ -107,7 +89,7 @@ pub(crate) async fn update_client(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<ClientIn>,
 ) -> Result<Json<ClientOut>, ApiError> {
-    Ok(Json(state.engine.rename_client(&grant, ClientId::from(id), &req.name).await?.into()))
+    Ok(Json(client_out(state.engine.rename_client(&grant, ClientId::from(id), &req.name).await?)))
 }
 
 /// Delete a client with its projects, folders, documents and results. The files stay.
@@ -124,49 +106,14 @@ pub(crate) async fn delete_client(
 
 // ---- projects
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct ProjectOut {
-    id: Uuid,
-    client_id: Uuid,
-    name: String,
-    description: Option<String>,
-    created_at: String,
-}
-
-impl From<Project> for ProjectOut {
-    fn from(p: Project) -> Self {
-        Self {
-            id: p.id.as_uuid(),
-            client_id: p.client_id.as_uuid(),
-            name: p.name,
-            description: p.description,
-            created_at: p.created_at.to_rfc3339(),
-        }
+fn project_out(p: Project) -> ProjectOut {
+    ProjectOut {
+        id: p.id.as_uuid(),
+        client_id: p.client_id.as_uuid(),
+        name: p.name,
+        description: p.description,
+        created_at: p.created_at.to_rfc3339(),
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ProjectIn {
-    client_id: Uuid,
-    /// Unique among the client's projects.
-    #[schema(value_type = crate::schemas::Name200)]
-    name: String,
-    #[schema(value_type = Option<crate::schemas::Description4000>)]
-    description: Option<String>,
-}
-
-/// Fields absent stay as they are; `description: null` clears it; `client_id` moves the project
-/// with its tree to another client.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ProjectPatchIn {
-    #[schema(value_type = Option<crate::schemas::Name200>)]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<crate::schemas::Description4000>)]
-    description: Option<Option<String>>,
-    client_id: Option<Uuid>,
 }
 
 /// Create a project of a client.
@@ -182,7 +129,7 @@ pub(crate) async fn create_project(
         .engine
         .create_project(&grant, ClientId::from(req.client_id), &req.name, req.description.as_deref())
         .await?;
-    Ok((StatusCode::CREATED, Json(p.into())))
+    Ok((StatusCode::CREATED, Json(project_out(p))))
 }
 
 /// A project.
@@ -193,7 +140,7 @@ pub(crate) async fn get_project(
     Authorized(grant): Authorized,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ProjectOut>, ApiError> {
-    Ok(Json(state.engine.project(&grant, ProjectId::from(id)).await?.into()))
+    Ok(Json(project_out(state.engine.project(&grant, ProjectId::from(id)).await?)))
 }
 
 /// Rename, describe or move a project to another client.
@@ -208,7 +155,7 @@ pub(crate) async fn update_project(
 ) -> Result<Json<ProjectOut>, ApiError> {
     let change =
         ProjectChange { name: req.name, description: req.description, client_id: req.client_id.map(ClientId::from) };
-    Ok(Json(state.engine.update_project(&grant, ProjectId::from(id), change).await?.into()))
+    Ok(Json(project_out(state.engine.update_project(&grant, ProjectId::from(id), change).await?)))
 }
 
 /// Delete a project with its folders, documents and results. The files stay.
@@ -225,51 +172,14 @@ pub(crate) async fn delete_project(
 
 // ---- folders
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct FolderOut {
-    id: Uuid,
-    project_id: Uuid,
-    /// Absent: at the top of the project.
-    parent_id: Option<Uuid>,
-    name: String,
-    created_at: String,
-}
-
-impl From<Folder> for FolderOut {
-    fn from(f: Folder) -> Self {
-        Self {
-            id: f.id.as_uuid(),
-            project_id: f.project_id.as_uuid(),
-            parent_id: f.parent_id.map(|p| p.as_uuid()),
-            name: f.name,
-            created_at: f.created_at.to_rfc3339(),
-        }
+fn folder_out(f: Folder) -> FolderOut {
+    FolderOut {
+        id: f.id.as_uuid(),
+        project_id: f.project_id.as_uuid(),
+        parent_id: f.parent_id.map(|p| p.as_uuid()),
+        name: f.name,
+        created_at: f.created_at.to_rfc3339(),
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FolderIn {
-    /// Unique among its siblings.
-    #[schema(value_type = crate::schemas::Name200)]
-    name: String,
-    /// A folder of the same project; absent: at the top.
-    parent_id: Option<Uuid>,
-}
-
-/// Rename or move a folder with everything in it. `parent_id` (a folder of any project of
-/// the tenant, or `null` for the top) and `project_id` say where to; a parent implies its
-/// project, a project alone puts the folder at its top. Moving a folder into itself or one of
-/// its subfolders answers 422 `invalid_move`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FolderPatchIn {
-    #[schema(value_type = Option<crate::schemas::Name200>)]
-    name: Option<String>,
-    project_id: Option<Uuid>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Uuid>)]
-    parent_id: Option<Option<Uuid>>,
 }
 
 /// Create a folder in a project (under `parent_id`, or at the top).
@@ -284,7 +194,7 @@ pub(crate) async fn create_folder(
 ) -> Result<(StatusCode, Json<FolderOut>), ApiError> {
     let f =
         state.engine.create_folder(&grant, ProjectId::from(id), req.parent_id.map(FolderId::from), &req.name).await?;
-    Ok((StatusCode::CREATED, Json(f.into())))
+    Ok((StatusCode::CREATED, Json(folder_out(f))))
 }
 
 /// Rename or move a folder (see the body's fields).
@@ -302,7 +212,7 @@ pub(crate) async fn update_folder(
         project_id: req.project_id.map(ProjectId::from),
         parent_id: req.parent_id.map(|p| p.map(FolderId::from)),
     };
-    Ok(Json(state.engine.update_folder(&grant, FolderId::from(id), patch).await?.into()))
+    Ok(Json(folder_out(state.engine.update_folder(&grant, FolderId::from(id), patch).await?)))
 }
 
 /// Delete a folder with its subfolders and the documents in them. The files stay.
@@ -319,53 +229,15 @@ pub(crate) async fn delete_folder(
 
 // ---- documents
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct DocumentOut {
-    id: Uuid,
-    project_id: Uuid,
-    /// Absent: at the top of the project.
-    folder_id: Option<Uuid>,
-    file_id: Uuid,
-    title: String,
-    created_at: String,
-}
-
-impl From<Document> for DocumentOut {
-    fn from(d: Document) -> Self {
-        Self {
-            id: d.id.as_uuid(),
-            project_id: d.project_id.as_uuid(),
-            folder_id: d.folder_id.map(|f| f.as_uuid()),
-            file_id: d.file_id.as_uuid(),
-            title: d.title,
-            created_at: d.created_at.to_rfc3339(),
-        }
+fn document_out(d: Document) -> DocumentOut {
+    DocumentOut {
+        id: d.id.as_uuid(),
+        project_id: d.project_id.as_uuid(),
+        folder_id: d.folder_id.map(|f| f.as_uuid()),
+        file_id: d.file_id.as_uuid(),
+        title: d.title,
+        created_at: d.created_at.to_rfc3339(),
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DocumentIn {
-    /// A file you can read; once per project.
-    file_id: Uuid,
-    /// A folder of the project; absent: at the top.
-    folder_id: Option<Uuid>,
-    /// Default: the file's name.
-    #[schema(value_type = Option<crate::schemas::Name200>)]
-    title: Option<String>,
-}
-
-/// Retitle or move a document: `folder_id` (or `null` for the top) and `project_id` say
-/// where to, as for folders.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DocumentPatchIn {
-    #[schema(value_type = Option<crate::schemas::Name200>)]
-    title: Option<String>,
-    project_id: Option<Uuid>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Uuid>)]
-    folder_id: Option<Option<Uuid>>,
 }
 
 /// Place a file in a project (a document), in a folder or at the top.
@@ -388,7 +260,7 @@ pub(crate) async fn create_document(
             req.title.as_deref(),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(d.into())))
+    Ok((StatusCode::CREATED, Json(document_out(d))))
 }
 
 /// Retitle or move a document (see the body's fields).
@@ -406,7 +278,7 @@ pub(crate) async fn update_document(
         project_id: req.project_id.map(ProjectId::from),
         folder_id: req.folder_id.map(|f| f.map(FolderId::from)),
     };
-    Ok(Json(state.engine.update_document(&grant, DocumentId::from(id), patch).await?.into()))
+    Ok(Json(document_out(state.engine.update_document(&grant, DocumentId::from(id), patch).await?)))
 }
 
 /// Remove a document (and its results) from its project. The file stays.
@@ -423,96 +295,44 @@ pub(crate) async fn delete_document(
 
 // ---- results
 
-/// What extraction made of the document's file.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct ExtractionOut {
-    /// `pending | running | done | failed`.
-    status: String,
-    /// Stable code of a failure (`encrypted`, `timed_out`, ...).
-    error_code: Option<String>,
-    error_message: Option<String>,
-    /// What was recovered around.
-    warnings: Vec<String>,
-    /// Pages, slides or sheets of the source.
-    units: Option<u32>,
-    attempts: u32,
-    started_at: Option<String>,
-    finished_at: Option<String>,
-    /// Content parts by type group (`text`, `table`, `image`, ...).
-    parts: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = DocumentResultFileOut)]
-pub(super) struct ResultFileOut {
-    id: Uuid,
-    file_name: String,
-    mime_type: String,
-    extraction: ExtractionOut,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = DocumentResultOut)]
-pub(super) struct ResultOut {
-    id: Uuid,
-    /// Who produced it: `extraction`, `summary`, `generation`, ...
-    kind: String,
-    title: String,
-    /// `text` (content is a string) or `json` (content is the JSON value).
-    format: &'static str,
-    #[schema(value_type = Object)]
-    content: serde_json::Value,
-    created_at: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct DocumentResultsOut {
-    document: DocumentOut,
-    file: ResultFileOut,
-    /// Newest first.
-    results: Vec<ResultOut>,
-}
-
-impl From<DocumentResults> for DocumentResultsOut {
-    fn from(r: DocumentResults) -> Self {
-        let f = r.file;
-        let x = f.extraction;
-        Self {
-            document: r.document.into(),
-            file: ResultFileOut {
-                id: f.id.as_uuid(),
-                file_name: f.file_name,
-                mime_type: f.mime_type,
-                extraction: ExtractionOut {
-                    status: f.extraction_status,
-                    error_code: x.error,
-                    error_message: x.message,
-                    warnings: x.warnings,
-                    units: x.units,
-                    attempts: x.attempts,
-                    started_at: x.started_at.map(|t| t.to_rfc3339()),
-                    finished_at: x.finished_at.map(|t| t.to_rfc3339()),
-                    parts: r.part_counts.into_iter().collect(),
-                },
+fn document_results_out(r: DocumentResults) -> DocumentResultsOut {
+    let f = r.file;
+    let x = f.extraction;
+    DocumentResultsOut {
+        document: document_out(r.document),
+        file: ResultFileOut {
+            id: f.id.as_uuid(),
+            file_name: f.file_name,
+            mime_type: f.mime_type,
+            extraction: ExtractionOut {
+                status: f.extraction_status,
+                error_code: x.error,
+                error_message: x.message,
+                warnings: x.warnings,
+                units: x.units,
+                attempts: x.attempts,
+                started_at: x.started_at.map(|t| t.to_rfc3339()),
+                finished_at: x.finished_at.map(|t| t.to_rfc3339()),
+                parts: r.part_counts.into_iter().collect(),
             },
-            results: r
-                .results
-                .into_iter()
-                .map(|res| ResultOut {
-                    id: res.id.as_uuid(),
-                    kind: res.kind,
-                    title: res.title,
-                    format: res.format.as_str(),
-                    content: match res.format {
-                        // Checked when stored; should it not parse, the text is still shown.
-                        ResultFormat::Json => serde_json::from_str(&res.content)
-                            .unwrap_or_else(|_| serde_json::Value::String(res.content.clone())),
-                        ResultFormat::Text => serde_json::Value::String(res.content),
-                    },
-                    created_at: res.created_at.to_rfc3339(),
-                })
-                .collect(),
-        }
+        },
+        results: r
+            .results
+            .into_iter()
+            .map(|res| ResultOut {
+                id: res.id.as_uuid(),
+                kind: res.kind,
+                title: res.title,
+                format: res.format.as_str().to_owned(),
+                content: match res.format {
+                    // Checked when stored; should it not parse, the text is still shown.
+                    ResultFormat::Json => serde_json::from_str(&res.content)
+                        .unwrap_or_else(|_| serde_json::Value::String(res.content.clone())),
+                    ResultFormat::Text => serde_json::Value::String(res.content),
+                },
+                created_at: res.created_at.to_rfc3339(),
+            })
+            .collect(),
     }
 }
 
@@ -525,56 +345,10 @@ pub(crate) async fn document_results(
     Authorized(grant): Authorized,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<DocumentResultsOut>, ApiError> {
-    Ok(Json(state.engine.document_results(&grant, DocumentId::from(id)).await?.into()))
+    Ok(Json(document_results_out(state.engine.document_results(&grant, DocumentId::from(id)).await?)))
 }
 
 // ---- tree
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TreeDocumentOut {
-    id: Uuid,
-    title: String,
-    file_id: Uuid,
-    file_name: String,
-    mime_type: String,
-    /// `pending | running | done | failed`.
-    extraction_status: String,
-    created_at: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TreeFolderOut {
-    id: Uuid,
-    name: String,
-    #[schema(no_recursion)]
-    folders: Vec<TreeFolderOut>,
-    documents: Vec<TreeDocumentOut>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TreeProjectOut {
-    id: Uuid,
-    name: String,
-    description: Option<String>,
-    created_at: String,
-    folders: Vec<TreeFolderOut>,
-    /// Documents at the top of the project.
-    documents: Vec<TreeDocumentOut>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TreeClientOut {
-    id: Uuid,
-    name: String,
-    created_at: String,
-    projects: Vec<TreeProjectOut>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TreeOut {
-    /// By name; each level below by name too.
-    clients: Vec<TreeClientOut>,
-}
 
 fn tree_document(d: DocumentEntry) -> TreeDocumentOut {
     TreeDocumentOut {
@@ -654,52 +428,6 @@ pub(super) struct SearchQueryIn {
     /// Hits to skip (default 0; at most 10,000).
     #[param(maximum = 10000)]
     offset: Option<u32>,
-}
-
-/// Where a hit's best-matching part was found.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct LocationOut {
-    part_id: Uuid,
-    /// The part's position in the file, from 0.
-    seq: u32,
-    page: Option<u32>,
-    slide: Option<u32>,
-    sheet: Option<String>,
-}
-
-/// A document that places the hit's file in a project.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct PlacementOut {
-    document_id: Uuid,
-    project_id: Uuid,
-    project_name: String,
-    folder_id: Option<Uuid>,
-    title: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct HitOut {
-    file_id: Uuid,
-    file_name: String,
-    mime_type: String,
-    /// Higher is better; comparable within one search only.
-    score: f64,
-    /// How many parts of the file match.
-    matching_parts: u64,
-    location: LocationOut,
-    /// The best part's text around the matches, HTML-escaped, each match in `<mark>…</mark>`.
-    snippet: String,
-    /// Where the file is placed in the projects tree (empty without read access to the tree).
-    documents: Vec<PlacementOut>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct SearchOut {
-    /// Best first, one per file.
-    items: Vec<HitOut>,
-    /// Pass as `offset` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_offset: Option<u32>,
 }
 
 const DEFAULT_SEARCH_LIMIT: u32 = 20;

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use docwright_core::id::RolePromptId;
 use docwright_engine::chat::{RolePromptInput, RoleView};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -16,22 +16,7 @@ use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::guard::Authorized;
 use crate::state::AppState;
 
-/// A role prompt.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct RoleOut {
-    id: String,
-    /// The name in your language (else English).
-    name: String,
-    /// Every name, by language (`en`, `de`, `fr`, `it`, `ru`).
-    #[schema(value_type = Object)]
-    names: serde_json::Map<String, serde_json::Value>,
-    /// `installation` (seeded, shared by every tenant) or `tenant`.
-    scope: &'static str,
-    /// The text that shapes answers; only on `GET /prompts/roles/{id}` and writes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prompt: Option<String>,
-    updated_at: String,
-}
+pub(super) use docwright_api::prompts::RoleOut;
 
 fn out(v: RoleView, with_prompt: bool) -> RoleOut {
     let r = v.role;
@@ -39,7 +24,7 @@ fn out(v: RoleView, with_prompt: bool) -> RoleOut {
         id: r.id.to_string(),
         name: v.name,
         names: r.names.into_iter().map(|(l, n)| (l, serde_json::Value::String(n))).collect(),
-        scope: if r.tenant_id.is_some() { "tenant" } else { "installation" },
+        scope: if r.tenant_id.is_some() { "tenant" } else { "installation" }.to_owned(),
         prompt: with_prompt.then_some(r.prompt),
         updated_at: r.updated_at.to_rfc3339(),
     }

@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use docwright_core::id::{FileId, ProjectId, WorkflowId};
-use docwright_core::settings::ModelProfile;
 use docwright_engine::workflows::{NewWorkflow, WorkflowView};
 use docwright_storage::workflows::{LogRow, Workflow, WorkflowStatus};
 use serde::{Deserialize, Serialize};
@@ -27,92 +26,10 @@ use crate::guard::Authorized;
 use crate::pagination::{PageOf, PageQuery};
 use crate::state::AppState;
 
+pub(super) use docwright_api::workflows::{ResultFileOut, WorkflowError, WorkflowIn, WorkflowOut};
+
 /// How often a stream looks for events stored by other replicas when nothing woke it.
 const EVENT_POLL: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct WorkflowIn {
-    /// What to do, in any language (at most 100,000 characters).
-    #[schema(value_type = crate::schemas::Prompt100000)]
-    prompt: String,
-    /// Files of the tenant the workflow works on (at most 200, each once).
-    #[serde(default)]
-    #[schema(value_type = crate::schemas::WorkflowFiles)]
-    file_ids: Vec<Uuid>,
-    /// A project whose documents `context.search_documents` looks in.
-    project_id: Option<Uuid>,
-    /// `docx | pdf | xlsx | csv | pptx | html | md | json | txt`; else the workflow chooses.
-    #[schema(value_type = Option<crate::schemas::OutputFormat>)]
-    output_format: Option<String>,
-    /// Trimmed, at most 200 characters; empty means none.
-    #[schema(value_type = Option<crate::schemas::OptionalTitle200>)]
-    title: Option<String>,
-    /// Only these configured providers may answer the workflow's calls.
-    #[schema(value_type = Option<Vec<crate::schemas::ProviderName>>)]
-    allowed_providers: Option<Vec<String>>,
-    /// `simple | complex`.
-    #[schema(value_type = Option<crate::schemas::ModelProfileName>)]
-    model_profile: Option<String>,
-    /// Keep every prompt and answer (download at `/api/workflows/{id}/debug`).
-    #[serde(default)]
-    debug_trace: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = WorkflowFileOut)]
-pub(super) struct ResultFileOut {
-    file_id: String,
-    file_name: String,
-    mime_type: String,
-    file_size: u64,
-    download_url: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct WorkflowError {
-    code: String,
-    message: String,
-}
-
-/// A workflow: its request, where it is, what it cost so far and what it produced.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct WorkflowOut {
-    workflow_id: String,
-    /// `queued | running | completed | failed | cancelled`.
-    status: String,
-    /// The phase running now (`input_analysis`, `task_planning`, `task_execution`, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phase: Option<String>,
-    /// 0–100.
-    progress: u8,
-    /// What its AI calls cost so far, in the tenant's currency (a decimal string).
-    cost: String,
-    prompt: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    output_format: Option<String>,
-    file_ids: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    project_id: Option<String>,
-    /// The direct answer (fast track) or a summary of what was made.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    answer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detected_language: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<WorkflowError>,
-    /// The attempt the queue is on (a crash or an outage costs one).
-    attempt: u32,
-    debug_trace: bool,
-    files: Vec<ResultFileOut>,
-    created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    started_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    finished_at: Option<String>,
-}
 
 fn base(w: &Workflow, status: WorkflowStatus) -> WorkflowOut {
     let r = &w.record;
@@ -140,24 +57,22 @@ fn base(w: &Workflow, status: WorkflowStatus) -> WorkflowOut {
     }
 }
 
-impl From<WorkflowView> for WorkflowOut {
-    fn from(v: WorkflowView) -> Self {
-        let mut out = base(&v.workflow, v.status);
-        out.attempt = v.attempt;
-        out.error = v.error_code.map(|code| WorkflowError { code, message: v.error_message.unwrap_or_default() });
-        out.files = v
-            .results
-            .into_iter()
-            .map(|f| ResultFileOut {
-                download_url: format!("/files/{}/content", f.id),
-                file_id: f.id.to_string(),
-                file_name: f.file_name,
-                mime_type: f.mime_type,
-                file_size: f.file_size,
-            })
-            .collect();
-        out
-    }
+fn workflow_out(v: WorkflowView) -> WorkflowOut {
+    let mut out = base(&v.workflow, v.status);
+    out.attempt = v.attempt;
+    out.error = v.error_code.map(|code| WorkflowError { code, message: v.error_message.unwrap_or_default() });
+    out.files = v
+        .results
+        .into_iter()
+        .map(|f| ResultFileOut {
+            download_url: format!("/files/{}/content", f.id),
+            file_id: f.id.to_string(),
+            file_name: f.file_name,
+            mime_type: f.mime_type,
+            file_size: f.file_size,
+        })
+        .collect();
+    out
 }
 
 /// Start a workflow: a prompt and files in, documents out. Answers at once; follow it at
@@ -169,12 +84,7 @@ pub(crate) async fn submit(
     Authorized(grant): Authorized,
     ApiJson(req): ApiJson<WorkflowIn>,
 ) -> Result<(StatusCode, Json<WorkflowOut>), ApiError> {
-    let model_profile = req
-        .model_profile
-        .as_deref()
-        .map(ModelProfile::parse)
-        .transpose()
-        .map_err(|e| ApiError::validation("model_profile", e.to_string()))?;
+    let model_profile = super::chats::model_profile(req.model_profile.as_deref())?;
     let new = NewWorkflow {
         prompt: req.prompt,
         file_ids: req.file_ids.into_iter().map(FileId::from).collect(),
@@ -186,7 +96,7 @@ pub(crate) async fn submit(
         debug_trace: req.debug_trace,
     };
     let view = state.engine.submit_workflow(&grant, new).await?;
-    Ok((StatusCode::ACCEPTED, Json(view.into())))
+    Ok((StatusCode::ACCEPTED, Json(workflow_out(view))))
 }
 
 /// The workflows the caller may see (their own, or the tenant's for admins), newest first.
@@ -199,7 +109,7 @@ pub(crate) async fn list(
 ) -> Result<Json<PageOf<WorkflowOut>>, ApiError> {
     let p = q.parse()?;
     let page = state.engine.workflows(&grant, p.request()).await?;
-    Ok(Json(PageOf::from_page(page, |(w, _)| w.record.id.to_string(), |(w, status)| base(&w, status))))
+    Ok(Json(crate::pagination::page_of(page, |(w, _)| w.record.id.to_string(), |(w, status)| base(&w, status))))
 }
 
 /// A workflow: status, phase, progress, cost so far and its result files.
@@ -210,7 +120,7 @@ pub(crate) async fn get(
     Authorized(grant): Authorized,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<WorkflowOut>, ApiError> {
-    Ok(Json(state.engine.workflow(&grant, WorkflowId::from(id)).await?.into()))
+    Ok(Json(workflow_out(state.engine.workflow(&grant, WorkflowId::from(id)).await?)))
 }
 
 /// Cancel a workflow: a queued one ends at once, a running one stops after the AI calls in
@@ -222,7 +132,7 @@ pub(crate) async fn cancel(
     Authorized(grant): Authorized,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<WorkflowOut>, ApiError> {
-    Ok(Json(state.engine.cancel_workflow(&grant, WorkflowId::from(id)).await?.into()))
+    Ok(Json(workflow_out(state.engine.cancel_workflow(&grant, WorkflowId::from(id)).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

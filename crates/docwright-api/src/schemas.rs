@@ -21,7 +21,7 @@ const CONTROL_BUT_LINES: &str = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f";
 
 /// Which control characters a text may hold (after trimming).
 #[derive(Clone, Copy)]
-pub(crate) enum Controls {
+pub enum Controls {
     /// None at all.
     None,
     /// Tabs and line breaks only.
@@ -33,7 +33,7 @@ pub(crate) enum Controls {
 /// The pattern of a text that is trimmed (Unicode whitespace at both ends does not count),
 /// then holds 1 to `max` characters (0 when `may_be_empty`; any number without `max`), with
 /// `controls` inside.
-pub(crate) fn text_pattern(max: Option<usize>, controls: Controls, may_be_empty: bool) -> String {
+pub fn text_pattern(max: Option<usize>, controls: Controls, may_be_empty: bool) -> String {
     let ws = format!("[{WHITESPACE}]*");
     // The first and last character of the trimmed text: neither whitespace nor (unless any
     // may appear) a control character.
@@ -63,7 +63,7 @@ fn string(pattern: String, description: &str) -> Object {
 macro_rules! documented {
     ($(#[$doc:meta])* $name:ident => $schema:expr) => {
         $(#[$doc])*
-        pub(crate) struct $name;
+        pub struct $name;
 
         impl utoipa::PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
@@ -359,7 +359,7 @@ documented!(
 
 /// The name of a configured AI provider. The running server's document lists its providers
 /// (see [`components`]).
-pub(crate) struct ProviderName;
+pub struct ProviderName;
 
 impl utoipa::PartialSchema for ProviderName {
     fn schema() -> RefOr<Schema> {
@@ -375,7 +375,7 @@ impl utoipa::PartialSchema for ProviderName {
 impl utoipa::ToSchema for ProviderName {}
 
 /// Your own provider keys by provider (see [`components`]).
-pub(crate) struct ProviderKeys;
+pub struct ProviderKeys;
 
 impl utoipa::PartialSchema for ProviderKeys {
     fn schema() -> RefOr<Schema> {
@@ -386,7 +386,7 @@ impl utoipa::PartialSchema for ProviderKeys {
 impl utoipa::ToSchema for ProviderKeys {}
 
 /// An item a permission rule names (see [`components`]).
-pub(crate) struct RbacItem;
+pub struct RbacItem;
 
 impl utoipa::PartialSchema for RbacItem {
     fn schema() -> RefOr<Schema> {
@@ -399,7 +399,7 @@ impl utoipa::ToSchema for RbacItem {}
 /// Component schemas written as JSON: what utoipa's model cannot say (`not`, `propertyNames`)
 /// and what only a running server knows (its `providers`). They replace the placeholders of
 /// the same names.
-pub(crate) fn components(providers: Option<&[&str]>) -> Vec<(&'static str, serde_json::Value)> {
+pub fn components(providers: Option<&[&str]>) -> Vec<(&'static str, serde_json::Value)> {
     use serde_json::json;
     let mut provider = json!({
         "type": "string",
@@ -425,7 +425,7 @@ pub(crate) fn components(providers: Option<&[&str]>) -> Vec<(&'static str, serde
 macro_rules! placeholder {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
         $(#[$doc])*
-        pub(crate) struct $name;
+        pub struct $name;
 
         impl utoipa::PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
@@ -567,7 +567,7 @@ fn front_door() -> Vec<(&'static str, serde_json::Value)> {
 }
 
 /// Keywords added to derived component schemas, for rules between their fields.
-pub(crate) fn amendments() -> Vec<(&'static str, serde_json::Value)> {
+pub fn amendments() -> Vec<(&'static str, serde_json::Value)> {
     use serde_json::json;
     vec![(
         "SettingsBody",
@@ -611,9 +611,9 @@ fn rbac_item() -> serde_json::Value {
     })
 }
 
-/// The cursors [`crate::pagination::encode_cursor`] makes: base64url (no padding) of a UUID
+/// The cursors the server's pagination makes: base64url (no padding) of a UUID
 /// in its hyphenated lower-case form, and nothing else.
-pub(crate) fn cursor_pattern() -> String {
+pub fn cursor_pattern() -> String {
     const HEX: &[u8] = b"0123456789abcdef";
     // The characters of a hyphenated UUID, position by position.
     let classes: Vec<&[u8]> =
