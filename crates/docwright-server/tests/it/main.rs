@@ -11,6 +11,7 @@ mod api_conventions;
 mod auth;
 mod billing;
 mod chats;
+mod client;
 mod embeddings;
 mod extraction;
 mod files;
