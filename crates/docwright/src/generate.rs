@@ -48,7 +48,7 @@ pub(crate) async fn run(mut config: Config, request: Request) -> anyhow::Result<
 }
 
 /// The format OUT's extension names.
-fn output_format(out: &Path) -> anyhow::Result<String> {
+pub(crate) fn output_format(out: &Path) -> anyhow::Result<String> {
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     if docwright_render::Format::from_extension(&ext).is_none() {
         bail!(

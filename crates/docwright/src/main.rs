@@ -7,10 +7,18 @@ use clap::{Parser, Subcommand};
 use docwright_config::{Config, LogFormat};
 
 mod generate;
+mod remote;
 
 #[derive(Debug, Parser)]
 #[command(name = "docwright", version, about = "Self-hosted AI document gateway")]
 struct Cli {
+    /// The server the client commands talk to (default: the one you logged in to, else
+    /// http://127.0.0.1:8000).
+    #[arg(long, env = "DOCWRIGHT_SERVER", global = true)]
+    server: Option<String>,
+    /// Print data as JSON (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,8 +31,9 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Run the main job here, without a server: a prompt and files in, a document out
-    /// (its format from OUT's extension: docx, pdf, xlsx, csv, pptx, html, md, json, txt).
+    /// The main job: a prompt and files in, a document out (its format from OUT's extension:
+    /// docx, pdf, xlsx, csv, pptx, html, md, json, txt). Runs here, without a server, unless
+    /// `--server` / `DOCWRIGHT_SERVER` names one (then as the logged-in user, the file downloaded).
     Generate {
         /// What to make, in any language.
         prompt: String,
@@ -48,6 +57,56 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Log in to a server with a static token (kept in your configuration directory, mode 0600).
+    Login {
+        /// The static login token an admin issued (or the one printed at the first start).
+        #[arg(long, env = "DOCWRIGHT_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// End the session and forget the stored credentials.
+    Logout,
+    /// Chat with your documents.
+    Chat {
+        #[command(subcommand)]
+        command: remote::ChatCommand,
+    },
+    /// Your settings.
+    Settings {
+        #[command(subcommand)]
+        command: remote::SettingsCommand,
+    },
+    /// Your files.
+    File {
+        #[command(subcommand)]
+        command: remote::FileCommand,
+    },
+    /// The projects tree and search.
+    Projects {
+        #[command(subcommand)]
+        command: remote::ProjectsCommand,
+    },
+    /// Your balance and transactions.
+    Billing {
+        #[command(subcommand)]
+        command: remote::BillingCommand,
+    },
+    /// Your API keys.
+    Keys {
+        #[command(subcommand)]
+        command: remote::KeysCommand,
+    },
+    /// Asynchronous AI requests (`/api/ai/*`).
+    Requests {
+        #[command(subcommand)]
+        command: remote::RequestsCommand,
+    },
+    /// The job queue (admins).
+    Jobs {
+        #[command(subcommand)]
+        command: remote::JobsCommand,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
     /// Internal: extract one file in this bounded process (the server starts it per file).
     #[command(hide = true)]
     ExtractWorker {
@@ -67,7 +126,27 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ctx = remote::Ctx { server: cli.server, json: cli.json };
     match cli.command {
+        Command::Login { token } => remote::main(ctx, remote::Remote::Login { token }),
+        Command::Logout => remote::main(ctx, remote::Remote::Logout),
+        Command::Chat { command } => remote::main(ctx, remote::Remote::Chat(command)),
+        Command::Settings { command } => remote::main(ctx, remote::Remote::Settings(command)),
+        Command::File { command } => remote::main(ctx, remote::Remote::File(command)),
+        Command::Projects { command } => remote::main(ctx, remote::Remote::Projects(command)),
+        Command::Billing { command } => remote::main(ctx, remote::Remote::Billing(command)),
+        Command::Keys { command } => remote::main(ctx, remote::Remote::Keys(command)),
+        Command::Requests { command } => remote::main(ctx, remote::Remote::Requests(command)),
+        Command::Jobs { command } => remote::main(ctx, remote::Remote::Jobs(command)),
+        // With a server named (`--server`, `DOCWRIGHT_SERVER`) the job runs there; else here.
+        Command::Generate { prompt, files, out, title, debug_trace, config: None } if ctx.server.is_some() => {
+            remote::main(ctx, remote::Remote::Generate { prompt, files, out, title, debug_trace })
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "docwright", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::ExtractWorker { job } => {
             ExitCode::from(u8::try_from(docwright_engine::preview::worker_main(&job)).unwrap_or(1))
         }

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod cli;
+
 const BIN: &str = env!("CARGO_BIN_EXE_docwright");
 
 /// A `docwright serve` process with JSON logs, its output collected.
