@@ -171,15 +171,16 @@ async fn health_reports_whether_ocr_can_run() {
 async fn a_rerun_replaces_the_parts_and_delete_removes_every_blob(app: TestApp) {
     let admin = app.sysadmin().await;
     let id = upload(&app, &admin, "pixel.png", &png()).await;
-    ended(&app, &admin, &id).await;
+    let f = ended(&app, &admin, &id).await;
+    assert_eq!(f["extraction_status"], "done", "the first extraction failed: {f}");
     let before = parts(&app, &admin, &id).await;
-    assert!(!before.is_empty());
+    assert!(!before.is_empty(), "no parts: {f}");
 
     let (status, body) = app.post(&format!("/files/{id}/extract"), &admin, serde_json::json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert!(["pending", "running", "done"].contains(&body["extraction_status"].as_str().unwrap()), "{body}");
     let f = ended(&app, &admin, &id).await;
-    assert_eq!(f["extraction_status"], "done");
+    assert_eq!(f["extraction_status"], "done", "the re-run failed: {f}");
     let after = parts(&app, &admin, &id).await;
     assert_eq!(after.len(), before.len());
     assert_ne!(after[0]["id"], before[0]["id"], "a re-run writes new parts");
