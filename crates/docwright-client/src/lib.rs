@@ -105,6 +105,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// How long before its expiry an access token is renewed.
 const RENEW_MARGIN: Duration = Duration::from_secs(5);
+/// How long an event stream may stay open: a turn or a workflow may run for hours.
+const STREAM_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// A session's tokens, to keep between runs (the CLI's credentials file).
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
@@ -337,11 +339,11 @@ impl Client {
                 force = true;
                 continue;
             }
-            return self.check(path, resp).await;
+            return Self::check(resp).await;
         }
     }
 
-    async fn check(&self, _path: &str, resp: reqwest::Response) -> Result<reqwest::Response> {
+    async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -352,7 +354,7 @@ impl Client {
     }
 
     async fn read_json<T: DeserializeOwned>(&self, path: &str, resp: reqwest::Response) -> Result<T> {
-        let resp = self.check(path, resp).await?;
+        let resp = Self::check(resp).await?;
         let body = resp.bytes().await.map_err(|e| self.network(path, e))?;
         serde_json::from_slice(&body).map_err(|e| self.protocol(path, e.to_string()))
     }
@@ -370,6 +372,22 @@ impl Client {
     ) -> Result<T> {
         let resp = self.send(path, |r| r.json(body), method).await?;
         self.read_json(path, resp).await
+    }
+
+    /// Opens an event stream at `path`, from its start or after the event id `after`.
+    async fn replay(&self, path: &str, after: Option<&str>) -> Result<reqwest::Response> {
+        self.send(
+            path,
+            |r| {
+                let r = r.timeout(STREAM_TIMEOUT);
+                match after {
+                    Some(a) => r.header("Last-Event-ID", a),
+                    None => r,
+                }
+            },
+            Method::GET,
+        )
+        .await
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
@@ -519,27 +537,14 @@ impl Client {
     /// stream ending after `completed` or `error`.
     pub async fn send_message(&self, chat_id: &str, message: &MessageIn) -> Result<ChatEvents> {
         let path = format!("/chats/{chat_id}/messages");
-        let resp = self.send(&path, |r| r.json(message).timeout(Duration::from_secs(24 * 3600)), Method::POST).await?;
+        let resp = self.send(&path, |r| r.json(message).timeout(STREAM_TIMEOUT), Method::POST).await?;
         Ok(chat_events(self.url(&path), resp))
     }
 
     /// A turn's events again: after `after` (an event id), else the latest turn's from its start.
     pub async fn chat_events(&self, chat_id: &str, after: Option<&str>) -> Result<ChatEvents> {
         let path = format!("/chats/{chat_id}/events");
-        let after = after.map(str::to_owned);
-        let resp = self
-            .send(
-                &path,
-                |r| {
-                    let r = r.timeout(Duration::from_secs(24 * 3600));
-                    match &after {
-                        Some(a) => r.header("Last-Event-ID", a),
-                        None => r,
-                    }
-                },
-                Method::GET,
-            )
-            .await?;
+        let resp = self.replay(&path, after).await?;
         Ok(chat_events(self.url(&path), resp))
     }
 }
@@ -559,14 +564,19 @@ impl Client {
                 )));
             }
         };
-        let mut url = format!("{ws_base}{path}?token={}", encode(&token));
-        if let Some(id) = last_event_id {
-            url.push_str(&format!("&last_event_id={}", encode(id)));
+        let mut url = reqwest::Url::parse(&format!("{ws_base}{path}"))
+            .map_err(|e| Error::Config(format!("not a server address: {} ({e})", self.base)))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("token", &token);
+            if let Some(id) = last_event_id {
+                q.append_pair("last_event_id", id);
+            }
+            if let Some(t) = &self.tenant {
+                q.append_pair("tenant_id", t);
+            }
         }
-        if let Some(t) = &self.tenant {
-            url.push_str(&format!("&tenant_id={}", encode(t)));
-        }
-        ChatSocket::connect(&url, self.url(&path)).await
+        ChatSocket::connect(url.as_str(), self.url(&path)).await
     }
 
     // --- API keys ----------------------------------------------------------------------------
@@ -712,20 +722,7 @@ impl Client {
     /// A workflow's events from the start (or after `after`), ending after `completed` or `error`.
     pub async fn workflow_events(&self, id: &str, after: Option<&str>) -> Result<WorkflowEvents> {
         let path = format!("/api/workflows/{id}/events");
-        let after = after.map(str::to_owned);
-        let resp = self
-            .send(
-                &path,
-                |r| {
-                    let r = r.timeout(Duration::from_secs(24 * 3600));
-                    match &after {
-                        Some(a) => r.header("Last-Event-ID", a),
-                        None => r,
-                    }
-                },
-                Method::GET,
-            )
-            .await?;
+        let resp = self.replay(&path, after).await?;
         let raw = sse::events(self.url(&path), resp.bytes_stream());
         Ok(until_terminal(raw.map(|r| r.map(|e| (e.id, WorkflowEvent::parse(&e.event, &e.data)))), |e| e.is_terminal()))
     }
@@ -799,16 +796,6 @@ fn until_terminal<E: Send + 'static>(
     }))
 }
 
-/// A query value percent-encoded (RFC 3986 unreserved characters kept).
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn install(auth: &mut Auth, t: TokenResponse, how: Renewal) -> String {
     let expires = Instant::now() + Duration::from_secs(u64::try_from(t.expires_in).unwrap_or(0));
     auth.session = Some(Session { access: t.access_token.clone(), refresh: t.refresh_token, expires });
@@ -830,15 +817,7 @@ fn page_query(page: &PageParams) -> Vec<(&'static str, String)> {
 /// Typed chat events of an SSE answer, ending after the terminal one.
 fn chat_events(url: String, resp: reqwest::Response) -> ChatEvents {
     let raw = sse::events(url, resp.bytes_stream());
-    let typed = raw.map(|r| r.map(|RawEvent { id, event, data }| (id, ChatEvent::parse(&event, &data)))).scan(
-        false,
-        |ended, item| {
-            if *ended {
-                return std::future::ready(None);
-            }
-            *ended = matches!(&item, Ok((_, e)) if e.is_terminal()) || item.is_err();
-            std::future::ready(Some(item))
-        },
-    );
-    Box::pin(typed)
+    until_terminal(raw.map(|r| r.map(|RawEvent { id, event, data }| (id, ChatEvent::parse(&event, &data)))), |e| {
+        e.is_terminal()
+    })
 }
