@@ -12,10 +12,15 @@ pub struct ProcessIn {
     /// What to do, in any language (at most 32,000 characters).
     #[cfg_attr(feature = "openapi", schema(value_type = crate::schemas::Query32000))]
     pub query_text: String,
-    /// `analysis`, `generation`, `transformation`, or another lower-case word.
+    /// The key of a prompt library category (`GET /api/prompts/categories`), e.g. `analysis`:
+    /// its first preset's system prompt, in your language, shapes the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9_-]{1,64}$"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schemas::CategoryKey>))]
     pub category: Option<String>,
+    /// A preset of the prompt library (`GET /api/prompts/presets`) whose system prompt shapes
+    /// the answer; with `category`, it must be in that category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset_id: Option<Uuid>,
     /// The cells `input_data` came from, e.g. `A1:D10` (top-left first); the data must fit in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schemas::CellRange>))]

@@ -13,6 +13,7 @@
 
 pub mod ai;
 pub mod auth;
+pub mod automations;
 pub mod billing;
 pub mod chats;
 pub mod error;

@@ -321,6 +321,10 @@ one_of!(
     ModelProfileName => ["simple", "complex"]
 );
 one_of!(
+    /// What happens to an automation's slots missed while no scheduler ran.
+    MissedPolicyName => ["skip", "run_once"]
+);
+one_of!(
     /// A language the product speaks.
     LanguageCode => ["en", "de", "fr", "it", "ru"]
 );
@@ -355,6 +359,61 @@ documented!(
         o.min_properties = Some(1);
         o
     }
+);
+
+/// An object with a value of `item`'s schema for some of the product's languages.
+fn by_language(item: Schema, description: &str, at_least_one: bool) -> Object {
+    let mut o = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)))
+        .build();
+    for lang in ["en", "de", "fr", "it", "ru"] {
+        o.properties.insert(lang.to_owned(), RefOr::T(item.clone()));
+    }
+    if at_least_one {
+        o.min_properties = Some(1);
+    }
+    o
+}
+
+documented!(
+    /// The key of a prompt library category.
+    CategoryKey => string("^[a-z0-9_-]{1,64}$".to_owned(), "1 to 64 lower-case letters, digits, `_` or `-`, e.g. analysis.")
+);
+one_of!(
+    /// Where a prompt library row goes.
+    PromptScope => ["tenant", "installation"]
+);
+documented!(
+    /// A prompt category's descriptions by language.
+    PromptDescriptions => by_language(
+        Schema::Object(text(2000)),
+        "Descriptions by language; each trimmed, 1 to 2,000 characters.",
+        false,
+    )
+);
+documented!(
+    /// A prompt category's keywords by language.
+    PromptKeywords => {
+        let words = utoipa::openapi::schema::ArrayBuilder::new()
+            .items(RefOr::T(Schema::Object(name(60))))
+            .max_items(Some(50))
+            .build();
+        by_language(Schema::Array(words), "At most 50 keywords per language, each trimmed, 1 to 60 characters.", false)
+    }
+);
+documented!(
+    /// A preset's system prompt by language.
+    PromptTexts => by_language(
+        Schema::Object(text(8000)),
+        "At least one of the languages; each trimmed, 1 to 8,000 characters.",
+        true,
+    )
+);
+documented!(
+    /// A request to classify.
+    Query20000 => string(text_pattern(Some(20_000), Controls::Any, false), "Trimmed, then 1 to 20,000 characters.")
 );
 
 /// The name of a configured AI provider. The running server's document lists its providers

@@ -32,6 +32,14 @@ pub struct WorkflowIn {
     /// Keep every prompt and answer (download at `/api/workflows/{id}/debug`).
     #[serde(default)]
     pub debug_trace: bool,
+    /// A prompt category (`GET /api/prompts/categories`): its first preset's instructions shape
+    /// what is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schemas::NotBlank>))]
+    pub category: Option<String>,
+    /// A prompt preset (`GET /api/prompts/presets`) whose instructions shape what is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,6 +9,8 @@
 //! so a value holding quotes or braces cannot change the workflow's structure, and a value is
 //! not itself searched for placeholders.
 
+pub mod schedule;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,9 @@ pub struct Action {
 /// A task: actions run in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
+    /// What the task is for, in words (the run's trace names the task by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<String>,
     pub action_list: Vec<Action>,
 }
 

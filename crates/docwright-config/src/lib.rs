@@ -53,6 +53,7 @@ pub struct Config {
     pub extraction: ExtractionConfig,
     pub jobs: JobsConfig,
     pub workflows: WorkflowsConfig,
+    pub automations: AutomationsConfig,
     pub chat: ChatConfig,
     pub embeddings: EmbeddingsConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
@@ -600,6 +601,27 @@ impl Default for WorkflowsConfig {
             max_attempts: 3,
             extraction_wait_secs: 120,
         }
+    }
+}
+
+/// `[automations]`: scheduled automations (SPEC T2-T4); each run is a workflow.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutomationsConfig {
+    /// Whether this server runs the scheduler (any number of replicas may: a slot runs once).
+    pub scheduler: bool,
+    /// How often the scheduler looks for due slots, in seconds.
+    pub tick_secs: u64,
+    /// A slot found later than this many seconds after its time counts as missed (downtime)
+    /// and follows its definition's missed-slot policy.
+    pub misfire_grace_secs: u64,
+    /// The time zone of a definition that names none, for tenants without their own.
+    pub default_timezone: String,
+}
+
+impl Default for AutomationsConfig {
+    fn default() -> Self {
+        Self { scheduler: true, tick_secs: 15, misfire_grace_secs: 300, default_timezone: "UTC".to_owned() }
     }
 }
 

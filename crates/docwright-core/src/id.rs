@@ -150,6 +150,26 @@ uuid_id!(
     /// A role prompt (SPEC C3).
     RolePromptId
 );
+uuid_id!(
+    /// A category of the prompt library (SPEC T1).
+    PromptCategoryId
+);
+uuid_id!(
+    /// A preset of the prompt library: a system prompt in a category (SPEC T1).
+    PromptPresetId
+);
+uuid_id!(
+    /// An automation template (SPEC T2).
+    AutomationTemplateId
+);
+uuid_id!(
+    /// An automation definition: a template's copy with values and a schedule (SPEC T2, T4).
+    AutomationId
+);
+uuid_id!(
+    /// One entry of an automation's execution log (SPEC T4).
+    AutomationRunId
+);
 
 #[cfg(test)]
 mod tests {

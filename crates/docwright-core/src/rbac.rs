@@ -291,6 +291,19 @@ pub mod items {
     /// Role prompts (`/prompts/roles`, SPEC C3): everyone reads them; a tenant's admins edit
     /// the tenant's own (the seeded ones are the installation's, edited by sysadmins).
     pub const ROLE_PROMPT: &str = "data.ai.RolePrompt";
+    /// The prompt library (`/api/prompts/categories`, `/api/prompts/presets`, SPEC T1):
+    /// categories and their preset system prompts. Everyone reads them and classifies; a
+    /// tenant's admins manage the tenant's own (the seeded ones are the installation's, edited
+    /// by sysadmins).
+    pub const PROMPT_PRESET: &str = "data.ai.PromptPreset";
+    /// Automation templates (`/api/automation-templates`, SPEC T2): workflow JSON with
+    /// placeholders; level `my`: your own (the installation's starter set is read by all).
+    pub const AUTOMATION_TEMPLATE: &str = "data.automation.AutomationTemplate";
+    /// Automation definitions (`/api/automations`, SPEC T2-T4): scheduled runs that spend money
+    /// like workflows; level `my`: your own.
+    pub const AUTOMATION: &str = "data.automation.Automation";
+    /// The family of actions automations and workflows use: `resource.action.<method>.<action>`.
+    pub const ACTION_PREFIX: &str = "resource.action.";
 
     /// Exact items with a description, for the admin API and validation.
     pub const CATALOG: &[(&str, &str)] = &[
@@ -324,6 +337,18 @@ pub mod items {
             "Chats with documents: create and send messages (create), history and events (read), delete; level `my`: your own.",
         ),
         (ROLE_PROMPT, "Role prompts of chats: read by everyone; created, edited and deleted by the tenant's admins."),
+        (
+            PROMPT_PRESET,
+            "The prompt library: categories and preset system prompts, and classification of a request; read by everyone, managed by the tenant's admins.",
+        ),
+        (
+            AUTOMATION_TEMPLATE,
+            "Automation templates: workflow JSON with {{KEY:name}} placeholders; level `my`: your own (the starter set is read by all).",
+        ),
+        (
+            AUTOMATION,
+            "Automation definitions: scheduled or run-now workflows from a template with values; level `my`: your own.",
+        ),
         (
             AI_REQUEST,
             "Asynchronous AI requests: submit (create), status and result (read), cancel (update); level `my`: your own.",
@@ -400,6 +425,14 @@ pub fn bootstrap_rules() -> Vec<Rule> {
         rules.push(rule(role, items::CHAT, view, ar, ar, ar, ar));
         // Role prompts: everyone reads them, admins manage the tenant's.
         rules.push(rule(role, items::ROLE_PROMPT, true, T, sys, sys, sys));
+        // The prompt library: the same (everyone reads and classifies, admins manage).
+        rules.push(rule(role, items::PROMPT_PRESET, true, T, sys, sys, sys));
+        // Automation templates (the seed's bootstrap): admins and users manage their own,
+        // viewers read their own; everyone reads the installation's starter set.
+        let own = if role == Role::Viewer { No } else { My };
+        rules.push(rule(role, items::AUTOMATION_TEMPLATE, true, My, own, own, own));
+        // Definitions run workflows, which spend money: the levels of workflows.
+        rules.push(rule(role, items::AUTOMATION, view, ar, ar, ar, ar));
     }
     rules
 }
@@ -482,6 +515,19 @@ mod tests {
         check(Role::User, p(items::WORKFLOW, Action::Create), My);
         check(Role::Admin, p(items::WORKFLOW, Action::Update), Tenant);
         check(Role::Viewer, p(items::WORKFLOW, Action::Create), None);
+    }
+
+    #[test]
+    fn the_prompt_library_is_read_by_everyone_and_written_by_admins() {
+        let policy = Policy::new(bootstrap_rules());
+        for role in [Role::Admin, Role::User, Role::Viewer] {
+            assert_eq!(policy.grant(role, p(items::PROMPT_PRESET, Action::Read)), AccessLevel::Tenant, "{role}");
+        }
+        for action in [Action::Create, Action::Update, Action::Delete] {
+            assert_eq!(policy.grant(Role::Admin, p(items::PROMPT_PRESET, action)), AccessLevel::Tenant);
+            assert_eq!(policy.grant(Role::User, p(items::PROMPT_PRESET, action)), AccessLevel::None);
+            assert_eq!(policy.grant(Role::Viewer, p(items::PROMPT_PRESET, action)), AccessLevel::None);
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod perms {
     use super::*;
     pub const TENANT_CREATE: Permission = Permission::new(items::TENANT, Action::Create);
     pub const TENANT_READ: Permission = Permission::new(items::TENANT, Action::Read);
+    pub const TENANT_UPDATE: Permission = Permission::new(items::TENANT, Action::Update);
     pub const USER_CREATE: Permission = Permission::new(items::USER, Action::Create);
     pub const USER_READ: Permission = Permission::new(items::USER, Action::Read);
     pub const USER_UPDATE: Permission = Permission::new(items::USER, Action::Update);

@@ -207,6 +207,7 @@ impl Engine {
             Some(crate::gateway::CallFor::Workflow(id)) => ("workflow", id.to_string()),
             Some(crate::gateway::CallFor::Chat(id)) => ("chat", id.to_string()),
             Some(crate::gateway::CallFor::File(id)) => ("file", id.to_string()),
+            Some(crate::gateway::CallFor::Automation { automation, .. }) => ("automation", automation.to_string()),
             None => ("system", stat_id.to_string()),
         };
         (price > Money::ZERO).then(|| NewEntry {

@@ -1,6 +1,7 @@
 //! First start: tenant `ROOT`, an admin (role `sysadmin`, platform-wide) and a static login
 //! token. Runs at every start and creates nothing when `ROOT` exists, so a second start — or a
 //! second replica starting at the same moment — changes nothing.
+//! Also at every start: the prompt library's starter set, when the installation has none.
 
 use docwright_core::id::{StaticTokenId, TenantId, UserId};
 use docwright_core::name::{DisplayName, KeyName, TenantName};
@@ -36,6 +37,10 @@ pub async fn run(
     configured_token: Option<&str>,
     billing: &crate::billing::BillingSettingsConfig,
 ) -> Result<Outcome> {
+    // The prompt library's starter set, whenever the installation has none (every start).
+    if crate::prompt_library::seed(db).await? {
+        tracing::info!("bootstrap: stored the prompt library's starter set");
+    }
     if db.tenant_by_name(ROOT_TENANT).await?.is_some() {
         return Ok(Outcome::AlreadyBootstrapped);
     }

@@ -352,6 +352,9 @@ pub enum CallFor {
     Chat(docwright_core::id::ChatId),
     /// The embeddings of an uploaded file's passages (background indexing).
     File(docwright_core::id::FileId),
+    /// A workflow run by an automation definition (SPEC T4): the stat names both, the ledger
+    /// the definition.
+    Automation { workflow: docwright_core::id::WorkflowId, automation: docwright_core::id::AutomationId },
 }
 
 /// An embedding call (SPEC A2 operation `embedding`): texts in, one vector each.
@@ -1140,7 +1143,11 @@ impl Engine {
                 _ => None,
             },
             workflow_id: match req.reference {
-                Some(CallFor::Workflow(id)) => Some(id),
+                Some(CallFor::Workflow(id) | CallFor::Automation { workflow: id, .. }) => Some(id),
+                _ => None,
+            },
+            automation_id: match req.reference {
+                Some(CallFor::Automation { automation, .. }) => Some(automation),
                 _ => None,
             },
             chat_id: match req.reference {

@@ -22,9 +22,15 @@
 //! - [`workflows`]: generation workflows (SPEC W1–W4) — submit (stored and enqueued in one
 //!   transaction), status, events, cancel, log, debug files — and the queue handler that runs
 //!   one through `docwright-workflow` with the engine as its ports.
+//! - [`automations`]: automation templates and definitions (SPEC T2–T4), the actions catalog,
+//!   the scheduler (each due slot run once across replicas, as a workflow with a fixed plan)
+//!   and the cost estimate.
 //! - [`chat`]: chats with documents (SPEC C1–C3) — chats, messages answered by a job per turn
 //!   (context, retrieval, a streamed generation) with its events as numbered rows and its
 //!   progress tree, and role prompts; what goes into the prompt is `docwright-chat`'s.
+//! - [`prompt_library`]: prompt categories and preset system prompts (SPEC T1) — seeded from
+//!   files in the binary, cached, admin-editable — and classification of a request (AI or
+//!   keywords); [`Engine::preset_system_prompt`] for use cases that take a category or preset.
 //! - [`jobs`]: the durable queue as the engine uses it — the handlers the server's runtime
 //!   runs, defaults of new jobs, and the administrators' list / retry / cancel.
 //! - [`ai_requests`]: asynchronous AI requests (`/api/ai/*`): stored with their job in one
@@ -37,6 +43,7 @@
 pub mod access;
 pub mod admin;
 pub mod ai_requests;
+pub mod automations;
 pub mod billing;
 pub mod blobs;
 pub mod bootstrap;
@@ -55,6 +62,7 @@ pub mod notices;
 pub mod observe;
 pub mod preview;
 pub mod projects;
+pub mod prompt_library;
 mod recorder;
 pub mod sealer;
 #[cfg(feature = "testing")]
@@ -151,9 +159,13 @@ pub struct Engine {
     /// How workflows run, and the signal their event streams wait on.
     workflows: std::sync::Arc<workflows::WorkflowSettings>,
     workflow_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// How automations are scheduled.
+    automations: std::sync::Arc<automations::AutomationSettings>,
     /// How chats answer, and the signal their event streams wait on.
     chat: std::sync::Arc<chat::ChatSettings>,
     chat_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// Tenants' prompt libraries, remembered briefly (`prompt_library`).
+    prompt_library: std::sync::Arc<prompt_library::LibraryCache>,
     /// Vectors of extracted passages (`[embeddings]`); off by default.
     embeddings: std::sync::Arc<embeddings::EmbeddingSettings>,
     /// Who hears of AI attempts and extractions (metrics); nobody by default.
@@ -172,8 +184,14 @@ impl Engine {
             queue: docwright_jobs::Queue::new(db.clone()),
             workflows: std::sync::Arc::default(),
             workflow_signal: std::sync::Arc::default(),
+            automations: std::sync::Arc::default(),
             chat: std::sync::Arc::default(),
             chat_signal: std::sync::Arc::default(),
+            prompt_library: std::sync::Arc::new(prompt_library::LibraryCache::new(if auth.cache_ttl.is_zero() {
+                std::time::Duration::ZERO
+            } else {
+                prompt_library::CACHE_TTL
+            })),
             embeddings: std::sync::Arc::default(),
             observer: std::sync::Arc::new(observe::Unobserved),
             job_defaults: std::sync::Arc::default(),

@@ -96,6 +96,14 @@ pub struct NewWorkflow {
     pub allowed_providers: Option<Vec<String>>,
     pub model_profile: Option<ModelProfile>,
     pub debug_trace: bool,
+    /// An automation's tasks (`docwright_automation::Task` JSON), run as a fixed plan.
+    pub plan: Option<Vec<docwright_automation::Task>>,
+    /// The automation definition that starts it.
+    pub automation_id: Option<docwright_core::id::AutomationId>,
+    /// A prompt preset's instructions (SPEC T1); else those of `preset_id` or `category`.
+    pub instructions: Option<String>,
+    pub category: Option<String>,
+    pub preset_id: Option<docwright_core::id::PromptPresetId>,
 }
 
 /// A workflow as its owner sees it: its record, its state read together with its job's, and
@@ -150,6 +158,17 @@ impl Engine {
 
     /// Checks and stores a workflow with the job that runs it (one transaction).
     pub async fn submit_workflow(&self, grant: &Grant, new: NewWorkflow) -> Result<WorkflowView> {
+        let (job, record) = self.prepare_workflow(grant, new).await?;
+        let mut tx = self.db.begin_write().await?;
+        tx.enqueue(&job).await?;
+        tx.insert_workflow(&record).await?;
+        tx.commit().await?;
+        self.view(record.tenant_id, record.id).await
+    }
+
+    /// Checks a workflow and answers its job and record, for the caller to store in one
+    /// transaction (with its own rows: an automation's run).
+    pub(crate) async fn prepare_workflow(&self, grant: &Grant, new: NewWorkflow) -> Result<(NewJob, WorkflowRecord)> {
         grant.expect(WORKFLOW_CREATE)?;
         let ctx = grant.ctx().clone();
         let prompt = new.prompt.trim().to_owned();
@@ -195,6 +214,10 @@ impl Engine {
                 }
             }
         }
+        let instructions = match new.instructions {
+            Some(i) => Some(i),
+            None => self.preset_system_prompt(grant, new.category.as_deref(), new.preset_id).await?,
+        };
         let title = new.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
         if title.as_ref().is_some_and(|t| t.chars().count() > 200 || t.chars().any(char::is_control)) {
             return Err(Error::invalid("title", "at most 200 characters, no control characters"));
@@ -202,13 +225,17 @@ impl Engine {
         let (kind, cred_id, cred_tenant) = crate::access::credential_columns(&ctx.principal.credential);
         let settings = &self.workflows;
         let id = WorkflowId::new();
+        let job_id = docwright_core::id::JobId::new();
         let job = NewJob::new(JOB_KIND, json!({"workflow_id": id.to_string()}))
+            .id(job_id)
             .tenant(ctx.tenant)
             .max_attempts(settings.max_attempts)
             .timeout(settings.timeout)
             .unique_key(id.to_string());
-        let mut tx = self.db.begin_write().await?;
-        let enqueued = tx.enqueue(&job).await?;
+        let plan = match new.plan {
+            Some(tasks) => Some(serde_json::to_value(tasks).map_err(|e| Error::Internal(format!("plan: {e}")))?),
+            None => None,
+        };
         let record = WorkflowRecord {
             id,
             tenant_id: ctx.tenant,
@@ -216,7 +243,7 @@ impl Engine {
             credential_kind: kind.to_owned(),
             credential_id: cred_id,
             credential_tenant: cred_tenant,
-            job_id: enqueued.id,
+            job_id,
             prompt,
             file_ids: new.file_ids,
             project_id: new.project_id,
@@ -225,11 +252,12 @@ impl Engine {
             allowed_providers: new.allowed_providers,
             model_profile: new.model_profile.map(|p| p.as_str().to_owned()),
             debug_trace: new.debug_trace,
+            plan,
+            automation_id: new.automation_id,
+            instructions: instructions.filter(|i| !i.trim().is_empty()),
             created_at: Timestamp::now(),
         };
-        tx.insert_workflow(&record).await?;
-        tx.commit().await?;
-        self.view(ctx.tenant, id).await
+        Ok((job, record))
     }
 
     async fn view(&self, tenant: TenantId, id: WorkflowId) -> Result<WorkflowView> {
@@ -471,6 +499,14 @@ impl Engine {
             language,
             debug_trace: record.debug_trace,
             can_search_projects: grants.project_read.is_some() || !record.file_ids.is_empty(),
+            instructions: record.instructions.clone(),
+            script: match &record.plan {
+                Some(plan) => match script_of(plan) {
+                    Ok(script) => Some(script),
+                    Err(e) => return fail("bad_plan", e).await,
+                },
+                None => None,
+            },
         };
         let ports = ports::RunPorts {
             engine: self.clone(),
@@ -482,6 +518,7 @@ impl Engine {
             project: record.project_id,
             debug: record.debug_trace,
             extraction_wait: self.workflows.extraction_wait,
+            automation: record.automation_id,
         }
         .into_ports();
         let outcome =
@@ -534,6 +571,28 @@ impl Engine {
             project_read,
         })
     }
+}
+
+/// A stored plan (automation tasks) as the pipeline's fixed plan.
+fn script_of(plan: &Value) -> std::result::Result<Vec<docwright_workflow::ScriptedTask>, String> {
+    let tasks: Vec<docwright_automation::Task> =
+        serde_json::from_value(plan.clone()).map_err(|e| format!("the stored plan is not a list of tasks: {e}"))?;
+    Ok(tasks
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| docwright_workflow::ScriptedTask {
+            objective: t.objective.unwrap_or_else(|| format!("Task {}", i + 1)),
+            actions: t
+                .action_list
+                .into_iter()
+                .map(|a| docwright_workflow::ScriptedAction {
+                    action: format!("{}.{}", a.exec_method.trim(), a.exec_action.trim()),
+                    parameters: Value::Object(a.exec_parameters),
+                    result_label: a.exec_result_label,
+                })
+                .collect(),
+        })
+        .collect())
 }
 
 /// An engine error while ending a run: the job tries again (ending is idempotent).

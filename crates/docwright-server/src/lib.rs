@@ -118,6 +118,7 @@ impl Application {
         .with_billing(billing)
         .with_job_defaults(docwright_engine::jobs::JobDefaults::from_config(&config.jobs))
         .with_workflows(docwright_engine::workflows::WorkflowSettings::from_config(&config.workflows))
+        .with_automations(docwright_engine::automations::AutomationSettings::from_config(&config.automations))
         .with_chat(docwright_engine::chat::ChatSettings::from_config(&config.chat))
         .with_embeddings(docwright_engine::embeddings::EmbeddingSettings::from_config(&config.embeddings))
         .with_files(docwright_engine::files::FileSettings {
@@ -157,6 +158,10 @@ impl Application {
         state.engine.reconcile_reservations().await?;
         state.tasks.spawn("billing-reconciler", state.engine.billing_reconciler(state.tasks.cancelled()));
         state.tasks.spawn("notice-sender", state.engine.notice_sender(state.tasks.cancelled()));
+        state.engine.seed_automation_templates().await?;
+        if config.automations.scheduler {
+            state.tasks.spawn("automation-scheduler", state.engine.automation_scheduler(state.tasks.cancelled()));
+        }
         if let Some(workers) = state.engine.extraction_settings().map(|s| s.workers) {
             let engine = state.engine.clone();
             state.tasks.spawn("ocr-check", async move {

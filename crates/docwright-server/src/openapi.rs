@@ -24,6 +24,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "projects", description = "The projects tree (clients, projects, folders, documents), results about documents, full-text search"),
         (name = "ai", description = "Asynchronous AI requests (GigaOffice style): submit, status, result, cancel"),
         (name = "chats", description = "Chats with documents: answers streamed as events with citations, role prompts"),
+        (name = "prompts", description = "The prompt library: categories, preset system prompts, classification of a request"),
+        (name = "automations", description = "Automations: templates with placeholders, definitions on cron schedules, the actions catalog, runs and estimates"),
     ),
     components(schemas(crate::error::ErrorBody))
 )]

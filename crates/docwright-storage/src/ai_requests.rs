@@ -6,7 +6,7 @@
 //! completion ([`WriteTx::store_ai_answer`]), so a request is never accepted without a job to
 //! run it, and never answered without being paid for (or the other way round).
 
-use docwright_core::id::{AiRequestId, JobId, TenantId, UserId};
+use docwright_core::id::{AiRequestId, JobId, PromptPresetId, TenantId, UserId};
 use docwright_core::money::Money;
 use docwright_core::time::Timestamp;
 use serde_json::Value;
@@ -39,7 +39,7 @@ pub struct AiRequestRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AiQuery {
     pub query_text: String,
-    /// What kind of work: `analysis`, `generation`, `transformation`, or another word.
+    /// What kind of work: the key of a prompt library category (`analysis`, `transformation`).
     pub category: Option<String>,
     /// Where `input_data` came from, e.g. `A1:D10`.
     pub input_range: Option<String>,
@@ -49,6 +49,11 @@ pub struct AiQuery {
     pub model_profile: Option<String>,
     /// Only these providers may serve it (besides what the caller's role allows).
     pub allowed_providers: Option<Vec<String>>,
+    /// The prompt library's preset it named (SPEC T1).
+    pub preset_id: Option<PromptPresetId>,
+    /// The system prompt its category or preset resolved to when it was submitted: the job's
+    /// call is made with this text (not set by the caller: the engine resolves it).
+    pub system_prompt: Option<String>,
 }
 
 /// What a completed request answered, and what it cost.
@@ -68,7 +73,7 @@ pub struct AiAnswer {
 
 const COLS: &str = "id, tenant_id, user_id, credential_kind, credential_id, credential_tenant, job_id, query_text, \
      category, input_range, input_data, model_profile, allowed_providers, created_at, result_text, result_data, \
-     model, provider, price_micros, currency, input_tokens, output_tokens, completed_at";
+     model, provider, price_micros, currency, input_tokens, output_tokens, completed_at, preset_id, system_prompt";
 
 fn json_col(r: &AnyRow, col: &str) -> Result<Option<Value>> {
     let raw: Option<String> = r.try_get(col)?;
@@ -114,6 +119,8 @@ fn from_row(r: &AnyRow) -> Result<AiRequestRecord> {
             input_data: json_col(r, "input_data")?,
             model_profile: r.try_get("model_profile")?,
             allowed_providers: allowed,
+            preset_id: parse_opt_col(r, "preset_id", PromptPresetId::parse)?,
+            system_prompt: r.try_get("system_prompt")?,
         },
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
         answer,
@@ -131,8 +138,9 @@ impl WriteTx {
             .transpose()?;
         sqlx::query(
             "INSERT INTO ai_requests (id, tenant_id, user_id, credential_kind, credential_id, credential_tenant, \
-             job_id, query_text, category, input_range, input_data, model_profile, allowed_providers, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             job_id, query_text, category, input_range, input_data, model_profile, allowed_providers, created_at, \
+             preset_id, system_prompt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(r.id.to_string())
         .bind(r.tenant_id.to_string())
@@ -148,6 +156,8 @@ impl WriteTx {
         .bind(q.model_profile.clone())
         .bind(allowed)
         .bind(r.created_at.millis())
+        .bind(q.preset_id.map(|p| p.to_string()))
+        .bind(q.system_prompt.clone())
         .execute(self.conn())
         .await?;
         Ok(())

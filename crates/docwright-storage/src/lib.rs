@@ -15,7 +15,8 @@
 //! over extracted text, the one place where the two dialects differ), [`jobs`] (the durable job
 //! queue), [`ai_requests`] (asynchronous AI requests), [`workflows`] (generation workflows and what
 //! their runs leave: events, the operation tree, checkpoints, debug files, results), [`chats`]
-//! (chats, messages, turns with their numbered events and progress trees, role prompts). Every method that touches tenant data
+//! (chats, messages, turns with their numbered events and progress trees, role prompts),
+//! [`prompt_library`] (prompt categories and preset system prompts, the installation's seeded). Every method that touches tenant data
 //! takes the tenant id, so a query cannot forget to scope itself.
 //!
 //! **Composable writes.** [`Db::begin_write`] opens a [`WriteTx`] on the writer pool; inserts
@@ -36,6 +37,7 @@
 
 pub mod ai_requests;
 pub mod auth;
+pub mod automations;
 pub mod billing;
 pub mod chats;
 pub mod files;
@@ -43,6 +45,7 @@ pub mod instance;
 pub mod jobs;
 pub mod notices;
 pub mod projects;
+pub mod prompt_library;
 pub mod provider_keys;
 pub mod rbac;
 pub mod search;

@@ -1,6 +1,6 @@
 //! AI call statistics (SPEC A5): one append-only row per attempt.
 
-use docwright_core::id::{AiRequestId, ApiKeyId, ChatId, TenantId, UserId, WorkflowId};
+use docwright_core::id::{AiRequestId, ApiKeyId, AutomationId, ChatId, TenantId, UserId, WorkflowId};
 use docwright_core::money::Money;
 use docwright_core::time::Timestamp;
 use sqlx::Row as _;
@@ -36,13 +36,15 @@ pub struct AiStat {
     pub workflow_id: Option<WorkflowId>,
     /// The chat the call was made for.
     pub chat_id: Option<ChatId>,
+    /// The automation definition whose run made the call (with its `workflow_id`).
+    pub automation_id: Option<AutomationId>,
     pub created_at: Timestamp,
 }
 
 const INSERT: &str = "INSERT INTO ai_stats (id, tenant_id, user_id, api_key_id, process, engine, provider, model, \
      price_micros, processing_time_ms, bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, \
-     created_at, request_id, workflow_id, chat_id, error_kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-     $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+     created_at, request_id, workflow_id, chat_id, error_kind, automation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)";
 
 impl Db {
     pub async fn insert_ai_stat(&self, s: &AiStat) -> Result<()> {
@@ -65,7 +67,7 @@ impl Db {
         let rows = sqlx::query(
             "SELECT id, tenant_id, user_id, api_key_id, process, engine, provider, model, price_micros, processing_time_ms, \
              bytes_sent, bytes_received, input_tokens, output_tokens, error_count, error, created_at, request_id, workflow_id, \
-             chat_id, error_kind FROM ai_stats WHERE tenant_id = $1 ORDER BY id",
+             chat_id, error_kind, automation_id FROM ai_stats WHERE tenant_id = $1 ORDER BY id",
         )
         .bind(tenant.to_string())
         .fetch_all(self.pool())
@@ -93,6 +95,7 @@ impl Db {
                     request_id: crate::parse_opt_col(r, "request_id", AiRequestId::parse)?,
                     workflow_id: crate::parse_opt_col(r, "workflow_id", WorkflowId::parse)?,
                     chat_id: crate::parse_opt_col(r, "chat_id", ChatId::parse)?,
+                    automation_id: crate::parse_opt_col(r, "automation_id", AutomationId::parse)?,
                     created_at: Timestamp::from_millis(r.try_get("created_at")?),
                 })
             })
@@ -126,6 +129,7 @@ fn bind<'q>(
         .bind(s.workflow_id.map(|w| w.to_string()))
         .bind(s.chat_id.map(|c| c.to_string()))
         .bind(s.error_kind.clone())
+        .bind(s.automation_id.map(|a| a.to_string()))
 }
 
 /// A tenant's AI calls over a period (SPEC P7 `GET /api/metrics`): every attempt counts as a

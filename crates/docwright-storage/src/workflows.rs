@@ -10,7 +10,7 @@
 //! (`ON CONFLICT DO NOTHING`), so a run taken up again after a crash neither pays for an answer
 //! twice nor stores a result twice.
 
-use docwright_core::id::{FileId, JobId, ProjectId, TenantId, UserId, WorkflowId};
+use docwright_core::id::{AutomationId, FileId, JobId, ProjectId, TenantId, UserId, WorkflowId};
 use docwright_core::money::Money;
 use docwright_core::time::Timestamp;
 use serde_json::Value;
@@ -40,6 +40,12 @@ pub struct WorkflowRecord {
     pub allowed_providers: Option<Vec<String>>,
     pub model_profile: Option<String>,
     pub debug_trace: bool,
+    /// A fixed plan (JSON tasks of an automation) run instead of planning.
+    pub plan: Option<Value>,
+    /// The automation definition that started it (its costs are the automation's).
+    pub automation_id: Option<AutomationId>,
+    /// A prompt preset's instructions for the calls that write content.
+    pub instructions: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -144,7 +150,8 @@ pub struct LogRow {
 
 const COLS: &str = "id, tenant_id, user_id, credential_kind, credential_id, credential_tenant, job_id, prompt, \
      file_ids, project_id, output_format, title, allowed_providers, model_profile, debug_trace, status, phase, \
-     progress, error_code, error_message, answer, detected_language, cost_micros, created_at, started_at, finished_at";
+     progress, error_code, error_message, answer, detected_language, cost_micros, created_at, started_at, finished_at, \
+     plan, automation_id, instructions";
 
 fn json_text(v: &[String]) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Corrupt(e.to_string()))
@@ -181,6 +188,12 @@ fn from_row(r: &AnyRow) -> Result<Workflow> {
         allowed_providers: allowed,
         model_profile: r.try_get("model_profile")?,
         debug_trace: r.try_get::<i64, _>("debug_trace")? != 0,
+        plan: match r.try_get::<Option<String>, _>("plan")? {
+            Some(s) => Some(serde_json::from_str(&s).map_err(|e| Error::Corrupt(format!("workflows.plan: {e}")))?),
+            None => None,
+        },
+        automation_id: parse_opt_col(r, "automation_id", AutomationId::parse)?,
+        instructions: r.try_get("instructions")?,
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
     };
     let state = WorkflowState {
@@ -206,8 +219,8 @@ impl WriteTx {
         sqlx::query(
             "INSERT INTO workflows (id, tenant_id, user_id, credential_kind, credential_id, credential_tenant, job_id, \
              prompt, file_ids, project_id, output_format, title, allowed_providers, model_profile, debug_trace, \
-             status, progress, cost_micros, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'queued', 0, 0, $16)",
+             status, progress, cost_micros, created_at, plan, automation_id, instructions) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'queued', 0, 0, $16, $17, $18, $19)",
         )
         .bind(w.id.to_string())
         .bind(w.tenant_id.to_string())
@@ -225,6 +238,9 @@ impl WriteTx {
         .bind(w.model_profile.clone())
         .bind(i64::from(w.debug_trace))
         .bind(w.created_at.millis())
+        .bind(w.plan.as_ref().map(Value::to_string))
+        .bind(w.automation_id.map(|a| a.to_string()))
+        .bind(w.instructions.clone())
         .execute(self.conn())
         .await?;
         Ok(())

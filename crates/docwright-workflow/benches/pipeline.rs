@@ -143,6 +143,7 @@ fn measure(name: &str, ai: ScriptedAi, docs: usize, image_docs: bool) {
         language: None,
         debug_trace: false,
         can_search_projects: false,
+        ..WorkflowInput::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let started = Instant::now();

@@ -298,6 +298,72 @@ async fn task_loop(
     Ok(if achieved.is_empty() { "nothing was produced".to_owned() } else { achieved })
 }
 
+/// Runs the actions of a fixed plan's task in order (no planner, no refinement); the first
+/// that fails ends the run with [`Error::Action`].
+pub(crate) async fn execute_scripted_task(
+    run: &Run<'_>,
+    task: &Task,
+    actions: &[crate::ScriptedAction],
+) -> Result<String> {
+    let task_op = run
+        .trace
+        .start(
+            format!("{}_task_{}", run.root, task.id),
+            Some(&run.root),
+            &format!("Task: {}", task.objective),
+            "Task",
+            "",
+        )
+        .await;
+    run.trace.event(Event::TaskStarted { task_id: task.id.clone(), objective: task.objective.clone() }).await;
+    let mut achieved = Vec::new();
+    let mut result = Ok(());
+    for (i, scripted) in actions.iter().enumerate() {
+        if let Err(e) = run.check_cancel() {
+            result = Err(e);
+            break;
+        }
+        let step = i as u32 + 1;
+        let label = scripted.result_label.clone().unwrap_or_else(|| scripted.action.replace('.', "_") + "_result");
+        let step_op = run
+            .trace
+            .start(
+                format!("{task_op}_step_{step}"),
+                Some(&task_op),
+                &format!("Step {step}: {}", scripted.action),
+                "Action",
+                &label,
+            )
+            .await;
+        run.trace.event(Event::ActionStarted { task_id: task.id.clone(), step, action: scripted.action.clone() }).await;
+        let key = format!("task_{}_step_{step}", task.id);
+        let outcome = execute_action(run, task, &scripted.action, &scripted.parameters, &key, &step_op).await;
+        match outcome {
+            // A search that finds nothing is an answer, not a failure: the next action works
+            // with what there is.
+            Ok(o) if o.ok || scripted.action == "context.search_documents" => {
+                run.trace.finish(&step_op, Ok(())).await;
+                achieved.push(format!("{label}: {}", clip(&o.summary, 2000)));
+            }
+            Ok(o) => {
+                run.trace.finish(&step_op, Err(o.summary.clone())).await;
+                result = Err(Error::Action { action: scripted.action.clone(), message: o.summary });
+                break;
+            }
+            Err(e) => {
+                run.trace.finish(&step_op, Err(e.to_string())).await;
+                result = Err(match e {
+                    e @ (Error::Cancelled | Error::Sink(_) | Error::Ai { .. }) => e,
+                    other => Error::Action { action: scripted.action.clone(), message: other.to_string() },
+                });
+                break;
+            }
+        }
+    }
+    run.trace.finish(&task_op, result.as_ref().map(|_| ()).map_err(ToString::to_string)).await;
+    result.map(|()| if achieved.is_empty() { "nothing was produced".to_owned() } else { achieved.join("\n") })
+}
+
 /// The documents an action names, or the task's, or every document the run was given or found.
 fn pick_documents(run: &Run<'_>, task: &Task, parameters: &Value) -> Vec<Doc> {
     let named: Vec<Doc> = strings(parameters, "document_ids").iter().filter_map(|id| run.doc(id)).collect();

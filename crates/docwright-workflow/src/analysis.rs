@@ -19,6 +19,21 @@ pub(crate) struct Analysis {
     pub(crate) fast_track: bool,
 }
 
+impl Analysis {
+    /// What a fixed plan stands on instead of an analysis: the prompt as it is.
+    pub(crate) fn scripted(run: &Run<'_>) -> Self {
+        Self {
+            detected_language: run.language(),
+            normalized_request: run.input.prompt.clone(),
+            intent: run.input.title.clone().unwrap_or_else(|| "Automation".to_owned()),
+            context_items: Vec::new(),
+            complexity: "complex".to_owned(),
+            needs_workflow_history: false,
+            fast_track: false,
+        }
+    }
+}
+
 /// An ISO 639-1 code, or `None` for anything else a model may say.
 fn language_code(s: &str) -> Option<String> {
     let s = s.trim().to_ascii_lowercase();

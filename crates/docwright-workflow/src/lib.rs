@@ -46,7 +46,7 @@ pub use ports::{
 pub use run::{run, run_owned};
 
 /// What to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WorkflowInput {
     pub workflow_id: String,
     pub prompt: String,
@@ -62,6 +62,28 @@ pub struct WorkflowInput {
     pub debug_trace: bool,
     /// Whether `context.search_documents` may look in the caller's projects.
     pub can_search_projects: bool,
+    /// Instructions of a prompt preset (SPEC T1), added to the system prompt of the calls that
+    /// write content.
+    pub instructions: Option<String>,
+    /// A fixed plan (an automation's tasks, SPEC T2): its actions run in order, without input
+    /// analysis, task planning, the action planner or refinement.
+    pub script: Option<Vec<ScriptedTask>>,
+}
+
+/// A task of a fixed plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptedTask {
+    pub objective: String,
+    pub actions: Vec<ScriptedAction>,
+}
+
+/// An action of a fixed plan: a catalog action (`method.action`) with its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptedAction {
+    pub action: String,
+    pub parameters: serde_json::Value,
+    /// The name the action's result goes by in the trace and the task's history.
+    pub result_label: Option<String>,
 }
 
 /// Bounds of a run.
@@ -126,6 +148,9 @@ pub enum Error {
     Sink(String),
     #[error("rendering failed: {0}")]
     Render(String),
+    /// An action of a fixed plan failed (its plan has no planner to try something else).
+    #[error("action {action} failed: {message}")]
+    Action { action: String, message: String },
     /// The run's thread ended without an answer (a panic).
     #[error("internal error: {0}")]
     Internal(String),
@@ -141,6 +166,7 @@ impl Error {
             Error::Source(_) => "document_unavailable",
             Error::Sink(_) => "storage_failed",
             Error::Render(_) => "render_failed",
+            Error::Action { .. } => "action_failed",
             Error::Internal(_) => "internal",
         }
     }

@@ -129,6 +129,9 @@ pub async fn run(
 
 impl Run<'_> {
     async fn execute(&self) -> Result<WorkflowResult> {
+        if let Some(script) = &self.input.script {
+            return self.execute_script(script).await;
+        }
         self.phase("input_analysis", "Analysing the request").await;
         let analysis = analysis::analyse(self).await?;
         self.progress(8, "request analysed").await;
@@ -153,14 +156,36 @@ impl Run<'_> {
                 crate::content::render_answer(self, &analysis.intent).await?;
             }
         }
+        Ok(self.finished().await)
+    }
+
+    /// A fixed plan: each task's actions in order; the first failing action ends the run.
+    async fn execute_script(&self, script: &[crate::ScriptedTask]) -> Result<WorkflowResult> {
+        let analysis = analysis::Analysis::scripted(self);
+        self.phase("task_execution", "Executing the automation's tasks").await;
+        let n = script.len();
+        for (i, scripted) in script.iter().enumerate() {
+            let task = planning::Task {
+                id: format!("{}", i + 1),
+                objective: scripted.objective.clone(),
+                required_documents: Vec::new(),
+                expected_output: String::new(),
+            };
+            crate::actions::execute_scripted_task(self, &task, &scripted.actions).await?;
+            let percent = (95 * (i + 1) / n.max(1)) as u8;
+            self.progress(percent, &format!("task {} of {n} done", i + 1)).await;
+        }
+        if self.results().is_empty() {
+            crate::content::render_answer(self, &analysis.intent).await?;
+        }
+        Ok(self.finished().await)
+    }
+
+    /// The result of a run whose work is done.
+    async fn finished(&self) -> WorkflowResult {
         self.progress(100, "done").await;
-        let state = self.with(|s| (s.results.clone(), s.answer.clone()));
-        Ok(WorkflowResult {
-            answer: state.1,
-            files: state.0,
-            detected_language: Some(self.language()),
-            cost: self.trace.total(),
-        })
+        let (files, answer) = self.with(|s| (s.results.clone(), s.answer.clone()));
+        WorkflowResult { answer, files, detected_language: Some(self.language()), cost: self.trace.total() }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -212,6 +237,16 @@ impl Run<'_> {
             }
             return Ok(answer);
         }
+        // A preset's instructions shape what is written, not the run's own decisions.
+        let shaped;
+        let call = match (&self.input.instructions, call.operation) {
+            (Some(extra), op) if op != crate::ports::Operation::Planning && !extra.trim().is_empty() => {
+                shaped =
+                    AiCall { system: format!("{}\n\n# Instructions\n{}", call.system, extra.trim()), ..call.clone() };
+                &shaped
+            }
+            _ => call,
+        };
         let t = Instant::now();
         // A call in flight is not dropped when the run is cancelled: it finishes and is
         // settled, so no reservation is left behind; nothing new starts after it.

@@ -980,6 +980,8 @@ async fn generate(
             allowed_providers: None,
             model_profile: None,
             debug_trace,
+            category: None,
+            preset_id: None,
         })
         .await?;
     let bar = if std::io::stderr().is_terminal() && !out.json {

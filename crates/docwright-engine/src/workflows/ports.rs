@@ -57,6 +57,8 @@ pub(crate) struct RunPorts {
     pub(crate) debug: bool,
     /// How long a document still being extracted is waited for.
     pub(crate) extraction_wait: Duration,
+    /// The automation definition that started the run: calls are its (feature `automation`).
+    pub(crate) automation: Option<docwright_core::id::AutomationId>,
 }
 
 impl RunPorts {
@@ -117,8 +119,14 @@ impl AiCaller for RunPorts {
                 tool_choice: Default::default(),
                 parallel_tool_calls: None,
                 allowed_providers: self.allowed_providers.clone(),
-                process: call.process.clone(),
-                reference: Some(CallFor::Workflow(self.workflow)),
+                process: match self.automation {
+                    Some(_) => format!("automation.{}", call.process),
+                    None => call.process.clone(),
+                },
+                reference: Some(match self.automation {
+                    Some(automation) => CallFor::Automation { workflow: self.workflow, automation },
+                    None => CallFor::Workflow(self.workflow),
+                }),
             };
             let started = Instant::now();
             let r = self.engine.ai_call(&self.grants.workflow, &req).await.map_err(ai_error)?;

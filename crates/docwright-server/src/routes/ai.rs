@@ -50,7 +50,7 @@ fn status_out(v: &AiRequestView) -> StatusOut {
 /// without the money for it, the request fails with `insufficient_balance`.
 #[utoipa::path(post, path = "/api/ai/process", tag = "ai", request_body = ProcessIn,
     responses((status = 202, description = "Accepted and queued", body = AcceptedOut),
-        (status = 400, description = "A field is invalid; `field` names it (e.g. `input_data[3][1]`)", body = ErrorBody),
+        (status = 400, description = "A field is invalid; `field` names it (e.g. `input_data[3][1]`, `category`, `preset_id`)", body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 pub(crate) async fn process(
     State(state): State<AppState>,
@@ -64,6 +64,8 @@ pub(crate) async fn process(
         input_data: req.input_data,
         model_profile: req.model_profile,
         allowed_providers: req.allowed_providers,
+        preset_id: req.preset_id.map(docwright_core::id::PromptPresetId::from),
+        system_prompt: None,
     };
     let view = state.engine.submit_ai_request(&grant, submission).await?;
     Ok((

@@ -9,6 +9,7 @@ mod admin;
 mod ai;
 mod ai_admin;
 mod auth;
+mod automations;
 mod billing;
 mod chat_ws;
 mod chats;
@@ -19,6 +20,7 @@ mod me;
 mod openai;
 mod ops;
 mod projects;
+mod prompt_library;
 mod prompts;
 mod rbac;
 mod responses;
@@ -27,6 +29,10 @@ mod workflows;
 use axum::http::Method;
 use docwright_engine::admin::perms::*;
 use docwright_engine::ai_requests::{AI_REQUEST_CREATE, AI_REQUEST_READ, AI_REQUEST_UPDATE};
+use docwright_engine::automations::{
+    AUTOMATION_CREATE, AUTOMATION_DELETE, AUTOMATION_READ, AUTOMATION_UPDATE, TEMPLATE_CREATE, TEMPLATE_DELETE,
+    TEMPLATE_READ, TEMPLATE_UPDATE,
+};
 use docwright_engine::billing::{BILLING_CREDIT, BILLING_READ, BILLING_UPDATE};
 use docwright_engine::chat::{
     CHAT_CREATE, CHAT_DELETE, CHAT_READ, ROLE_PROMPT_CREATE, ROLE_PROMPT_DELETE, ROLE_PROMPT_READ, ROLE_PROMPT_UPDATE,
@@ -37,6 +43,7 @@ use docwright_engine::gateway::{AI_PROVIDER_READ, AI_PROVIDER_UPDATE, AI_USE};
 use docwright_engine::jobs::{JOB_READ, JOB_UPDATE};
 use docwright_engine::notices::NOTICE_READ;
 use docwright_engine::projects::{PROJECT_CREATE, PROJECT_DELETE, PROJECT_READ, PROJECT_UPDATE, SEARCH};
+use docwright_engine::prompt_library::{PROMPT_CREATE, PROMPT_DELETE, PROMPT_READ, PROMPT_UPDATE};
 use docwright_engine::workflows::{WORKFLOW_CREATE, WORKFLOW_READ, WORKFLOW_UPDATE};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa_axum::router::UtoipaMethodRouter;
@@ -149,10 +156,35 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(ROLE_PROMPT_CREATE), routes!(prompts::create)),
         (Rbac(ROLE_PROMPT_UPDATE), routes!(prompts::update)),
         (Rbac(ROLE_PROMPT_DELETE), routes!(prompts::delete)),
+        (Rbac(PROMPT_READ), routes!(prompt_library::list_categories)),
+        (Rbac(PROMPT_CREATE), routes!(prompt_library::create_category)),
+        (Rbac(PROMPT_UPDATE), routes!(prompt_library::update_category)),
+        (Rbac(PROMPT_DELETE), routes!(prompt_library::delete_category)),
+        (Rbac(PROMPT_READ), routes!(prompt_library::list_presets)),
+        (Rbac(PROMPT_READ), routes!(prompt_library::get_preset)),
+        (Rbac(PROMPT_CREATE), routes!(prompt_library::create_preset)),
+        (Rbac(PROMPT_UPDATE), routes!(prompt_library::update_preset)),
+        (Rbac(PROMPT_DELETE), routes!(prompt_library::delete_preset)),
+        (Rbac(PROMPT_READ), routes!(prompt_library::classify)),
         (Rbac(AI_REQUEST_CREATE), routes!(ai::process)),
         (Rbac(AI_REQUEST_READ), routes!(ai::status)),
         (Rbac(AI_REQUEST_READ), routes!(ai::result)),
         (Rbac(AI_REQUEST_UPDATE), routes!(ai::cancel)),
+        (Rbac(TEMPLATE_READ), routes!(automations::list_templates)),
+        (Rbac(TEMPLATE_READ), routes!(automations::get_template)),
+        (Rbac(TEMPLATE_CREATE), routes!(automations::create_template)),
+        (Rbac(TEMPLATE_UPDATE), routes!(automations::update_template)),
+        (Rbac(TEMPLATE_DELETE), routes!(automations::delete_template)),
+        (Rbac(AUTOMATION_READ), routes!(automations::actions)),
+        (Rbac(AUTOMATION_READ), routes!(automations::list)),
+        (Rbac(AUTOMATION_CREATE), routes!(automations::create)),
+        (Rbac(AUTOMATION_READ), routes!(automations::get)),
+        (Rbac(AUTOMATION_UPDATE), routes!(automations::update)),
+        (Rbac(AUTOMATION_DELETE), routes!(automations::delete)),
+        (Rbac(AUTOMATION_READ), routes!(automations::save_as_template)),
+        (Rbac(AUTOMATION_UPDATE), routes!(automations::run)),
+        (Rbac(AUTOMATION_READ), routes!(automations::estimate)),
+        (Rbac(TENANT_UPDATE), routes!(automations::set_timezone)),
         (Rbac(JOB_READ), routes!(jobs::list_jobs)),
         (Rbac(JOB_UPDATE), routes!(jobs::retry_job)),
         (Rbac(JOB_UPDATE), routes!(jobs::cancel_job)),

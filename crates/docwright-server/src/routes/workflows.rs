@@ -94,6 +94,9 @@ pub(crate) async fn submit(
         allowed_providers: req.allowed_providers,
         model_profile,
         debug_trace: req.debug_trace,
+        category: req.category,
+        preset_id: req.preset_id.map(docwright_core::id::PromptPresetId::from),
+        ..Default::default()
     };
     let view = state.engine.submit_workflow(&grant, new).await?;
     Ok((StatusCode::ACCEPTED, Json(workflow_out(view))))

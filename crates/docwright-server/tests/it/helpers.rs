@@ -114,8 +114,8 @@ pub struct TestApp {
     pub config: Config,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: Option<tokio::sync::oneshot::Receiver<()>>,
-    _db: TestDb,
-    _dir: tempfile::TempDir,
+    _db: Option<TestDb>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestApp {
@@ -137,10 +137,16 @@ impl TestApp {
         config.extraction.office_converter = "off".to_owned();
         config.bootstrap.admin_token = Some(Secret::new(ADMIN_TOKEN.to_owned()));
         adjust(&mut config);
-        Some(Self::start(config, db, dir).await)
+        Some(Self::start(config, Some(db), Some(dir)).await)
     }
 
-    async fn start(config: Config, db: TestDb, dir: tempfile::TempDir) -> TestApp {
+    /// A second server on this one's database and data directory, as a replica runs (it must
+    /// not outlive this one).
+    pub async fn replica(&self) -> TestApp {
+        Self::start(self.config.clone(), None, None).await
+    }
+
+    async fn start(config: Config, db: Option<TestDb>, dir: Option<tempfile::TempDir>) -> TestApp {
         let app = Application::build(&config).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();

@@ -63,6 +63,14 @@ enum Target {
     Chat,
     /// A role prompt of the target tenant.
     RolePrompt,
+    /// A prompt library category of the target tenant, without presets.
+    PromptCategory,
+    /// A prompt library preset of the target tenant (in the seeded category `analysis`).
+    PromptPreset,
+    /// An automation template of the fixture's user.
+    Template,
+    /// An automation definition of the fixture's user (inactive, its placeholder filled).
+    Automation,
 }
 
 /// Expected statuses for [sysadmin, admin, user, viewer].
@@ -409,7 +417,141 @@ fn table() -> Vec<Case> {
             [404, 404, 403, 403],
         ),
         m(Method::DELETE, "/prompts/roles/{id}", T::RolePrompt, none, [204, 204, 403, 403], [404, 404, 403, 403]),
+        // The prompt library: everyone reads it and classifies; the tenant's admins write the
+        // tenant's (a viewer's classification counts keywords: no AI for viewers).
+        m(Method::GET, "/api/prompts/categories", T::None, none, [200; 4], [200; 4]),
+        m(Method::POST, "/api/prompts/categories", T::None, category_body, [201, 201, 403, 403], [201, 201, 403, 403]),
+        m(
+            Method::PUT,
+            "/api/prompts/categories/{id}",
+            T::PromptCategory,
+            || Some(json!({"names": {"en": "Matrix 2"}})),
+            [200, 200, 403, 403],
+            [404, 404, 403, 403],
+        ),
+        m(
+            Method::DELETE,
+            "/api/prompts/categories/{id}",
+            T::PromptCategory,
+            none,
+            [204, 204, 403, 403],
+            [404, 404, 403, 403],
+        ),
+        m(Method::GET, "/api/prompts/presets", T::None, none, [200; 4], [200; 4]),
+        m(Method::GET, "/api/prompts/presets/{id}", T::PromptPreset, none, [200; 4], [404; 4]),
+        m(Method::POST, "/api/prompts/presets", T::None, preset_body, [201, 201, 403, 403], [201, 201, 403, 403]),
+        m(
+            Method::PUT,
+            "/api/prompts/presets/{id}",
+            T::PromptPreset,
+            preset_body,
+            [200, 200, 403, 403],
+            [404, 404, 403, 403],
+        ),
+        m(
+            Method::DELETE,
+            "/api/prompts/presets/{id}",
+            T::PromptPreset,
+            none,
+            [204, 204, 403, 403],
+            [404, 404, 403, 403],
+        ),
+        m(
+            Method::POST,
+            "/api/prompts/classify",
+            T::None,
+            || Some(json!({"text": "Analyse the sales"})),
+            [200; 4],
+            [200; 4],
+        ),
+        // Automation templates (the seed's bootstrap): everyone manages their own at level `my`,
+        // viewers read their own; the starter set is read by all.
+        m(Method::GET, "/api/automation-templates", T::None, none, [200; 4], [200; 4]),
+        m(Method::GET, "/api/automation-templates/{id}", T::Template, none, [200, 404, 404, 404], [404; 4]),
+        m(
+            Method::POST,
+            "/api/automation-templates",
+            T::None,
+            template_body,
+            [201, 201, 201, 403],
+            [201, 201, 201, 403],
+        ),
+        m(
+            Method::PUT,
+            "/api/automation-templates/{id}",
+            T::Template,
+            template_body,
+            [200, 404, 404, 403],
+            [404, 404, 404, 403],
+        ),
+        m(
+            Method::DELETE,
+            "/api/automation-templates/{id}",
+            T::Template,
+            none,
+            [204, 404, 404, 403],
+            [404, 404, 404, 403],
+        ),
+        // Automation definitions run workflows: the levels of workflows.
+        m(Method::GET, "/api/automations/actions", T::None, none, [200, 200, 200, 403], [200, 200, 200, 403]),
+        m(Method::GET, "/api/automations", T::None, none, [200, 200, 200, 403], [200, 200, 200, 403]),
+        m(Method::POST, "/api/automations", T::None, automation_body, [201, 201, 201, 403], [201, 201, 201, 403]),
+        m(Method::GET, "/api/automations/{id}", T::Automation, none, [200, 200, 404, 403], [404, 404, 404, 403]),
+        m(
+            Method::PUT,
+            "/api/automations/{id}",
+            T::Automation,
+            || Some(json!({"label": "matrix 2"})),
+            [200, 200, 404, 403],
+            [404, 404, 404, 403],
+        ),
+        m(Method::DELETE, "/api/automations/{id}", T::Automation, none, [204, 204, 404, 403], [404, 404, 404, 403]),
+        m(
+            Method::POST,
+            "/api/automations/{id}/save-as-template",
+            T::Automation,
+            || Some(json!({})),
+            [201, 201, 404, 403],
+            [404, 404, 404, 403],
+        ),
+        m(Method::POST, "/api/automations/{id}/run", T::Automation, none, [202, 202, 404, 403], [404, 404, 404, 403]),
+        m(
+            Method::PUT,
+            "/api/admin/tenants/{id}/timezone",
+            T::Tenant,
+            || Some(json!({"timezone": "Europe/Zurich"})),
+            [200, 200, 403, 403],
+            [200, 404, 403, 403],
+        ),
+        m(
+            Method::GET,
+            "/api/automations/{id}/estimate",
+            T::Automation,
+            none,
+            [200, 200, 404, 403],
+            [404, 404, 404, 403],
+        ),
     ]
+}
+
+/// A template with one placeholder.
+const MATRIX_TEMPLATE: &str = r#"{"tasks":[{"action_list":[{"exec_method":"ai","exec_action":"process","exec_parameters":{"prompt":"matrix {{KEY:topic}}","output_format":"txt"}}]}]}"#;
+
+fn template_body() -> Option<Value> {
+    Some(json!({"label": {"en": "Matrix"}, "template": MATRIX_TEMPLATE}))
+}
+
+fn automation_body() -> Option<Value> {
+    Some(json!({"label": "Matrix", "template": MATRIX_TEMPLATE, "placeholders": {"topic": "x"}}))
+}
+
+/// A prompt category with a fresh key.
+fn category_body() -> Option<Value> {
+    Some(json!({"key": format!("m{}", uuid::Uuid::now_v7().simple()), "names": {"en": "Matrix"}}))
+}
+
+fn preset_body() -> Option<Value> {
+    Some(json!({"category": "analysis", "names": {"en": "Matrix"}, "prompts": {"en": "You test."}}))
 }
 
 const PUBLIC: &[(&str, &str)] = &[
@@ -466,6 +608,11 @@ struct Fixture {
     /// (chat, its answered turn).
     chat: (String, String),
     role_prompt: String,
+    /// Made only for the cases that target them (see `prompt_fixtures`), else empty.
+    prompt_category: String,
+    prompt_preset: String,
+    template: String,
+    automation: String,
 }
 
 /// Whether a case reads what extraction makes (parts, previews): only then does its fixture
@@ -516,11 +663,16 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
         (scheduled_workflow(app, tenant_id, &user, false).await, scheduled_workflow(app, tenant_id, &user, true).await);
     let chat = answered_chat(app, tenant_id, &user).await;
     let role_prompt = tenant_role_prompt(app, tenant_id).await;
+    let (template, automation) = automation_fixtures(app, tenant_id, &user).await;
     Fixture {
+        template,
+        automation,
         ai_request,
         workflows,
         chat,
         role_prompt,
+        prompt_category: String::new(),
+        prompt_preset: String::new(),
         tenant: tenant.to_owned(),
         user,
         key: k["id"].as_str().expect("key").to_owned(),
@@ -562,6 +714,10 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::EndedWorkflow => path.replace("{id}", &f.workflows.1),
         Target::Chat => path.replace("{id}", &f.chat.0).replace("{turn_id}", &f.chat.1),
         Target::RolePrompt => path.replace("{id}", &f.role_prompt),
+        Target::PromptCategory => path.replace("{id}", &f.prompt_category),
+        Target::PromptPreset => path.replace("{id}", &f.prompt_preset),
+        Target::Template => path.replace("{id}", &f.template),
+        Target::Automation => path.replace("{id}", &f.automation),
     }
 }
 
@@ -624,6 +780,63 @@ async fn answered_chat(app: &TestApp, tenant: docwright_core::id::TenantId, user
     let done = json!({"message_id": turn.assistant_message_id.to_string()});
     app.state.db.append_chat_event(turn.id, "completed", &done).await.expect("event");
     (chat.id.to_string(), turn.id.to_string())
+}
+
+/// A template and an inactive definition of `user`, stored as the API stores them.
+async fn automation_fixtures(app: &TestApp, tenant: docwright_core::id::TenantId, user: &str) -> (String, String) {
+    use docwright_storage::automations::{DefinitionRecord, TemplateRecord};
+    let now = docwright_core::time::Timestamp::now();
+    let user = docwright_core::id::UserId::parse(user).expect("user id");
+    let template = TemplateRecord {
+        id: docwright_core::id::AutomationTemplateId::new(),
+        tenant_id: Some(tenant),
+        label: json!({"en": "Fixture"}),
+        overview: json!({}),
+        template: MATRIX_TEMPLATE.into(),
+        created_by: Some(user),
+        created_by_name: "target".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    app.state.db.insert_automation_template(&template).await.expect("template");
+    let definition = DefinitionRecord {
+        id: docwright_core::id::AutomationId::new(),
+        tenant_id: tenant,
+        user_id: user,
+        label: "Fixture".into(),
+        template: MATRIX_TEMPLATE.into(),
+        placeholders: [("topic".to_owned(), "x".to_owned())].into(),
+        schedule: "0 22 * * *".into(),
+        timezone: "UTC".into(),
+        active: false,
+        missed_policy: "skip".into(),
+        allowed_providers: None,
+        model_profile: None,
+        output_format: None,
+        status: "inactive".into(),
+        last_error: None,
+        next_run_at: None,
+        failures: 0,
+        retry_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    app.state.db.insert_automation(&definition).await.expect("definition");
+    (template.id.to_string(), definition.id.to_string())
+}
+
+/// A category (without presets) and a preset of `tenant`'s prompt library, made through the API
+/// by its sysadmin, which keeps the library's cache right. Only for the cases that need them: a
+/// library holds a bounded number of rows.
+async fn prompt_fixtures(app: &TestApp, sys: &Auth, tenant: &str, n: usize) -> (String, String) {
+    let sys = sys.in_tenant(tenant);
+    let category = json!({"key": format!("fixture-{n}"), "names": {"en": "Fixture"}});
+    let (status, c) = app.post("/api/prompts/categories", &sys, category).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let preset = json!({"category": "analysis", "names": {"en": "Fixture"}, "prompts": {"en": "You are a fixture."}});
+    let (status, p) = app.post("/api/prompts/presets", &sys, preset).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    (c["id"].as_str().expect("category").to_owned(), p["id"].as_str().expect("preset").to_owned())
 }
 
 /// A role prompt of `tenant`.
@@ -690,6 +903,9 @@ async fn scheduled_workflow(app: &TestApp, tenant: docwright_core::id::TenantId,
         allowed_providers: None,
         model_profile: None,
         debug_trace: ended,
+        plan: None,
+        automation_id: None,
+        instructions: None,
         created_at: docwright_core::time::Timestamp::now(),
     };
     let in_an_hour = docwright_core::time::Timestamp::now().plus_secs(3600);
@@ -744,7 +960,10 @@ async fn rbac_matrix(app: TestApp) {
         {
             for (i, (role, auth)) in callers.iter().enumerate() {
                 n += 1;
-                let f = fixture(&app, &sys, tenant_admin, tenant, n, needs_extraction(&case)).await;
+                let mut f = fixture(&app, &sys, tenant_admin, tenant, n, needs_extraction(&case)).await;
+                if matches!(case.target, Target::PromptCategory | Target::PromptPreset) {
+                    (f.prompt_category, f.prompt_preset) = prompt_fixtures(&app, &sys, tenant, n).await;
+                }
                 if case.target == Target::TenantKey {
                     let put = Some(json!({"key": "sk-fixture"}));
                     app.call(Method::PUT, "/api/admin/ai/keys/dryrun", &sys.in_tenant(&a), put).await;
@@ -770,7 +989,10 @@ async fn rbac_matrix(app: TestApp) {
         // Naming a tenant one does not belong to: refused for every tenant role, whatever the route.
         for (role, auth) in callers.iter().skip(1) {
             n += 1;
-            let f = fixture(&app, &sys, &admin_b, &b, n, needs_extraction(&case)).await;
+            let mut f = fixture(&app, &sys, &admin_b, &b, n, needs_extraction(&case)).await;
+            if matches!(case.target, Target::PromptCategory | Target::PromptPreset) {
+                (f.prompt_category, f.prompt_preset) = prompt_fixtures(&app, &sys, &b, n).await;
+            }
             let path = fill(case.path, case.target, &f);
             let (status, body) = if case.target == Target::Upload {
                 app.upload(&auth.in_tenant(&b), "matrix.txt", b"matrix").await
@@ -791,7 +1013,8 @@ async fn rbac_matrix(app: TestApp) {
 async fn rbac_routes_need_credentials(app: TestApp) {
     let sys = app.sysadmin().await;
     let root = app.get("/me", &sys).await.1["current_tenant_id"].as_str().unwrap().to_owned();
-    let f = fixture(&app, &sys, &sys, &root, 0, true).await;
+    let mut f = fixture(&app, &sys, &sys, &root, 0, true).await;
+    (f.prompt_category, f.prompt_preset) = prompt_fixtures(&app, &sys, &root, 0).await;
     for case in table() {
         let path = fill(case.path, case.target, &f);
         let (status, body) = app.call(case.method.clone(), &path, &Auth::none(), fill_body((case.body)(), &f)).await;

@@ -222,6 +222,8 @@ async fn a_request_and_its_job_are_stored_together(db: Db) {
             input_data: Some(json!([["a", 1], ["b", 2.5]])),
             model_profile: None,
             allowed_providers: Some(vec!["dryrun".into()]),
+            preset_id: None,
+            system_prompt: Some("You analyse sales data.".into()),
         },
         created_at: Timestamp::now(),
         answer: None,

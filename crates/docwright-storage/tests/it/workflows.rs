@@ -29,6 +29,9 @@ fn record(tenant: docwright_core::id::TenantId, user: UserId, job: JobId) -> Wor
         allowed_providers: Some(vec!["dryrun".into()]),
         model_profile: None,
         debug_trace: true,
+        plan: Some(json!([{"objective": "o", "action_list": [{"exec_method": "ai", "exec_action": "process"}]}])),
+        automation_id: Some(docwright_core::id::AutomationId::new()),
+        instructions: Some("be brief".into()),
         created_at: Timestamp::now(),
     }
 }

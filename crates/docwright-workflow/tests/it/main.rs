@@ -31,6 +31,7 @@ fn input(id: &str, prompt: &str, docs: Vec<DocumentInfo>, format: Option<&str>) 
         language: Some("en".to_owned()),
         debug_trace: true,
         can_search_projects: true,
+        ..WorkflowInput::default()
     }
 }
 
@@ -617,4 +618,46 @@ async fn context_items_become_documents() {
     let result = run(&wf, &Settings::default(), &h.ports(), &CancellationToken::new()).await.unwrap();
     assert!(result.answer.contains("A sells more than B."), "{}", result.answer);
     assert_eq!(h.results.files().len(), 1);
+}
+
+/// A fixed plan (an automation's tasks): its actions run in order without analysis, planning,
+/// the action planner or refinement; a preset's instructions reach the calls that write; the
+/// first failing action ends the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_plan_runs_its_actions_in_order() {
+    use docwright_workflow::{ScriptedAction, ScriptedTask};
+    let h = Harness::new(simple_report_ai());
+    let mut wf = input("wf-plan", "Weekly report", vec![], Some("docx"));
+    wf.instructions = Some("Write for the board.".to_owned());
+    wf.script = Some(vec![ScriptedTask {
+        objective: "Write the report".to_owned(),
+        actions: vec![ScriptedAction {
+            action: "ai.generate_document".to_owned(),
+            parameters: json!({"prompt": "the weekly report", "output_format": "docx"}),
+            result_label: Some("report".to_owned()),
+        }],
+    }]);
+    let result = run(&wf, &Settings::default(), &h.ports(), &CancellationToken::new()).await.unwrap();
+    assert_eq!(result.files.len(), 1);
+    let keys = h.ai.keys();
+    assert!(keys.iter().all(|k| k.starts_with("task_1_step_1")), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.contains("planner") || k.contains("refinement") || k == "input_analysis"));
+    let calls = h.ai.calls();
+    // The writing calls carry them; the structure (a decision) does not.
+    let section = calls.iter().find(|c| c.key.contains("_section_")).expect("a section call");
+    assert!(section.system.ends_with("# Instructions\nWrite for the board."), "{}", section.system);
+    let structure = calls.iter().find(|c| c.key.ends_with("_structure")).expect("a structure call");
+    assert!(!structure.system.contains("Write for the board."));
+    assert!(h.trace.log().iter().any(|e| e.title == "Step 1: ai.generate_document"));
+
+    // An action the catalog does not have fails the run, naming it.
+    let h = Harness::new(simple_report_ai());
+    let mut wf = input("wf-plan-2", "Broken", vec![], Some("docx"));
+    wf.script = Some(vec![ScriptedTask {
+        objective: "x".to_owned(),
+        actions: vec![ScriptedAction { action: "ai.teleport".to_owned(), parameters: json!({}), result_label: None }],
+    }]);
+    let e = run(&wf, &Settings::default(), &h.ports(), &CancellationToken::new()).await.unwrap_err();
+    assert_eq!(e.code(), "action_failed");
+    assert!(e.to_string().contains("ai.teleport"), "{e}");
 }
