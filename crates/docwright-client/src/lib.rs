@@ -25,6 +25,10 @@ pub use docwright_api as api;
 use docwright_api::PageOf;
 use docwright_api::ai::{AcceptedOut, ProcessIn, ResultOut, StatusOut};
 use docwright_api::auth::{ExchangeRequest, LogoutRequest, LogoutResponse, RefreshRequest, TokenResponse};
+use docwright_api::automations::{
+    ActionsOut, AutomationIn, AutomationOut, AutomationPatch, EstimateOut, RunOut, SaveAsTemplateIn, TemplateIn,
+    TemplateOut,
+};
 use docwright_api::billing::{BalanceOut, TransactionOut};
 use docwright_api::chats::{ChatDetailOut, ChatIn, ChatOut, MessageIn};
 use docwright_api::events::{ChatEvent, RawEvent, WorkflowEvent};
@@ -37,7 +41,7 @@ use docwright_api::projects::{
     ClientIn, ClientOut, DocumentIn, DocumentOut, DocumentPatchIn, DocumentResultsOut, FolderIn, FolderOut,
     FolderPatchIn, ProjectIn, ProjectOut, ProjectPatchIn, SearchOut, TreeOut,
 };
-use docwright_api::prompts::RoleOut;
+use docwright_api::prompts::{ClassifyIn, ClassifyOut, PromptCategoryOut, PromptPresetOut, RoleOut};
 use docwright_api::workflows::{WorkflowIn, WorkflowOut};
 pub use error::{Error, Refusal, Result};
 use futures_util::{Stream, StreamExt as _};
@@ -69,6 +73,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/chats/{id}/events"),
     ("GET", "/chats/{id}/stream"),
     ("GET", "/prompts/roles"),
+    ("GET", "/api/prompts/categories"),
+    ("GET", "/api/prompts/presets"),
+    ("GET", "/api/prompts/presets/{id}"),
+    ("POST", "/api/prompts/classify"),
     ("POST", "/projects/clients"),
     ("GET", "/projects/clients"),
     ("GET", "/projects/clients/{id}"),
@@ -98,6 +106,20 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/ai/status/{id}"),
     ("GET", "/api/ai/result/{id}"),
     ("POST", "/api/ai/cancel/{id}"),
+    ("GET", "/api/automation-templates"),
+    ("GET", "/api/automation-templates/{id}"),
+    ("POST", "/api/automation-templates"),
+    ("PUT", "/api/automation-templates/{id}"),
+    ("DELETE", "/api/automation-templates/{id}"),
+    ("GET", "/api/automations/actions"),
+    ("GET", "/api/automations"),
+    ("POST", "/api/automations"),
+    ("GET", "/api/automations/{id}"),
+    ("PUT", "/api/automations/{id}"),
+    ("DELETE", "/api/automations/{id}"),
+    ("POST", "/api/automations/{id}/save-as-template"),
+    ("POST", "/api/automations/{id}/run"),
+    ("GET", "/api/automations/{id}/estimate"),
     ("GET", "/api/admin/jobs"),
     ("POST", "/api/admin/jobs/{id}/retry"),
     ("POST", "/api/admin/jobs/{id}/cancel"),
@@ -707,6 +729,87 @@ impl Client {
     /// A page of workflows, newest first.
     pub async fn workflows(&self, page: &PageParams) -> Result<PageOf<WorkflowOut>> {
         self.get("/api/workflows", &page_query(page)).await
+    }
+
+    /// The prompt library's categories, named in your language.
+    pub async fn prompt_categories(&self) -> Result<Vec<PromptCategoryOut>> {
+        self.get("/api/prompts/categories", &[]).await
+    }
+
+    /// The presets of a category (all without one).
+    pub async fn prompt_presets(&self, category: Option<&str>) -> Result<Vec<PromptPresetOut>> {
+        let query: Vec<(&str, String)> = category.map(|c| ("category", c.to_owned())).into_iter().collect();
+        self.get("/api/prompts/presets", &query).await
+    }
+
+    pub async fn prompt_preset(&self, id: &str) -> Result<PromptPresetOut> {
+        self.get(&format!("/api/prompts/presets/{id}"), &[]).await
+    }
+
+    /// The category a request belongs to, with the runners-up.
+    pub async fn classify_prompt(&self, text: &str) -> Result<ClassifyOut> {
+        self.with_body(Method::POST, "/api/prompts/classify", &ClassifyIn { text: text.to_owned() }).await
+    }
+
+    /// Automation templates you may use (the starter set and your own).
+    pub async fn automation_templates(&self, page: &PageParams) -> Result<PageOf<TemplateOut>> {
+        self.get("/api/automation-templates", &page_query(page)).await
+    }
+
+    pub async fn automation_template(&self, id: &str) -> Result<TemplateOut> {
+        self.get(&format!("/api/automation-templates/{id}"), &[]).await
+    }
+
+    pub async fn create_automation_template(&self, t: &TemplateIn) -> Result<TemplateOut> {
+        self.with_body(Method::POST, "/api/automation-templates", t).await
+    }
+
+    pub async fn update_automation_template(&self, id: &str, t: &TemplateIn) -> Result<TemplateOut> {
+        self.with_body(Method::PUT, &format!("/api/automation-templates/{id}"), t).await
+    }
+
+    pub async fn delete_automation_template(&self, id: &str) -> Result<()> {
+        self.delete(&format!("/api/automation-templates/{id}")).await
+    }
+
+    /// The actions you may use in automations.
+    pub async fn automation_actions(&self) -> Result<ActionsOut> {
+        self.get("/api/automations/actions", &[]).await
+    }
+
+    /// Your automations, each with its latest runs.
+    pub async fn automations(&self, page: &PageParams) -> Result<PageOf<AutomationOut>> {
+        self.get("/api/automations", &page_query(page)).await
+    }
+
+    pub async fn automation(&self, id: &str) -> Result<AutomationOut> {
+        self.get(&format!("/api/automations/{id}"), &[]).await
+    }
+
+    pub async fn create_automation(&self, a: &AutomationIn) -> Result<AutomationOut> {
+        self.with_body(Method::POST, "/api/automations", a).await
+    }
+
+    pub async fn update_automation(&self, id: &str, patch: &AutomationPatch) -> Result<AutomationOut> {
+        self.with_body(Method::PUT, &format!("/api/automations/{id}"), patch).await
+    }
+
+    pub async fn delete_automation(&self, id: &str) -> Result<()> {
+        self.delete(&format!("/api/automations/{id}")).await
+    }
+
+    /// Stores an automation's workflow as a new template (markers kept, values dropped).
+    pub async fn save_automation_as_template(&self, id: &str, names: &SaveAsTemplateIn) -> Result<TemplateOut> {
+        self.with_body(Method::POST, &format!("/api/automations/{id}/save-as-template"), names).await
+    }
+
+    /// Runs an automation now; follow its workflow with [`Client::workflow_events`].
+    pub async fn run_automation(&self, id: &str) -> Result<RunOut> {
+        self.with_body(Method::POST, &format!("/api/automations/{id}/run"), &serde_json::json!({})).await
+    }
+
+    pub async fn automation_estimate(&self, id: &str) -> Result<EstimateOut> {
+        self.get(&format!("/api/automations/{id}/estimate"), &[]).await
     }
 
     /// A workflow: where it is and what it produced.

@@ -105,6 +105,11 @@ enum Command {
         #[command(subcommand)]
         command: remote::JobsCommand,
     },
+    /// Scheduled automations: list them, run one now.
+    Automations {
+        #[command(subcommand)]
+        command: remote::AutomationsCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Internal: extract one file in this bounded process (the server starts it per file).
@@ -138,6 +143,7 @@ fn main() -> ExitCode {
         Command::Keys { command } => remote::main(ctx, remote::Remote::Keys(command)),
         Command::Requests { command } => remote::main(ctx, remote::Remote::Requests(command)),
         Command::Jobs { command } => remote::main(ctx, remote::Remote::Jobs(command)),
+        Command::Automations { command } => remote::main(ctx, remote::Remote::Automations(command)),
         // With a server named (`--server`, `DOCWRIGHT_SERVER`) the job runs there; else here.
         Command::Generate { prompt, files, out, title, debug_trace, config: None } if ctx.server.is_some() => {
             remote::main(ctx, remote::Remote::Generate { prompt, files, out, title, debug_trace })

@@ -156,6 +156,21 @@ pub(crate) enum JobsCommand {
     Cancel { id: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum AutomationsCommand {
+    /// Your automations with their schedule, next run and last run.
+    List {
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Run an automation now (outside its schedule); `--wait` follows its workflow to the end.
+    Run {
+        id: String,
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
 /// What every remote command knows.
 pub(crate) struct Ctx {
     pub(crate) server: Option<String>,
@@ -371,6 +386,7 @@ pub(crate) enum Remote {
     Keys(KeysCommand),
     Requests(RequestsCommand),
     Jobs(JobsCommand),
+    Automations(AutomationsCommand),
     /// The main job on a server: a prompt and files in, the document downloaded to `out`.
     Generate {
         prompt: String,
@@ -459,6 +475,12 @@ async fn run(ctx: &Ctx, command: Remote) -> Result<(), Failure> {
         Remote::Jobs(c) => {
             let client = logged_in(ctx, &stored)?;
             let result = jobs(&client, &out, c).await;
+            keep_session(&client, &mut stored).await?;
+            result?;
+        }
+        Remote::Automations(c) => {
+            let client = logged_in(ctx, &stored)?;
+            let result = automations(&client, &out, c).await;
             keep_session(&client, &mut stored).await?;
             result?;
         }
@@ -948,6 +970,76 @@ async fn jobs(client: &Client, out: &Out, command: JobsCommand) -> Result<(), Fa
         out.json(&job);
     } else {
         out.table(&JOB_HEADER, &[job_row(&job)]);
+    }
+    Ok(())
+}
+
+const AUTOMATION_HEADER: [&str; 7] = ["ID", "LABEL", "SCHEDULE", "TIMEZONE", "ACTIVE", "NEXT RUN", "LAST RUN"];
+
+async fn automations(client: &Client, out: &Out, command: AutomationsCommand) -> Result<(), Failure> {
+    use docwright_client::api::events::WorkflowEvent;
+    use futures_util::StreamExt as _;
+    match command {
+        AutomationsCommand::List { limit } => {
+            let page = docwright_client::api::page::PageParams { limit, cursor: None };
+            let list = client.automations(&page).await?;
+            if out.json {
+                out.json(&list.items);
+            } else {
+                let rows: Vec<Vec<String>> =
+                    list.items
+                        .iter()
+                        .map(|a| {
+                            let last = a.execution_logs.first().map(|r| {
+                                format!("{} {}", r.created_at, r.workflow_status.as_deref().unwrap_or(&r.status))
+                            });
+                            vec![
+                                a.id.clone(),
+                                a.label.clone(),
+                                a.schedule.clone(),
+                                a.timezone.clone(),
+                                if a.active { "yes" } else { "no" }.to_owned(),
+                                a.next_runs.first().cloned().unwrap_or_default(),
+                                last.unwrap_or_default(),
+                            ]
+                        })
+                        .collect();
+                out.table(&AUTOMATION_HEADER, &rows);
+            }
+        }
+        AutomationsCommand::Run { id, wait } => {
+            let run = client.run_automation(&id).await?;
+            let workflow = run.workflow_id.clone().unwrap_or_default();
+            if !wait {
+                if out.json {
+                    out.json(&run);
+                } else {
+                    out.table(&["RUN", "WORKFLOW", "STATUS"], &[vec![run.id.clone(), workflow, run.status.clone()]]);
+                }
+                return Ok(());
+            }
+            let mut events = client.workflow_events(&workflow, None).await?;
+            while let Some(ev) = events.next().await {
+                match ev? {
+                    (_, WorkflowEvent::PhaseStarted { phase, description }) if !out.json => {
+                        eprintln!("[{phase}] {description}");
+                    }
+                    (_, WorkflowEvent::Error { code, message, .. }) => {
+                        return Err(Failure { code: 6, message: format!("the run failed ({code}): {message}") });
+                    }
+                    _ => {}
+                }
+            }
+            let w = client.workflow(&workflow).await?;
+            if out.json {
+                out.json(&w);
+            } else {
+                out.table(
+                    &["WORKFLOW", "STATUS", "COST"],
+                    &[vec![w.workflow_id.clone(), w.status.clone(), w.cost.clone()]],
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -24,7 +24,7 @@ each_backend!(
     keys_projects_requests_and_jobs_are_typed_calls,
 );
 
-both_databases!(every_route_of_the_client_is_in_the_openapi_document);
+both_databases!(every_route_of_the_client_is_in_the_openapi_document, prompts_and_automations_are_typed_calls);
 
 fn client(app: &TestApp, token: &str) -> Client {
     Client::new(&app.base, token, &Options::default()).expect("client")
@@ -289,4 +289,63 @@ async fn every_route_of_the_client_is_in_the_openapi_document(app: TestApp) {
         let op = doc["paths"][path][method.to_lowercase()].as_object();
         assert!(op.is_some(), "the client calls {method} {path}, which the server does not document");
     }
+}
+
+async fn prompts_and_automations_are_typed_calls(app: TestApp) {
+    use docwright_api::automations::{AutomationIn, AutomationPatch, SaveAsTemplateIn, TemplateIn};
+    use docwright_api::page::PageParams;
+    let api = client(&app, ADMIN_TOKEN);
+    // The prompt library.
+    let categories = api.prompt_categories().await.unwrap();
+    assert!(categories.iter().any(|c| c.key == "analysis"), "{categories:?}");
+    let presets = api.prompt_presets(Some("analysis")).await.unwrap();
+    assert!(!presets.is_empty() && presets.iter().all(|p| p.category == "analysis"));
+    let one = api.prompt_preset(&presets[0].id).await.unwrap();
+    assert_eq!(one.id, presets[0].id);
+    let c = api.classify_prompt("Translate this letter into German, please").await.unwrap();
+    assert_eq!(c.category, "translation", "{c:?}");
+
+    // Templates, definitions, a run, the estimate.
+    let template = r#"{"tasks":[{"action_list":[{"exec_method":"ai","exec_action":"process","exec_parameters":{"prompt":"Summarise {{KEY:topic}}","output_format":"txt"}}]}]}"#;
+    let mut label = serde_json::Map::new();
+    label.insert("en".into(), "Typed".into());
+    let t = api
+        .create_automation_template(&TemplateIn { label, overview: Default::default(), template: template.into() })
+        .await
+        .unwrap();
+    assert_eq!(t.placeholder_keys, ["topic"]);
+    assert!(api.automation_templates(&PageParams::default()).await.unwrap().items.iter().any(|x| x.id == t.id));
+    let d = api
+        .create_automation(&AutomationIn { from_template: Some(t.id.parse().unwrap()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(d.unfilled_placeholders, ["topic"]);
+    match api.update_automation(&d.id, &AutomationPatch { active: Some(true), ..Default::default() }).await {
+        Err(Error::Api(r)) => {
+            assert_eq!(r.code, "unfilled_placeholders");
+            assert!(r.message.contains("topic"), "{r:?}");
+        }
+        other => panic!("activation with an empty placeholder: {other:?}"),
+    }
+    let values = [("topic".to_owned(), "the week".to_owned())].into();
+    let patch = AutomationPatch { active: Some(true), placeholders: Some(values), ..Default::default() };
+    let d = api.update_automation(&d.id, &patch).await.unwrap();
+    assert!(d.active && d.next_runs.len() == 5, "{d:?}");
+    let run = api.run_automation(&d.id).await.unwrap();
+    let workflow = run.workflow_id.expect("a workflow");
+    let mut events = api.workflow_events(&workflow, None).await.unwrap();
+    let mut last = None;
+    while let Some(e) = events.next().await {
+        last = Some(e.unwrap().1);
+    }
+    assert!(last.is_some_and(|e| e.is_terminal()));
+    assert_eq!(api.automation(&d.id).await.unwrap().execution_logs[0].workflow_status.as_deref(), Some("completed"));
+    assert_eq!(api.automation_estimate(&d.id).await.unwrap().runs_per_month, 30);
+    assert!(api.automation_actions().await.unwrap().actions.iter().any(|a| a.action_id == "ai.process"));
+    let saved = api.save_automation_as_template(&d.id, &SaveAsTemplateIn::default()).await.unwrap();
+    assert!(saved.template.contains("{{KEY:topic}}") && !saved.template.contains("the week"));
+    assert_eq!(api.automations(&PageParams::default()).await.unwrap().items.len(), 1);
+    api.delete_automation(&d.id).await.unwrap();
+    api.delete_automation_template(&saved.id).await.unwrap();
+    assert!(matches!(api.automation(&d.id).await, Err(Error::NotFound(_))));
 }

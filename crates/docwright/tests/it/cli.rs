@@ -237,6 +237,46 @@ fn api_keys_asynchronous_requests_and_jobs_from_the_command_line() {
 }
 
 #[test]
+fn automations_are_listed_and_run_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("DOCWRIGHT_BOOTSTRAP__ADMIN_TOKEN", TOKEN)]);
+    let base = server.url("");
+    let home = dir.path().join("home");
+    ok(&cli(&home, &base, &["login", "--token", TOKEN]));
+    // A definition from the first starter template, its placeholders filled, made with the client.
+    let made = {
+        use docwright_client::api::automations::AutomationIn;
+        use docwright_client::api::page::PageParams;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let api = docwright_client::Client::new(&base, TOKEN, &Default::default()).unwrap();
+            let templates = api.automation_templates(&PageParams::default()).await.unwrap();
+            let template = templates.items.iter().find(|t| t.placeholder_keys.contains(&"search_words".to_owned()));
+            let template = template.expect("the starter set");
+            let values = template.placeholder_keys.iter().map(|k| (k.clone(), "docx".to_owned())).collect();
+            let input = AutomationIn {
+                from_template: Some(template.id.parse().unwrap()),
+                placeholders: Some(values),
+                ..Default::default()
+            };
+            api.create_automation(&input).await.unwrap()
+        })
+    };
+    assert_eq!(made.unfilled_placeholders, Vec::<String>::new());
+    let list = json(&cli(&home, &base, &["--json", "automations", "list"]));
+    assert_eq!(list[0]["id"], made.id.as_str());
+    let table = ok(&cli(&home, &base, &["automations", "list"]));
+    assert!(table.contains(&made.id) && table.contains("0 22 * * *"), "{table}");
+    // Run now and follow the workflow to its end.
+    let done = json(&cli(&home, &base, &["--json", "automations", "run", &made.id, "--wait"]));
+    assert_eq!(done["status"], "completed", "{done}");
+    let list = json(&cli(&home, &base, &["--json", "automations", "list"]));
+    assert_eq!(list[0]["execution_logs"][0]["workflow_status"], "completed", "{list}");
+    assert_eq!(code(&cli(&home, &base, &["automations", "run", "0190c0de-0000-7000-8000-000000000000"])), 4);
+    server.stop("TERM");
+}
+
+#[test]
 fn completions_are_generated_for_each_shell() {
     let home = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish"] {
