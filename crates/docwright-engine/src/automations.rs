@@ -390,7 +390,7 @@ impl Engine {
     }
 
     /// Seeds the starter templates into an empty table (at every start; a table with any
-    /// template is left alone).
+    /// template is left alone); answers how many it inserted.
     pub async fn seed_automation_templates(&self) -> Result<u32> {
         if self.db.count_automation_templates().await? > 0 {
             return Ok(0);
@@ -404,9 +404,12 @@ impl Engine {
             // The starter set is checked like any template (a test keeps it valid).
             let parsed = parse_template(&template, "template")?;
             check_actions(&parsed, "template")?;
+            let id = t["id"].as_str().and_then(|s| AutomationTemplateId::parse(s).ok());
+            let id = id.ok_or_else(|| Error::Internal("a starter template without an id".to_owned()))?;
+            // Fixed ids: replicas starting together on an empty table seed the set once.
             self.db
-                .insert_automation_template(&TemplateRecord {
-                    id: AutomationTemplateId::new(),
+                .seed_automation_template(&TemplateRecord {
+                    id,
                     tenant_id: None,
                     label: t["label"].clone(),
                     overview: t["overview"].clone(),
@@ -416,8 +419,8 @@ impl Engine {
                     created_at: now,
                     updated_at: now,
                 })
-                .await?;
-            n += 1;
+                .await
+                .map(|inserted| n += u32::from(inserted))?;
         }
         Ok(n)
     }

@@ -165,22 +165,31 @@ impl Db {
     }
 
     pub async fn insert_automation_template(&self, t: &TemplateRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO automation_templates (id, tenant_id, label, overview, template, created_by, created_by_name, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(t.id.to_string())
-        .bind(t.tenant_id.map(|x| x.to_string()))
-        .bind(t.label.to_string())
-        .bind(t.overview.to_string())
-        .bind(t.template.clone())
-        .bind(t.created_by.map(|u| u.to_string()))
-        .bind(t.created_by_name.clone())
-        .bind(t.created_at.millis())
-        .bind(t.updated_at.millis())
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        self.insert_template(t, "").await.map(|_| ())
+    }
+
+    /// Inserts a starter template unless one with its id exists; answers whether it did.
+    pub async fn seed_automation_template(&self, t: &TemplateRecord) -> Result<bool> {
+        self.insert_template(t, " ON CONFLICT (id) DO NOTHING").await
+    }
+
+    async fn insert_template(&self, t: &TemplateRecord, conflict: &str) -> Result<bool> {
+        let sql = format!(
+            "INSERT INTO automation_templates ({TEMPLATE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9){conflict}"
+        );
+        let done = sqlx::query(trusted(sql))
+            .bind(t.id.to_string())
+            .bind(t.tenant_id.map(|x| x.to_string()))
+            .bind(t.label.to_string())
+            .bind(t.overview.to_string())
+            .bind(t.template.clone())
+            .bind(t.created_by.map(|u| u.to_string()))
+            .bind(t.created_by_name.clone())
+            .bind(t.created_at.millis())
+            .bind(t.updated_at.millis())
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// A template of `tenant` or of the installation.

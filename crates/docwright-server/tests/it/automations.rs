@@ -22,6 +22,7 @@ both_databases!(
     a_run_now_is_a_workflow_booked_to_the_automation,
     a_run_without_money_is_refused_and_logged,
     a_workflow_takes_the_instructions_of_a_category,
+    the_starter_set_is_seeded_once_into_an_empty_table,
 );
 
 /// The tests drive the scheduler themselves, with their own clock.
@@ -443,4 +444,26 @@ async fn a_workflow_takes_the_instructions_of_a_category(app: TestApp) {
     let (status, body) = app.post("/api/workflows", &user.auth, body).await;
     assert_error(status, &body, 400, "validation_failed");
     assert!(body["error"]["message"].as_str().unwrap().contains("astrology"), "{body}");
+}
+
+async fn the_starter_set_is_seeded_once_into_an_empty_table(app: TestApp) {
+    let sys = app.sysadmin().await;
+    let (_, page) = app.get("/api/automation-templates", &sys).await;
+    let starter: Vec<String> =
+        page["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(starter.len(), 3, "{page}");
+    // A table with any template is left alone.
+    assert_eq!(app.state.engine.seed_automation_templates().await.unwrap(), 0);
+    // Emptied, it is seeded again (at the next start), once even by two seeders at once.
+    for id in &starter {
+        let (status, body) = app.call(Method::DELETE, &format!("/api/automation-templates/{id}"), &sys, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    let engine = &app.state.engine;
+    let (a, b) = tokio::join!(engine.seed_automation_templates(), engine.seed_automation_templates());
+    assert_eq!(a.unwrap() + b.unwrap(), 3, "two seeders at once insert the set once");
+    // A replica starting on the seeded table adds nothing.
+    let _replica = app.replica().await;
+    let (_, page) = app.get("/api/automation-templates", &sys).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 3, "{page}");
 }
