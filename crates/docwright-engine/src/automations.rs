@@ -276,58 +276,60 @@ fn action_item(action_id: &str) -> String {
     format!("{}{action_id}", items::ACTION_PREFIX)
 }
 
+/// Every action of a checked template: (task index, action index, `method.action`, the action).
+fn actions_of(template: &Template) -> impl Iterator<Item = (usize, usize, String, &Value)> {
+    let tasks = template.json()["tasks"].as_array().map(Vec::as_slice).unwrap_or_default();
+    tasks.iter().enumerate().flat_map(|(t, task)| {
+        let list = task["action_list"].as_array().map(Vec::as_slice).unwrap_or_default();
+        list.iter().enumerate().map(move |(a, action)| {
+            let part = |f: &str| action[f].as_str().unwrap_or_default().trim().to_owned();
+            (t, a, format!("{}.{}", part("exec_method"), part("exec_action")), action)
+        })
+    })
+}
+
 /// Checks a template's actions against the catalog; answers each key's input type.
 fn check_actions(template: &Template, field: &str) -> Result<BTreeMap<String, String>> {
     let catalog = catalog();
     let mut types = BTreeMap::new();
-    let tasks = template.json().get("tasks").and_then(Value::as_array).cloned().unwrap_or_default();
-    for (t, task) in tasks.iter().enumerate() {
-        let list = task.get("action_list").and_then(Value::as_array).cloned().unwrap_or_default();
-        for (a, action) in list.iter().enumerate() {
-            let at = format!("{field}: tasks[{t}].action_list[{a}]");
-            let method = action.get("exec_method").and_then(Value::as_str).unwrap_or_default().trim();
-            let name = action.get("exec_action").and_then(Value::as_str).unwrap_or_default().trim();
-            let id = format!("{method}.{name}");
-            let Some(spec) = catalog.iter().find(|c| c.action_id == id) else {
-                let known: Vec<&str> = catalog.iter().map(|c| c.action_id.as_str()).collect();
+    for (t, a, id, action) in actions_of(template) {
+        let at = format!("{field}: tasks[{t}].action_list[{a}]");
+        let Some(spec) = catalog.iter().find(|c| c.action_id == id) else {
+            let known: Vec<&str> = catalog.iter().map(|c| c.action_id.as_str()).collect();
+            return Err(Error::invalid(field, format!("{at}: no action `{id}`; the catalog has {}", known.join(", "))));
+        };
+        let params = action.get("exec_parameters").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (k, v) in &params {
+            let Some(p) = spec.parameters.iter().find(|p| &p.name == k) else {
+                let known: Vec<&str> = spec.parameters.iter().map(|p| p.name.as_str()).collect();
                 return Err(Error::invalid(
                     field,
-                    format!("{at}: no action `{id}`; the catalog has {}", known.join(", ")),
+                    format!("{at}: `{id}` has no parameter `{k}` (it takes {})", known.join(", ")),
                 ));
             };
-            let params = action.get("exec_parameters").and_then(Value::as_object).cloned().unwrap_or_default();
-            for (k, v) in &params {
-                let Some(p) = spec.parameters.iter().find(|p| &p.name == k) else {
-                    let known: Vec<&str> = spec.parameters.iter().map(|p| p.name.as_str()).collect();
-                    return Err(Error::invalid(
-                        field,
-                        format!("{at}: `{id}` has no parameter `{k}` (it takes {})", known.join(", ")),
-                    ));
-                };
-                let keys = docwright_automation::placeholder_keys(&v.to_string());
-                for key in &keys {
-                    types.entry(key.clone()).or_insert_with(|| p.frontend_type.clone());
-                }
-                if !keys.is_empty() {
-                    continue;
-                }
-                let fits = match p.kind.as_str() {
-                    "string[]" => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
-                    "enum" => v.as_str().is_some_and(|s| p.options.iter().any(|o| o == s)),
-                    _ => v.is_string(),
-                };
-                if !fits {
-                    let want = match p.kind.as_str() {
-                        "string[]" => "a list of strings".to_owned(),
-                        "enum" => format!("one of {}", p.options.join(", ")),
-                        _ => "a string".to_owned(),
-                    };
-                    return Err(Error::invalid(field, format!("{at}: parameter `{k}` of `{id}` must be {want}")));
-                }
+            let keys = docwright_automation::placeholder_keys(&v.to_string());
+            for key in &keys {
+                types.entry(key.clone()).or_insert_with(|| p.frontend_type.clone());
             }
-            if let Some(missing) = spec.parameters.iter().find(|p| p.required && !params.contains_key(&p.name)) {
-                return Err(Error::invalid(field, format!("{at}: `{id}` needs parameter `{}`", missing.name)));
+            if !keys.is_empty() {
+                continue;
             }
+            let fits = match p.kind.as_str() {
+                "string[]" => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+                "enum" => v.as_str().is_some_and(|s| p.options.iter().any(|o| o == s)),
+                _ => v.is_string(),
+            };
+            if !fits {
+                let want = match p.kind.as_str() {
+                    "string[]" => "a list of strings".to_owned(),
+                    "enum" => format!("one of {}", p.options.join(", ")),
+                    _ => "a string".to_owned(),
+                };
+                return Err(Error::invalid(field, format!("{at}: parameter `{k}` of `{id}` must be {want}")));
+            }
+        }
+        if let Some(missing) = spec.parameters.iter().find(|p| p.required && !params.contains_key(&p.name)) {
+            return Err(Error::invalid(field, format!("{at}: `{id}` needs parameter `{}`", missing.name)));
         }
     }
     Ok(types)
@@ -542,16 +544,9 @@ impl Engine {
             return Ok(());
         }
         let policy = self.policy(tenant).await?;
-        for task in template.json()["tasks"].as_array().into_iter().flatten() {
-            for a in task["action_list"].as_array().into_iter().flatten() {
-                let id = format!(
-                    "{}.{}",
-                    a["exec_method"].as_str().unwrap_or_default().trim(),
-                    a["exec_action"].as_str().unwrap_or_default().trim()
-                );
-                if policy.grant_item(role, &action_item(&id), Action::View) < AccessLevel::My {
-                    return Err(Error::Forbidden(format!("you may not use action `{id}` ({})", action_item(&id))));
-                }
+        for (_, _, id, _) in actions_of(template) {
+            if policy.grant_item(role, &action_item(&id), Action::View) < AccessLevel::My {
+                return Err(Error::Forbidden(format!("you may not use action `{id}` ({})", action_item(&id))));
             }
         }
         Ok(())
@@ -567,12 +562,8 @@ impl Engine {
         let next_runs = match (record.active, record.next_run_at) {
             (true, Some(next)) => {
                 let mut runs = vec![next];
-                if let (Ok(s), Ok(tz)) = (Schedule::parse(&record.schedule), time_zone(&record.timezone)) {
-                    runs.extend(
-                        s.upcoming(jiff_ts(next), &tz, 4)
-                            .into_iter()
-                            .map(|t| Timestamp::from_millis(t.as_millisecond())),
-                    );
+                if let Ok((s, tz)) = schedule_of(&record) {
+                    runs.extend(s.upcoming(jiff_ts(next), &tz, 4).into_iter().map(from_jiff));
                 }
                 runs
             }
@@ -661,11 +652,10 @@ impl Engine {
         if let Some(s) = input.schedule {
             d.schedule = s.trim().to_owned();
         }
-        let schedule = Schedule::parse(&d.schedule).map_err(|e| Error::invalid("schedule", e))?;
         if let Some(tz) = input.timezone {
             d.timezone = tz.trim().to_owned();
         }
-        let tz = time_zone(&d.timezone).map_err(|e| Error::invalid("timezone", e.message))?;
+        let (schedule, tz) = schedule_of(d)?;
         if let Some(p) = input.missed_policy {
             d.missed_policy = MissedPolicy::parse(p.trim())
                 .ok_or_else(|| Error::invalid("missed_policy", "one of skip, run_once"))?
@@ -713,7 +703,7 @@ impl Engine {
             }
             // The first slot after now; a definition already scheduled keeps its next slot
             // unless its schedule or zone changed.
-            let next = schedule.next_after(jiff_ts(now), &tz).map(|t| Timestamp::from_millis(t.as_millisecond()));
+            let next = schedule.next_after(jiff_ts(now), &tz).map(from_jiff);
             if next.is_none() {
                 return Err(Error::invalid("schedule", "the schedule never runs in the next five years"));
             }
@@ -945,8 +935,7 @@ impl Engine {
 
     async fn run_due(&self, d: &DefinitionRecord, now: Timestamp, done: &mut Ticked) -> Result<()> {
         let Some(first) = d.next_run_at else { return Ok(()) };
-        let schedule = Schedule::parse(&d.schedule).map_err(|e| Error::invalid("schedule", e))?;
-        let tz = time_zone(&d.timezone).map_err(|e| Error::invalid("timezone", e.message))?;
+        let (schedule, tz) = schedule_of(d)?;
         // Every slot from the pending one up to now, each from the one before.
         let mut last = first;
         let mut count: u64 = 1;
@@ -1102,49 +1091,38 @@ impl Engine {
         let mut per_run = Money::ZERO;
         let mut calls = 0u32;
         let mut priced = None;
-        for task in template.json()["tasks"].as_array().into_iter().flatten() {
-            for a in task["action_list"].as_array().into_iter().flatten() {
-                let id = format!(
-                    "{}.{}",
-                    a["exec_method"].as_str().unwrap_or_default().trim(),
-                    a["exec_action"].as_str().unwrap_or_default().trim()
-                );
-                // Calls and tokens per action, as such runs typically make them: a structure
-                // call and a section call for content, one answer for web search.
-                let (operation, n, input, output) = match id.as_str() {
-                    "ai.process" | "ai.generate_document" => (crate::gateway::Operation::DataGenerate, 2, 6_000, 2_000),
-                    "ai.summarize_document" => (crate::gateway::Operation::DataAnalyse, 1, 8_000, 1_000),
-                    "web.search" => (crate::gateway::Operation::WebSearch, 1, 1_000, 1_000),
-                    _ => continue,
-                };
-                let req = crate::gateway::AiRequest {
-                    model: crate::gateway::AUTO.to_owned(),
-                    operation,
-                    priority: d.model_profile.as_deref().map(|p| match p {
-                        "complex" => crate::gateway::Priority::Quality,
-                        _ => crate::gateway::Priority::Balanced,
-                    }),
-                    messages: Vec::new(),
-                    max_output_tokens: None,
-                    temperature: None,
-                    output: docwright_llm::OutputFormat::Text,
-                    tools: Vec::new(),
-                    tool_choice: Default::default(),
-                    parallel_tool_calls: None,
-                    allowed_providers: d.allowed_providers.clone(),
-                    process: "automation.estimate".to_owned(),
-                    reference: None,
-                };
-                let Ok(models) = self.ranked(&owner, &req).await else { continue };
-                if let Some(m) = models.first() {
-                    per_run = Money::from_micros(per_run.micros().saturating_add(m.price(input, output).micros() * n));
-                    calls += n as u32;
-                    priced.get_or_insert_with(|| m.name.clone());
-                }
+        for (_, _, id, _) in actions_of(&template) {
+            // Calls and tokens per action, as such runs typically make them: a structure
+            // call and a section call for content, one answer for web search.
+            let (operation, n, input, output) = match id.as_str() {
+                "ai.process" | "ai.generate_document" => (crate::gateway::Operation::DataGenerate, 2, 6_000, 2_000),
+                "ai.summarize_document" => (crate::gateway::Operation::DataAnalyse, 1, 8_000, 1_000),
+                "web.search" => (crate::gateway::Operation::WebSearch, 1, 1_000, 1_000),
+                _ => continue,
+            };
+            let req = crate::gateway::AiRequest {
+                model: crate::gateway::AUTO.to_owned(),
+                operation,
+                priority: d.model_profile.as_deref().map(crate::workflows::priority_of),
+                messages: Vec::new(),
+                max_output_tokens: None,
+                temperature: None,
+                output: docwright_llm::OutputFormat::Text,
+                tools: Vec::new(),
+                tool_choice: Default::default(),
+                parallel_tool_calls: None,
+                allowed_providers: d.allowed_providers.clone(),
+                process: "automation.estimate".to_owned(),
+                reference: None,
+            };
+            let Ok(models) = self.ranked(&owner, &req).await else { continue };
+            if let Some(m) = models.first() {
+                per_run = Money::from_micros(per_run.micros().saturating_add(m.price(input, output).micros() * n));
+                calls += n as u32;
+                priced.get_or_insert_with(|| m.name.clone());
             }
         }
-        let schedule = Schedule::parse(&d.schedule).map_err(|e| Error::invalid("schedule", e))?;
-        let tz = time_zone(&d.timezone).map_err(|e| Error::invalid("timezone", e.message))?;
+        let (schedule, tz) = schedule_of(&d)?;
         let runs = schedule.runs_in_30_days(jiff_ts(Timestamp::now()), &tz, 50_000) as u64;
         let (settings, _) = self.paying_account(d.tenant_id, d.user_id).await?;
         Ok(Estimate {
@@ -1198,6 +1176,13 @@ fn previous_slot(schedule: &Schedule, tz: &jiff::tz::TimeZone, first: Timestamp,
         at = n;
     }
     prev
+}
+
+/// A definition's schedule and zone, an error naming the field at fault.
+fn schedule_of(d: &DefinitionRecord) -> Result<(Schedule, jiff::tz::TimeZone)> {
+    let schedule = Schedule::parse(&d.schedule).map_err(|e| Error::invalid("schedule", e))?;
+    let tz = time_zone(&d.timezone).map_err(|e| Error::invalid("timezone", e.message))?;
+    Ok((schedule, tz))
 }
 
 fn jiff_ts(t: Timestamp) -> jiff::Timestamp {

@@ -486,10 +486,7 @@ impl Engine {
             }
         }
         let language = self.db.user(record.user_id).await?.map(|u| u.settings.language.as_str().to_owned());
-        let priority = record.model_profile.as_deref().map(|p| match p {
-            "complex" => Priority::Quality,
-            _ => Priority::Balanced,
-        });
+        let priority = record.model_profile.as_deref().map(priority_of);
         let input = docwright_workflow::WorkflowInput {
             workflow_id: id.to_string(),
             prompt: record.prompt.clone(),
@@ -570,6 +567,14 @@ impl Engine {
             file_create: self.authorize(ctx, crate::files::FILE_CREATE).await?,
             project_read,
         })
+    }
+}
+
+/// How `auto` orders the candidates of a run with a stored model profile.
+pub(crate) fn priority_of(model_profile: &str) -> Priority {
+    match model_profile {
+        "complex" => Priority::Quality,
+        _ => Priority::Balanced,
     }
 }
 
