@@ -18,6 +18,10 @@ pub struct ChatIn {
     /// A project whose documents answers draw passages from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<Uuid>,
+    /// A collection whose files answers draw passages from, instead of a project's (naming
+    /// both answers 422 `scope_conflict`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_id: Option<Uuid>,
 }
 
 /// A chat.
@@ -30,6 +34,8 @@ pub struct ChatOut {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_id: Option<String>,
     pub user_id: String,
     pub created_at: String,
     pub updated_at: String,

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod automations;
 pub mod billing;
 pub mod chats;
+pub mod collections;
 pub mod error;
 pub mod events;
 pub mod files;
@@ -27,6 +28,7 @@ pub mod projects;
 pub mod prompts;
 #[cfg(feature = "openapi")]
 pub mod schemas;
+pub mod sync;
 pub mod workflows;
 
 pub use error::{ErrorBody, ErrorDetail};

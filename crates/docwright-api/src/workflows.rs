@@ -17,6 +17,10 @@ pub struct WorkflowIn {
     pub file_ids: Vec<Uuid>,
     /// A project whose documents `context.search_documents` looks in.
     pub project_id: Option<Uuid>,
+    /// A collection whose files `context.search_documents` looks in, instead of a project's
+    /// (naming both answers 422 `scope_conflict`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_id: Option<Uuid>,
     /// `docx | pdf | xlsx | csv | pptx | html | md | json | txt`; else the workflow chooses.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schemas::OutputFormat>))]
     pub output_format: Option<String>,
@@ -82,6 +86,8 @@ pub struct WorkflowOut {
     pub file_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_id: Option<String>,
     /// The direct answer (fast track) or a summary of what was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,

@@ -31,6 +31,7 @@ use docwright_api::automations::{
 };
 use docwright_api::billing::{BalanceOut, TransactionOut};
 use docwright_api::chats::{ChatDetailOut, ChatIn, ChatOut, MessageIn};
+use docwright_api::collections::{CollectionFileIn, CollectionFileOut, CollectionIn, CollectionOut, CollectionPatchIn};
 use docwright_api::events::{ChatEvent, RawEvent, WorkflowEvent};
 use docwright_api::files::FileOut;
 use docwright_api::jobs::JobOut;
@@ -42,6 +43,7 @@ use docwright_api::projects::{
     FolderPatchIn, ProjectIn, ProjectOut, ProjectPatchIn, SearchOut, TreeOut,
 };
 use docwright_api::prompts::{ClassifyIn, ClassifyOut, PromptCategoryOut, PromptPresetOut, RoleOut};
+use docwright_api::sync::{ResyncOut, SyncDocumentOut, SyncSourceIn, SyncSourceOut, SyncSourcePatch};
 use docwright_api::workflows::{WorkflowIn, WorkflowOut};
 pub use error::{Error, Refusal, Result};
 use futures_util::{Stream, StreamExt as _};
@@ -95,6 +97,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/projects/documents/{id}/results"),
     ("GET", "/projects/tree"),
     ("GET", "/projects/search"),
+    ("GET", "/api/collections"),
+    ("POST", "/api/collections"),
+    ("GET", "/api/collections/{id}"),
+    ("PATCH", "/api/collections/{id}"),
+    ("DELETE", "/api/collections/{id}"),
+    ("GET", "/api/collections/{id}/files"),
+    ("POST", "/api/collections/{id}/files"),
+    ("DELETE", "/api/collections/{id}/files/{file_id}"),
+    ("GET", "/api/collections/{id}/search"),
     ("POST", "/api/workflows"),
     ("GET", "/api/workflows"),
     ("GET", "/api/workflows/{id}"),
@@ -123,6 +134,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/admin/jobs"),
     ("POST", "/api/admin/jobs/{id}/retry"),
     ("POST", "/api/admin/jobs/{id}/cancel"),
+    ("GET", "/api/admin/sync/sources"),
+    ("POST", "/api/admin/sync/sources"),
+    ("GET", "/api/admin/sync/sources/{id}"),
+    ("PATCH", "/api/admin/sync/sources/{id}"),
+    ("DELETE", "/api/admin/sync/sources/{id}"),
+    ("GET", "/api/sync/{source}/documents"),
+    ("POST", "/api/sync/{source}/resync/{entity_id}"),
 ];
 
 /// How long before its expiry an access token is renewed.
@@ -719,6 +737,61 @@ impl Client {
         self.get("/projects/search", &q).await
     }
 
+    // --- collections -------------------------------------------------------------------------
+
+    /// The tenant's collections, in creation order.
+    pub async fn collections(&self, page: &PageParams) -> Result<PageOf<CollectionOut>> {
+        self.get("/api/collections", &page_query(page)).await
+    }
+
+    /// Creates a collection (names need not be unique).
+    pub async fn create_collection(&self, collection: &CollectionIn) -> Result<CollectionOut> {
+        self.with_body(Method::POST, "/api/collections", collection).await
+    }
+
+    pub async fn collection(&self, id: &str) -> Result<CollectionOut> {
+        self.get(&format!("/api/collections/{id}"), &[]).await
+    }
+
+    /// Renames or describes a collection.
+    pub async fn update_collection(&self, id: &str, patch: &CollectionPatchIn) -> Result<CollectionOut> {
+        self.with_body(Method::PATCH, &format!("/api/collections/{id}"), patch).await
+    }
+
+    /// Deletes a collection (its files stay).
+    pub async fn delete_collection(&self, id: &str) -> Result<()> {
+        self.delete(&format!("/api/collections/{id}")).await
+    }
+
+    /// A page of a collection's files.
+    pub async fn collection_files(&self, id: &str, page: &PageParams) -> Result<PageOf<CollectionFileOut>> {
+        self.get(&format!("/api/collections/{id}/files"), &page_query(page)).await
+    }
+
+    /// Adds a file to a collection; adding it again changes nothing.
+    pub async fn add_collection_file(&self, id: &str, file: &CollectionFileIn) -> Result<CollectionFileOut> {
+        self.with_body(Method::POST, &format!("/api/collections/{id}/files"), file).await
+    }
+
+    /// Takes a file out of a collection (the file stays).
+    pub async fn remove_collection_file(&self, id: &str, file_id: &str) -> Result<()> {
+        self.delete(&format!("/api/collections/{id}/files/{file_id}")).await
+    }
+
+    /// Full-text search over a collection's files.
+    pub async fn search_collection(
+        &self,
+        id: &str,
+        words: &str,
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> Result<SearchOut> {
+        let mut q = vec![("q", words.to_owned())];
+        q.extend(limit.map(|l| ("limit", l.to_string())));
+        q.extend(offset.map(|o| ("offset", o.to_string())));
+        self.get(&format!("/api/collections/{id}/search"), &q).await
+    }
+
     // --- workflows ---------------------------------------------------------------------------
 
     /// Starts a workflow (answered at once; follow it with [`Client::workflow_events`]).
@@ -810,6 +883,40 @@ impl Client {
 
     pub async fn automation_estimate(&self, id: &str) -> Result<EstimateOut> {
         self.get(&format!("/api/automations/{id}/estimate"), &[]).await
+    }
+
+    // --- CRM sync ---------------------------------------------------------------------------------
+
+    /// The tenant's sync sources (administrators).
+    pub async fn sync_sources(&self, page: &PageParams) -> Result<PageOf<SyncSourceOut>> {
+        self.get("/api/admin/sync/sources", &page_query(page)).await
+    }
+
+    /// Connects an EspoCRM; its webhooks go to the answer's `webhook_path` + action.
+    pub async fn create_sync_source(&self, source: &SyncSourceIn) -> Result<SyncSourceOut> {
+        self.with_body(Method::POST, "/api/admin/sync/sources", source).await
+    }
+
+    pub async fn sync_source(&self, id: &str) -> Result<SyncSourceOut> {
+        self.get(&format!("/api/admin/sync/sources/{id}"), &[]).await
+    }
+
+    pub async fn update_sync_source(&self, id: &str, patch: &SyncSourcePatch) -> Result<SyncSourceOut> {
+        self.with_body(Method::PATCH, &format!("/api/admin/sync/sources/{id}"), patch).await
+    }
+
+    pub async fn delete_sync_source(&self, id: &str) -> Result<()> {
+        self.delete(&format!("/api/admin/sync/sources/{id}")).await
+    }
+
+    /// A source's synced documents with their states.
+    pub async fn sync_documents(&self, source: &str, page: &PageParams) -> Result<PageOf<SyncDocumentOut>> {
+        self.get(&format!("/api/sync/{source}/documents"), &page_query(page)).await
+    }
+
+    /// Syncs one CRM record again now.
+    pub async fn resync_document(&self, source: &str, entity_id: &str) -> Result<ResyncOut> {
+        self.with_body(Method::POST, &format!("/api/sync/{source}/resync/{entity_id}"), &serde_json::json!({})).await
     }
 
     /// A workflow: where it is and what it produced.

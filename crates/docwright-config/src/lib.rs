@@ -54,6 +54,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub workflows: WorkflowsConfig,
     pub automations: AutomationsConfig,
+    pub sync: SyncConfig,
     pub chat: ChatConfig,
     pub embeddings: EmbeddingsConfig,
     /// AI providers (`[[providers]]`). None configured: the built-in `dryrun` provider.
@@ -622,6 +623,51 @@ pub struct AutomationsConfig {
 impl Default for AutomationsConfig {
     fn default() -> Self {
         Self { scheduler: true, tick_secs: 15, misfire_grace_secs: 300, default_timezone: "UTC".to_owned() }
+    }
+}
+
+/// `[sync]`: CRM document sync (SPEC Y1-Y4): webhooks of sync sources become jobs of kind
+/// `sync.document`, one worker per document at a time across replicas.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Whether this server reconciles its sources periodically (any number of replicas may: each
+    /// source is reconciled once per interval).
+    pub reconciler: bool,
+    /// How often a source's documents are listed from the CRM to catch up on lost webhooks, in
+    /// seconds.
+    pub reconcile_secs: u64,
+    /// How long a worker holds a document's lock at most, in seconds (a dead worker's lock is
+    /// free again after this).
+    pub lock_secs: u64,
+    /// Attempts of a document's sync before it ends as failed (`Fehler`) with its error.
+    pub max_attempts: u32,
+    /// The first pause before another attempt, in milliseconds; it doubles each time...
+    pub retry_base_ms: u64,
+    /// ...up to this many seconds.
+    pub retry_max_secs: u64,
+    /// How long a sync waits for the synced file's preview (its extraction), in seconds; without
+    /// one by then, the CRM gets no preview this time.
+    pub preview_wait_secs: u64,
+    /// Time limit of one request to the CRM or a sink, in seconds.
+    pub http_timeout_secs: u64,
+    /// Records in one webhook delivery at most (EspoCRM batches up to 50 by default).
+    pub max_webhook_records: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            reconciler: true,
+            reconcile_secs: 900,
+            lock_secs: 300,
+            max_attempts: 5,
+            retry_base_ms: 2000,
+            retry_max_secs: 300,
+            preview_wait_secs: 60,
+            http_timeout_secs: 60,
+            max_webhook_records: 500,
+        }
     }
 }
 

@@ -123,6 +123,11 @@ uuid_id!(
     ResultId
 );
 uuid_id!(
+    /// A collection: a named, tenant-scoped set of files, searchable and usable as the context
+    /// of chats and workflows (SPEC Y3).
+    CollectionId
+);
+uuid_id!(
     /// A job of the durable queue (SPEC S2).
     JobId
 );
@@ -169,6 +174,14 @@ uuid_id!(
 uuid_id!(
     /// One entry of an automation's execution log (SPEC T4).
     AutomationRunId
+);
+uuid_id!(
+    /// A CRM sync source of a tenant (SPEC Y1-Y2): an EspoCRM connection and its sinks.
+    SyncSourceId
+);
+uuid_id!(
+    /// One stored webhook or reconcile event of a sync source (SPEC Y1).
+    SyncEventId
 );
 
 #[cfg(test)]

@@ -273,12 +273,19 @@ pub mod items {
     pub const AI_PROVIDER: &str = "data.system.AiProvider";
     pub const BILLING: &str = "data.system.Billing";
     pub const NOTICE: &str = "data.system.Notice";
+    /// CRM sync sources (`/api/admin/sync/sources`, `/api/sync/{source}/...`, SPEC Y): their
+    /// connection, sinks and synced documents; administration, like every `data.system.` item.
+    pub const SYNC_SOURCE: &str = "data.system.SyncSource";
     /// Uploaded files, their content and extracted parts, and full-text search over them.
     pub const DOCUMENT_FILE: &str = "data.document.File";
     /// The projects tree (clients, projects, folders, documents placed in them) and the
     /// results produced about documents. The tree is shared by the tenant: it has no owners,
     /// so level `my` reaches none of it.
     pub const DOCUMENT_PROJECT: &str = "data.document.Project";
+    /// Collections (`/api/collections`, SPEC Y3): named sets of the tenant's files, searchable
+    /// and usable as the context of chats and workflows. Shared by the tenant like the projects
+    /// tree: no owners, so level `my` reaches none of them.
+    pub const DOCUMENT_COLLECTION: &str = "data.document.Collection";
     /// Jobs of the durable queue (SPEC S2): listed, retried and cancelled by administrators,
     /// each tenant's admins seeing the tenant's jobs, sysadmins every job.
     pub const JOB: &str = "data.system.Job";
@@ -320,12 +327,20 @@ pub mod items {
         ),
         (NOTICE, "Billing notices of the tenant (low-balance warnings, monthly reports) and their delivery."),
         (
+            SYNC_SOURCE,
+            "CRM sync sources: their EspoCRM connection, sinks and field map, the synced documents' states, and forced resyncs.",
+        ),
+        (
             DOCUMENT_FILE,
             "Uploaded files, their extracted content and full-text search over it; level `my`: the files you uploaded.",
         ),
         (
             DOCUMENT_PROJECT,
             "The projects tree: clients, projects, folders, documents placed in them, and results about documents.",
+        ),
+        (
+            DOCUMENT_COLLECTION,
+            "Collections: named sets of the tenant's files (members), searched and used as the context of chats and workflows.",
         ),
         (JOB, "Jobs of the background queue: list, retry, cancel (a tenant's admins see the tenant's jobs)."),
         (
@@ -411,6 +426,8 @@ pub fn bootstrap_rules() -> Vec<Rule> {
             _ => (T, No, No, No),
         };
         rules.push(rule(role, items::DOCUMENT_PROJECT, true, pr, pc, pu, pd));
+        // Collections are shared the same way, with the same levels.
+        rules.push(rule(role, items::DOCUMENT_COLLECTION, true, pr, pc, pu, pd));
         // Asynchronous AI requests spend money like any AI call: users submit and follow their
         // own, admins the tenant's; viewers none (they may not use AI providers either).
         let (ar, view) = match role {
@@ -505,6 +522,11 @@ mod tests {
         check(Role::Admin, p(items::DOCUMENT_PROJECT, Action::Delete), Tenant);
         check(Role::Viewer, p(items::DOCUMENT_PROJECT, Action::Read), Tenant);
         check(Role::Viewer, p(items::DOCUMENT_PROJECT, Action::Create), None);
+        check(Role::User, p(items::DOCUMENT_COLLECTION, Action::Update), Tenant);
+        check(Role::User, p(items::DOCUMENT_COLLECTION, Action::Delete), None);
+        check(Role::Admin, p(items::DOCUMENT_COLLECTION, Action::Delete), Tenant);
+        check(Role::Viewer, p(items::DOCUMENT_COLLECTION, Action::Read), Tenant);
+        check(Role::Viewer, p(items::DOCUMENT_COLLECTION, Action::Update), None);
         // Jobs are administration (`data.system.*`); AI requests are the caller's own for users.
         check(Role::Admin, p(items::JOB, Action::Update), Tenant);
         check(Role::User, p(items::JOB, Action::Read), None);

@@ -22,7 +22,7 @@ pub use turn::source_json;
 
 use std::time::Duration;
 
-use docwright_core::id::{ChatId, ChatMessageId, ChatTurnId, FileId, ProjectId, RolePromptId};
+use docwright_core::id::{ChatId, ChatMessageId, ChatTurnId, CollectionId, FileId, ProjectId, RolePromptId};
 use docwright_core::rbac::{Action, Permission, items};
 use docwright_core::role::Role;
 use docwright_core::settings::ModelProfile;
@@ -97,6 +97,8 @@ pub struct NewChat {
     pub title: String,
     pub description: Option<String>,
     pub project_id: Option<ProjectId>,
+    /// A collection whose files answers draw passages from, instead of a project's.
+    pub collection_id: Option<CollectionId>,
 }
 
 /// A chat with its history, as its owner sees it.
@@ -202,6 +204,10 @@ impl Engine {
             Some(d) => Some(checked_text("description", d, MAX_DESCRIPTION_CHARS, true)?),
             None => None,
         };
+        crate::collections::one_scope(new.project_id.is_some(), new.collection_id.is_some())?;
+        if let Some(collection) = new.collection_id {
+            self.readable_collection(ctx, collection).await?;
+        }
         if let Some(project) = new.project_id {
             let no_project = || Error::invalid("project_id", format!("no project {project} that you may read"));
             let g = self.authorize(ctx.clone(), crate::projects::PROJECT_READ).await.map_err(|_| no_project())?;
@@ -215,6 +221,7 @@ impl Engine {
             title,
             description,
             project_id: new.project_id,
+            collection_id: new.collection_id,
             created_at: now,
             updated_at: now,
         };

@@ -13,10 +13,11 @@
 
 use std::collections::HashMap;
 
-use docwright_core::id::{FileId, PartId, ProjectId, TenantId, UserId};
+use docwright_core::id::{FileId, PartId, TenantId, UserId};
 use docwright_jobs::{JobContext, JobError};
 use docwright_storage::files::FileRecord;
 use docwright_storage::jobs::NewJob;
+use docwright_storage::search::FileScope;
 use serde_json::{Value, json};
 
 use crate::gateway::{CallFor, EmbedCall, GatewayError};
@@ -180,7 +181,8 @@ impl Engine {
         self.authorize(ctx, crate::files::FILE_READ).await
     }
 
-    /// Hybrid retrieval over `project`'s files (of `owner`'s files only, when given): the parts
+    /// Hybrid retrieval over the files of a project or collection (`scope`; of `owner`'s files
+    /// only, when given): the parts
     /// containing any of the question's words (full-text search), the parts nearest to it in
     /// meaning (vectors, when on: the question is embedded as `reference`, billed), each at
     /// most `window` long, and both fused by reciprocal rank (k = 60). Either search failing
@@ -188,15 +190,16 @@ impl Engine {
     pub async fn retrieve(
         &self,
         grant: &Grant,
-        (tenant, project, owner): (TenantId, ProjectId, Option<UserId>),
+        (tenant, scope, owner): (TenantId, impl Into<FileScope>, Option<UserId>),
         question: &str,
         window: u32,
         reference: CallFor,
         allowed_providers: Option<Vec<String>>,
     ) -> Retrieved {
+        let scope: FileScope = scope.into();
         let mut out = Retrieved::default();
         let terms = docwright_storage::search::search_terms(question);
-        match self.db.search_passages(tenant, &terms, project, owner, window).await {
+        match self.db.search_passages(tenant, &terms, scope, owner, window).await {
             Ok(hits) => out.by_words = hits.into_iter().map(|h| (h.file_id, h.part_id)).collect(),
             Err(e) => out.problems.push(format!("the full-text search failed: {e}")),
         }
@@ -212,7 +215,7 @@ impl Engine {
             let found = match self.ai_embed(grant, &call).await {
                 Ok(done) => {
                     out.cost = done.price;
-                    match self.db.project_vectors(tenant, project, owner, &model, self.embeddings.max_scan).await {
+                    match self.db.scope_vectors(tenant, scope, owner, &model, self.embeddings.max_scan).await {
                         Ok(stored) => Ok(done
                             .vectors
                             .first()

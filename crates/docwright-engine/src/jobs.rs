@@ -85,6 +85,7 @@ impl Engine {
         registry.register(crate::workflows::JOB_KIND, crate::workflows::WorkflowHandler(self.clone()));
         registry.register(crate::chat::JOB_KIND, crate::chat::TurnHandler(self.clone()));
         registry.register(crate::embeddings::JOB_KIND, crate::embeddings::EmbedHandler(self.clone()));
+        registry.register(crate::sync::JOB_KIND, crate::sync::worker::SyncHandler(self.clone()));
         registry
     }
 

@@ -19,6 +19,8 @@
 //!   addressed by SHA-256 per tenant) and type detection from magic bytes.
 //! - [`projects`]: the projects tree (SPEC D4) — clients, projects, nested folders, documents
 //!   placing files, results about documents — and full-text search over extracted text.
+//! - [`collections`]: named sets of the tenant's files (SPEC Y3) — members, search within
+//!   one, the scope of chats and workflows beside projects — and the sync worker's way in.
 //! - [`workflows`]: generation workflows (SPEC W1–W4) — submit (stored and enqueued in one
 //!   transaction), status, events, cancel, log, debug files — and the queue handler that runs
 //!   one through `docwright-workflow` with the engine as its ports.
@@ -31,6 +33,9 @@
 //! - [`prompt_library`]: prompt categories and preset system prompts (SPEC T1) — seeded from
 //!   files in the binary, cached, admin-editable — and classification of a request (AI or
 //!   keywords); [`Engine::preset_system_prompt`] for use cases that take a category or preset.
+//! - [`sync`]: CRM document sync (SPEC Y1–Y4) — sync sources, EspoCRM webhooks stored with
+//!   their jobs in one transaction, the reconciler, and [`sync::worker`], which syncs one
+//!   document under its lock into docwright's files and collections and xAI, and writes back.
 //! - [`jobs`]: the durable queue as the engine uses it — the handlers the server's runtime
 //!   runs, defaults of new jobs, and the administrators' list / retry / cancel.
 //! - [`ai_requests`]: asynchronous AI requests (`/api/ai/*`): stored with their job in one
@@ -50,6 +55,7 @@ pub mod bootstrap;
 mod cache;
 pub mod chat;
 pub mod chunking;
+pub mod collections;
 pub mod embeddings;
 pub mod extraction;
 pub mod files;
@@ -65,6 +71,7 @@ pub mod projects;
 pub mod prompt_library;
 mod recorder;
 pub mod sealer;
+pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod workflows;
@@ -161,6 +168,8 @@ pub struct Engine {
     workflow_signal: std::sync::Arc<tokio::sync::Notify>,
     /// How automations are scheduled.
     automations: std::sync::Arc<automations::AutomationSettings>,
+    /// How CRM documents are synced (`[sync]`).
+    sync: std::sync::Arc<sync::SyncSettings>,
     /// How chats answer, and the signal their event streams wait on.
     chat: std::sync::Arc<chat::ChatSettings>,
     chat_signal: std::sync::Arc<tokio::sync::Notify>,
@@ -185,6 +194,7 @@ impl Engine {
             workflows: std::sync::Arc::default(),
             workflow_signal: std::sync::Arc::default(),
             automations: std::sync::Arc::default(),
+            sync: std::sync::Arc::default(),
             chat: std::sync::Arc::default(),
             chat_signal: std::sync::Arc::default(),
             prompt_library: std::sync::Arc::new(prompt_library::LibraryCache::new(if auth.cache_ttl.is_zero() {

@@ -16,7 +16,7 @@ use docwright_storage::projects::{
     Client, ClientTree, Document, DocumentPatch, DocumentResult, Folder, FolderPatch, MAX_FOLDER_DEPTH, Placement,
     Project, ProjectPatch, ResultFormat, Write,
 };
-use docwright_storage::search::{SearchHit, SearchQuery, search_terms};
+use docwright_storage::search::{FileScope, SearchHit, SearchQuery, search_terms};
 use docwright_storage::{Page, PageRequest};
 
 use crate::files::FILE_READ;
@@ -261,7 +261,7 @@ impl Engine {
 
     /// The file a caller may place: one they can read (`data.document.File` read: the tenant's,
     /// or their own at level `my`); any other answers not found, like a missing one.
-    async fn file_for(&self, grant: &Grant, id: FileId) -> Result<FileRecord> {
+    pub(crate) async fn file_for(&self, grant: &Grant, id: FileId) -> Result<FileRecord> {
         let file_grant = match self.authorize(grant.ctx().clone(), FILE_READ).await {
             Ok(g) => g,
             Err(Error::Forbidden(_)) => return Err(Error::NotFound("file")),
@@ -332,6 +332,20 @@ impl Engine {
     /// one hit per file. `limit` 1 to [`MAX_SEARCH_LIMIT`].
     pub async fn search(&self, grant: &Grant, q: &str, limit: u32, offset: u32) -> Result<SearchResults> {
         grant.expect(SEARCH)?;
+        self.search_scoped(grant, q, limit, offset, None).await
+    }
+
+    /// [`Engine::search`] limited to the files of `scope` (a collection's members), with a
+    /// grant for [`SEARCH`] the caller has checked.
+    pub(crate) async fn search_scoped(
+        &self,
+        grant: &Grant,
+        q: &str,
+        limit: u32,
+        offset: u32,
+        scope: Option<FileScope>,
+    ) -> Result<SearchResults> {
+        grant.expect(SEARCH)?;
         let terms = search_terms(q);
         if terms.is_empty() {
             return Err(Error::invalid("q", "the query has no word to search for"));
@@ -341,7 +355,7 @@ impl Engine {
         }
         let ctx = grant.ctx();
         let owner = (!grant.tenant_wide()).then(|| ctx.user());
-        let page = self.db.search(ctx.tenant, &SearchQuery { terms: &terms, owner, limit, offset }).await?;
+        let page = self.db.search_in(ctx.tenant, &SearchQuery { terms: &terms, owner, limit, offset }, scope).await?;
         // Where the hits are placed, for callers who may read the tree.
         let placements = match self.authorize(ctx.clone(), PROJECT_READ).await {
             Ok(g) if g.tenant_wide() => {
@@ -387,7 +401,7 @@ fn conflict(e: docwright_storage::Error) -> Error {
 }
 
 /// A name as stored: trimmed, without control characters, 1 to 200 characters.
-fn checked_name(field: &str, s: &str) -> Result<String> {
+pub(crate) fn checked_name(field: &str, s: &str) -> Result<String> {
     let s = s.trim();
     if s.is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
@@ -402,7 +416,7 @@ fn checked_name(field: &str, s: &str) -> Result<String> {
 }
 
 /// A description as stored: trimmed; empty means none.
-fn checked_description(s: &str) -> Result<Option<String>> {
+pub(crate) fn checked_description(s: &str) -> Result<Option<String>> {
     let s = s.trim();
     if s.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(Error::invalid("description", format!("at most {MAX_DESCRIPTION_CHARS} characters")));

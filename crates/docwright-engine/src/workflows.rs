@@ -17,7 +17,7 @@ pub(crate) mod ports;
 use std::io::Write as _;
 use std::time::Duration;
 
-use docwright_core::id::{FileId, ProjectId, TenantId, WorkflowId};
+use docwright_core::id::{CollectionId, FileId, ProjectId, TenantId, WorkflowId};
 use docwright_core::rbac::{Action, Permission, items};
 use docwright_core::settings::ModelProfile;
 use docwright_core::time::Timestamp;
@@ -91,6 +91,8 @@ pub struct NewWorkflow {
     pub prompt: String,
     pub file_ids: Vec<FileId>,
     pub project_id: Option<ProjectId>,
+    /// A collection whose files its searches look in, instead of a project's.
+    pub collection_id: Option<CollectionId>,
     pub output_format: Option<String>,
     pub title: Option<String>,
     pub allowed_providers: Option<Vec<String>>,
@@ -193,6 +195,10 @@ impl Engine {
                 .map_err(|_| Error::invalid(format!("file_ids[{i}]"), format!("no file {id} that you may read")))?;
             seen.push(*id);
         }
+        crate::collections::one_scope(new.project_id.is_some(), new.collection_id.is_some())?;
+        if let Some(collection) = new.collection_id {
+            self.readable_collection(&ctx, collection).await?;
+        }
         if let Some(project) = new.project_id {
             let g = self.authorize(ctx.clone(), crate::projects::PROJECT_READ).await?;
             self.project(&g, project)
@@ -247,6 +253,7 @@ impl Engine {
             prompt,
             file_ids: new.file_ids,
             project_id: new.project_id,
+            collection_id: new.collection_id,
             output_format: new.output_format.map(|f| f.trim().trim_start_matches('.').to_ascii_lowercase()),
             title,
             allowed_providers: new.allowed_providers,
@@ -495,7 +502,9 @@ impl Engine {
             title: record.title.clone(),
             language,
             debug_trace: record.debug_trace,
-            can_search_projects: grants.project_read.is_some() || !record.file_ids.is_empty(),
+            can_search_projects: grants.project_read.is_some()
+                || grants.collection_read.is_some()
+                || !record.file_ids.is_empty(),
             instructions: record.instructions.clone(),
             script: match &record.plan {
                 Some(plan) => match script_of(plan) {
@@ -513,6 +522,7 @@ impl Engine {
             allowed_providers: record.allowed_providers.clone(),
             priority,
             project: record.project_id,
+            collection: record.collection_id,
             debug: record.debug_trace,
             extraction_wait: self.workflows.extraction_wait,
             automation: record.automation_id,
@@ -561,11 +571,21 @@ impl Engine {
             Ok(_) | Err(Error::Forbidden(_)) => None,
             Err(e) => return Err(e),
         };
+        // The workflow's collection, when it names one and the submitter may still read it.
+        let collection_read = match r.collection_id {
+            Some(c) => match self.readable_collection(&ctx, c).await {
+                Ok(_) => Some(self.authorize(ctx.clone(), crate::collections::COLLECTION_READ).await?),
+                Err(Error::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
         Ok(ports::RunGrants {
             workflow: self.authorize(ctx.clone(), WORKFLOW_CREATE).await?,
             file_read: self.authorize(ctx.clone(), crate::files::FILE_READ).await?,
             file_create: self.authorize(ctx, crate::files::FILE_CREATE).await?,
             project_read,
+            collection_read,
         })
     }
 }

@@ -119,6 +119,7 @@ impl Application {
         .with_job_defaults(docwright_engine::jobs::JobDefaults::from_config(&config.jobs))
         .with_workflows(docwright_engine::workflows::WorkflowSettings::from_config(&config.workflows))
         .with_automations(docwright_engine::automations::AutomationSettings::from_config(&config.automations))
+        .with_sync(docwright_engine::sync::SyncSettings::from_config(&config.sync))
         .with_chat(docwright_engine::chat::ChatSettings::from_config(&config.chat))
         .with_embeddings(docwright_engine::embeddings::EmbeddingSettings::from_config(&config.embeddings))
         .with_files(docwright_engine::files::FileSettings {
@@ -161,6 +162,9 @@ impl Application {
         state.engine.seed_automation_templates().await?;
         if config.automations.scheduler {
             state.tasks.spawn("automation-scheduler", state.engine.automation_scheduler(state.tasks.cancelled()));
+        }
+        if config.sync.reconciler {
+            state.tasks.spawn("sync-reconciler", state.engine.sync_reconciler(state.tasks.cancelled()));
         }
         if let Some(workers) = state.engine.extraction_settings().map(|s| s.workers) {
             let engine = state.engine.clone();

@@ -22,10 +22,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "openai", description = "OpenAI-compatible front door of the AI gateway"),
         (name = "files", description = "Uploaded files: upload, record, content, delete"),
         (name = "projects", description = "The projects tree (clients, projects, folders, documents), results about documents, full-text search"),
+        (name = "collections", description = "Collections: named sets of files, their members, search within one; the context of chats and workflows"),
         (name = "ai", description = "Asynchronous AI requests (GigaOffice style): submit, status, result, cancel"),
         (name = "chats", description = "Chats with documents: answers streamed as events with citations, role prompts"),
         (name = "prompts", description = "The prompt library: categories, preset system prompts, classification of a request"),
         (name = "automations", description = "Automations: templates with placeholders, definitions on cron schedules, the actions catalog, runs and estimates"),
+        (name = "sync", description = "CRM document sync: EspoCRM sources, signed webhooks, synced documents and forced resyncs"),
     ),
     components(schemas(crate::error::ErrorBody))
 )]

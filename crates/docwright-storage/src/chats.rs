@@ -9,7 +9,9 @@
 //! [`WriteTx::insert_chat_turn`] answers as [`TurnInsert::Busy`]. Events are numbered per turn,
 //! so `after = <seq>` resumes a stream on any replica.
 
-use docwright_core::id::{ChatId, ChatMessageId, ChatTurnId, FileId, JobId, ProjectId, RolePromptId, TenantId, UserId};
+use docwright_core::id::{
+    ChatId, ChatMessageId, ChatTurnId, CollectionId, FileId, JobId, ProjectId, RolePromptId, TenantId, UserId,
+};
 use docwright_core::money::Money;
 use docwright_core::time::Timestamp;
 use serde_json::Value;
@@ -27,6 +29,8 @@ pub struct Chat {
     pub title: String,
     pub description: Option<String>,
     pub project_id: Option<ProjectId>,
+    /// A collection whose files answers draw passages from (instead of a project's).
+    pub collection_id: Option<CollectionId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -244,7 +248,7 @@ fn sources_from(text: &str) -> Result<Vec<StoredSource>> {
         .collect()
 }
 
-const CHAT_COLS: &str = "id, tenant_id, user_id, title, description, project_id, created_at, updated_at";
+const CHAT_COLS: &str = "id, tenant_id, user_id, title, description, project_id, collection_id, created_at, updated_at";
 
 fn chat_from(r: &AnyRow) -> Result<Chat> {
     Ok(Chat {
@@ -254,6 +258,7 @@ fn chat_from(r: &AnyRow) -> Result<Chat> {
         title: r.try_get("title")?,
         description: r.try_get("description")?,
         project_id: parse_opt_col(r, "project_id", ProjectId::parse)?,
+        collection_id: parse_opt_col(r, "collection_id", CollectionId::parse)?,
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
         updated_at: Timestamp::from_millis(r.try_get("updated_at")?),
     })
@@ -406,8 +411,8 @@ impl Db {
 
     pub async fn insert_chat(&self, c: &Chat) -> Result<()> {
         sqlx::query(
-            "INSERT INTO chats (id, tenant_id, user_id, title, description, project_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO chats (id, tenant_id, user_id, title, description, project_id, created_at, updated_at, \
+             collection_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(c.id.to_string())
         .bind(c.tenant_id.to_string())
@@ -417,6 +422,7 @@ impl Db {
         .bind(c.project_id.map(|p| p.to_string()))
         .bind(c.created_at.millis())
         .bind(c.updated_at.millis())
+        .bind(c.collection_id.map(|c| c.to_string()))
         .execute(self.writer())
         .await?;
         Ok(())

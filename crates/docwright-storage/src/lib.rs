@@ -11,7 +11,8 @@
 //! [`tenants`], [`users`], [`auth`] (static tokens, sessions, refresh tokens, API keys),
 //! [`rbac`], [`instance`], [`stats`] (AI call records), [`provider_keys`] (sealed BYOK keys),
 //! [`notices`] (the e-mail outbox of billing notices), [`files`] (uploaded files' records),
-//! [`projects`] (the projects tree and results about documents), [`search`] (full-text search
+//! [`projects`] (the projects tree and results about documents), [`collections`] (named sets
+//! of files, a scope of search and retrieval), [`search`] (full-text search
 //! over extracted text, the one place where the two dialects differ), [`jobs`] (the durable job
 //! queue), [`ai_requests`] (asynchronous AI requests), [`workflows`] (generation workflows and what
 //! their runs leave: events, the operation tree, checkpoints, debug files, results), [`chats`]
@@ -40,6 +41,7 @@ pub mod auth;
 pub mod automations;
 pub mod billing;
 pub mod chats;
+pub mod collections;
 pub mod files;
 pub mod instance;
 pub mod jobs;
@@ -50,6 +52,7 @@ pub mod provider_keys;
 pub mod rbac;
 pub mod search;
 pub mod stats;
+pub mod sync;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -20,7 +20,7 @@
 //! grouped per file: a file appears once, with its best part (its location and snippet) and
 //! the number of its parts that match.
 
-use docwright_core::id::{FileId, PartId, ProjectId, TenantId, UserId};
+use docwright_core::id::{CollectionId, FileId, PartId, ProjectId, TenantId, UserId};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
@@ -120,19 +120,79 @@ pub struct SearchPage {
     pub has_more: bool,
 }
 
+/// The files a search or retrieval is limited to: those placed in a project, or the members of
+/// a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileScope {
+    Project(ProjectId),
+    Collection(CollectionId),
+}
+
+impl From<ProjectId> for FileScope {
+    fn from(p: ProjectId) -> Self {
+        FileScope::Project(p)
+    }
+}
+
+impl From<CollectionId> for FileScope {
+    fn from(c: CollectionId) -> Self {
+        FileScope::Collection(c)
+    }
+}
+
+impl FileScope {
+    /// The scope's id, bound as a parameter.
+    pub(crate) fn id(self) -> String {
+        match self {
+            FileScope::Project(p) => p.to_string(),
+            FileScope::Collection(c) => c.to_string(),
+        }
+    }
+
+    /// A condition that `file` (a column) is in the scope whose id is parameter `id`, of the
+    /// tenant in parameter `tenant`.
+    pub(crate) fn condition(self, tenant: &str, id: &str, file: &str) -> String {
+        match self {
+            FileScope::Project(_) => format!(
+                "EXISTS (SELECT 1 FROM documents d WHERE d.tenant_id = {tenant} AND d.project_id = {id} AND d.file_id = {file})"
+            ),
+            FileScope::Collection(_) => format!(
+                "EXISTS (SELECT 1 FROM collection_files cf WHERE cf.collection_id = {id} AND cf.file_id = {file} \
+                 AND cf.tenant_id = {tenant})"
+            ),
+        }
+    }
+}
+
 impl Db {
     /// Searches the extracted text of the tenant's files (see the module docs).
     pub async fn search(&self, tenant: TenantId, q: &SearchQuery<'_>) -> Result<SearchPage> {
+        self.search_in(tenant, q, None).await
+    }
+
+    /// [`Db::search`] limited to the files of `scope` (a collection's members, a project's
+    /// documents), when given.
+    pub async fn search_in(
+        &self,
+        tenant: TenantId,
+        q: &SearchQuery<'_>,
+        scope: Option<FileScope>,
+    ) -> Result<SearchPage> {
         if q.terms.is_empty() {
             return Ok(SearchPage { hits: Vec::new(), has_more: false });
         }
-        match tokio::time::timeout(SEARCH_TIME_LIMIT, self.search_within_limit(tenant, q)).await {
+        match tokio::time::timeout(SEARCH_TIME_LIMIT, self.search_within_limit(tenant, q, scope)).await {
             Ok(result) => result,
             Err(_) => Err(crate::Error::TimedOut("search")),
         }
     }
 
-    async fn search_within_limit(&self, tenant: TenantId, q: &SearchQuery<'_>) -> Result<SearchPage> {
+    async fn search_within_limit(
+        &self,
+        tenant: TenantId,
+        q: &SearchQuery<'_>,
+        scope: Option<FileScope>,
+    ) -> Result<SearchPage> {
         // The first matching pieces of each part (`firsts`, see [`first_pieces`]), ranked; the
         // best piece per part, the best part per file: higher scores first (bm25 is negated:
         // smaller is better). The owner is checked after the cut, which is per part and so the
@@ -159,6 +219,11 @@ impl Db {
                  WHERE ($3 = '' OR f.owner_id = $3)",
             ),
         };
+        // The scope, like the owner, is checked after the cut (which is per part).
+        let hits = match scope {
+            Some(scope) => format!("{hits} AND {}", scope.condition("$2", "$6", "p.file_id")),
+            None => hits.to_owned(),
+        };
         let firsts = match self.backend() {
             Backend::Sqlite => first_pieces(Backend::Sqlite, "$1", "$2"),
             Backend::Postgres => first_pieces(Backend::Postgres, "plainto_tsquery('simple', $1)", "$2"),
@@ -174,15 +239,16 @@ impl Db {
              ORDER BY b.score DESC, b.file_id LIMIT $4 OFFSET $5"
         );
         let mut tx = self.limited_tx().await?;
-        let rows = sqlx::query(trusted(sql))
+        let mut query = sqlx::query(trusted(sql))
             .bind(query_text.clone())
             .bind(tenant.to_string())
             .bind(q.owner.map(|u| u.to_string()).unwrap_or_default())
             .bind(i64::from(q.limit) + 1)
-            .bind(i64::from(q.offset))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(timed_out)?;
+            .bind(i64::from(q.offset));
+        if let Some(scope) = scope {
+            query = query.bind(scope.id());
+        }
+        let rows = query.fetch_all(&mut *tx).await.map_err(timed_out)?;
         let mut hits = rows.iter().map(hit_from_row).collect::<Result<Vec<_>>>()?;
         let has_more = hits.len() > q.limit as usize;
         hits.truncate(q.limit as usize);
@@ -202,7 +268,8 @@ pub struct PassageHit {
 }
 
 impl Db {
-    /// Retrieval for a chat (SPEC C2): the parts of the files placed in `project` that contain
+    /// Retrieval for a chat (SPEC C2): the parts of the files in `scope` (placed in a project,
+    /// or members of a collection; a [`ProjectId`] or [`CollectionId`] will do) that contain
     /// *any* of `terms` (a question's words rarely all occur in one passage), best first, at
     /// most `limit`; of one owner's files when `owner` is given. The words reach the query
     /// languages as in [`Db::search`]: FTS5 phrases joined by `OR`, or one `plainto_tsquery`
@@ -211,18 +278,18 @@ impl Db {
         &self,
         tenant: TenantId,
         terms: &[String],
-        project: ProjectId,
+        scope: impl Into<FileScope>,
         owner: Option<UserId>,
         limit: u32,
     ) -> Result<Vec<PassageHit>> {
         if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
+        let files = scope.into();
         let search = async {
             // As in `search`: the first matching pieces of each part, ranked, scoped after the cut
             // (per part, so the same for every scope).
-            let scope = "($2 = '' OR f.owner_id = $2) AND EXISTS (SELECT 1 FROM documents d \
-                         WHERE d.tenant_id = $1 AND d.project_id = $3 AND d.file_id = p.file_id)";
+            let scope = format!("($2 = '' OR f.owner_id = $2) AND {}", files.condition("$1", "$3", "p.file_id"));
             let (firsts, hits) = match self.backend() {
                 Backend::Sqlite => (
                     first_pieces(Backend::Sqlite, "$5", "$1"),
@@ -261,7 +328,7 @@ impl Db {
             let mut query = sqlx::query(trusted(sql))
                 .bind(tenant.to_string())
                 .bind(owner.map(|u| u.to_string()).unwrap_or_default())
-                .bind(project.to_string())
+                .bind(files.id())
                 .bind(i64::from(limit));
             query = match self.backend() {
                 Backend::Sqlite => query.bind(

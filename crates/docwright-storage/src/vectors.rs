@@ -5,7 +5,8 @@
 use docwright_core::id::{FileId, PartId, ProjectId, TenantId, UserId};
 use sqlx::Row as _;
 
-use crate::{Db, Error, Result, parse_col};
+use crate::search::FileScope;
+use crate::{Db, Error, Result, parse_col, trusted};
 
 /// A piece still to embed: its key and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,20 +117,34 @@ impl Db {
         model: &str,
         limit: u32,
     ) -> Result<Vec<PieceVector>> {
-        let rows = sqlx::query(
+        self.scope_vectors(tenant, FileScope::Project(project), owner, model, limit).await
+    }
+
+    /// [`Db::project_vectors`] for any [`FileScope`]: a project's documents or a collection's
+    /// members.
+    pub async fn scope_vectors(
+        &self,
+        tenant: TenantId,
+        scope: FileScope,
+        owner: Option<UserId>,
+        model: &str,
+        limit: u32,
+    ) -> Result<Vec<PieceVector>> {
+        let sql = format!(
             "SELECT v.file_id, v.part_id, v.piece, v.vector FROM file_part_piece_vectors v \
              JOIN files f ON f.id = v.file_id \
-             WHERE v.tenant_id = $1 AND v.model = $2 AND ($3 = '' OR f.owner_id = $3) AND v.file_id IN (\
-               SELECT d.file_id FROM documents d WHERE d.tenant_id = $1 AND d.project_id = $4) \
+             WHERE v.tenant_id = $1 AND v.model = $2 AND ($3 = '' OR f.owner_id = $3) AND {} \
              ORDER BY v.file_id, v.part_id, v.piece LIMIT $5",
-        )
-        .bind(tenant.to_string())
-        .bind(model.to_owned())
-        .bind(owner.map(|u| u.to_string()).unwrap_or_default())
-        .bind(project.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
+            scope.condition("$1", "$4", "v.file_id")
+        );
+        let rows = sqlx::query(trusted(sql))
+            .bind(tenant.to_string())
+            .bind(model.to_owned())
+            .bind(owner.map(|u| u.to_string()).unwrap_or_default())
+            .bind(scope.id())
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|r| {
                 let bytes: Vec<u8> = r.try_get("vector")?;

@@ -10,7 +10,7 @@
 //! (`ON CONFLICT DO NOTHING`), so a run taken up again after a crash neither pays for an answer
 //! twice nor stores a result twice.
 
-use docwright_core::id::{AutomationId, FileId, JobId, ProjectId, TenantId, UserId, WorkflowId};
+use docwright_core::id::{AutomationId, CollectionId, FileId, JobId, ProjectId, TenantId, UserId, WorkflowId};
 use docwright_core::money::Money;
 use docwright_core::time::Timestamp;
 use serde_json::Value;
@@ -35,6 +35,8 @@ pub struct WorkflowRecord {
     pub prompt: String,
     pub file_ids: Vec<FileId>,
     pub project_id: Option<ProjectId>,
+    /// A collection whose files its searches look in (instead of a project's).
+    pub collection_id: Option<CollectionId>,
     pub output_format: Option<String>,
     pub title: Option<String>,
     pub allowed_providers: Option<Vec<String>>,
@@ -151,7 +153,7 @@ pub struct LogRow {
 const COLS: &str = "id, tenant_id, user_id, credential_kind, credential_id, credential_tenant, job_id, prompt, \
      file_ids, project_id, output_format, title, allowed_providers, model_profile, debug_trace, status, phase, \
      progress, error_code, error_message, answer, detected_language, cost_micros, created_at, started_at, finished_at, \
-     plan, automation_id, instructions";
+     plan, automation_id, instructions, collection_id";
 
 fn json_text(v: &[String]) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Corrupt(e.to_string()))
@@ -183,6 +185,7 @@ fn from_row(r: &AnyRow) -> Result<Workflow> {
         prompt: r.try_get("prompt")?,
         file_ids,
         project_id: parse_opt_col(r, "project_id", ProjectId::parse)?,
+        collection_id: parse_opt_col(r, "collection_id", CollectionId::parse)?,
         output_format: r.try_get("output_format")?,
         title: r.try_get("title")?,
         allowed_providers: allowed,
@@ -219,8 +222,9 @@ impl WriteTx {
         sqlx::query(
             "INSERT INTO workflows (id, tenant_id, user_id, credential_kind, credential_id, credential_tenant, job_id, \
              prompt, file_ids, project_id, output_format, title, allowed_providers, model_profile, debug_trace, \
-             status, progress, cost_micros, created_at, plan, automation_id, instructions) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'queued', 0, 0, $16, $17, $18, $19)",
+             status, progress, cost_micros, created_at, plan, automation_id, instructions, collection_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'queued', 0, 0, $16, $17, $18, $19, \
+             $20)",
         )
         .bind(w.id.to_string())
         .bind(w.tenant_id.to_string())
@@ -241,6 +245,7 @@ impl WriteTx {
         .bind(w.plan.as_ref().map(Value::to_string))
         .bind(w.automation_id.map(|a| a.to_string()))
         .bind(w.instructions.clone())
+        .bind(w.collection_id.map(|c| c.to_string()))
         .execute(self.conn())
         .await?;
         Ok(())

@@ -561,7 +561,7 @@ async fn chat(client: &Client, out: &Out, stored: &mut Stored, command: ChatComm
             let project_id = project
                 .map(|p| p.parse().map_err(|_| Failure::usage(format!("--project {p:?} is not a project id"))))
                 .transpose()?;
-            let c = client.create_chat(&ChatIn { title, description: None, project_id }).await?;
+            let c = client.create_chat(&ChatIn { title, description: None, project_id, collection_id: None }).await?;
             stored.current_chat = Some(c.id.clone());
             if out.json {
                 out.json(&c);
@@ -1067,6 +1067,7 @@ async fn generate(
             prompt,
             file_ids,
             project_id: None,
+            collection_id: None,
             output_format: Some(format.clone()),
             title,
             allowed_providers: None,

@@ -17,6 +17,7 @@ use docwright_jobs::{JobContext, JobError};
 use docwright_llm::{Message, OutputFormat, Role, StreamEvent};
 use docwright_storage::chats::{AnswerEnd, Chat, StoredSource, TurnLogRow, TurnRecord, TurnStatus};
 use docwright_storage::files::PartRecord;
+use docwright_storage::search::FileScope;
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
@@ -179,13 +180,17 @@ impl Run<'_> {
         }
     }
 
-    /// Phase `retrieval`: the project's passages that contain the question's words, fused by
+    /// Phase `retrieval`: the passages of the project's (or collection's) files that contain the question's words, fused by
     /// reciprocal rank with those nearest to it in meaning when vectors are on (`[embeddings]`),
     /// best first; files attached already are in the context whole. Either search failing
     /// leaves the other's passages.
     async fn retrieval(&self) -> Vec<Passage> {
-        let Some(project) = self.chat.project_id else { return Vec::new() };
-        let node = self.phase("retrieval", "Retrieval", "Searching the project's documents").await;
+        let (scope, what) = match (self.chat.project_id, self.chat.collection_id) {
+            (Some(project), _) => (FileScope::Project(project), "Searching the project's documents"),
+            (None, Some(collection)) => (FileScope::Collection(collection), "Searching the collection's documents"),
+            (None, None) => return Vec::new(),
+        };
+        let node = self.phase("retrieval", "Retrieval", what).await;
         let limit = self.engine.chat.retrieval_passages;
         let owner = (!self.file_read.tenant_wide()).then_some(self.turn.user_id);
         let tenant = self.turn.tenant_id;
@@ -196,7 +201,7 @@ impl Run<'_> {
             .engine
             .retrieve(
                 &self.grant,
-                (tenant, project, owner),
+                (tenant, scope, owner),
                 &self.turn.message,
                 window,
                 CallFor::Chat(self.chat.id),

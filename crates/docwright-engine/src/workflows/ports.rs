@@ -1,14 +1,14 @@
 //! The workflow pipeline's traits (`docwright_workflow::ports`) implemented with the engine:
 //! AI calls through the gateway (reserved and settled, recorded with the workflow's id),
 //! documents from the files, their extracted parts and the blob store, searches over the
-//! caller's projects, results stored as files of the submitter with a result on every source
+//! caller's projects (or the workflow's collection), results stored as files of the submitter with a result on every source
 //! document, and the trace, events, checkpoints and debug files in the database.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use docwright_config::Capability;
-use docwright_core::id::{FileId, PartId, ProjectId, TenantId, WorkflowId};
+use docwright_core::id::{CollectionId, FileId, PartId, ProjectId, TenantId, WorkflowId};
 use docwright_core::money::Money;
 use docwright_core::time::Timestamp;
 use docwright_llm::{Message, OutputFormat, Part, Role};
@@ -42,6 +42,8 @@ pub(crate) struct RunGrants {
     pub(crate) file_create: Grant,
     /// The projects tree, when the submitter may read it.
     pub(crate) project_read: Option<Grant>,
+    /// The workflow's collection, when it names one the submitter may read.
+    pub(crate) collection_read: Option<Grant>,
 }
 
 /// Everything a run's ports share.
@@ -54,6 +56,8 @@ pub(crate) struct RunPorts {
     pub(crate) allowed_providers: Option<Vec<String>>,
     pub(crate) priority: Option<Priority>,
     pub(crate) project: Option<ProjectId>,
+    /// Searches look in this collection's files instead of the projects tree.
+    pub(crate) collection: Option<CollectionId>,
     pub(crate) debug: bool,
     /// How long a document still being extracted is waited for.
     pub(crate) extraction_wait: Duration,
@@ -233,6 +237,42 @@ impl RunPorts {
         }
     }
 
+    /// The files of the workflow's collection, in upload order, that the submitter may read.
+    async fn collection_listing(&self, collection: CollectionId, limit: u32) -> Result<Vec<Hit>, SourceError> {
+        let Some(grant) = &self.grants.collection_read else { return Ok(Vec::new()) };
+        let c = self.engine.collection(grant, collection).await.map_err(source_error)?;
+        let page = docwright_storage::PageRequest { after: None, limit: limit.clamp(1, 200) };
+        let members = self.engine.collection_files(grant, collection, page).await.map_err(source_error)?;
+        let mut out = Vec::new();
+        for m in members.items {
+            if let Ok(file) = self.engine.visible_file(&self.grants.file_read, m.file_id).await {
+                out.push(Hit { document: document_info(&file), folder: Some(c.name.clone()), snippet: String::new() });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Full-text search in the workflow's collection's files.
+    async fn collection_search(
+        &self,
+        collection: CollectionId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<Hit>, SourceError> {
+        let Some(grant) = &self.grants.collection_read else { return Ok(Vec::new()) };
+        let c = self.engine.collection(grant, collection).await.map_err(source_error)?;
+        let scope = Some(docwright_storage::search::FileScope::Collection(collection));
+        let found =
+            self.engine.search_scoped(&self.grants.file_read, query, limit, 0, scope).await.map_err(source_error)?;
+        let mut out = Vec::new();
+        for f in found.hits {
+            let Ok(file) = self.engine.visible_file(&self.grants.file_read, f.hit.file_id).await else { continue };
+            let snippet: String = f.hit.snippet.iter().map(|s| s.text.as_str()).collect();
+            out.push(Hit { document: document_info(&file), folder: Some(c.name.clone()), snippet });
+        }
+        Ok(out)
+    }
+
     /// The documents of the projects tree (of the workflow's project, when it names one).
     async fn listing(&self, limit: u32) -> Result<Vec<Hit>, SourceError> {
         let Some(grant) = &self.grants.project_read else { return Ok(Vec::new()) };
@@ -317,8 +357,14 @@ impl DocumentSource for RunPorts {
 
     fn search<'a>(&'a self, query: &'a str, limit: u32) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>> {
         Box::pin(async move {
-            if docwright_storage::search::search_terms(query).is_empty() {
-                return self.listing(limit).await;
+            let words = !docwright_storage::search::search_terms(query).is_empty();
+            match self.collection {
+                Some(c) if words => {
+                    return self.collection_search(c, query, limit.clamp(1, crate::projects::MAX_SEARCH_LIMIT)).await;
+                }
+                Some(c) => return self.collection_listing(c, limit).await,
+                None if !words => return self.listing(limit).await,
+                None => {}
             }
             let limit = limit.clamp(1, crate::projects::MAX_SEARCH_LIMIT);
             let found = self.engine.search(&self.grants.file_read, query, limit, 0).await.map_err(source_error)?;

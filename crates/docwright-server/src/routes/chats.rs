@@ -45,6 +45,7 @@ fn chat_out(c: Chat) -> ChatOut {
         title: c.title,
         description: c.description,
         project_id: c.project_id.map(|p| p.to_string()),
+        collection_id: c.collection_id.map(|c| c.to_string()),
         user_id: c.user_id.to_string(),
         created_at: c.created_at.to_rfc3339(),
         updated_at: c.updated_at.to_rfc3339(),
@@ -78,16 +79,22 @@ fn chat_detail_out(v: ChatView) -> ChatDetailOut {
     }
 }
 
-/// Create a chat, optionally linked to a project whose documents answers draw on.
+/// Create a chat, optionally linked to a project or a collection whose documents answers draw
+/// on (not both: 422 `scope_conflict`; a collection you cannot read: 404).
 #[utoipa::path(post, path = "/chats", tag = "chats", request_body = ChatIn,
-    responses((status = 201, body = ChatOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = ChatOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
     ApiJson(req): ApiJson<ChatIn>,
 ) -> Result<(StatusCode, Json<ChatOut>), ApiError> {
-    let new =
-        NewChat { title: req.title, description: req.description, project_id: req.project_id.map(ProjectId::from) };
+    let new = NewChat {
+        title: req.title,
+        description: req.description,
+        project_id: req.project_id.map(ProjectId::from),
+        collection_id: req.collection_id.map(docwright_core::id::CollectionId::from),
+    };
     let chat = state.engine.create_chat(&grant, new).await?;
     Ok((StatusCode::CREATED, Json(chat_out(chat))))
 }

@@ -13,6 +13,7 @@ mod automations;
 mod billing;
 mod chat_ws;
 mod chats;
+mod collections;
 mod files;
 mod jobs;
 mod keys;
@@ -24,6 +25,7 @@ mod prompt_library;
 mod prompts;
 mod rbac;
 mod responses;
+mod sync;
 mod workflows;
 
 use axum::http::Method;
@@ -37,6 +39,7 @@ use docwright_engine::billing::{BILLING_CREDIT, BILLING_READ, BILLING_UPDATE};
 use docwright_engine::chat::{
     CHAT_CREATE, CHAT_DELETE, CHAT_READ, ROLE_PROMPT_CREATE, ROLE_PROMPT_DELETE, ROLE_PROMPT_READ, ROLE_PROMPT_UPDATE,
 };
+use docwright_engine::collections::{COLLECTION_CREATE, COLLECTION_DELETE, COLLECTION_READ, COLLECTION_UPDATE};
 use docwright_engine::extraction::FILE_UPDATE;
 use docwright_engine::files::{FILE_CREATE, FILE_DELETE, FILE_READ};
 use docwright_engine::gateway::{AI_PROVIDER_READ, AI_PROVIDER_UPDATE, AI_USE};
@@ -44,6 +47,7 @@ use docwright_engine::jobs::{JOB_READ, JOB_UPDATE};
 use docwright_engine::notices::NOTICE_READ;
 use docwright_engine::projects::{PROJECT_CREATE, PROJECT_DELETE, PROJECT_READ, PROJECT_UPDATE, SEARCH};
 use docwright_engine::prompt_library::{PROMPT_CREATE, PROMPT_DELETE, PROMPT_READ, PROMPT_UPDATE};
+use docwright_engine::sync::{SOURCE_CREATE, SOURCE_DELETE, SOURCE_READ, SOURCE_UPDATE};
 use docwright_engine::workflows::{WORKFLOW_CREATE, WORKFLOW_READ, WORKFLOW_UPDATE};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa_axum::router::UtoipaMethodRouter;
@@ -136,6 +140,15 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(PROJECT_READ), routes!(projects::document_results)),
         (Rbac(PROJECT_READ), routes!(projects::tree)),
         (Rbac(SEARCH), routes!(projects::search)),
+        (Rbac(COLLECTION_READ), routes!(collections::list_collections)),
+        (Rbac(COLLECTION_CREATE), routes!(collections::create_collection)),
+        (Rbac(COLLECTION_READ), routes!(collections::get_collection)),
+        (Rbac(COLLECTION_UPDATE), routes!(collections::update_collection)),
+        (Rbac(COLLECTION_DELETE), routes!(collections::delete_collection)),
+        (Rbac(COLLECTION_READ), routes!(collections::list_files)),
+        (Rbac(COLLECTION_UPDATE), routes!(collections::add_file)),
+        (Rbac(COLLECTION_UPDATE), routes!(collections::remove_file)),
+        (Rbac(COLLECTION_READ), routes!(collections::search)),
         (Rbac(WORKFLOW_CREATE), routes!(workflows::submit)),
         (Rbac(WORKFLOW_READ), routes!(workflows::list)),
         (Rbac(WORKFLOW_READ), routes!(workflows::get)),
@@ -188,6 +201,14 @@ pub(crate) fn declarations() -> Vec<(Access, UtoipaMethodRouter<AppState>)> {
         (Rbac(JOB_READ), routes!(jobs::list_jobs)),
         (Rbac(JOB_UPDATE), routes!(jobs::retry_job)),
         (Rbac(JOB_UPDATE), routes!(jobs::cancel_job)),
+        (Rbac(SOURCE_READ), routes!(sync::list_sources)),
+        (Rbac(SOURCE_CREATE), routes!(sync::create_source)),
+        (Rbac(SOURCE_READ), routes!(sync::get_source)),
+        (Rbac(SOURCE_UPDATE), routes!(sync::update_source)),
+        (Rbac(SOURCE_DELETE), routes!(sync::delete_source)),
+        (Public, routes!(sync::webhook)),
+        (Rbac(SOURCE_READ), routes!(sync::documents)),
+        (Rbac(SOURCE_UPDATE), routes!(sync::resync)),
     ]
 }
 

@@ -442,21 +442,34 @@ pub(crate) async fn search(
     Authorized(grant): Authorized,
     ApiQuery(q): ApiQuery<SearchQueryIn>,
 ) -> Result<Json<SearchOut>, ApiError> {
-    let text = q.q.unwrap_or_default();
-    if text.trim().is_empty() {
-        return Err(ApiError::validation("q", "q: give the words to search for"));
-    }
-    let limit = q.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
-    if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("limit must be between 1 and {MAX_SEARCH_LIMIT}")));
-    }
-    let offset = q.offset.unwrap_or(0);
-    if offset > MAX_SEARCH_OFFSET {
-        return Err(ApiError::validation("offset", format!("offset must be at most {MAX_SEARCH_OFFSET}")));
-    }
+    let (text, limit, offset) = q.checked()?;
     let found = state.engine.search(&grant, &text, limit, offset).await?;
+    Ok(Json(search_out(found, limit, offset)))
+}
+
+impl SearchQueryIn {
+    /// The words, limit and offset, checked.
+    pub(super) fn checked(self) -> Result<(String, u32, u32), ApiError> {
+        let text = self.q.unwrap_or_default();
+        if text.trim().is_empty() {
+            return Err(ApiError::validation("q", "q: give the words to search for"));
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
+        if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
+            return Err(ApiError::validation("limit", format!("limit must be between 1 and {MAX_SEARCH_LIMIT}")));
+        }
+        let offset = self.offset.unwrap_or(0);
+        if offset > MAX_SEARCH_OFFSET {
+            return Err(ApiError::validation("offset", format!("offset must be at most {MAX_SEARCH_OFFSET}")));
+        }
+        Ok((text, limit, offset))
+    }
+}
+
+/// A page of search hits, with the offset of the next page when there is one.
+pub(super) fn search_out(found: docwright_engine::projects::SearchResults, limit: u32, offset: u32) -> SearchOut {
     let next_offset = found.has_more.then(|| offset + limit);
-    Ok(Json(SearchOut { items: found.hits.into_iter().map(hit_out).collect(), next_offset }))
+    SearchOut { items: found.hits.into_iter().map(hit_out).collect(), next_offset }
 }
 
 fn hit_out(f: Found) -> HitOut {

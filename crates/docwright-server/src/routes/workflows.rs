@@ -45,6 +45,7 @@ fn base(w: &Workflow, status: WorkflowStatus) -> WorkflowOut {
         output_format: r.output_format.clone(),
         file_ids: r.file_ids.iter().map(ToString::to_string).collect(),
         project_id: r.project_id.map(|p| p.to_string()),
+        collection_id: r.collection_id.map(|c| c.to_string()),
         answer: s.answer.clone(),
         detected_language: s.detected_language.clone(),
         error: None,
@@ -78,7 +79,8 @@ fn workflow_out(v: WorkflowView) -> WorkflowOut {
 /// Start a workflow: a prompt and files in, documents out. Answers at once; follow it at
 /// `/api/workflows/{id}/events` or poll `/api/workflows/{id}`.
 #[utoipa::path(post, path = "/api/workflows", tag = "workflows", request_body = WorkflowIn,
-    responses((status = 202, body = WorkflowOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 202, body = WorkflowOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     Authorized(grant): Authorized,
@@ -89,6 +91,7 @@ pub(crate) async fn submit(
         prompt: req.prompt,
         file_ids: req.file_ids.into_iter().map(FileId::from).collect(),
         project_id: req.project_id.map(ProjectId::from),
+        collection_id: req.collection_id.map(docwright_core::id::CollectionId::from),
         output_format: req.output_format,
         title: req.title,
         allowed_providers: req.allowed_providers,

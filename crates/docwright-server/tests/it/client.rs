@@ -89,7 +89,7 @@ async fn chats_stream_typed_events_and_files_go_up_and_down(backend: Backend) {
 
     // A chat: its answer as typed events, then in its history.
     let chat = c
-        .create_chat(&ChatIn { title: "Notes".into(), description: None, project_id: None })
+        .create_chat(&ChatIn { title: "Notes".into(), description: None, project_id: None, collection_id: None })
         .await
         .expect("create chat");
     let message = MessageIn {
@@ -172,7 +172,10 @@ async fn a_stream_the_server_ends_with_an_error_event_ends_there(backend: Backen
     let user = app.user_in(&shop, "user").await;
     let c = client(&app, &user.static_token).in_tenant(&shop);
     fake.reply(Reply::Stream { deltas: vec!["x".into()], usage: Some((1, 1)), done: true });
-    let chat = c.create_chat(&ChatIn { title: "No money".into(), description: None, project_id: None }).await.unwrap();
+    let chat = c
+        .create_chat(&ChatIn { title: "No money".into(), description: None, project_id: None, collection_id: None })
+        .await
+        .unwrap();
     let message = MessageIn {
         message: "Anything?".into(),
         attached_file_ids: vec![],

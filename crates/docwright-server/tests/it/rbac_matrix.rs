@@ -49,6 +49,12 @@ enum Target {
     Document,
     /// No object: a search for a word of the fixture files (the path gets its query).
     Search,
+    /// A collection of the target tenant holding the fixture's file.
+    Collection,
+    /// That collection and its file (`{file_id}`).
+    CollectionFile,
+    /// That collection, searched for a word of its file (the path gets its query).
+    CollectionSearch,
     /// An asynchronous AI request of the fixture's user, queued for an hour from now (so it
     /// stays queued whatever the workers do).
     AiRequest,
@@ -71,6 +77,9 @@ enum Target {
     Template,
     /// An automation definition of the fixture's user (inactive, its placeholder filled).
     Automation,
+    /// A CRM sync source of the target tenant (its CRM unreachable), and a record id
+    /// (`{entity_id}`).
+    SyncSource,
 }
 
 /// Expected statuses for [sysadmin, admin, user, viewer].
@@ -336,6 +345,31 @@ fn table() -> Vec<Case> {
         m(Method::GET, "/projects/documents/{id}/results", T::Document, none, [200; 4], [404; 4]),
         m(Method::GET, "/projects/tree", T::None, none, [200; 4], [200; 4]),
         m(Method::GET, "/projects/search", T::Search, none, [200; 4], [200; 4]),
+        // Collections are shared like the tree: users build them, only admins delete them,
+        // viewers read. The fixture's file is in the collection already (adding it: 200).
+        m(Method::GET, "/api/collections", T::None, none, [200; 4], [200; 4]),
+        m(Method::POST, "/api/collections", T::None, named, [201, 201, 201, 403], [201, 201, 201, 403]),
+        m(Method::GET, "/api/collections/{id}", T::Collection, none, [200; 4], [404; 4]),
+        m(Method::PATCH, "/api/collections/{id}", T::Collection, named, [200, 200, 200, 403], [404, 404, 404, 403]),
+        m(Method::DELETE, "/api/collections/{id}", T::Collection, none, [204, 204, 403, 403], [404, 404, 403, 403]),
+        m(Method::GET, "/api/collections/{id}/files", T::Collection, none, [200; 4], [404; 4]),
+        m(
+            Method::POST,
+            "/api/collections/{id}/files",
+            T::Collection,
+            || Some(json!({"file_id": "{file}"})),
+            [200, 200, 200, 403],
+            [404, 404, 404, 403],
+        ),
+        m(
+            Method::DELETE,
+            "/api/collections/{id}/files/{file_id}",
+            T::CollectionFile,
+            none,
+            [204, 204, 204, 403],
+            [404, 404, 404, 403],
+        ),
+        m(Method::GET, "/api/collections/{id}/search", T::CollectionSearch, none, [200; 4], [404; 4]),
         // Asynchronous AI requests: users submit and follow their own, admins the tenant's,
         // viewers nothing (they may not use AI).
         m(
@@ -531,11 +565,51 @@ fn table() -> Vec<Case> {
             [200, 200, 404, 403],
             [404, 404, 404, 403],
         ),
+        // CRM sync sources are administration (`data.system.SyncSource`).
+        m(Method::GET, "/api/admin/sync/sources", T::None, none, [200, 200, 403, 403], [200, 200, 403, 403]),
+        m(
+            Method::POST,
+            "/api/admin/sync/sources",
+            T::None,
+            sync_source_body,
+            [201, 201, 403, 403],
+            [201, 201, 403, 403],
+        ),
+        m(Method::GET, "/api/admin/sync/sources/{id}", T::SyncSource, none, [200, 200, 403, 403], [404, 404, 403, 403]),
+        m(
+            Method::PATCH,
+            "/api/admin/sync/sources/{id}",
+            T::SyncSource,
+            named,
+            [200, 200, 403, 403],
+            [404, 404, 403, 403],
+        ),
+        m(
+            Method::DELETE,
+            "/api/admin/sync/sources/{id}",
+            T::SyncSource,
+            none,
+            [204, 204, 403, 403],
+            [404, 404, 403, 403],
+        ),
+        m(Method::GET, "/api/sync/{source}/documents", T::SyncSource, none, [200, 200, 403, 403], [404, 404, 403, 403]),
+        m(
+            Method::POST,
+            "/api/sync/{source}/resync/{entity_id}",
+            T::SyncSource,
+            none,
+            [202, 202, 403, 403],
+            [404, 404, 403, 403],
+        ),
     ]
 }
 
 /// A template with one placeholder.
 const MATRIX_TEMPLATE: &str = r#"{"tasks":[{"action_list":[{"exec_method":"ai","exec_action":"process","exec_parameters":{"prompt":"matrix {{KEY:topic}}","output_format":"txt"}}]}]}"#;
+
+fn sync_source_body() -> Option<Value> {
+    Some(json!({"name": "CRM", "base_url": "http://127.0.0.1:9", "api_key": "k", "webhook_secret": "s"}))
+}
 
 fn template_body() -> Option<Value> {
     Some(json!({"label": {"en": "Matrix"}, "template": MATRIX_TEMPLATE}))
@@ -561,6 +635,8 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/auth/exchange"),
     ("POST", "/auth/refresh"),
     ("POST", "/auth/logout"),
+    // EspoCRM's webhooks: the signature proves the sender (`sync::signatures_are_checked_...`).
+    ("POST", "/api/sync/{source}/webhook/document/{action}"),
 ];
 
 /// WebSocket routes: the token comes in the query and a refusal is a close frame.
@@ -601,6 +677,8 @@ struct Fixture {
     project: String,
     folder: String,
     document: String,
+    /// A collection holding `file`.
+    collection: String,
     /// (request, its job).
     ai_request: (String, String),
     /// (queued workflow, ended workflow).
@@ -613,6 +691,7 @@ struct Fixture {
     prompt_preset: String,
     template: String,
     automation: String,
+    sync_source: String,
 }
 
 /// Whether a case reads what extraction makes (parts, previews): only then does its fixture
@@ -658,15 +737,19 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
     let (_, placed) = app.upload(&sys, &format!("placed {n}.txt"), format!("placed {n}").as_bytes()).await;
     let document =
         id(app.post(&format!("/projects/{project}/documents"), &sys, json!({"file_id": placed["id"]})).await.1);
+    let collection = id(app.post("/api/collections", &sys, json!({"name": format!("collection {n}")})).await.1);
+    app.post(&format!("/api/collections/{collection}/files"), &sys, json!({"file_id": file["id"]})).await;
     let ai_request = scheduled_ai_request(app, tenant_id, &user).await;
     let workflows =
         (scheduled_workflow(app, tenant_id, &user, false).await, scheduled_workflow(app, tenant_id, &user, true).await);
     let chat = answered_chat(app, tenant_id, &user).await;
     let role_prompt = tenant_role_prompt(app, tenant_id).await;
     let (template, automation) = automation_fixtures(app, tenant_id, &user).await;
+    let sync_source = id(app.post("/api/admin/sync/sources", &sys, sync_source_body().expect("body")).await.1);
     Fixture {
         template,
         automation,
+        sync_source,
         ai_request,
         workflows,
         chat,
@@ -685,6 +768,7 @@ async fn fixture(app: &TestApp, sys: &Auth, tenant_admin: &Auth, tenant: &str, n
         project,
         folder,
         document,
+        collection,
     }
 }
 
@@ -708,6 +792,9 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::Folder => path.replace("{id}", &f.folder),
         Target::Document => path.replace("{id}", &f.document),
         Target::Search => format!("{path}?q=file"),
+        Target::Collection => path.replace("{id}", &f.collection),
+        Target::CollectionFile => path.replace("{id}", &f.collection).replace("{file_id}", &f.file),
+        Target::CollectionSearch => format!("{}?q=file", path.replace("{id}", &f.collection)),
         Target::AiRequest => path.replace("{id}", &f.ai_request.0),
         Target::Job => path.replace("{id}", &f.ai_request.1),
         Target::Workflow => path.replace("{id}", &f.workflows.0),
@@ -718,6 +805,9 @@ fn fill(path: &str, target: Target, f: &Fixture) -> String {
         Target::PromptPreset => path.replace("{id}", &f.prompt_preset),
         Target::Template => path.replace("{id}", &f.template),
         Target::Automation => path.replace("{id}", &f.automation),
+        Target::SyncSource => {
+            path.replace("{id}", &f.sync_source).replace("{source}", &f.sync_source).replace("{entity_id}", "doc1")
+        }
     }
 }
 
@@ -734,6 +824,7 @@ async fn answered_chat(app: &TestApp, tenant: docwright_core::id::TenantId, user
         title: "matrix".into(),
         description: None,
         project_id: None,
+        collection_id: None,
         created_at: now,
         updated_at: now,
     };
@@ -898,6 +989,7 @@ async fn scheduled_workflow(app: &TestApp, tenant: docwright_core::id::TenantId,
         prompt: "matrix".into(),
         file_ids: Vec::new(),
         project_id: None,
+        collection_id: None,
         output_format: Some("txt".into()),
         title: None,
         allowed_providers: None,

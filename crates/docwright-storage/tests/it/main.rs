@@ -40,6 +40,7 @@ where
     db.close().await;
 }
 
+mod collections;
 mod files;
 mod jobs;
 mod notices;

@@ -86,7 +86,7 @@ fn document_row(tenant: TenantId, project: ProjectId, folder: Option<FolderId>, 
 }
 
 /// A file of `owner` whose extraction produced one text part per entry of `pages`.
-async fn extracted_file(db: &Db, tenant: TenantId, owner: UserId, name: &str, pages: &[&str]) -> FileId {
+pub(crate) async fn extracted_file(db: &Db, tenant: TenantId, owner: UserId, name: &str, pages: &[&str]) -> FileId {
     let f = FileRecord {
         id: FileId::new(),
         tenant_id: tenant,

@@ -24,6 +24,7 @@ fn record(tenant: docwright_core::id::TenantId, user: UserId, job: JobId) -> Wor
         prompt: "make a csv".into(),
         file_ids: vec![FileId::new(), FileId::new()],
         project_id: None,
+        collection_id: None,
         output_format: Some("csv".into()),
         title: None,
         allowed_providers: Some(vec!["dryrun".into()]),
